@@ -1,0 +1,108 @@
+//! Start-up: `App::build(config, listener)` connects the database, runs migrations, wires the
+//! layers together and returns an app ready to serve; tests build one on port 0.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    features::{Core, accounts::Hasher},
+    http::{self, AppState},
+    mail::Mailer,
+    store::Store,
+};
+
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+}
+
+impl App {
+    /// Builds with the system clock.
+    pub async fn build(config: Config, listener: TcpListener) -> anyhow::Result<App> {
+        App::build_with_clock(config, listener, Clock::System).await
+    }
+
+    pub async fn build_with_clock(config: Config, listener: TcpListener, clock: Clock) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let store = Store::connect(&config.database_url, config.database_max_connections)
+            .await
+            .context("connecting to the database")?;
+        store.migrate().await.context("running migrations")?;
+        let csrf_key = load_or_create_key(&config)?;
+        let mailer = Mailer::from_config(&config).context("setting up mail")?;
+        let core = Core {
+            store,
+            mailer,
+            clock,
+            hasher: Hasher::new(config.max_concurrent_hashes),
+            config: Arc::new(config),
+        };
+        Ok(App { state: AppState::new(core, csrf_key), listener })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("bound listener has an address")
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.state.core
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let router = http::router(state.clone());
+        tracing::info!(address = %self.local_addr(), base_url = %state.core.config.base_url, "meetstage is listening");
+        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
+        housekeeping.abort();
+        state.core.store.close().await;
+        served.context("serving HTTP")
+    }
+}
+
+/// Periodic clean-up: expired sessions and tokens, quiet rate-limit entries.
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.limits.prune();
+        if let Err(e) = state.core.store.delete_expired(state.core.clock.now_ms()).await {
+            tracing::warn!(error = %e, "could not delete expired sessions");
+        }
+    }
+}
+
+/// The CSRF signing key: from configuration, else generated once into the data directory so
+/// it survives restarts.
+fn load_or_create_key(config: &Config) -> anyhow::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    if let Some(k) = &config.secret_key {
+        return Ok(Sha256::digest(k.as_bytes()).into());
+    }
+    let path = config.data_dir.join("secret.key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let bytes = hex::decode(text.trim()).context("secret.key is not hex")?;
+        return bytes.try_into().map_err(|_| anyhow::anyhow!("secret.key must hold 32 bytes"));
+    }
+    let mut key = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+    write_private(&path, &hex::encode(key)).with_context(|| format!("writing {}", path.display()))?;
+    Ok(key)
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(text.as_bytes())
+}

@@ -1,0 +1,117 @@
+//! The command line: `serve`, `migrate` and `admin create`.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::{
+    App,
+    config::{Config, Options},
+    features::admin,
+    store::Store,
+};
+
+#[derive(Parser)]
+#[command(name = "meetstage", version, about = "Self-hostable platform for user-group virtual meetups")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the web server (runs migrations first).
+    Serve(Options),
+    /// Apply database migrations and exit.
+    Migrate(Options),
+    /// Administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Make an account an administrator, creating it if needed.
+    Create {
+        /// Email of the account.
+        #[arg(long)]
+        email: String,
+        /// Display name for a new account [default: Administrator].
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password of a new account from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        options: Options,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(options) => {
+            let config = Config::from_options(options.with_file()?)?;
+            crate::telemetry::init_logging(config.log_format);
+            tracing::info!(config = ?config, "starting");
+            let listener = TcpListener::bind(config.bind)
+                .await
+                .with_context(|| format!("binding {}", config.bind))?;
+            App::build(config, listener).await?.run_until(shutdown_signal()).await
+        }
+        Command::Migrate(options) => {
+            let config = Config::from_options(options.with_file()?)?;
+            std::fs::create_dir_all(&config.data_dir)?;
+            let store = Store::connect(&config.database_url, 1).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Admin { command: AdminCommand::Create { email, display_name, password_stdin, options } } => {
+            let config = Config::from_options(options.with_file()?)?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().lock().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_string())
+            } else {
+                None
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let app = App::build(config, listener).await?;
+            let created = admin::bootstrap_admin(app.core(), &email, display_name.as_deref(), password.as_deref())
+                .await
+                .map_err(|e| match e {
+                    crate::features::Error::Invalid(f) => anyhow::anyhow!("{f}"),
+                    other => anyhow::anyhow!(other),
+                })?;
+            println!("{email} is now an administrator{}", if created { " (new account)" } else { "" });
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

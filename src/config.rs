@@ -1,0 +1,336 @@
+//! Configuration: `MEETSTAGE_*` environment variables and flags (clap), over an optional TOML
+//! file, over defaults. Every option is documented once, on [`Options`], and `meetstage serve
+//! --help` prints that documentation.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// Options as given; every field is optional so the three sources can be layered.
+#[derive(clap::Args, Deserialize, Default, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// TOML file with any of these options (snake_case keys); flags and variables override it.
+    #[arg(long, env = "MEETSTAGE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "MEETSTAGE_BIND")]
+    pub bind: Option<SocketAddr>,
+
+    /// Public URL people reach meetstage at; links in mail use it. `https://` turns on Secure
+    /// cookies and HSTS [default: http://<bind>].
+    #[arg(long, env = "MEETSTAGE_BASE_URL")]
+    pub base_url: Option<Url>,
+
+    /// Directory for the SQLite database, the secret key file and logged mail [default: ./data].
+    #[arg(long, env = "MEETSTAGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// `sqlite://…` or `postgres://…` [default: sqlite://<data dir>/meetstage.db].
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest number of database connections in the pool [default: 16].
+    #[arg(long, env = "MEETSTAGE_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
+
+    /// Key for signing CSRF tokens, at least 32 characters. When unset, one is generated once and
+    /// kept in `<data dir>/secret.key`.
+    #[arg(long, env = "MEETSTAGE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Mail transport: `log` writes each message as an .eml file under `<data dir>/mail/`
+    /// [default: log].
+    #[arg(long, env = "MEETSTAGE_MAILER")]
+    pub mailer: Option<String>,
+
+    /// From address of every mail [default: "<community name> <noreply@localhost>"].
+    #[arg(long, env = "MEETSTAGE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// Community name shown in the header, page titles and mail [default: meetstage].
+    #[arg(long, env = "MEETSTAGE_COMMUNITY_NAME")]
+    pub community_name: Option<String>,
+
+    /// URL of the community logo (https:// or a path under /static/).
+    #[arg(long, env = "MEETSTAGE_LOGO_URL")]
+    pub logo_url: Option<String>,
+
+    /// Accent colour as #rrggbb [default: #2f6fde].
+    #[arg(long, env = "MEETSTAGE_ACCENT_COLOR")]
+    pub accent_color: Option<String>,
+
+    /// Footer links as `Label=https://…`, comma separated.
+    #[arg(long, env = "MEETSTAGE_FOOTER_LINKS", value_delimiter = ',')]
+    pub footer_links: Option<Vec<String>>,
+
+    /// Origins allowed to call the API from other sites (CORS), comma separated [default: none].
+    #[arg(long, env = "MEETSTAGE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+
+    /// Take the client address from the last X-Forwarded-For entry; only behind a trusted proxy
+    /// [default: false].
+    #[arg(long, env = "MEETSTAGE_TRUST_PROXY")]
+    pub trust_proxy: Option<bool>,
+
+    /// Requests per minute per IP for visitors who are not logged in [default: 100].
+    #[arg(long, env = "MEETSTAGE_RATE_LIMIT_ANONYMOUS")]
+    pub rate_limit_anonymous: Option<u32>,
+
+    /// Requests per minute per IP for logged-in people [default: 500].
+    #[arg(long, env = "MEETSTAGE_RATE_LIMIT_USER")]
+    pub rate_limit_user: Option<u32>,
+
+    /// Login, sign-up and password-reset attempts per minute per IP [default: 10].
+    #[arg(long, env = "MEETSTAGE_RATE_LIMIT_AUTH")]
+    pub rate_limit_auth: Option<u32>,
+
+    /// Hours of inactivity after which a session ends; every request extends it [default: 168].
+    #[arg(long, env = "MEETSTAGE_SESSION_IDLE_HOURS")]
+    pub session_idle_hours: Option<u32>,
+
+    /// Password hashes computed at once; each takes 19 MiB [default: number of cores].
+    #[arg(long, env = "MEETSTAGE_MAX_CONCURRENT_HASHES")]
+    pub max_concurrent_hashes: Option<usize>,
+
+    /// Log format: `json` or `pretty` [default: json]. Levels come from RUST_LOG.
+    #[arg(long, env = "MEETSTAGE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+impl Options {
+    /// Fills every unset field of `self` from `other`.
+    pub fn or(self, other: Options) -> Options {
+        Options {
+            config: self.config.or(other.config),
+            bind: self.bind.or(other.bind),
+            base_url: self.base_url.or(other.base_url),
+            data_dir: self.data_dir.or(other.data_dir),
+            database_url: self.database_url.or(other.database_url),
+            database_max_connections: self
+                .database_max_connections
+                .or(other.database_max_connections),
+            secret_key: self.secret_key.or(other.secret_key),
+            mailer: self.mailer.or(other.mailer),
+            mail_from: self.mail_from.or(other.mail_from),
+            community_name: self.community_name.or(other.community_name),
+            logo_url: self.logo_url.or(other.logo_url),
+            accent_color: self.accent_color.or(other.accent_color),
+            footer_links: self.footer_links.or(other.footer_links),
+            cors_origins: self.cors_origins.or(other.cors_origins),
+            trust_proxy: self.trust_proxy.or(other.trust_proxy),
+            rate_limit_anonymous: self.rate_limit_anonymous.or(other.rate_limit_anonymous),
+            rate_limit_user: self.rate_limit_user.or(other.rate_limit_user),
+            rate_limit_auth: self.rate_limit_auth.or(other.rate_limit_auth),
+            session_idle_hours: self.session_idle_hours.or(other.session_idle_hours),
+            max_concurrent_hashes: self.max_concurrent_hashes.or(other.max_concurrent_hashes),
+            log_format: self.log_format.or(other.log_format),
+        }
+    }
+
+    /// Layers the TOML file named by `--config` (if any) under the given options.
+    pub fn with_file(self) -> Result<Options, ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let file: Options = toml::from_str(&text)
+            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Ok(self.or(file))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MailerKind {
+    Log,
+}
+
+#[derive(Clone, Debug)]
+pub struct Branding {
+    pub community_name: String,
+    pub logo_url: Option<String>,
+    pub accent_color: String,
+    pub footer_links: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    pub anonymous_per_min: u32,
+    pub user_per_min: u32,
+    pub auth_per_min: u32,
+}
+
+/// A validated configuration with every default applied.
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub base_url: Url,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub secret_key: Option<String>,
+    pub mailer: MailerKind,
+    pub mail_from: String,
+    pub branding: Branding,
+    pub cors_origins: Vec<String>,
+    pub trust_proxy: bool,
+    pub rate_limits: RateLimits,
+    pub session_idle_hours: u32,
+    pub max_concurrent_hashes: usize,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    pub fn from_options(o: Options) -> Result<Config, ConfigError> {
+        let bind = o
+            .bind
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
+        let base_url = match o.base_url {
+            Some(u) if u.scheme() == "http" || u.scheme() == "https" => u,
+            Some(u) => return Err(ConfigError(format!("base_url must be http(s), got {u}"))),
+            None => Url::parse(&format!("http://{bind}")).expect("address is a valid URL"),
+        };
+        let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = o.database_url.unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("meetstage.db").display())
+        });
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database_url must start with sqlite: or postgres://".into(),
+            ));
+        }
+        if let Some(k) = &o.secret_key
+            && k.len() < 32
+        {
+            return Err(ConfigError("secret_key must be at least 32 characters".into()));
+        }
+        let mailer = match o.mailer.as_deref().unwrap_or("log") {
+            "log" => MailerKind::Log,
+            other => return Err(ConfigError(format!("unknown mailer `{other}` (use `log`)"))),
+        };
+        let community_name = o.community_name.unwrap_or_else(|| "meetstage".into());
+        let accent_color = o.accent_color.unwrap_or_else(|| "#2f6fde".into());
+        if !is_hex_colour(&accent_color) {
+            return Err(ConfigError(format!(
+                "accent_color must look like #1a2b3c, got {accent_color}"
+            )));
+        }
+        if let Some(logo) = &o.logo_url
+            && !(logo.starts_with("https://") || logo.starts_with("/static/"))
+        {
+            return Err(ConfigError(
+                "logo_url must start with https:// or /static/".into(),
+            ));
+        }
+        let mut footer_links = Vec::new();
+        for link in o.footer_links.unwrap_or_default() {
+            let (label, url) = link
+                .split_once('=')
+                .ok_or_else(|| ConfigError(format!("footer link `{link}` is not Label=URL")))?;
+            if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+            {
+                return Err(ConfigError(format!("footer link URL `{url}` must be http(s)")));
+            }
+            footer_links.push((label.trim().to_string(), url.trim().to_string()));
+        }
+        let log_format = match o.log_format.as_deref().unwrap_or("json") {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => return Err(ConfigError(format!("log_format `{other}`: use json or pretty"))),
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Config {
+            bind,
+            base_url,
+            mail_from: o
+                .mail_from
+                .unwrap_or_else(|| format!("{community_name} <noreply@localhost>")),
+            branding: Branding {
+                community_name,
+                logo_url: o.logo_url,
+                accent_color,
+                footer_links,
+            },
+            data_dir,
+            database_url,
+            database_max_connections: o.database_max_connections.unwrap_or(16).max(1),
+            secret_key: o.secret_key,
+            mailer,
+            cors_origins: o.cors_origins.unwrap_or_default(),
+            trust_proxy: o.trust_proxy.unwrap_or(false),
+            rate_limits: RateLimits {
+                anonymous_per_min: o.rate_limit_anonymous.unwrap_or(100).max(1),
+                user_per_min: o.rate_limit_user.unwrap_or(500).max(1),
+                auth_per_min: o.rate_limit_auth.unwrap_or(10).max(1),
+            },
+            session_idle_hours: o.session_idle_hours.unwrap_or(168).max(1),
+            max_concurrent_hashes: o.max_concurrent_hashes.unwrap_or(cores).max(1),
+            log_format,
+        })
+    }
+
+    /// A configuration for tests and embedding: every default, with the given data directory.
+    pub fn for_data_dir(data_dir: PathBuf) -> Config {
+        Config::from_options(Options {
+            data_dir: Some(data_dir),
+            ..Options::default()
+        })
+        .expect("defaults are valid")
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// An absolute link to a path of this site, for mail.
+    pub fn link(&self, path: &str) -> String {
+        let base = self.base_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+}
+
+fn is_hex_colour(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Secrets stay out of logs: the database password and the key are never printed.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let db = match Url::parse(&self.database_url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("REDACTED"));
+                u.to_string()
+            }
+            _ => self.database_url.clone(),
+        };
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("base_url", &self.base_url.as_str())
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &db)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "REDACTED"))
+            .field("mailer", &self.mailer)
+            .field("branding", &self.branding)
+            .field("cors_origins", &self.cors_origins)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("rate_limits", &self.rate_limits)
+            .finish_non_exhaustive()
+    }
+}

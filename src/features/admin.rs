@@ -1,0 +1,134 @@
+//! The admin area: find users, disable or enable them, change roles, ban platform-wide, and
+//! read the audit log of all of it.
+
+use serde::Serialize;
+
+use super::{Core, Error, FieldErrors, Result, accounts::{Role, Session, User}, forbidden, new_id, parse_id, validation::single_line};
+use crate::{clock::from_ms, store::admin::{Audit, UserChange}};
+
+pub const PAGE_SIZE: i64 = 50;
+
+fn require_admin(session: &Session) -> Result<()> {
+    if session.user.is_admin() { Ok(()) } else { Err(forbidden("Only administrators can do that.")) }
+}
+
+pub async fn search(core: &Core, session: &Session, query: &str, offset: i64) -> Result<(Vec<User>, bool)> {
+    require_admin(session)?;
+    let query = query.trim();
+    if query.chars().count() > 200 {
+        return Err(FieldErrors::single("q", "Search for at most 200 characters.").into());
+    }
+    let rows = core.store.search_users(query, offset.max(0), PAGE_SIZE).await?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    Ok((rows.iter().take(PAGE_SIZE as usize).map(User::from).collect(), more))
+}
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    SetRole(Role),
+    Disable,
+    Enable,
+    Ban(String),
+    Unban,
+}
+
+/// Applies an admin action to another user and records it in the audit log.
+pub async fn act(core: &Core, session: &Session, target_id: &str, action: Action) -> Result<User> {
+    require_admin(session)?;
+    let target_id = parse_id(target_id)?;
+    if target_id == session.user.id {
+        return Err(forbidden("You cannot change your own account from the admin area."));
+    }
+    let target = core.store.user_by_id(&target_id).await?.filter(|u| u.deleted_at.is_none()).ok_or(Error::NotFound)?;
+    let reason;
+    let (change, name, detail) = match &action {
+        Action::SetRole(r) => (UserChange::Role(r.as_str()), "set_role", format!("{} -> {}", target.role, r.as_str())),
+        Action::Disable => (UserChange::Disabled(true), "disable", String::new()),
+        Action::Enable => (UserChange::Disabled(false), "enable", String::new()),
+        Action::Ban(r) => {
+            reason = single_line(r, "Reason", 500).map_err(|m| FieldErrors::single("reason", m))?;
+            (UserChange::Banned(Some(&reason)), "ban", String::new())
+        }
+        Action::Unban => (UserChange::Banned(None), "unban", String::new()),
+    };
+    let detail = match (&action, detail.is_empty()) {
+        (Action::Ban(r), _) => format!("reason: {}", r.trim()),
+        (_, true) => format!("{} ({})", target.display_name, target.email),
+        (_, false) => detail,
+    };
+    let audit = Audit {
+        id: &new_id(),
+        actor_id: &session.user.id,
+        action: name,
+        target_id: &target.id,
+        detail: &detail,
+        now: core.clock.now_ms(),
+    };
+    core.store.change_user(&target.id, change, audit).await?;
+    let row = core.store.user_by_id(&target.id).await?.ok_or(Error::NotFound)?;
+    Ok(User::from(&row))
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    pub action: String,
+    pub target_id: Option<String>,
+    pub detail: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn audit_log(core: &Core, session: &Session, offset: i64) -> Result<(Vec<AuditEntry>, bool)> {
+    require_admin(session)?;
+    let rows = core.store.audit_log(offset.max(0), PAGE_SIZE).await?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    Ok((
+        rows.into_iter()
+            .take(PAGE_SIZE as usize)
+            .map(|r| AuditEntry {
+                id: r.id,
+                actor_id: r.actor_id,
+                actor_name: r.actor_name,
+                action: r.action,
+                target_id: r.target_id,
+                detail: r.detail,
+                at: from_ms(r.created_at),
+            })
+            .collect(),
+        more,
+    ))
+}
+
+/// `meetstage admin create`: makes `email` an administrator. An existing account is promoted
+/// (and its email counted as confirmed); otherwise a new one is created with `password`.
+/// Returns true if an account was created.
+pub async fn bootstrap_admin(core: &Core, email: &str, display_name: Option<&str>, password: Option<&str>) -> Result<bool> {
+    use super::accounts::{DisplayName, Email, Password};
+    let email = Email::parse(email).map_err(|m| FieldErrors::single("email", m))?;
+    let now = core.clock.now_ms();
+    if let Some(row) = core.store.user_by_email(email.as_str()).await?.filter(|u| u.deleted_at.is_none()) {
+        core.store.set_role_unaudited(&row.id, Role::Admin.as_str(), now).await?;
+        core.store.mark_email_verified(&row.id, now).await?;
+        return Ok(false);
+    }
+    let Some(password) = password else {
+        return Err(FieldErrors::single("password", "No account uses this email; pass --password-stdin to create one.").into());
+    };
+    let name = DisplayName::parse(display_name.unwrap_or("Administrator")).map_err(|m| FieldErrors::single("display_name", m))?;
+    let password = Password::parse(password, Some(email.as_str())).map_err(|m| FieldErrors::single("password", m))?;
+    let hash = core.hasher.hash(&password).await?;
+    core.store
+        .insert_user(crate::store::accounts::NewUser {
+            id: &new_id(),
+            email: email.as_str(),
+            display_name: name.as_str(),
+            password_hash: &hash,
+            role: Role::Admin.as_str(),
+            email_verified_at: Some(now),
+            now,
+        })
+        .await?;
+    Ok(true)
+}

@@ -1,0 +1,450 @@
+//! Events: creation, editing, cancellation, listing and the lifecycle
+//! `scheduled → staging → live → ended` (and `cancelled` from any state before `ended`).
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::{Core, Error, FieldErrors, Result, accounts::{Session, User}, forbidden, new_id, parse_id, validation::single_line};
+use crate::{
+    clock::from_ms,
+    store::events::{Cursor, EventFields, EventRow, Section},
+};
+
+pub const MAX_TITLE: usize = 200;
+pub const MAX_DESCRIPTION: usize = 5_000;
+pub const MIN_DURATION: i32 = 15;
+pub const MAX_DURATION: i32 = 480;
+pub const MAX_CAPACITY: i32 = 100_000;
+pub const PAGE_SIZE: i64 = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Scheduled,
+    Staging,
+    Live,
+    Ended,
+    Cancelled,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "staging" => Status::Staging,
+            "live" => Status::Live,
+            "ended" => Status::Ended,
+            "cancelled" => Status::Cancelled,
+            _ => Status::Scheduled,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Scheduled => "scheduled",
+            Status::Staging => "staging",
+            Status::Live => "live",
+            Status::Ended => "ended",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Scheduled => "Scheduled",
+            Status::Staging => "Starting soon",
+            Status::Live => "Live now",
+            Status::Ended => "Ended",
+            Status::Cancelled => "Cancelled",
+        }
+    }
+
+    /// Registration is open until the event ends or is cancelled.
+    pub fn accepts_registrations(self) -> bool {
+        matches!(self, Status::Scheduled | Status::Staging | Status::Live)
+    }
+}
+
+/// The transitions the live room drives; each is a compare-and-set in the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transition {
+    OpenGreenRoom,
+    GoLive,
+    End,
+}
+
+impl Transition {
+    fn from_to(self) -> (Status, Status) {
+        match self {
+            Transition::OpenGreenRoom => (Status::Scheduled, Status::Staging),
+            Transition::GoLive => (Status::Staging, Status::Live),
+            Transition::End => (Status::Live, Status::Ended),
+        }
+    }
+}
+
+// --- parsed inputs ------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventTitle(String);
+
+impl EventTitle {
+    pub fn parse(raw: &str) -> std::result::Result<EventTitle, String> {
+        single_line(raw, "Title", MAX_TITLE).map(EventTitle)
+    }
+}
+
+/// Free text with its line breaks kept; other control characters are dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventDescription(String);
+
+impl EventDescription {
+    pub fn parse(raw: &str) -> std::result::Result<EventDescription, String> {
+        let s: String = raw
+            .replace("\r\n", "\n")
+            .replace('\r', "\n")
+            .chars()
+            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+            .collect();
+        let s = s.trim().to_string();
+        if s.chars().count() > MAX_DESCRIPTION {
+            return Err(format!("Description must be at most {MAX_DESCRIPTION} characters."));
+        }
+        Ok(EventDescription(s))
+    }
+}
+
+/// The raw event form, as typed (strings, so bad input can be shown back unchanged).
+#[derive(Clone, Debug, Default, serde::Deserialize, Serialize, utoipa::ToSchema)]
+pub struct EventInput {
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    /// Local start, `YYYY-MM-DDTHH:MM`, in `time_zone`.
+    pub start_local: String,
+    /// IANA time zone name, e.g. `Europe/Berlin`.
+    pub time_zone: String,
+    #[serde(deserialize_with = "super::validation::lenient_text")]
+    #[schema(value_type = u32)]
+    pub duration_minutes: String,
+    /// Empty or null for no limit.
+    #[serde(default, deserialize_with = "super::validation::lenient_text")]
+    #[schema(value_type = Option<u32>)]
+    pub capacity: String,
+    /// `public` or `members`.
+    #[serde(default = "default_visibility")]
+    pub visibility: String,
+}
+
+fn default_visibility() -> String {
+    "public".into()
+}
+
+/// A validated event, ready for the store.
+pub struct ValidEvent {
+    title: EventTitle,
+    description: EventDescription,
+    starts_at: DateTime<Utc>,
+    duration_minutes: i32,
+    time_zone: Tz,
+    capacity: Option<i32>,
+    members_only: bool,
+}
+
+impl ValidEvent {
+    fn fields(&self) -> EventFields<'_> {
+        EventFields {
+            title: &self.title.0,
+            description: &self.description.0,
+            starts_at: self.starts_at.timestamp_millis(),
+            duration_minutes: self.duration_minutes,
+            time_zone: self.time_zone.name(),
+            capacity: self.capacity,
+            visibility: if self.members_only { "members" } else { "public" },
+        }
+    }
+}
+
+/// Parses a local date-time in a time zone to UTC, refusing times a clock change skips.
+pub fn local_to_utc(local: &str, tz: Tz) -> std::result::Result<DateTime<Utc>, String> {
+    let naive = NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(local.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .map_err(|_| "Enter a date and time like 2026-12-01T18:30.".to_string())?;
+    match tz.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, _) => Ok(first.with_timezone(&Utc)),
+        LocalResult::None => Err(format!("{local} does not exist in {tz}: the clocks change then.")),
+    }
+}
+
+impl EventInput {
+    /// Validates every field, reporting all problems at once. `unchanged_start` lets an
+    /// edit keep a start time that is already in the past.
+    pub fn validate(&self, now: DateTime<Utc>, unchanged_start: Option<DateTime<Utc>>) -> Result<ValidEvent, FieldErrors> {
+        let mut e = FieldErrors::default();
+        let title = e.take("title", EventTitle::parse(&self.title));
+        let description = e.take("description", EventDescription::parse(&self.description));
+        let tz = e.take(
+            "time_zone",
+            self.time_zone.trim().parse::<Tz>().map_err(|_| "Choose a time zone from the list.".to_string()),
+        );
+        let starts_at = tz.and_then(|tz| {
+            e.take(
+                "start_local",
+                local_to_utc(&self.start_local, tz).and_then(|t| {
+                    if Some(t) == unchanged_start || t > now {
+                        Ok(t)
+                    } else {
+                        Err("The start must be in the future.".into())
+                    }
+                }),
+            )
+        });
+        let duration = e.take(
+            "duration_minutes",
+            self.duration_minutes
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|d| (MIN_DURATION..=MAX_DURATION).contains(d))
+                .ok_or_else(|| format!("Duration must be a whole number of minutes from {MIN_DURATION} to {MAX_DURATION}.")),
+        );
+        let capacity = e.take(
+            "capacity",
+            match self.capacity.trim() {
+                "" => Ok(None),
+                s => s
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|c| (1..=MAX_CAPACITY).contains(c))
+                    .map(Some)
+                    .ok_or_else(|| format!("Capacity must be empty or a number from 1 to {MAX_CAPACITY}.")),
+            },
+        );
+        let members_only = e.take(
+            "visibility",
+            match self.visibility.as_str() {
+                "public" => Ok(false),
+                "members" => Ok(true),
+                _ => Err("Choose public or members only.".to_string()),
+            },
+        );
+        e.clone().into_result()?;
+        Ok(ValidEvent {
+            title: title.unwrap(),
+            description: description.unwrap(),
+            starts_at: starts_at.unwrap(),
+            duration_minutes: duration.unwrap(),
+            time_zone: tz.unwrap(),
+            capacity: capacity.unwrap(),
+            members_only: members_only.unwrap(),
+        })
+    }
+}
+
+// --- what pages and the API show ----------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub status: Status,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    pub duration_minutes: i32,
+    pub time_zone: String,
+    pub capacity: Option<i32>,
+    pub members_only: bool,
+    pub owner_id: String,
+    pub owner_name: String,
+    pub registered_count: i64,
+    pub waitlisted_count: i64,
+    /// Unix milliseconds of the last change; also the calendar SEQUENCE source.
+    #[serde(skip)]
+    pub sequence: i32,
+}
+
+impl From<EventRow> for EventView {
+    fn from(r: EventRow) -> Self {
+        let starts_at = from_ms(r.starts_at);
+        EventView {
+            ends_at: starts_at + Duration::minutes(i64::from(r.duration_minutes)),
+            starts_at,
+            status: Status::parse(&r.status),
+            members_only: r.visibility == "members",
+            id: r.id,
+            title: r.title,
+            description: r.description,
+            duration_minutes: r.duration_minutes,
+            time_zone: r.time_zone,
+            capacity: r.capacity,
+            owner_id: r.owner_id,
+            owner_name: r.owner_name,
+            registered_count: r.registered_count,
+            waitlisted_count: r.waitlisted_count,
+            sequence: r.sequence,
+        }
+    }
+}
+
+impl EventView {
+    pub fn seats_left(&self) -> Option<i64> {
+        self.capacity.map(|c| (i64::from(c) - self.registered_count).max(0))
+    }
+
+    /// The start as the organizer entered it, for the edit form.
+    pub fn start_local(&self) -> String {
+        let tz: Tz = self.time_zone.parse().unwrap_or(Tz::UTC);
+        self.starts_at.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
+    }
+
+    /// The raw form values that reproduce this event, for editing.
+    pub fn to_input(&self) -> EventInput {
+        EventInput {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            start_local: self.start_local(),
+            time_zone: self.time_zone.clone(),
+            duration_minutes: self.duration_minutes.to_string(),
+            capacity: self.capacity.map(|c| c.to_string()).unwrap_or_default(),
+            visibility: if self.members_only { "members" } else { "public" }.into(),
+        }
+    }
+
+    pub fn can_manage(&self, user: &User) -> bool {
+        user.id == self.owner_id || user.is_admin()
+    }
+}
+
+/// A page of results and the opaque cursor of the next one.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+fn encode_cursor(row: &EventView) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}.{}", row.starts_at.timestamp_millis(), row.id))
+}
+
+fn decode_cursor(raw: &str) -> Result<Cursor> {
+    let bad = || Error::Invalid(FieldErrors::single("cursor", "This page link is not valid; start from the first page."));
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (at, id) = text.split_once('.').ok_or_else(bad)?;
+    Ok((at.parse().map_err(|_| bad())?, id.to_string()))
+}
+
+fn paginate(rows: Vec<EventRow>, limit: i64) -> Page<EventView> {
+    let mut items: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next_cursor = if more { items.last().map(encode_cursor) } else { None };
+    Page { items, next_cursor }
+}
+
+/// A home-page section by its name in URLs; upcoming when none is given.
+pub fn parse_section(s: Option<&str>) -> Option<Section> {
+    match s.unwrap_or("upcoming") {
+        "live" => Some(Section::Live),
+        "upcoming" => Some(Section::Upcoming),
+        "past" => Some(Section::Past),
+        _ => None,
+    }
+}
+
+// --- use cases ----------------------------------------------------------------------------
+
+fn require_organizer(session: &Session) -> Result<()> {
+    if !session.user.can_organize() {
+        return Err(forbidden("Only organizers can create events."));
+    }
+    if !session.user.verified {
+        return Err(forbidden("Confirm your email address before creating events."));
+    }
+    Ok(())
+}
+
+pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Result<EventView> {
+    require_organizer(session)?;
+    let valid = input.validate(core.clock.now(), None)?;
+    let id = new_id();
+    core.store.insert_event(&id, &session.user.id, &valid.fields(), core.clock.now_ms()).await?;
+    get_row(core, &id).await
+}
+
+async fn get_row(core: &Core, id: &str) -> Result<EventView> {
+    Ok(core.store.event(id).await?.map(EventView::from).ok_or(Error::NotFound)?)
+}
+
+/// An event as `viewer` may see it: members-only events need a login.
+pub async fn get(core: &Core, viewer: Option<&User>, id: &str) -> Result<EventView> {
+    let id = parse_id(id)?;
+    let event = get_row(core, &id).await?;
+    if event.members_only && viewer.is_none() {
+        return Err(Error::Unauthenticated);
+    }
+    Ok(event)
+}
+
+/// An event its owner (or an admin) may change.
+pub async fn get_managed(core: &Core, session: &Session, id: &str) -> Result<EventView> {
+    let event = get(core, Some(&session.user), id).await?;
+    if !event.can_manage(&session.user) {
+        return Err(forbidden("Only the event's organizer can do that."));
+    }
+    Ok(event)
+}
+
+pub async fn update(core: &Core, session: &Session, id: &str, input: &EventInput) -> Result<EventView> {
+    let event = get_managed(core, session, id).await?;
+    let valid = input.validate(core.clock.now(), Some(event.starts_at))?;
+    if !core.store.update_event(&event.id, &valid.fields(), core.clock.now_ms()).await? {
+        return Err(Error::Conflict(format!("A {} event can no longer be edited.", event.status.as_str())));
+    }
+    // A larger capacity frees seats for the waitlist.
+    core.store.promote_waitlist(&event.id).await?;
+    get_row(core, &event.id).await
+}
+
+pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventView> {
+    let event = get_managed(core, session, id).await?;
+    if !core.store.cancel_event(&event.id, core.clock.now_ms()).await? {
+        return Err(Error::Conflict(format!("This event has already {}.", match event.status {
+            Status::Cancelled => "been cancelled",
+            _ => "ended",
+        })));
+    }
+    get_row(core, &event.id).await
+}
+
+/// Moves an event along its lifecycle; only one of several concurrent callers succeeds.
+pub async fn transition(core: &Core, session: &Session, id: &str, t: Transition) -> Result<EventView> {
+    let event = get_managed(core, session, id).await?;
+    let (from, to) = t.from_to();
+    if !core.store.transition_event(&event.id, from.as_str(), to.as_str(), core.clock.now_ms()).await? {
+        return Err(Error::Conflict(format!(
+            "The event is {}, so it cannot become {}.",
+            event.status.as_str(),
+            to.as_str()
+        )));
+    }
+    get_row(core, &event.id).await
+}
+
+pub async fn list(core: &Core, viewer: Option<&User>, section: Section, cursor: Option<&str>, limit: i64) -> Result<Page<EventView>> {
+    let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+    let rows = core
+        .store
+        .list_events(section, viewer.is_some(), core.clock.now_ms(), after.as_ref(), limit)
+        .await?;
+    Ok(paginate(rows, limit))
+}
+
+pub async fn mine(core: &Core, session: &Session, cursor: Option<&str>, limit: i64) -> Result<Page<EventView>> {
+    let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+    let rows = core.store.events_by_owner(&session.user.id, after.as_ref(), limit).await?;
+    Ok(paginate(rows, limit))
+}

@@ -1,0 +1,85 @@
+//! Use cases. Functions here take a [`Core`] and parsed inputs, check who may do what, persist
+//! through the store and send mail; they know nothing of HTTP, so tests and the CLI call them
+//! directly.
+
+pub mod accounts;
+pub mod admin;
+pub mod events;
+pub mod registrations;
+pub mod validation;
+
+use std::sync::Arc;
+
+use crate::{clock::Clock, config::Config, mail::Mailer, store::{Store, StoreError}};
+
+pub use validation::{FieldError, FieldErrors};
+
+/// What every use case may touch. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub clock: Clock,
+    pub config: Arc<Config>,
+    pub hasher: accounts::Hasher,
+}
+
+/// The features layer's one error type; `http` turns each variant into a status and a message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input that failed validation, with a message per field.
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("you need to log in")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("not found")]
+    NotFound,
+    /// The request is valid but the thing is not in a state that allows it.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many failed logins; `minutes` is how long is left, from the injected clock.
+    #[error("Too many failed logins. This account is locked for about {minutes} more minute(s). We sent its owner an email.")]
+    Locked { until: chrono::DateTime<chrono::Utc>, minutes: i64 },
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Error::NotFound,
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl From<FieldErrors> for Error {
+    fn from(e: FieldErrors) -> Self {
+        Error::Invalid(e)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+pub fn locked(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Error {
+    let minutes = ((until - now).num_seconds() + 59) / 60;
+    Error::Locked { until, minutes: minutes.max(1) }
+}
+
+pub fn forbidden(msg: impl Into<String>) -> Error {
+    Error::Forbidden(msg.into())
+}
+
+/// A new time-ordered id (UUIDv7), as the text every id column holds.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Ids arrive in URLs; anything that is not a UUID cannot name a row.
+pub fn parse_id(s: &str) -> Result<String> {
+    uuid::Uuid::parse_str(s)
+        .map(|u| u.to_string())
+        .map_err(|_| Error::NotFound)
+}

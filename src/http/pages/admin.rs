@@ -1,0 +1,91 @@
+//! /admin: user search with disable, enable, role and ban actions, and the audit log.
+
+use askama::Template;
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    response::Response,
+    routing::{get, post},
+};
+use serde::Deserialize;
+
+use super::{Layout, render, see_other};
+use crate::{
+    features::{
+        FieldErrors,
+        accounts::{Role, User},
+        admin::{self, Action, AuditEntry},
+    },
+    http::{AppState, context::Ctx, error::HttpError},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(users))
+        .route("/admin/audit", get(audit))
+        .route("/admin/users/{id}/{action}", post(act))
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    layout: Layout,
+    q: String,
+    users: Vec<User>,
+    offset: i64,
+    more: bool,
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    offset: i64,
+}
+
+async fn users(State(s): State<AppState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Response, HttpError> {
+    let session = ctx.require()?;
+    let (users, more) = admin::search(&s.core, session, &q.q, q.offset).await?;
+    Ok(render(&UsersPage { layout: Layout::new(&s, &ctx, "Admin: users"), q: q.q, users, offset: q.offset.max(0), more }))
+}
+
+#[derive(Deserialize)]
+struct ActForm {
+    role: Option<String>,
+    reason: Option<String>,
+    #[serde(default)]
+    q: String,
+}
+
+async fn act(State(s): State<AppState>, ctx: Ctx, Path((id, action)): Path<(String, String)>, Form(f): Form<ActForm>) -> Result<Response, HttpError> {
+    let session = ctx.require()?;
+    let action = match action.as_str() {
+        "role" => Action::SetRole(
+            f.role.as_deref().and_then(Role::parse).ok_or_else(|| HttpError(FieldErrors::single("role", "Choose member, organizer or admin.").into()))?,
+        ),
+        "disable" => Action::Disable,
+        "enable" => Action::Enable,
+        "ban" => Action::Ban(f.reason.unwrap_or_default()),
+        "unban" => Action::Unban,
+        _ => return Err(HttpError(crate::features::Error::NotFound)),
+    };
+    admin::act(&s.core, session, &id, action).await?;
+    let q: String = url::form_urlencoded::byte_serialize(f.q.as_bytes()).collect();
+    Ok(see_other(&format!("/admin?q={q}"), "user_updated"))
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    layout: Layout,
+    entries: Vec<AuditEntry>,
+    offset: i64,
+    more: bool,
+}
+
+async fn audit(State(s): State<AppState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Response, HttpError> {
+    let session = ctx.require()?;
+    let (entries, more) = admin::audit_log(&s.core, session, q.offset).await?;
+    Ok(render(&AuditPage { layout: Layout::new(&s, &ctx, "Admin: audit log"), entries, offset: q.offset.max(0), more }))
+}

@@ -1,0 +1,164 @@
+//! The event page, the create/edit form, cancellation, "My events" and the organizer's
+//! registration list with its CSV download.
+
+use askama::Template;
+use axum::{
+    Form, Router,
+    extract::{Path, Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+
+use super::{Layout, form_errors, render, see_other};
+use crate::{
+    features::{
+        FieldErrors,
+        events::{self, EventInput, EventView, PAGE_SIZE, Page},
+        registrations::{self, Registrant},
+    },
+    http::{AppState, context::Ctx, error::HttpError},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events/new", get(new_page))
+        .route("/events/create", post(create))
+        .route("/events/{id}", get(show).post(update))
+        .route("/events/{id}/edit", get(edit_page))
+        .route("/events/{id}/cancel", post(cancel))
+        .route("/events/{id}/registrations", get(registrants))
+        .route("/events/{id}/registrations.csv", get(registrants_csv))
+        .route("/my/events", get(mine))
+}
+
+type PageResult = Result<Response, HttpError>;
+
+#[derive(Template)]
+#[template(path = "events/show.html")]
+struct ShowPage {
+    layout: Layout,
+    e: EventView,
+    my_status: Option<String>,
+    can_manage: bool,
+}
+
+async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let e = events::get(&s.core, ctx.user(), &id).await?;
+    let my_status = match &ctx.session {
+        Some(session) => registrations::my_status(&s.core, session, &e.id).await?,
+        None => None,
+    };
+    let can_manage = ctx.user().is_some_and(|u| e.can_manage(u));
+    Ok(render(&ShowPage { layout: Layout::new(&s, &ctx, e.title.clone()), e, my_status, can_manage }))
+}
+
+// --- create and edit ----------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "events/form.html")]
+struct FormPage {
+    layout: Layout,
+    /// None when creating.
+    event_id: Option<String>,
+    f: EventInput,
+    errors: FieldErrors,
+    time_zones: &'static [chrono_tz::Tz],
+}
+
+fn form_page(s: &AppState, ctx: &Ctx, event_id: Option<String>, f: EventInput, errors: FieldErrors) -> Response {
+    let title = if event_id.is_some() { "Edit event" } else { "New event" };
+    let failed = !errors.is_empty();
+    let mut res = render(&FormPage { layout: Layout::new(s, ctx, title), event_id, f, errors, time_zones: &chrono_tz::TZ_VARIANTS });
+    if failed {
+        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    res
+}
+
+async fn new_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {
+    let session = ctx.require()?;
+    if !session.user.can_organize() {
+        return Err(HttpError(crate::features::forbidden("Only organizers can create events. Ask an administrator.")));
+    }
+    let blank = EventInput { time_zone: "UTC".into(), duration_minutes: "60".into(), visibility: "public".into(), ..EventInput::default() };
+    Ok(form_page(&s, &ctx, None, blank, FieldErrors::default()))
+}
+
+async fn create(State(s): State<AppState>, ctx: Ctx, Form(f): Form<EventInput>) -> PageResult {
+    let session = ctx.require()?;
+    match form_errors(events::create(&s.core, session, &f).await)? {
+        Ok(e) => Ok(see_other(&format!("/events/{}", e.id), "event_created")),
+        Err(errors) => Ok(form_page(&s, &ctx, None, f, errors)),
+    }
+}
+
+async fn edit_page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let session = ctx.require()?;
+    let e = events::get_managed(&s.core, session, &id).await?;
+    Ok(form_page(&s, &ctx, Some(e.id.clone()), e.to_input(), FieldErrors::default()))
+}
+
+async fn update(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, Form(f): Form<EventInput>) -> PageResult {
+    let session = ctx.require()?;
+    match form_errors(events::update(&s.core, session, &id, &f).await)? {
+        Ok(e) => Ok(see_other(&format!("/events/{}", e.id), "event_updated")),
+        Err(errors) => Ok(form_page(&s, &ctx, Some(id), f, errors)),
+    }
+}
+
+async fn cancel(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let session = ctx.require()?;
+    let e = events::cancel(&s.core, session, &id).await?;
+    Ok(see_other(&format!("/events/{}", e.id), "event_cancelled"))
+}
+
+// --- lists --------------------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "events/mine.html")]
+struct MinePage {
+    layout: Layout,
+    page: Page<EventView>,
+}
+
+#[derive(Deserialize)]
+struct CursorQuery {
+    cursor: Option<String>,
+}
+
+async fn mine(State(s): State<AppState>, ctx: Ctx, Query(q): Query<CursorQuery>) -> PageResult {
+    let session = ctx.require()?;
+    let page = events::mine(&s.core, session, q.cursor.as_deref(), PAGE_SIZE).await?;
+    Ok(render(&MinePage { layout: Layout::new(&s, &ctx, "My events"), page }))
+}
+
+#[derive(Template)]
+#[template(path = "events/registrants.html")]
+struct RegistrantsPage {
+    layout: Layout,
+    e: EventView,
+    list: Vec<Registrant>,
+}
+
+async fn registrants(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let session = ctx.require()?;
+    let (e, list) = registrations::registrants(&s.core, session, &id).await?;
+    Ok(render(&RegistrantsPage { layout: Layout::new(&s, &ctx, format!("Registrations: {}", e.title)), e, list }))
+}
+
+async fn registrants_csv(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let session = ctx.require()?;
+    let (e, list) = registrations::registrants(&s.core, session, &id).await?;
+    let csv = registrations::to_csv(&list)?;
+    let disposition = format!("attachment; filename=\"registrations-{}.csv\"", e.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
+            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii id")),
+        ],
+        csv,
+    )
+        .into_response())
+}

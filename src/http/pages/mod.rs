@@ -1,0 +1,124 @@
+//! Server-rendered pages. Each page is an askama template struct with a [`Layout`] field that
+//! the shared `base.html` reads (branding, the signed-in user, the CSRF token, a notice).
+
+mod accounts;
+mod admin;
+mod events;
+mod home;
+mod registrations;
+
+use askama::Template;
+use axum::{
+    Router,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+
+use super::{AppState, context::Ctx, error::HttpError};
+use crate::features::{Error, FieldErrors};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(home::router())
+        .merge(accounts::router())
+        .merge(events::router())
+        .merge(registrations::router())
+        .merge(admin::router())
+}
+
+pub struct NavUser {
+    pub name: String,
+    pub organizer: bool,
+    pub admin: bool,
+    pub verified: bool,
+}
+
+/// What every page's frame needs.
+pub struct Layout {
+    pub title: String,
+    pub community: String,
+    pub logo_url: Option<String>,
+    pub footer_links: Vec<(String, String)>,
+    pub user: Option<NavUser>,
+    pub csrf: String,
+    pub notice: Option<&'static str>,
+    pub path: String,
+}
+
+impl Layout {
+    pub fn new(state: &AppState, ctx: &Ctx, title: impl Into<String>) -> Layout {
+        let b = &state.core.config.branding;
+        Layout {
+            title: title.into(),
+            community: b.community_name.clone(),
+            logo_url: b.logo_url.clone(),
+            footer_links: b.footer_links.clone(),
+            user: ctx.user().map(|u| NavUser {
+                name: u.display_name.clone(),
+                organizer: u.can_organize(),
+                admin: u.is_admin(),
+                verified: u.verified,
+            }),
+            csrf: ctx.csrf_token.clone(),
+            notice: ctx.notice,
+            path: ctx.path.clone(),
+        }
+    }
+}
+
+/// Notices shown after a redirect; keys in the URL map to fixed text, so nothing a visitor
+/// types is ever reflected.
+pub fn notice_text(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "welcome" => "Welcome! We sent you a link to confirm your email address.",
+        "verified" => "Your email address is confirmed.",
+        "verification_sent" => "We sent you a new confirmation link.",
+        "logged_in" => "You are logged in.",
+        "logged_out" => "You are logged out.",
+        "reset_sent" => "If an account uses that address, we sent it a link to reset the password.",
+        "password_reset" => "Your password was changed. Log in with the new one.",
+        "name_changed" => "Your display name was changed.",
+        "email_change_sent" => "We sent a confirmation link to the new address. The change happens when you click it.",
+        "password_changed" => "Your password was changed. Your other sessions were logged out.",
+        "account_deleted" => "Your account was deleted.",
+        "event_created" => "Your event was created.",
+        "event_updated" => "Your changes were saved.",
+        "event_cancelled" => "The event was cancelled.",
+        "registered" => "You are registered. See you there!",
+        "waitlisted" => "The event is full, so you are on the waitlist. We will move you up when a seat frees.",
+        "unregistered" => "You are no longer registered.",
+        "user_updated" => "The account was updated.",
+        _ => return None,
+    })
+}
+
+/// Renders a template, turning a render failure into a logged 500.
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => HttpError(Error::Internal(e.into())).into_response(),
+    }
+}
+
+/// Post/redirect/get: after a successful form, go to `to` with a notice.
+pub fn see_other(to: &str, notice: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{to}{sep}notice={notice}")).into_response()
+}
+
+/// Splits a feature result into "show the form again with these messages" and everything
+/// else, which goes to the error pages.
+pub fn form_errors<T>(r: Result<T, Error>) -> Result<Result<T, FieldErrors>, HttpError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(Error::Invalid(f)) => Ok(Err(f)),
+        Err(e) => Err(HttpError(e)),
+    }
+}
+
+/// A redirect target from a `next` parameter, kept on this site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}

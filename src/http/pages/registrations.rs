@@ -1,0 +1,37 @@
+//! Register and unregister buttons on the event page.
+
+use axum::{
+    Router,
+    extract::{Path, State},
+    response::Response,
+    routing::post,
+};
+
+use super::see_other;
+use crate::{
+    features::registrations,
+    http::{AppState, context::Ctx, error::HttpError},
+    store::registrations::RegisterOutcome,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events/{id}/register", post(register))
+        .route("/events/{id}/unregister", post(unregister))
+}
+
+async fn register(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response, HttpError> {
+    let session = ctx.require()?;
+    let (e, outcome) = registrations::register(&s.core, session, &id).await?;
+    let notice = match outcome {
+        RegisterOutcome::Registered | RegisterOutcome::AlreadyRegistered => "registered",
+        RegisterOutcome::Waitlisted | RegisterOutcome::AlreadyWaitlisted => "waitlisted",
+    };
+    Ok(see_other(&format!("/events/{}", e.id), notice))
+}
+
+async fn unregister(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response, HttpError> {
+    let session = ctx.require()?;
+    let (e, _) = registrations::unregister(&s.core, session, &id).await?;
+    Ok(see_other(&format!("/events/{}", e.id), "unregistered"))
+}

@@ -1,0 +1,189 @@
+//! The security baseline: CSRF tokens, per-IP rate limits, security headers and CORS.
+
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
+    middleware::Next,
+    response::Response,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::{Clock as _, DefaultClock}};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::{AppState, BODY_LIMIT, context::Ctx, error::{ErrorInfo, is_api}};
+use crate::config::{Config, RateLimits};
+
+// --- CSRF ---------------------------------------------------------------------------------
+
+/// The synchronizer token: an HMAC of the session (or, before login, of a random pre-session
+/// cookie), so it needs no storage and a token from one session is useless in another.
+pub fn csrf_token(key: &[u8; 32], binding: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key size");
+    mac.update(b"csrf:");
+    mac.update(binding.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn forbidden_csrf() -> Response {
+    ErrorInfo::new(
+        StatusCode::FORBIDDEN,
+        "csrf",
+        "This form has expired or did not come from this site. Go back, reload the page and try again.",
+    )
+    .into_marker()
+}
+
+/// Every state-changing request carries the token: forms in a `csrf` field, scripts in the
+/// `x-csrf-token` header. API calls without a session cookie have no ambient authority to
+/// abuse and need none.
+pub async fn csrf(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let Some(ctx) = req.extensions().get::<Ctx>().cloned() else {
+        return forbidden_csrf();
+    };
+    if is_api(&ctx.path) && ctx.session.is_none() {
+        return next.run(req).await;
+    }
+    let expected = ctx.csrf_token.as_bytes();
+    if let Some(h) = req.headers().get("x-csrf-token") {
+        return if constant_time_eq(h.as_bytes(), expected) { next.run(req).await } else { forbidden_csrf() };
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    if !is_form {
+        return forbidden_csrf();
+    }
+    // Read the form to find its token, then hand the same bytes on to the handler.
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return ErrorInfo::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The form is too large.").into_marker();
+    };
+    let ok = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "csrf")
+        .is_some_and(|(_, v)| constant_time_eq(v.as_bytes(), expected));
+    if !ok {
+        return forbidden_csrf();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// --- rate limits --------------------------------------------------------------------------
+
+pub struct RateLimiters {
+    anonymous: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    user: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    auth: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+fn per_minute(n: u32) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
+    Arc::new(RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least one"))))
+}
+
+impl RateLimiters {
+    pub fn new(l: &RateLimits) -> Self {
+        RateLimiters {
+            anonymous: per_minute(l.anonymous_per_min),
+            user: per_minute(l.user_per_min),
+            auth: per_minute(l.auth_per_min),
+        }
+    }
+
+    /// Forgets addresses that have been quiet, so the tables do not grow without bound.
+    pub fn prune(&self) {
+        for l in [&self.anonymous, &self.user, &self.auth] {
+            l.retain_recent();
+            l.shrink_to_fit();
+        }
+    }
+}
+
+/// Routes that check a password or send mail to an address: limited much harder.
+fn is_auth_route(method: &Method, path: &str) -> bool {
+    *method == Method::POST
+        && matches!(
+            path,
+            "/login" | "/signup" | "/account/forgot" | "/account/reset" | "/api/v1/session"
+                | "/api/v1/accounts" | "/api/v1/accounts/password-reset"
+                | "/api/v1/accounts/password-reset/confirm"
+        )
+}
+
+fn too_many(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    ErrorInfo {
+        details: Some(json!({ "retry_after_seconds": secs })),
+        ..ErrorInfo::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("Too many requests from your address. Please wait {secs} second{} and try again.", if secs == 1 { "" } else { "s" }),
+        )
+    }
+    .into_marker()
+}
+
+pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(ctx) = req.extensions().get::<Ctx>() else {
+        return next.run(req).await;
+    };
+    let ip = ctx.ip;
+    let general = if ctx.session.is_some() { &state.limits.user } else { &state.limits.anonymous };
+    let mut checks = vec![general];
+    if is_auth_route(req.method(), req.uri().path()) {
+        checks.push(&state.limits.auth);
+    }
+    for limiter in checks {
+        if let Err(not_until) = limiter.check_key(&ip) {
+            metrics::counter!("http_rate_limited_total").increment(1);
+            return too_many(not_until.wait_time_from(DefaultClock::default().now()));
+        }
+    }
+    next.run(req).await
+}
+
+// --- headers and CORS ---------------------------------------------------------------------
+
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+    connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(self), microphone=(self), display-capture=(self), geolocation=()"));
+    if state.core.config.is_https() {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+/// CORS for the API, limited to the configured origins (none by default).
+pub fn cors(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([header::CONTENT_TYPE, "x-csrf-token".parse().expect("header name")])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(3600))
+}

@@ -1,0 +1,20 @@
+//! meetstage: a self-hostable platform for user-group virtual meetups.
+//!
+//! Layers, top to bottom (see ARCHITECTURE.md):
+//! - [`http`]: routes, extractors, pages and the JSON API; converts everything to responses.
+//! - [`features`]: use cases (accounts, events, registrations, admin), free of axum types.
+//! - [`store`]: the only module that knows sqlx; one query text runs on SQLite or Postgres.
+//! - [`mail`]: the `Mailer` seam and its transports.
+//! - [`config`], [`telemetry`], [`clock`]: process-wide plumbing.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod features;
+pub mod http;
+pub mod mail;
+pub mod store;
+pub mod telemetry;
+
+pub use app::App;

@@ -1,0 +1,134 @@
+//! The mail seam. Features describe a message as [`Content`]; a [`Mailer`] renders it to text
+//! and HTML with the community's branding and hands it to a transport. The `log` transport
+//! writes each message as an `.eml` file under `<data dir>/mail/`.
+
+use std::path::PathBuf;
+
+use askama::Template;
+use lettre::{
+    Message,
+    message::{Mailbox, MultiPart},
+};
+
+use crate::config::{Config, MailerKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("bad address: {0}")]
+    Address(String),
+    #[error("could not build the message: {0}")]
+    Build(#[from] lettre::error::Error),
+    #[error("could not render the message: {0}")]
+    Render(#[from] askama::Error),
+    #[error("could not write the message: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a mail says, independent of how it is rendered.
+#[derive(Clone, Debug, Default)]
+pub struct Content {
+    pub subject: String,
+    pub greeting: Option<String>,
+    pub paragraphs: Vec<String>,
+    pub action: Option<(String, String)>,
+    pub note: Option<String>,
+}
+
+impl Content {
+    pub fn new(subject: impl Into<String>) -> Self {
+        Content { subject: subject.into(), ..Content::default() }
+    }
+
+    pub fn greeting(mut self, name: &str) -> Self {
+        self.greeting = Some(format!("Hi {name},"));
+        self
+    }
+
+    pub fn para(mut self, p: impl Into<String>) -> Self {
+        self.paragraphs.push(p.into());
+        self
+    }
+
+    pub fn action(mut self, label: impl Into<String>, url: impl Into<String>) -> Self {
+        self.action = Some((label.into(), url.into()));
+        self
+    }
+
+    pub fn note(mut self, n: impl Into<String>) -> Self {
+        self.note = Some(n.into());
+        self
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mail/layout.txt")]
+struct TextMail<'a> {
+    c: &'a Content,
+    community: &'a str,
+    home: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/layout.html")]
+struct HtmlMail<'a> {
+    c: &'a Content,
+    community: &'a str,
+    accent: &'a str,
+    home: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum Mailer {
+    Log(LogMailer),
+}
+
+#[derive(Clone, Debug)]
+pub struct LogMailer {
+    dir: PathBuf,
+}
+
+impl Mailer {
+    pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
+        match config.mailer {
+            MailerKind::Log => {
+                let dir = config.data_dir.join("mail");
+                std::fs::create_dir_all(&dir)?;
+                Ok(Mailer::Log(LogMailer { dir }))
+            }
+        }
+    }
+
+    /// Renders and sends one message.
+    pub async fn send(&self, config: &Config, to: &str, content: Content) -> Result<(), MailError> {
+        let message = render(config, to, &content)?;
+        match self {
+            Mailer::Log(m) => m.write(&message, &content.subject).await,
+        }
+    }
+}
+
+/// Builds the MIME message: plain text and HTML alternatives.
+pub fn render(config: &Config, to: &str, c: &Content) -> Result<Message, MailError> {
+    let community = config.branding.community_name.as_str();
+    let home = config.link("/");
+    let text = TextMail { c, community, home: home.clone() }.render()?;
+    let html = HtmlMail { c, community, accent: &config.branding.accent_color, home }.render()?;
+    let from: Mailbox = config.mail_from.parse().map_err(|_| MailError::Address(config.mail_from.clone()))?;
+    let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_string()))?;
+    Ok(Message::builder()
+        .from(from)
+        .to(to)
+        .subject(&c.subject)
+        .multipart(MultiPart::alternative_plain_html(text, html))?)
+}
+
+impl LogMailer {
+    async fn write(&self, message: &Message, subject: &str) -> Result<(), MailError> {
+        let name = format!("{}.eml", uuid::Uuid::now_v7());
+        let path = self.dir.join(name);
+        tokio::fs::write(&path, message.formatted()).await?;
+        // The address is personal data and stays out of the log; the file has it.
+        tracing::info!(mail.file = %path.display(), mail.subject = subject, "mail written");
+        Ok(())
+    }
+}
