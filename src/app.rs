@@ -26,7 +26,11 @@ impl App {
         App::build_with_clock(config, listener, Clock::System).await
     }
 
-    pub async fn build_with_clock(config: Config, listener: TcpListener, clock: Clock) -> anyhow::Result<App> {
+    pub async fn build_with_clock(
+        config: Config,
+        listener: TcpListener,
+        clock: Clock,
+    ) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
         let store = Store::connect(&config.database_url, config.database_max_connections)
@@ -42,11 +46,16 @@ impl App {
             hasher: Hasher::new(config.max_concurrent_hashes),
             config: Arc::new(config),
         };
-        Ok(App { state: AppState::new(core, csrf_key), listener })
+        Ok(App {
+            state: AppState::new(core, csrf_key),
+            listener,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
     }
 
     pub fn core(&self) -> &Core {
@@ -54,14 +63,20 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let router = http::router(state.clone());
         tracing::info!(address = %self.local_addr(), base_url = %state.core.config.base_url, "meetstage is listening");
-        let served = axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         housekeeping.abort();
         state.core.store.close().await;
         served.context("serving HTTP")
@@ -74,7 +89,12 @@ async fn housekeeping(state: AppState) {
     loop {
         tick.tick().await;
         state.limits.prune();
-        if let Err(e) = state.core.store.delete_expired(state.core.clock.now_ms()).await {
+        if let Err(e) = state
+            .core
+            .store
+            .delete_expired(state.core.clock.now_ms())
+            .await
+        {
             tracing::warn!(error = %e, "could not delete expired sessions");
         }
     }
@@ -90,11 +110,14 @@ fn load_or_create_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     let path = config.data_dir.join("secret.key");
     if let Ok(text) = std::fs::read_to_string(&path) {
         let bytes = hex::decode(text.trim()).context("secret.key is not hex")?;
-        return bytes.try_into().map_err(|_| anyhow::anyhow!("secret.key must hold 32 bytes"));
+        return bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("secret.key must hold 32 bytes"));
     }
     let mut key = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-    write_private(&path, &hex::encode(key)).with_context(|| format!("writing {}", path.display()))?;
+    write_private(&path, &hex::encode(key))
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(key)
 }
 

@@ -14,7 +14,11 @@ use crate::{
 };
 
 #[derive(Parser)]
-#[command(name = "meetstage", version, about = "Self-hostable platform for user-group virtual meetups")]
+#[command(
+    name = "meetstage",
+    version,
+    about = "Self-hostable platform for user-group virtual meetups"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -60,7 +64,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = TcpListener::bind(config.bind)
                 .await
                 .with_context(|| format!("binding {}", config.bind))?;
-            App::build(config, listener).await?.run_until(shutdown_signal()).await
+            App::build(config, listener)
+                .await?
+                .run_until(shutdown_signal())
+                .await
         }
         Command::Migrate(options) => {
             let config = Config::from_options(options.with_file()?)?;
@@ -70,7 +77,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Admin { command: AdminCommand::Create { email, display_name, password_stdin, options } } => {
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    display_name,
+                    password_stdin,
+                    options,
+                },
+        } => {
             let config = Config::from_options(options.with_file()?)?;
             let password = if password_stdin {
                 let mut line = String::new();
@@ -81,13 +96,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let app = App::build(config, listener).await?;
-            let created = admin::bootstrap_admin(app.core(), &email, display_name.as_deref(), password.as_deref())
-                .await
-                .map_err(|e| match e {
-                    crate::features::Error::Invalid(f) => anyhow::anyhow!("{f}"),
-                    other => anyhow::anyhow!(other),
-                })?;
-            println!("{email} is now an administrator{}", if created { " (new account)" } else { "" });
+            let created = admin::bootstrap_admin(
+                app.core(),
+                &email,
+                display_name.as_deref(),
+                password.as_deref(),
+            )
+            .await
+            .map_err(|e| match e {
+                crate::features::Error::Invalid(f) => anyhow::anyhow!("{f}"),
+                other => anyhow::anyhow!(other),
+            })?;
+            println!(
+                "{email} is now an administrator{}",
+                if created { " (new account)" } else { "" }
+            );
             Ok(())
         }
     }

@@ -138,8 +138,8 @@ impl Options {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        let file: Options = toml::from_str(&text)
-            .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let file: Options =
+            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
         Ok(self.or(file))
     }
 }
@@ -206,7 +206,10 @@ impl Config {
         };
         let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         let database_url = o.database_url.unwrap_or_else(|| {
-            format!("sqlite://{}?mode=rwc", data_dir.join("meetstage.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("meetstage.db").display()
+            )
         });
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
@@ -219,7 +222,9 @@ impl Config {
         if let Some(k) = &o.secret_key
             && k.len() < 32
         {
-            return Err(ConfigError("secret_key must be at least 32 characters".into()));
+            return Err(ConfigError(
+                "secret_key must be at least 32 characters".into(),
+            ));
         }
         let mailer = match o.mailer.as_deref().unwrap_or("log") {
             "log" => MailerKind::Log,
@@ -246,14 +251,20 @@ impl Config {
                 .ok_or_else(|| ConfigError(format!("footer link `{link}` is not Label=URL")))?;
             if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
             {
-                return Err(ConfigError(format!("footer link URL `{url}` must be http(s)")));
+                return Err(ConfigError(format!(
+                    "footer link URL `{url}` must be http(s)"
+                )));
             }
             footer_links.push((label.trim().to_string(), url.trim().to_string()));
         }
         let log_format = match o.log_format.as_deref().unwrap_or("json") {
             "json" => LogFormat::Json,
             "pretty" => LogFormat::Pretty,
-            other => return Err(ConfigError(format!("log_format `{other}`: use json or pretty"))),
+            other => {
+                return Err(ConfigError(format!(
+                    "log_format `{other}`: use json or pretty"
+                )));
+            }
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(Config {

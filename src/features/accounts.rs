@@ -46,12 +46,16 @@ impl Email {
         if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return bad();
         }
-        let Some((local, domain)) = s.rsplit_once('@') else { return bad() };
+        let Some((local, domain)) = s.rsplit_once('@') else {
+            return bad();
+        };
         let domain_ok = domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..")
-            && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.');
+            && domain
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
         if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
             return bad();
         }
@@ -193,7 +197,9 @@ pub struct Hasher {
 
 impl Hasher {
     pub fn new(max_concurrent: usize) -> Self {
-        Hasher { permits: Arc::new(Semaphore::new(max_concurrent.max(1))) }
+        Hasher {
+            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        }
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String> {
@@ -216,11 +222,18 @@ impl Hasher {
     pub async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
         let _permit = self.permits.acquire().await.map_err(anyhow::Error::from)?;
         let pw = password.to_string();
-        let hash = if hash.is_empty() { DUMMY_HASH.to_string() } else { hash.to_string() };
+        let hash = if hash.is_empty() {
+            DUMMY_HASH.to_string()
+        } else {
+            hash.to_string()
+        };
         let real = hash != DUMMY_HASH;
         tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("bad hash: {e}"))?;
-            Ok(real && Argon2::default().verify_password(pw.as_bytes(), &parsed).is_ok())
+            Ok(real
+                && Argon2::default()
+                    .verify_password(pw.as_bytes(), &parsed)
+                    .is_ok())
         })
         .await
         .map_err(anyhow::Error::from)?
@@ -289,7 +302,9 @@ pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<(User, String
         .await;
     match inserted {
         Err(StoreError::Conflict(_)) => {
-            return Err(FieldErrors::single("email", "An account with this email already exists.").into());
+            return Err(
+                FieldErrors::single("email", "An account with this email already exists.").into(),
+            );
         }
         other => other?,
     }
@@ -314,12 +329,18 @@ pub async fn send_verification(core: &Core, user: &User) -> Result<()> {
         )
         .await?;
     let link = core.config.link(&format!("/account/verify?token={token}"));
-    let content = Content::new(format!("Confirm your email for {}", core.config.branding.community_name))
-        .greeting(&user.display_name)
-        .para("Confirm your email address to register for events and present.")
-        .action("Confirm email", link)
-        .note("The link works once and expires in 48 hours. If you did not sign up, ignore this mail.");
-    core.mailer.send(&core.config, &user.email, content).await.map_err(|e| Error::Internal(e.into()))
+    let content = Content::new(format!(
+        "Confirm your email for {}",
+        core.config.branding.community_name
+    ))
+    .greeting(&user.display_name)
+    .para("Confirm your email address to register for events and present.")
+    .action("Confirm email", link)
+    .note("The link works once and expires in 48 hours. If you did not sign up, ignore this mail.");
+    core.mailer
+        .send(&core.config, &user.email, content)
+        .await
+        .map_err(|e| Error::Internal(e.into()))
 }
 
 /// Confirms an email address from a link: a new account's, or a changed one.
@@ -339,7 +360,9 @@ pub async fn verify_email(core: &Core, token: &str) -> Result<()> {
             other => Ok(other?),
         };
     }
-    Err(Error::Conflict("This link has expired or was already used.".into()))
+    Err(Error::Conflict(
+        "This link has expired or was already used.".into(),
+    ))
 }
 
 const BAD_LOGIN: &str = "Email or password is incorrect.";
@@ -362,10 +385,14 @@ pub async fn login(core: &Core, email: &str, password: &str) -> Result<(User, St
     }
     if core.hasher.verify(password, &row.password_hash).await? {
         if row.banned_at.is_some() {
-            return Err(Error::Forbidden("This account is banned from this community.".into()));
+            return Err(Error::Forbidden(
+                "This account is banned from this community.".into(),
+            ));
         }
         if row.disabled_at.is_some() {
-            return Err(Error::Forbidden("This account is disabled. Contact an administrator.".into()));
+            return Err(Error::Forbidden(
+                "This account is disabled. Contact an administrator.".into(),
+            ));
         }
         if row.failed_logins != 0 || row.locked_until.is_some() {
             core.store
@@ -379,11 +406,21 @@ pub async fn login(core: &Core, email: &str, password: &str) -> Result<(User, St
     // Count the failure with compare-and-set so parallel attempts are all counted.
     loop {
         let expired_lock = row.locked_until.is_some();
-        let failures = if expired_lock { 1 } else { row.failed_logins + 1 };
+        let failures = if expired_lock {
+            1
+        } else {
+            row.failed_logins + 1
+        };
         let lock = (failures >= MAX_FAILED_LOGINS).then(|| now + LOCKOUT);
         let stored = core
             .store
-            .set_failed_logins(&row.id, row.failed_logins, failures, lock.map(|l| l.timestamp_millis()), now.timestamp_millis())
+            .set_failed_logins(
+                &row.id,
+                row.failed_logins,
+                failures,
+                lock.map(|l| l.timestamp_millis()),
+                now.timestamp_millis(),
+            )
             .await?;
         if stored {
             if let Some(until) = lock {
@@ -418,7 +455,12 @@ pub async fn create_session(core: &Core, user_id: &str) -> Result<String> {
     let now = core.clock.now();
     let expires = now + Duration::hours(i64::from(core.config.session_idle_hours));
     core.store
-        .insert_session(&token_hash(&token), user_id, now.timestamp_millis(), expires.timestamp_millis())
+        .insert_session(
+            &token_hash(&token),
+            user_id,
+            now.timestamp_millis(),
+            expires.timestamp_millis(),
+        )
         .await?;
     Ok(token)
 }
@@ -431,7 +473,10 @@ pub async fn authenticate(core: &Core, token: &str) -> Result<Option<Session>> {
     let Some(row) = core.store.session_user(&id_hash, now).await? else {
         return Ok(None);
     };
-    if row.user.disabled_at.is_some() || row.user.banned_at.is_some() || row.user.deleted_at.is_some() {
+    if row.user.disabled_at.is_some()
+        || row.user.banned_at.is_some()
+        || row.user.deleted_at.is_some()
+    {
         core.store.delete_session(&id_hash).await?;
         return Ok(None);
     }
@@ -439,7 +484,10 @@ pub async fn authenticate(core: &Core, token: &str) -> Result<Option<Session>> {
         let expires = now + i64::from(core.config.session_idle_hours) * 3_600_000;
         core.store.touch_session(&id_hash, now, expires).await?;
     }
-    Ok(Some(Session { user: User::from(&row.user), id_hash }))
+    Ok(Some(Session {
+        user: User::from(&row.user),
+        id_hash,
+    }))
 }
 
 pub async fn logout(core: &Core, session: &Session) -> Result<()> {
@@ -458,23 +506,40 @@ pub async fn request_password_reset(core: &Core, email: &str) -> Result<()> {
     let token = random_token();
     let now = core.clock.now();
     core.store
-        .insert_token(&token_hash(&token), &row.id, "reset_password", None, now.timestamp_millis(), (now + RESET_TTL).timestamp_millis())
+        .insert_token(
+            &token_hash(&token),
+            &row.id,
+            "reset_password",
+            None,
+            now.timestamp_millis(),
+            (now + RESET_TTL).timestamp_millis(),
+        )
         .await?;
     let content = Content::new(format!("Reset your {} password", core.config.branding.community_name))
         .greeting(&row.display_name)
         .para("Someone asked to reset the password of your account. Choose a new one here:")
         .action("Choose a new password", core.config.link(&format!("/account/reset?token={token}")))
         .note("The link works once and expires in 1 hour. If you did not ask, ignore this mail; your password stays as it is.");
-    core.mailer.send(&core.config, &row.email, content).await.map_err(|e| Error::Internal(e.into()))
+    core.mailer
+        .send(&core.config, &row.email, content)
+        .await
+        .map_err(|e| Error::Internal(e.into()))
 }
 
 /// Sets a new password from a reset link and ends every session of the account.
 pub async fn reset_password(core: &Core, token: &str, new_password: &str) -> Result<()> {
-    let password = Password::parse(new_password, None).map_err(|m| FieldErrors::single("password", m))?;
+    let password =
+        Password::parse(new_password, None).map_err(|m| FieldErrors::single("password", m))?;
     let hash = core.hasher.hash(&password).await?;
     let now = core.clock.now_ms();
-    let Some(t) = core.store.consume_token(&token_hash(token), "reset_password", now).await? else {
-        return Err(Error::Conflict("This reset link has expired or was already used. Ask for a new one.".into()));
+    let Some(t) = core
+        .store
+        .consume_token(&token_hash(token), "reset_password", now)
+        .await?
+    else {
+        return Err(Error::Conflict(
+            "This reset link has expired or was already used. Ask for a new one.".into(),
+        ));
     };
     core.store.set_password_hash(&t.user_id, &hash, now).await?;
     core.store.delete_user_sessions(&t.user_id, None).await?;
@@ -483,11 +548,18 @@ pub async fn reset_password(core: &Core, token: &str, new_password: &str) -> Res
 
 pub async fn change_display_name(core: &Core, session: &Session, name: &str) -> Result<()> {
     let name = DisplayName::parse(name).map_err(|m| FieldErrors::single("display_name", m))?;
-    Ok(core.store.set_display_name(&session.user.id, name.as_str(), core.clock.now_ms()).await?)
+    Ok(core
+        .store
+        .set_display_name(&session.user.id, name.as_str(), core.clock.now_ms())
+        .await?)
 }
 
 async fn check_current_password(core: &Core, session: &Session, current: &str) -> Result<()> {
-    let row = core.store.user_by_id(&session.user.id).await?.ok_or(Error::NotFound)?;
+    let row = core
+        .store
+        .user_by_id(&session.user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     if core.hasher.verify(current, &row.password_hash).await? {
         Ok(())
     } else {
@@ -496,34 +568,67 @@ async fn check_current_password(core: &Core, session: &Session, current: &str) -
 }
 
 /// Changes the password after checking the current one; every other session ends.
-pub async fn change_password(core: &Core, session: &Session, current: &str, new: &str) -> Result<()> {
-    let password = Password::parse(new, Some(&session.user.email)).map_err(|m| FieldErrors::single("new_password", m))?;
+pub async fn change_password(
+    core: &Core,
+    session: &Session,
+    current: &str,
+    new: &str,
+) -> Result<()> {
+    let password = Password::parse(new, Some(&session.user.email))
+        .map_err(|m| FieldErrors::single("new_password", m))?;
     check_current_password(core, session, current).await?;
     let hash = core.hasher.hash(&password).await?;
-    core.store.set_password_hash(&session.user.id, &hash, core.clock.now_ms()).await?;
-    core.store.delete_user_sessions(&session.user.id, Some(&session.id_hash)).await?;
+    core.store
+        .set_password_hash(&session.user.id, &hash, core.clock.now_ms())
+        .await?;
+    core.store
+        .delete_user_sessions(&session.user.id, Some(&session.id_hash))
+        .await?;
     Ok(())
 }
 
 /// Starts an email change: the new address gets a confirmation link, and only the click
 /// makes the change.
-pub async fn change_email(core: &Core, session: &Session, current: &str, new_email: &str) -> Result<()> {
+pub async fn change_email(
+    core: &Core,
+    session: &Session,
+    current: &str,
+    new_email: &str,
+) -> Result<()> {
     let email = Email::parse(new_email).map_err(|m| FieldErrors::single("email", m))?;
     check_current_password(core, session, current).await?;
     if core.store.user_by_email(email.as_str()).await?.is_some() {
-        return Err(FieldErrors::single("email", "Another account already uses this email.").into());
+        return Err(
+            FieldErrors::single("email", "Another account already uses this email.").into(),
+        );
     }
     let token = random_token();
     let now = core.clock.now();
     core.store
-        .insert_token(&token_hash(&token), &session.user.id, "change_email", Some(email.as_str()), now.timestamp_millis(), (now + VERIFY_TTL).timestamp_millis())
+        .insert_token(
+            &token_hash(&token),
+            &session.user.id,
+            "change_email",
+            Some(email.as_str()),
+            now.timestamp_millis(),
+            (now + VERIFY_TTL).timestamp_millis(),
+        )
         .await?;
-    let content = Content::new(format!("Confirm your new email for {}", core.config.branding.community_name))
-        .greeting(&session.user.display_name)
-        .para("Confirm that this is the new email address of your account.")
-        .action("Confirm new email", core.config.link(&format!("/account/verify?token={token}")))
-        .note("Until you confirm, mail keeps going to your old address.");
-    core.mailer.send(&core.config, email.as_str(), content).await.map_err(|e| Error::Internal(e.into()))
+    let content = Content::new(format!(
+        "Confirm your new email for {}",
+        core.config.branding.community_name
+    ))
+    .greeting(&session.user.display_name)
+    .para("Confirm that this is the new email address of your account.")
+    .action(
+        "Confirm new email",
+        core.config.link(&format!("/account/verify?token={token}")),
+    )
+    .note("Until you confirm, mail keeps going to your old address.");
+    core.mailer
+        .send(&core.config, email.as_str(), content)
+        .await
+        .map_err(|e| Error::Internal(e.into()))
 }
 
 /// Deletes the account after checking the password: personal data is erased, registrations
@@ -531,7 +636,9 @@ pub async fn change_email(core: &Core, session: &Session, current: &str, new_ema
 pub async fn delete_account(core: &Core, session: &Session, current: &str) -> Result<()> {
     check_current_password(core, session, current).await?;
     let now = core.clock.now_ms();
-    core.store.cancel_events_of_owner(&session.user.id, now).await?;
+    core.store
+        .cancel_events_of_owner(&session.user.id, now)
+        .await?;
     let events = core.store.anonymise_user(&session.user.id, now).await?;
     for event_id in events {
         core.store.promote_waitlist(&event_id).await?;

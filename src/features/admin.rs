@@ -3,24 +3,50 @@
 
 use serde::Serialize;
 
-use super::{Core, Error, FieldErrors, Result, accounts::{Role, Session, User}, forbidden, new_id, parse_id, validation::single_line};
-use crate::{clock::from_ms, store::admin::{Audit, UserChange}};
+use super::{
+    Core, Error, FieldErrors, Result,
+    accounts::{Role, Session, User},
+    forbidden, new_id, parse_id,
+    validation::single_line,
+};
+use crate::{
+    clock::from_ms,
+    store::admin::{Audit, UserChange},
+};
 
 pub const PAGE_SIZE: i64 = 50;
 
 fn require_admin(session: &Session) -> Result<()> {
-    if session.user.is_admin() { Ok(()) } else { Err(forbidden("Only administrators can do that.")) }
+    if session.user.is_admin() {
+        Ok(())
+    } else {
+        Err(forbidden("Only administrators can do that."))
+    }
 }
 
-pub async fn search(core: &Core, session: &Session, query: &str, offset: i64) -> Result<(Vec<User>, bool)> {
+pub async fn search(
+    core: &Core,
+    session: &Session,
+    query: &str,
+    offset: i64,
+) -> Result<(Vec<User>, bool)> {
     require_admin(session)?;
     let query = query.trim();
     if query.chars().count() > 200 {
         return Err(FieldErrors::single("q", "Search for at most 200 characters.").into());
     }
-    let rows = core.store.search_users(query, offset.max(0), PAGE_SIZE).await?;
+    let rows = core
+        .store
+        .search_users(query, offset.max(0), PAGE_SIZE)
+        .await?;
     let more = rows.len() as i64 > PAGE_SIZE;
-    Ok((rows.iter().take(PAGE_SIZE as usize).map(User::from).collect(), more))
+    Ok((
+        rows.iter()
+            .take(PAGE_SIZE as usize)
+            .map(User::from)
+            .collect(),
+        more,
+    ))
 }
 
 #[derive(Clone, Debug)]
@@ -37,12 +63,23 @@ pub async fn act(core: &Core, session: &Session, target_id: &str, action: Action
     require_admin(session)?;
     let target_id = parse_id(target_id)?;
     if target_id == session.user.id {
-        return Err(forbidden("You cannot change your own account from the admin area."));
+        return Err(forbidden(
+            "You cannot change your own account from the admin area.",
+        ));
     }
-    let target = core.store.user_by_id(&target_id).await?.filter(|u| u.deleted_at.is_none()).ok_or(Error::NotFound)?;
+    let target = core
+        .store
+        .user_by_id(&target_id)
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+        .ok_or(Error::NotFound)?;
     let reason;
     let (change, name, detail) = match &action {
-        Action::SetRole(r) => (UserChange::Role(r.as_str()), "set_role", format!("{} -> {}", target.role, r.as_str())),
+        Action::SetRole(r) => (
+            UserChange::Role(r.as_str()),
+            "set_role",
+            format!("{} -> {}", target.role, r.as_str()),
+        ),
         Action::Disable => (UserChange::Disabled(true), "disable", String::new()),
         Action::Enable => (UserChange::Disabled(false), "enable", String::new()),
         Action::Ban(r) => {
@@ -65,7 +102,11 @@ pub async fn act(core: &Core, session: &Session, target_id: &str, action: Action
         now: core.clock.now_ms(),
     };
     core.store.change_user(&target.id, change, audit).await?;
-    let row = core.store.user_by_id(&target.id).await?.ok_or(Error::NotFound)?;
+    let row = core
+        .store
+        .user_by_id(&target.id)
+        .await?
+        .ok_or(Error::NotFound)?;
     Ok(User::from(&row))
 }
 
@@ -80,7 +121,11 @@ pub struct AuditEntry {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-pub async fn audit_log(core: &Core, session: &Session, offset: i64) -> Result<(Vec<AuditEntry>, bool)> {
+pub async fn audit_log(
+    core: &Core,
+    session: &Session,
+    offset: i64,
+) -> Result<(Vec<AuditEntry>, bool)> {
     require_admin(session)?;
     let rows = core.store.audit_log(offset.max(0), PAGE_SIZE).await?;
     let more = rows.len() as i64 > PAGE_SIZE;
@@ -104,20 +149,38 @@ pub async fn audit_log(core: &Core, session: &Session, offset: i64) -> Result<(V
 /// `meetstage admin create`: makes `email` an administrator. An existing account is promoted
 /// (and its email counted as confirmed); otherwise a new one is created with `password`.
 /// Returns true if an account was created.
-pub async fn bootstrap_admin(core: &Core, email: &str, display_name: Option<&str>, password: Option<&str>) -> Result<bool> {
+pub async fn bootstrap_admin(
+    core: &Core,
+    email: &str,
+    display_name: Option<&str>,
+    password: Option<&str>,
+) -> Result<bool> {
     use super::accounts::{DisplayName, Email, Password};
     let email = Email::parse(email).map_err(|m| FieldErrors::single("email", m))?;
     let now = core.clock.now_ms();
-    if let Some(row) = core.store.user_by_email(email.as_str()).await?.filter(|u| u.deleted_at.is_none()) {
-        core.store.set_role_unaudited(&row.id, Role::Admin.as_str(), now).await?;
+    if let Some(row) = core
+        .store
+        .user_by_email(email.as_str())
+        .await?
+        .filter(|u| u.deleted_at.is_none())
+    {
+        core.store
+            .set_role_unaudited(&row.id, Role::Admin.as_str(), now)
+            .await?;
         core.store.mark_email_verified(&row.id, now).await?;
         return Ok(false);
     }
     let Some(password) = password else {
-        return Err(FieldErrors::single("password", "No account uses this email; pass --password-stdin to create one.").into());
+        return Err(FieldErrors::single(
+            "password",
+            "No account uses this email; pass --password-stdin to create one.",
+        )
+        .into());
     };
-    let name = DisplayName::parse(display_name.unwrap_or("Administrator")).map_err(|m| FieldErrors::single("display_name", m))?;
-    let password = Password::parse(password, Some(email.as_str())).map_err(|m| FieldErrors::single("password", m))?;
+    let name = DisplayName::parse(display_name.unwrap_or("Administrator"))
+        .map_err(|m| FieldErrors::single("display_name", m))?;
+    let password = Password::parse(password, Some(email.as_str()))
+        .map_err(|m| FieldErrors::single("password", m))?;
     let hash = core.hasher.hash(&password).await?;
     core.store
         .insert_user(crate::store::accounts::NewUser {

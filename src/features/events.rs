@@ -6,7 +6,12 @@ use chrono::{DateTime, Duration, LocalResult, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use super::{Core, Error, FieldErrors, Result, accounts::{Session, User}, forbidden, new_id, parse_id, validation::single_line};
+use super::{
+    Core, Error, FieldErrors, Result,
+    accounts::{Session, User},
+    forbidden, new_id, parse_id,
+    validation::single_line,
+};
 use crate::{
     clock::from_ms,
     store::events::{Cursor, EventFields, EventRow, Section},
@@ -109,7 +114,9 @@ impl EventDescription {
             .collect();
         let s = s.trim().to_string();
         if s.chars().count() > MAX_DESCRIPTION {
-            return Err(format!("Description must be at most {MAX_DESCRIPTION} characters."));
+            return Err(format!(
+                "Description must be at most {MAX_DESCRIPTION} characters."
+            ));
         }
         Ok(EventDescription(s))
     }
@@ -161,7 +168,11 @@ impl ValidEvent {
             duration_minutes: self.duration_minutes,
             time_zone: self.time_zone.name(),
             capacity: self.capacity,
-            visibility: if self.members_only { "members" } else { "public" },
+            visibility: if self.members_only {
+                "members"
+            } else {
+                "public"
+            },
         }
     }
 }
@@ -174,20 +185,29 @@ pub fn local_to_utc(local: &str, tz: Tz) -> std::result::Result<DateTime<Utc>, S
     match tz.from_local_datetime(&naive) {
         LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
         LocalResult::Ambiguous(first, _) => Ok(first.with_timezone(&Utc)),
-        LocalResult::None => Err(format!("{local} does not exist in {tz}: the clocks change then.")),
+        LocalResult::None => Err(format!(
+            "{local} does not exist in {tz}: the clocks change then."
+        )),
     }
 }
 
 impl EventInput {
     /// Validates every field, reporting all problems at once. `unchanged_start` lets an
     /// edit keep a start time that is already in the past.
-    pub fn validate(&self, now: DateTime<Utc>, unchanged_start: Option<DateTime<Utc>>) -> Result<ValidEvent, FieldErrors> {
+    pub fn validate(
+        &self,
+        now: DateTime<Utc>,
+        unchanged_start: Option<DateTime<Utc>>,
+    ) -> Result<ValidEvent, FieldErrors> {
         let mut e = FieldErrors::default();
         let title = e.take("title", EventTitle::parse(&self.title));
         let description = e.take("description", EventDescription::parse(&self.description));
         let tz = e.take(
             "time_zone",
-            self.time_zone.trim().parse::<Tz>().map_err(|_| "Choose a time zone from the list.".to_string()),
+            self.time_zone
+                .trim()
+                .parse::<Tz>()
+                .map_err(|_| "Choose a time zone from the list.".to_string()),
         );
         let starts_at = tz.and_then(|tz| {
             e.take(
@@ -219,7 +239,9 @@ impl EventInput {
                     .ok()
                     .filter(|c| (1..=MAX_CAPACITY).contains(c))
                     .map(Some)
-                    .ok_or_else(|| format!("Capacity must be empty or a number from 1 to {MAX_CAPACITY}.")),
+                    .ok_or_else(|| {
+                        format!("Capacity must be empty or a number from 1 to {MAX_CAPACITY}.")
+                    }),
             },
         );
         let members_only = e.take(
@@ -291,13 +313,17 @@ impl From<EventRow> for EventView {
 
 impl EventView {
     pub fn seats_left(&self) -> Option<i64> {
-        self.capacity.map(|c| (i64::from(c) - self.registered_count).max(0))
+        self.capacity
+            .map(|c| (i64::from(c) - self.registered_count).max(0))
     }
 
     /// The start as the organizer entered it, for the edit form.
     pub fn start_local(&self) -> String {
         let tz: Tz = self.time_zone.parse().unwrap_or(Tz::UTC);
-        self.starts_at.with_timezone(&tz).format("%Y-%m-%dT%H:%M").to_string()
+        self.starts_at
+            .with_timezone(&tz)
+            .format("%Y-%m-%dT%H:%M")
+            .to_string()
     }
 
     /// The raw form values that reproduce this event, for editing.
@@ -309,7 +335,12 @@ impl EventView {
             time_zone: self.time_zone.clone(),
             duration_minutes: self.duration_minutes.to_string(),
             capacity: self.capacity.map(|c| c.to_string()).unwrap_or_default(),
-            visibility: if self.members_only { "members" } else { "public" }.into(),
+            visibility: if self.members_only {
+                "members"
+            } else {
+                "public"
+            }
+            .into(),
         }
     }
 
@@ -330,7 +361,12 @@ fn encode_cursor(row: &EventView) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<Cursor> {
-    let bad = || Error::Invalid(FieldErrors::single("cursor", "This page link is not valid; start from the first page."));
+    let bad = || {
+        Error::Invalid(FieldErrors::single(
+            "cursor",
+            "This page link is not valid; start from the first page.",
+        ))
+    };
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (at, id) = text.split_once('.').ok_or_else(bad)?;
@@ -341,7 +377,11 @@ fn paginate(rows: Vec<EventRow>, limit: i64) -> Page<EventView> {
     let mut items: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
-    let next_cursor = if more { items.last().map(encode_cursor) } else { None };
+    let next_cursor = if more {
+        items.last().map(encode_cursor)
+    } else {
+        None
+    };
     Page { items, next_cursor }
 }
 
@@ -362,7 +402,9 @@ fn require_organizer(session: &Session) -> Result<()> {
         return Err(forbidden("Only organizers can create events."));
     }
     if !session.user.verified {
-        return Err(forbidden("Confirm your email address before creating events."));
+        return Err(forbidden(
+            "Confirm your email address before creating events.",
+        ));
     }
     Ok(())
 }
@@ -371,12 +413,19 @@ pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Resul
     require_organizer(session)?;
     let valid = input.validate(core.clock.now(), None)?;
     let id = new_id();
-    core.store.insert_event(&id, &session.user.id, &valid.fields(), core.clock.now_ms()).await?;
+    core.store
+        .insert_event(&id, &session.user.id, &valid.fields(), core.clock.now_ms())
+        .await?;
     get_row(core, &id).await
 }
 
 async fn get_row(core: &Core, id: &str) -> Result<EventView> {
-    Ok(core.store.event(id).await?.map(EventView::from).ok_or(Error::NotFound)?)
+    Ok(core
+        .store
+        .event(id)
+        .await?
+        .map(EventView::from)
+        .ok_or(Error::NotFound)?)
 }
 
 /// An event as `viewer` may see it: members-only events need a login.
@@ -398,11 +447,23 @@ pub async fn get_managed(core: &Core, session: &Session, id: &str) -> Result<Eve
     Ok(event)
 }
 
-pub async fn update(core: &Core, session: &Session, id: &str, input: &EventInput) -> Result<EventView> {
+pub async fn update(
+    core: &Core,
+    session: &Session,
+    id: &str,
+    input: &EventInput,
+) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
     let valid = input.validate(core.clock.now(), Some(event.starts_at))?;
-    if !core.store.update_event(&event.id, &valid.fields(), core.clock.now_ms()).await? {
-        return Err(Error::Conflict(format!("A {} event can no longer be edited.", event.status.as_str())));
+    if !core
+        .store
+        .update_event(&event.id, &valid.fields(), core.clock.now_ms())
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "A {} event can no longer be edited.",
+            event.status.as_str()
+        )));
     }
     // A larger capacity frees seats for the waitlist.
     core.store.promote_waitlist(&event.id).await?;
@@ -411,20 +472,36 @@ pub async fn update(core: &Core, session: &Session, id: &str, input: &EventInput
 
 pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
-    if !core.store.cancel_event(&event.id, core.clock.now_ms()).await? {
-        return Err(Error::Conflict(format!("This event has already {}.", match event.status {
-            Status::Cancelled => "been cancelled",
-            _ => "ended",
-        })));
+    if !core
+        .store
+        .cancel_event(&event.id, core.clock.now_ms())
+        .await?
+    {
+        return Err(Error::Conflict(format!(
+            "This event has already {}.",
+            match event.status {
+                Status::Cancelled => "been cancelled",
+                _ => "ended",
+            }
+        )));
     }
     get_row(core, &event.id).await
 }
 
 /// Moves an event along its lifecycle; only one of several concurrent callers succeeds.
-pub async fn transition(core: &Core, session: &Session, id: &str, t: Transition) -> Result<EventView> {
+pub async fn transition(
+    core: &Core,
+    session: &Session,
+    id: &str,
+    t: Transition,
+) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
     let (from, to) = t.from_to();
-    if !core.store.transition_event(&event.id, from.as_str(), to.as_str(), core.clock.now_ms()).await? {
+    if !core
+        .store
+        .transition_event(&event.id, from.as_str(), to.as_str(), core.clock.now_ms())
+        .await?
+    {
         return Err(Error::Conflict(format!(
             "The event is {}, so it cannot become {}.",
             event.status.as_str(),
@@ -434,17 +511,43 @@ pub async fn transition(core: &Core, session: &Session, id: &str, t: Transition)
     get_row(core, &event.id).await
 }
 
-pub async fn list(core: &Core, viewer: Option<&User>, section: Section, cursor: Option<&str>, limit: i64) -> Result<Page<EventView>> {
-    let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+pub async fn list(
+    core: &Core,
+    viewer: Option<&User>,
+    section: Section,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<EventView>> {
+    let after = cursor
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
     let rows = core
         .store
-        .list_events(section, viewer.is_some(), core.clock.now_ms(), after.as_ref(), limit)
+        .list_events(
+            section,
+            viewer.is_some(),
+            core.clock.now_ms(),
+            after.as_ref(),
+            limit,
+        )
         .await?;
     Ok(paginate(rows, limit))
 }
 
-pub async fn mine(core: &Core, session: &Session, cursor: Option<&str>, limit: i64) -> Result<Page<EventView>> {
-    let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
-    let rows = core.store.events_by_owner(&session.user.id, after.as_ref(), limit).await?;
+pub async fn mine(
+    core: &Core,
+    session: &Session,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<Page<EventView>> {
+    let after = cursor
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()?;
+    let rows = core
+        .store
+        .events_by_owner(&session.user.id, after.as_ref(), limit)
+        .await?;
     Ok(paginate(rows, limit))
 }

@@ -10,7 +10,12 @@ pub mod validation;
 
 use std::sync::Arc;
 
-use crate::{clock::Clock, config::Config, mail::Mailer, store::{Store, StoreError}};
+use crate::{
+    clock::Clock,
+    config::Config,
+    mail::Mailer,
+    store::{Store, StoreError},
+};
 
 pub use validation::{FieldError, FieldErrors};
 
@@ -40,8 +45,11 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// Too many failed logins; `minutes` is how long is left, from the injected clock.
-    #[error("Too many failed logins. This account is locked for about {minutes} more minute(s). We sent its owner an email.")]
-    Locked { until: chrono::DateTime<chrono::Utc>, minutes: i64 },
+    #[error("Too many failed logins. This account is locked for about {minutes} more minute{}. We sent its owner an email.", plural(.minutes))]
+    Locked {
+        until: chrono::DateTime<chrono::Utc>,
+        minutes: i64,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -63,9 +71,16 @@ impl From<FieldErrors> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+fn plural(n: &i64) -> &'static str {
+    if *n == 1 { "" } else { "s" }
+}
+
 pub fn locked(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> Error {
     let minutes = ((until - now).num_seconds() + 59) / 60;
-    Error::Locked { until, minutes: minutes.max(1) }
+    Error::Locked {
+        until,
+        minutes: minutes.max(1),
+    }
 }
 
 pub fn forbidden(msg: impl Into<String>) -> Error {

@@ -3,8 +3,16 @@
 
 use serde::Serialize;
 
-use super::{Core, Error, Result, accounts::Session, events::{self, EventView, Status}, forbidden};
-use crate::{clock::from_ms, store::{StoreError, registrations::RegisterOutcome}};
+use super::{
+    Core, Error, Result,
+    accounts::Session,
+    events::{self, EventView, Status},
+    forbidden,
+};
+use crate::{
+    clock::from_ms,
+    store::{StoreError, registrations::RegisterOutcome},
+};
 
 fn closed(status: Status) -> Error {
     Error::Conflict(match status {
@@ -13,24 +21,41 @@ fn closed(status: Status) -> Error {
     })
 }
 
-pub async fn register(core: &Core, session: &Session, event_id: &str) -> Result<(EventView, RegisterOutcome)> {
+pub async fn register(
+    core: &Core,
+    session: &Session,
+    event_id: &str,
+) -> Result<(EventView, RegisterOutcome)> {
     if !session.user.verified {
-        return Err(forbidden("Confirm your email address before registering. We sent you a link."));
+        return Err(forbidden(
+            "Confirm your email address before registering. We sent you a link.",
+        ));
     }
     let event = events::get(core, Some(&session.user), event_id).await?;
     if !event.status.accepts_registrations() {
         return Err(closed(event.status));
     }
-    let outcome = match core.store.register(&event.id, &session.user.id, core.clock.now_ms()).await {
+    let outcome = match core
+        .store
+        .register(&event.id, &session.user.id, core.clock.now_ms())
+        .await
+    {
         // The event closed between the read and the write.
         Err(StoreError::NotFound) => return Err(closed(Status::Ended)),
         other => other?,
     };
-    Ok((events::get(core, Some(&session.user), &event.id).await?, outcome))
+    Ok((
+        events::get(core, Some(&session.user), &event.id).await?,
+        outcome,
+    ))
 }
 
 /// Leaves an event (or its waitlist); idempotent. Returns who moved up from the waitlist.
-pub async fn unregister(core: &Core, session: &Session, event_id: &str) -> Result<(EventView, Vec<String>)> {
+pub async fn unregister(
+    core: &Core,
+    session: &Session,
+    event_id: &str,
+) -> Result<(EventView, Vec<String>)> {
     let event = events::get(core, Some(&session.user), event_id).await?;
     if !event.status.accepts_registrations() {
         return Err(closed(event.status));
@@ -39,11 +64,17 @@ pub async fn unregister(core: &Core, session: &Session, event_id: &str) -> Resul
         Err(StoreError::NotFound) => return Err(closed(Status::Ended)),
         other => other?,
     };
-    Ok((events::get(core, Some(&session.user), &event.id).await?, promoted))
+    Ok((
+        events::get(core, Some(&session.user), &event.id).await?,
+        promoted,
+    ))
 }
 
 pub async fn my_status(core: &Core, session: &Session, event_id: &str) -> Result<Option<String>> {
-    Ok(core.store.registration_status(event_id, &session.user.id).await?)
+    Ok(core
+        .store
+        .registration_status(event_id, &session.user.id)
+        .await?)
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -56,7 +87,11 @@ pub struct Registrant {
 }
 
 /// The registration list, for the event's organizer (or an admin) only.
-pub async fn registrants(core: &Core, session: &Session, event_id: &str) -> Result<(EventView, Vec<Registrant>)> {
+pub async fn registrants(
+    core: &Core,
+    session: &Session,
+    event_id: &str,
+) -> Result<(EventView, Vec<Registrant>)> {
     let event = events::get_managed(core, session, event_id).await?;
     let rows = core.store.registrants(&event.id).await?;
     let list = rows
@@ -75,7 +110,8 @@ pub async fn registrants(core: &Core, session: &Session, event_id: &str) -> Resu
 /// The list as CSV. Cells that a spreadsheet would run as a formula are prefixed with `'`.
 pub fn to_csv(list: &[Registrant]) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["name", "email", "status", "registered_at"]).map_err(anyhow::Error::from)?;
+    w.write_record(["name", "email", "status", "registered_at"])
+        .map_err(anyhow::Error::from)?;
     for r in list {
         w.write_record([
             defuse(&r.display_name).as_str(),

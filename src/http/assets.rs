@@ -12,8 +12,16 @@ use axum::{
 use super::{AppState, error::not_found};
 
 const FILES: &[(&str, &str, &str)] = &[
-    ("app.css", "text/css; charset=utf-8", include_str!("../../static/app.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../../static/app.js")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/app.js"),
+    ),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -26,7 +34,10 @@ fn cached(content_type: &'static str, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
         ],
         body,
     )
@@ -43,5 +54,8 @@ async fn file(Path(name): Path<String>) -> Response {
 async fn theme(State(s): State<AppState>) -> Response {
     // The colour was validated as #rrggbb when the configuration was read.
     let accent = &s.core.config.branding.accent_color;
-    cached("text/css; charset=utf-8", format!(":root {{ --accent: {accent}; }}\n"))
+    cached(
+        "text/css; charset=utf-8",
+        format!(":root {{ --accent: {accent}; }}\n"),
+    )
 }

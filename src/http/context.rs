@@ -38,7 +38,9 @@ impl Ctx {
 
     /// The session, or the error that sends the visitor to the login page.
     pub fn require(&self) -> Result<&Session, HttpError> {
-        self.session.as_ref().ok_or(HttpError(Error::Unauthenticated))
+        self.session
+            .as_ref()
+            .ok_or(HttpError(Error::Unauthenticated))
     }
 }
 
@@ -46,23 +48,51 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = HttpError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Ctx>()
-            .cloned()
-            .ok_or_else(|| HttpError(Error::Internal(anyhow::anyhow!("context middleware missing"))))
+        parts.extensions.get::<Ctx>().cloned().ok_or_else(|| {
+            HttpError(Error::Internal(anyhow::anyhow!(
+                "context middleware missing"
+            )))
+        })
+    }
+}
+
+/// A request that must come from a logged-in person. As an extractor it runs before any
+/// body is read, so an anonymous request is told to log in rather than that its body is bad.
+pub struct Authed(pub Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = Ctx::from_request_parts(parts, state).await?;
+        ctx.session
+            .map(Authed)
+            .ok_or(HttpError(Error::Unauthenticated))
     }
 }
 
 pub fn session_cookie_name(config: &Config) -> &'static str {
-    if config.is_https() { "__Host-meetstage_session" } else { "meetstage_session" }
+    if config.is_https() {
+        "__Host-meetstage_session"
+    } else {
+        "meetstage_session"
+    }
 }
 
 fn csrf_cookie_name(config: &Config) -> &'static str {
-    if config.is_https() { "__Host-meetstage_csrf" } else { "meetstage_csrf" }
+    if config.is_https() {
+        "__Host-meetstage_csrf"
+    } else {
+        "meetstage_csrf"
+    }
 }
 
-fn build_cookie(config: &Config, name: &'static str, value: String, max_age: Option<cookie::time::Duration>) -> HeaderValue {
+fn build_cookie(
+    config: &Config,
+    name: &'static str,
+    value: String,
+    max_age: Option<cookie::time::Duration>,
+) -> HeaderValue {
     let mut c = Cookie::build((name, value))
         .path("/")
         .http_only(true)
@@ -81,7 +111,12 @@ pub fn login_cookie(config: &Config, token: String) -> HeaderValue {
 }
 
 pub fn logout_cookie(config: &Config) -> HeaderValue {
-    build_cookie(config, session_cookie_name(config), String::new(), Some(cookie::time::Duration::ZERO))
+    build_cookie(
+        config,
+        session_cookie_name(config),
+        String::new(),
+        Some(cookie::time::Duration::ZERO),
+    )
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -124,12 +159,20 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
             Err(e) => return HttpError(e).into_response(),
         }
     }
-    let binding = match (&session, cookie_value(req.headers(), csrf_cookie_name(config))) {
+    let binding = match (
+        &session,
+        cookie_value(req.headers(), csrf_cookie_name(config)),
+    ) {
         (Some(s), _) => s.id_hash.clone(),
         (None, Some(pre)) => pre.to_string(),
         (None, None) => {
             let pre = random_token();
-            set_cookies.push(build_cookie(config, csrf_cookie_name(config), pre.clone(), None));
+            set_cookies.push(build_cookie(
+                config,
+                csrf_cookie_name(config),
+                pre.clone(),
+                None,
+            ));
             pre
         }
     };

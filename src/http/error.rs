@@ -13,7 +13,11 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{AppState, context::Ctx, pages::{Layout, render}};
+use super::{
+    AppState,
+    context::Ctx,
+    pages::{Layout, render},
+};
 use crate::features::Error;
 
 #[derive(Debug)]
@@ -36,7 +40,12 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ErrorInfo { status, code, message: message.into(), details: None }
+        ErrorInfo {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     /// The response carrying this marker; the body is filled in by `render_error_pages`.
@@ -50,12 +59,37 @@ impl ErrorInfo {
     fn for_status(status: StatusCode, body: String) -> Self {
         let (code, message) = match status {
             StatusCode::NOT_FOUND => ("not_found", "There is nothing at this address.".to_string()),
-            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This address does not accept that method.".into()),
-            StatusCode::REQUEST_TIMEOUT => ("timeout", "The request took too long. Please try again.".into()),
-            StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request is too large.".into()),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", if body.is_empty() { "Send the request as application/json.".into() } else { body }),
-            s if s.is_server_error() => ("internal", "Something went wrong on our side. Please try again.".into()),
-            _ => ("bad_request", if body.is_empty() { "The request could not be understood.".into() } else { body }),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "method_not_allowed",
+                "This address does not accept that method.".into(),
+            ),
+            StatusCode::REQUEST_TIMEOUT => (
+                "timeout",
+                "The request took too long. Please try again.".into(),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("payload_too_large", "The request is too large.".into())
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "unsupported_media_type",
+                if body.is_empty() {
+                    "Send the request as application/json.".into()
+                } else {
+                    body
+                },
+            ),
+            s if s.is_server_error() => (
+                "internal",
+                "Something went wrong on our side. Please try again.".into(),
+            ),
+            _ => (
+                "bad_request",
+                if body.is_empty() {
+                    "The request could not be understood.".into()
+                } else {
+                    body
+                },
+            ),
         };
         ErrorInfo::new(status, code, message)
     }
@@ -66,11 +100,23 @@ impl IntoResponse for HttpError {
         let info = match self.0 {
             Error::Invalid(fields) => ErrorInfo {
                 details: Some(json!({ "fields": fields })),
-                ..ErrorInfo::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", format!("Please correct the input: {fields}"))
+                ..ErrorInfo::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_input",
+                    format!("Please correct the input: {fields}"),
+                )
             },
-            Error::Unauthenticated => ErrorInfo::new(StatusCode::UNAUTHORIZED, "unauthenticated", "Log in to continue."),
+            Error::Unauthenticated => ErrorInfo::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Log in to continue.",
+            ),
             Error::Forbidden(m) => ErrorInfo::new(StatusCode::FORBIDDEN, "forbidden", m),
-            Error::NotFound => ErrorInfo::new(StatusCode::NOT_FOUND, "not_found", "We could not find that. It may have been removed, or the link is wrong."),
+            Error::NotFound => ErrorInfo::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "We could not find that. It may have been removed, or the link is wrong.",
+            ),
             Error::Conflict(m) => ErrorInfo::new(StatusCode::CONFLICT, "conflict", m),
             e @ Error::Locked { until, .. } => ErrorInfo {
                 details: Some(json!({ "locked_until": until })),
@@ -78,7 +124,11 @@ impl IntoResponse for HttpError {
             },
             Error::Internal(cause) => {
                 tracing::error!(error.cause_chain = ?cause, "request failed");
-                ErrorInfo::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Something went wrong on our side. It has been logged; please try again.")
+                ErrorInfo::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on our side. It has been logged; please try again.",
+                )
             }
         };
         info.into_marker()
@@ -95,7 +145,11 @@ pub fn is_api(path: &str) -> bool {
 
 /// Gives every error response its body: JSON `{error, message, details}` for the API, a
 /// finished page (or a redirect to log in) for people.
-pub async fn render_error_pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn render_error_pages(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     let ctx = req.extensions().get::<Ctx>().cloned();
     let query = req.uri().query().map(str::to_string);
     let res = next.run(req).await;
@@ -113,7 +167,9 @@ pub async fn render_error_pages(State(state): State<AppState>, req: Request, nex
             if !plain {
                 return res;
             }
-            let body = axum::body::to_bytes(res.into_body(), 4096).await.unwrap_or_default();
+            let body = axum::body::to_bytes(res.into_body(), 4096)
+                .await
+                .unwrap_or_default();
             ErrorInfo::for_status(status, String::from_utf8_lossy(&body).trim().to_string())
         }
     };
@@ -131,7 +187,10 @@ pub async fn render_error_pages(State(state): State<AppState>, req: Request, nex
         let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
         Redirect::to(&format!("/login?next={next}")).into_response()
     } else {
-        let page = ErrorPage { layout: Layout::new(&state, &ctx, "Error"), info: &info };
+        let page = ErrorPage {
+            layout: Layout::new(&state, &ctx, "Error"),
+            info: &info,
+        };
         let mut r = render(&page);
         *r.status_mut() = info.status;
         r

@@ -50,7 +50,12 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(core: Core, csrf_key: [u8; 32]) -> Self {
         let limits = security::RateLimiters::new(&core.config.rate_limits);
-        AppState(Arc::new(Inner { core, limits, csrf_key, metrics: crate::telemetry::metrics_handle() }))
+        AppState(Arc::new(Inner {
+            core,
+            limits,
+            csrf_key,
+            metrics: crate::telemetry::metrics_handle(),
+        }))
     }
 }
 
@@ -67,7 +72,8 @@ pub fn router(state: AppState) -> Router {
     // `.layer` wraps everything above it, so the last layer runs first: ids and tracing see
     // every request; the session is resolved before error pages, limits and CSRF need it.
     routes
-        .layer(middleware::from_fn_with_state(state.clone(), security::csrf))
+        .layer(middleware::from_fn(security::csrf))
+        .layer(middleware::from_fn(security::limit_body))
         .layer(middleware::from_fn_with_state(state.clone(), security::rate_limit))
         .layer(middleware::from_fn_with_state(state.clone(), error::render_error_pages))
         .layer(middleware::from_fn_with_state(state.clone(), context::resolve))

@@ -10,14 +10,81 @@ use axum::{
     response::Response,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::{Clock as _, DefaultClock}};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock as _, DefaultClock},
+};
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::{AppState, BODY_LIMIT, context::Ctx, error::{ErrorInfo, is_api}};
+use super::{
+    AppState, BODY_LIMIT,
+    context::Ctx,
+    error::{ErrorInfo, is_api},
+};
 use crate::config::{Config, RateLimits};
+
+// --- request bodies -----------------------------------------------------------------------
+
+/// Past the limit, keep reading (and discarding) up to this much so the client, still
+/// sending, receives the 413 instead of a reset connection.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
+fn too_large() -> Response {
+    ErrorInfo::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "The request is too large: at most {} KiB is accepted.",
+            BODY_LIMIT / 1024
+        ),
+    )
+    .into_marker()
+}
+
+/// Reads every request body into memory, up to [`BODY_LIMIT`], before anything parses it.
+pub async fn limit_body(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return too_large();
+    }
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return ErrorInfo::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "The request body could not be read.",
+            )
+            .into_marker();
+        };
+        total += chunk.len();
+        if total <= BODY_LIMIT {
+            buf.extend_from_slice(&chunk);
+        } else if total > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if total > BODY_LIMIT {
+        return too_large();
+    }
+    next.run(Request::from_parts(parts, Body::from(buf.freeze())))
+        .await
+}
 
 // --- CSRF ---------------------------------------------------------------------------------
 
@@ -54,19 +121,23 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     }
     let expected = ctx.csrf_token.as_bytes();
     if let Some(h) = req.headers().get("x-csrf-token") {
-        return if constant_time_eq(h.as_bytes(), expected) { next.run(req).await } else { forbidden_csrf() };
+        return if constant_time_eq(h.as_bytes(), expected) {
+            next.run(req).await
+        } else {
+            forbidden_csrf()
+        };
     }
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/x-www-form-urlencoded"));
+    let is_form = req.headers().get(header::CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"application/x-www-form-urlencoded")
+    });
     if !is_form {
         return forbidden_csrf();
     }
     // Read the form to find its token, then hand the same bytes on to the handler.
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
-        return ErrorInfo::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The form is too large.").into_marker();
+        return too_large();
     };
     let ok = url::form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == "csrf")
@@ -74,7 +145,8 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     if !ok {
         return forbidden_csrf();
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -90,7 +162,9 @@ pub struct RateLimiters {
 }
 
 fn per_minute(n: u32) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
-    Arc::new(RateLimiter::keyed(Quota::per_minute(NonZeroU32::new(n.max(1)).expect("at least one"))))
+    Arc::new(RateLimiter::keyed(Quota::per_minute(
+        NonZeroU32::new(n.max(1)).expect("at least one"),
+    )))
 }
 
 impl RateLimiters {
@@ -116,8 +190,13 @@ fn is_auth_route(method: &Method, path: &str) -> bool {
     *method == Method::POST
         && matches!(
             path,
-            "/login" | "/signup" | "/account/forgot" | "/account/reset" | "/api/v1/session"
-                | "/api/v1/accounts" | "/api/v1/accounts/password-reset"
+            "/login"
+                | "/signup"
+                | "/account/forgot"
+                | "/account/reset"
+                | "/api/v1/session"
+                | "/api/v1/accounts"
+                | "/api/v1/accounts/password-reset"
                 | "/api/v1/accounts/password-reset/confirm"
         )
 }
@@ -129,7 +208,10 @@ fn too_many(wait: Duration) -> Response {
         ..ErrorInfo::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("Too many requests from your address. Please wait {secs} second{} and try again.", if secs == 1 { "" } else { "s" }),
+            format!(
+                "Too many requests from your address. Please wait {secs} second{} and try again.",
+                if secs == 1 { "" } else { "s" }
+            ),
         )
     }
     .into_marker()
@@ -140,7 +222,11 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
         return next.run(req).await;
     };
     let ip = ctx.ip;
-    let general = if ctx.session.is_some() { &state.limits.user } else { &state.limits.anonymous };
+    let general = if ctx.session.is_some() {
+        &state.limits.user
+    } else {
+        &state.limits.anonymous
+    };
     let mut checks = vec![general];
     if is_auth_route(req.method(), req.uri().path()) {
         checks.push(&state.limits.auth);
@@ -163,13 +249,33 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 pub async fn headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(self), microphone=(self), display-capture=(self), geolocation=()"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static(
+            "camera=(self), microphone=(self), display-capture=(self), geolocation=()",
+        ),
+    );
     if state.core.config.is_https() {
-        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -179,11 +285,24 @@ pub async fn headers(State(state): State<AppState>, req: Request, next: Next) ->
 
 /// CORS for the API, limited to the configured origins (none by default).
 pub fn cors(config: &Config) -> CorsLayer {
-    let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
-        .allow_headers([header::CONTENT_TYPE, "x-csrf-token".parse().expect("header name")])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            "x-csrf-token".parse().expect("header name"),
+        ])
         .allow_credentials(true)
         .max_age(Duration::from_secs(3600))
 }

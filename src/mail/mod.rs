@@ -36,7 +36,10 @@ pub struct Content {
 
 impl Content {
     pub fn new(subject: impl Into<String>) -> Self {
-        Content { subject: subject.into(), ..Content::default() }
+        Content {
+            subject: subject.into(),
+            ..Content::default()
+        }
     }
 
     pub fn greeting(mut self, name: &str) -> Self {
@@ -111,9 +114,23 @@ impl Mailer {
 pub fn render(config: &Config, to: &str, c: &Content) -> Result<Message, MailError> {
     let community = config.branding.community_name.as_str();
     let home = config.link("/");
-    let text = TextMail { c, community, home: home.clone() }.render()?;
-    let html = HtmlMail { c, community, accent: &config.branding.accent_color, home }.render()?;
-    let from: Mailbox = config.mail_from.parse().map_err(|_| MailError::Address(config.mail_from.clone()))?;
+    let text = TextMail {
+        c,
+        community,
+        home: home.clone(),
+    }
+    .render()?;
+    let html = HtmlMail {
+        c,
+        community,
+        accent: &config.branding.accent_color,
+        home,
+    }
+    .render()?;
+    let from: Mailbox = config
+        .mail_from
+        .parse()
+        .map_err(|_| MailError::Address(config.mail_from.clone()))?;
     let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_string()))?;
     Ok(Message::builder()
         .from(from)

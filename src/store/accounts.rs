@@ -75,7 +75,11 @@ impl Store {
     }
 
     pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
-        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email = $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.email = $1"
+        );
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(email).fetch_optional(pool).await?))
     }
 
@@ -220,7 +224,11 @@ impl Store {
 
     /// The live session with its user, read together on every request so that a disabled
     /// account or a changed role takes effect at once.
-    pub async fn session_user(&self, id_hash: &str, now: i64) -> StoreResult<Option<SessionUserRow>> {
+    pub async fn session_user(
+        &self,
+        id_hash: &str,
+        now: i64,
+    ) -> StoreResult<Option<SessionUserRow>> {
         const SQL: &str = concat!(
             "SELECT s.last_seen_at AS session_last_seen_at, s.expires_at AS session_expires_at, ",
             user_columns!(),
@@ -249,7 +257,11 @@ impl Store {
     }
 
     /// Ends every session of a user, except `keep` (the one that made the change) if given.
-    pub async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> StoreResult<u64> {
+    pub async fn delete_user_sessions(
+        &self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<u64> {
         on_pool!(self, pool => {
             let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
                 .bind(user_id)
@@ -306,7 +318,12 @@ impl Store {
 
     /// Uses a token exactly once: the conditional UPDATE lets one caller win even if two
     /// clicks arrive together.
-    pub async fn consume_token(&self, token_hash: &str, purpose: &str, now: i64) -> StoreResult<Option<TokenRow>> {
+    pub async fn consume_token(
+        &self,
+        token_hash: &str,
+        purpose: &str,
+        now: i64,
+    ) -> StoreResult<Option<TokenRow>> {
         on_pool!(self, pool => Ok(sqlx::query_as(
             "UPDATE account_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
              AND used_at IS NULL AND expires_at > $3 RETURNING user_id, new_email",

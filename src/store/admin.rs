@@ -1,7 +1,11 @@
 //! Admin writes: each change to a user and its audit-log row commit in one transaction, so
 //! the log can never miss an action that happened.
 
-use super::{Store, StoreResult, accounts::{UserRow, user_columns}, affected, on_pool};
+use super::{
+    Store, StoreResult,
+    accounts::{UserRow, user_columns},
+    affected, on_pool,
+};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AuditRow {
@@ -34,9 +38,15 @@ pub enum UserChange<'a> {
 
 impl Store {
     /// Users whose email or name contains `query` (case-insensitive), newest first.
-    pub async fn search_users(&self, query: &str, offset: i64, limit: i64) -> StoreResult<Vec<UserRow>> {
+    pub async fn search_users(
+        &self,
+        query: &str,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRow>> {
         const SQL: &str = concat!(
-            "SELECT ", user_columns!(),
+            "SELECT ",
+            user_columns!(),
             " FROM users u WHERE u.deleted_at IS NULL AND (LOWER(u.email) LIKE $1 ESCAPE '\\' \
              OR LOWER(u.display_name) LIKE $1 ESCAPE '\\') \
              ORDER BY u.created_at DESC, u.id DESC LIMIT $2 OFFSET $3"
@@ -51,7 +61,12 @@ impl Store {
     }
 
     /// Applies one change and logs it; disabling or banning also ends every session at once.
-    pub async fn change_user(&self, user_id: &str, change: UserChange<'_>, audit: Audit<'_>) -> StoreResult<()> {
+    pub async fn change_user(
+        &self,
+        user_id: &str,
+        change: UserChange<'_>,
+        audit: Audit<'_>,
+    ) -> StoreResult<()> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let q = match change {

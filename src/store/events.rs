@@ -57,7 +57,13 @@ pub enum Section {
 pub type Cursor = (i64, String);
 
 impl Store {
-    pub async fn insert_event(&self, id: &str, owner_id: &str, f: &EventFields<'_>, now: i64) -> StoreResult<()> {
+    pub async fn insert_event(
+        &self,
+        id: &str,
+        owner_id: &str,
+        f: &EventFields<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
         on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO events (id, owner_id, title, description, starts_at, duration_minutes, \
@@ -117,7 +123,13 @@ impl Store {
 
     /// Moves an event from `from` to `to` only if it is still in `from`; true for the caller
     /// that won.
-    pub async fn transition_event(&self, id: &str, from: &str, to: &str, now: i64) -> StoreResult<bool> {
+    pub async fn transition_event(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
         on_pool!(self, pool => {
             let r = sqlx::query(
                 "UPDATE events SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
@@ -158,20 +170,23 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<EventRow>> {
         const LIVE: &str = concat!(
-            "SELECT ", event_columns!(),
+            "SELECT ",
+            event_columns!(),
             " FROM events e JOIN users o ON o.id = e.owner_id \
              WHERE e.status IN ('staging', 'live') AND ($1 OR e.visibility = 'public') \
              AND (e.starts_at, e.id) > ($3, $4) ORDER BY e.starts_at, e.id LIMIT $5"
         );
         const UPCOMING: &str = concat!(
-            "SELECT ", event_columns!(),
+            "SELECT ",
+            event_columns!(),
             " FROM events e JOIN users o ON o.id = e.owner_id \
              WHERE e.status = 'scheduled' AND e.starts_at + e.duration_minutes * 60000 > $2 \
              AND ($1 OR e.visibility = 'public') \
              AND (e.starts_at, e.id) > ($3, $4) ORDER BY e.starts_at, e.id LIMIT $5"
         );
         const PAST: &str = concat!(
-            "SELECT ", event_columns!(),
+            "SELECT ",
+            event_columns!(),
             " FROM events e JOIN users o ON o.id = e.owner_id \
              WHERE (e.status = 'ended' OR (e.status = 'scheduled' AND e.starts_at + e.duration_minutes * 60000 <= $2)) \
              AND ($1 OR e.visibility = 'public') \
@@ -194,9 +209,15 @@ impl Store {
     }
 
     /// An organizer's own events, newest start first, cancelled included.
-    pub async fn events_by_owner(&self, owner_id: &str, after: Option<&Cursor>, limit: i64) -> StoreResult<Vec<EventRow>> {
+    pub async fn events_by_owner(
+        &self,
+        owner_id: &str,
+        after: Option<&Cursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRow>> {
         const SQL: &str = concat!(
-            "SELECT ", event_columns!(),
+            "SELECT ",
+            event_columns!(),
             " FROM events e JOIN users o ON o.id = e.owner_id WHERE e.owner_id = $1 \
              AND (e.starts_at, e.id) < ($2, $3) ORDER BY e.starts_at DESC, e.id DESC LIMIT $4"
         );

@@ -73,7 +73,12 @@ macro_rules! promote_waitlisted {
 impl Store {
     /// Registers, or waitlists when the event is full; idempotent. NotFound if the event is
     /// not open (the features layer reports why).
-    pub async fn register(&self, event_id: &str, user_id: &str, now: i64) -> StoreResult<RegisterOutcome> {
+    pub async fn register(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        now: i64,
+    ) -> StoreResult<RegisterOutcome> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let capacity = lock_open_event!(tx, event_id).ok_or(StoreError::NotFound)?;
@@ -119,7 +124,11 @@ impl Store {
 
     /// Removes a registration and promotes from the waitlist; returns whether anything was
     /// removed and who was promoted. NotFound if the event is not open.
-    pub async fn unregister(&self, event_id: &str, user_id: &str) -> StoreResult<(bool, Vec<String>)> {
+    pub async fn unregister(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> StoreResult<(bool, Vec<String>)> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let capacity = lock_open_event!(tx, event_id).ok_or(StoreError::NotFound)?;
@@ -150,7 +159,11 @@ impl Store {
         })
     }
 
-    pub async fn registration_status(&self, event_id: &str, user_id: &str) -> StoreResult<Option<String>> {
+    pub async fn registration_status(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Option<String>> {
         on_pool!(self, pool => {
             let row: Option<(String,)> = sqlx::query_as(
                 "SELECT status FROM registrations WHERE event_id = $1 AND user_id = $2",

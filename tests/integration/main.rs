@@ -1,1 +1,12 @@
+//! One integration-test binary: every test drives the real server over HTTP on port 0, and
+//! most run twice, once on SQLite and once on Postgres (see [`both!`]).
 
+mod helpers;
+
+mod accounts;
+mod admin;
+mod browser;
+mod events;
+mod ops;
+mod registrations;
+mod security;

@@ -13,7 +13,11 @@ use utoipa::ToSchema;
 use super::{ApiErrorBody, ApiJson};
 use crate::{
     features::accounts::{self, User},
-    http::{AppState, context::{Ctx, login_cookie, logout_cookie}, error::HttpError},
+    http::{
+        AppState,
+        context::{Authed, Ctx, login_cookie, logout_cookie},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -70,14 +74,25 @@ pub struct SessionInfo {
 /// The current session (if any) and its CSRF token.
 #[utoipa::path(get, path = "/api/v1/session", tag = "accounts", responses((status = 200, body = SessionInfo)))]
 pub async fn session(ctx: Ctx) -> Json<SessionInfo> {
-    Json(SessionInfo { user: ctx.user().map(UserOut::from), csrf_token: ctx.csrf_token.clone() })
+    Json(SessionInfo {
+        user: ctx.user().map(UserOut::from),
+        csrf_token: ctx.csrf_token.clone(),
+    })
 }
 
 fn with_cookie(state: &AppState, status: StatusCode, user: &User, token: String) -> Response {
     let binding = accounts::token_hash(&token);
     let csrf_token = crate::http::security::csrf_token(&state.csrf_key, &binding);
-    let mut res = (status, Json(SessionInfo { user: Some(user.into()), csrf_token })).into_response();
-    res.headers_mut().insert(header::SET_COOKIE, login_cookie(&state.core.config, token));
+    let mut res = (
+        status,
+        Json(SessionInfo {
+            user: Some(user.into()),
+            csrf_token,
+        }),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, login_cookie(&state.core.config, token));
     res
 }
 
@@ -102,7 +117,8 @@ pub async fn logout(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
         accounts::logout(&s.core, session).await?;
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(header::SET_COOKIE, logout_cookie(&s.core.config));
+    res.headers_mut()
+        .insert(header::SET_COOKIE, logout_cookie(&s.core.config));
     Ok(res)
 }
 
@@ -117,7 +133,11 @@ pub struct SignupRequest {
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = SignupRequest,
     responses((status = 201, body = SessionInfo), (status = 422, body = ApiErrorBody)))]
 pub async fn signup(State(s): State<AppState>, ApiJson(r): ApiJson<SignupRequest>) -> ApiResult {
-    let input = accounts::SignupInput { email: &r.email, display_name: &r.display_name, password: &r.password };
+    let input = accounts::SignupInput {
+        email: &r.email,
+        display_name: &r.display_name,
+        password: &r.password,
+    };
     let (user, token) = accounts::signup(&s.core, input).await?;
     Ok(with_cookie(&s, StatusCode::CREATED, &user, token))
 }
@@ -152,7 +172,10 @@ pub struct EmailRequest {
 
 /// Mail a password-reset link, if an account uses the address (the answer is the same).
 #[utoipa::path(post, path = "/api/v1/accounts/password-reset", tag = "accounts", request_body = EmailRequest, responses((status = 202)))]
-pub async fn request_reset(State(s): State<AppState>, ApiJson(r): ApiJson<EmailRequest>) -> ApiResult {
+pub async fn request_reset(
+    State(s): State<AppState>,
+    ApiJson(r): ApiJson<EmailRequest>,
+) -> ApiResult {
     accounts::request_password_reset(&s.core, &r.email).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -166,7 +189,10 @@ pub struct ResetRequest {
 /// Set a new password with a reset token; ends every session.
 #[utoipa::path(post, path = "/api/v1/accounts/password-reset/confirm", tag = "accounts", request_body = ResetRequest,
     responses((status = 204), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn confirm_reset(State(s): State<AppState>, ApiJson(r): ApiJson<ResetRequest>) -> ApiResult {
+pub async fn confirm_reset(
+    State(s): State<AppState>,
+    ApiJson(r): ApiJson<ResetRequest>,
+) -> ApiResult {
     accounts::reset_password(&s.core, &r.token, &r.password).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -185,10 +211,18 @@ pub struct ProfileRequest {
 /// Change the display name.
 #[utoipa::path(patch, path = "/api/v1/me", tag = "accounts", request_body = ProfileRequest,
     responses((status = 200, body = UserOut), (status = 422, body = ApiErrorBody)))]
-pub async fn update_me(State(s): State<AppState>, ctx: Ctx, ApiJson(r): ApiJson<ProfileRequest>) -> Result<Json<UserOut>, HttpError> {
-    let session = ctx.require()?;
-    accounts::change_display_name(&s.core, session, &r.display_name).await?;
-    let row = s.core.store.user_by_id(&session.user.id).await?.ok_or(crate::features::Error::NotFound)?;
+pub async fn update_me(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    ApiJson(r): ApiJson<ProfileRequest>,
+) -> Result<Json<UserOut>, HttpError> {
+    accounts::change_display_name(&s.core, &session, &r.display_name).await?;
+    let row = s
+        .core
+        .store
+        .user_by_id(&session.user.id)
+        .await?
+        .ok_or(crate::features::Error::NotFound)?;
     Ok(Json(UserOut::from(&User::from(&row))))
 }
 
@@ -201,9 +235,12 @@ pub struct EmailChangeRequest {
 /// Start an email change; the new address receives a confirmation link.
 #[utoipa::path(post, path = "/api/v1/me/email", tag = "accounts", request_body = EmailChangeRequest,
     responses((status = 202), (status = 422, body = ApiErrorBody)))]
-pub async fn change_email(State(s): State<AppState>, ctx: Ctx, ApiJson(r): ApiJson<EmailChangeRequest>) -> ApiResult {
-    let session = ctx.require()?;
-    accounts::change_email(&s.core, session, &r.current_password, &r.email).await?;
+pub async fn change_email(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    ApiJson(r): ApiJson<EmailChangeRequest>,
+) -> ApiResult {
+    accounts::change_email(&s.core, &session, &r.current_password, &r.email).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -216,9 +253,12 @@ pub struct PasswordChangeRequest {
 /// Change the password; other sessions end.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "accounts", request_body = PasswordChangeRequest,
     responses((status = 204), (status = 422, body = ApiErrorBody)))]
-pub async fn change_password(State(s): State<AppState>, ctx: Ctx, ApiJson(r): ApiJson<PasswordChangeRequest>) -> ApiResult {
-    let session = ctx.require()?;
-    accounts::change_password(&s.core, session, &r.current_password, &r.new_password).await?;
+pub async fn change_password(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    ApiJson(r): ApiJson<PasswordChangeRequest>,
+) -> ApiResult {
+    accounts::change_password(&s.core, &session, &r.current_password, &r.new_password).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -230,10 +270,14 @@ pub struct DeleteRequest {
 /// Delete the account.
 #[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", request_body = DeleteRequest,
     responses((status = 204), (status = 422, body = ApiErrorBody)))]
-pub async fn delete_me(State(s): State<AppState>, ctx: Ctx, ApiJson(r): ApiJson<DeleteRequest>) -> ApiResult {
-    let session = ctx.require()?;
-    accounts::delete_account(&s.core, session, &r.current_password).await?;
+pub async fn delete_me(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    ApiJson(r): ApiJson<DeleteRequest>,
+) -> ApiResult {
+    accounts::delete_account(&s.core, &session, &r.current_password).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
-    res.headers_mut().insert(header::SET_COOKIE, logout_cookie(&s.core.config));
+    res.headers_mut()
+        .insert(header::SET_COOKIE, logout_cookie(&s.core.config));
     Ok(res)
 }

@@ -10,8 +10,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiErrorBody, accounts::UserOut};
 use crate::{
-    features::{FieldErrors, accounts::Role, admin::{self, Action, AuditEntry}},
-    http::{AppState, context::Ctx, error::HttpError},
+    features::{
+        FieldErrors,
+        accounts::Role,
+        admin::{self, Action, AuditEntry},
+    },
+    http::{
+        AppState,
+        context::{Authed, Ctx},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -39,9 +47,16 @@ pub struct UserList {
 /// Search users.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", params(SearchQuery),
     responses((status = 200, body = UserList), (status = 403, body = ApiErrorBody)))]
-pub async fn users(State(s): State<AppState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Json<UserList>, HttpError> {
+pub async fn users(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<UserList>, HttpError> {
     let (users, more) = admin::search(&s.core, ctx.require()?, &q.q, q.offset).await?;
-    Ok(Json(UserList { users: users.iter().map(UserOut::from).collect(), more }))
+    Ok(Json(UserList {
+        users: users.iter().map(UserOut::from).collect(),
+        more,
+    }))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -57,19 +72,26 @@ pub struct ActRequest {
     params(("id" = String, Path), ("action" = String, Path, description = "role, disable, enable, ban or unban")),
     request_body(content = ActRequest, description = "Needed for role and ban"),
     responses((status = 200, body = UserOut), (status = 403, body = ApiErrorBody), (status = 404, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn act(State(s): State<AppState>, ctx: Ctx, Path((id, action)): Path<(String, String)>, body: Option<Json<ActRequest>>) -> Result<Json<UserOut>, HttpError> {
+pub async fn act(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path((id, action)): Path<(String, String)>,
+    body: Option<Json<ActRequest>>,
+) -> Result<Json<UserOut>, HttpError> {
     let r = body.map(|Json(r)| r).unwrap_or_default();
     let action = match action.as_str() {
-        "role" => Action::SetRole(
-            r.role.as_deref().and_then(Role::parse).ok_or_else(|| HttpError(FieldErrors::single("role", "role must be member, organizer or admin.").into()))?,
-        ),
+        "role" => Action::SetRole(r.role.as_deref().and_then(Role::parse).ok_or_else(|| {
+            HttpError(
+                FieldErrors::single("role", "role must be member, organizer or admin.").into(),
+            )
+        })?),
         "disable" => Action::Disable,
         "enable" => Action::Enable,
         "ban" => Action::Ban(r.reason.unwrap_or_default()),
         "unban" => Action::Unban,
         _ => return Err(HttpError(crate::features::Error::NotFound)),
     };
-    let user = admin::act(&s.core, ctx.require()?, &id, action).await?;
+    let user = admin::act(&s.core, &session, &id, action).await?;
     Ok(Json(UserOut::from(&user)))
 }
 
@@ -82,7 +104,11 @@ pub struct AuditList {
 /// The audit log, newest first.
 #[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(SearchQuery),
     responses((status = 200, body = AuditList), (status = 403, body = ApiErrorBody)))]
-pub async fn audit(State(s): State<AppState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Json<AuditList>, HttpError> {
+pub async fn audit(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<AuditList>, HttpError> {
     let (entries, more) = admin::audit_log(&s.core, ctx.require()?, q.offset).await?;
     Ok(Json(AuditList { entries, more }))
 }

@@ -17,7 +17,11 @@ use crate::{
         events::{self, EventInput, EventView, PAGE_SIZE, Page},
         registrations,
     },
-    http::{AppState, context::Ctx, error::HttpError},
+    http::{
+        AppState,
+        context::{Authed, Ctx},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -42,24 +46,44 @@ fn limit(l: Option<i64>) -> Result<i64, HttpError> {
     match l {
         None => Ok(PAGE_SIZE),
         Some(n) if (1..=100).contains(&n) => Ok(n),
-        Some(_) => Err(HttpError(FieldErrors::single("limit", "limit must be from 1 to 100.").into())),
+        Some(_) => Err(HttpError(
+            FieldErrors::single("limit", "limit must be from 1 to 100.").into(),
+        )),
     }
 }
 
 /// One page of a home-page section; cancelled events are never listed.
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(ListQuery),
     responses((status = 200, body = Page<EventView>), (status = 422, body = ApiErrorBody)))]
-pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<ListQuery>) -> Result<Json<Page<EventView>>, HttpError> {
-    let section = events::parse_section(q.section.as_deref())
-        .ok_or_else(|| HttpError(FieldErrors::single("section", "section must be live, upcoming or past.").into()))?;
-    Ok(Json(events::list(&s.core, ctx.user(), section, q.cursor.as_deref(), limit(q.limit)?).await?))
+pub async fn list(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Page<EventView>>, HttpError> {
+    let section = events::parse_section(q.section.as_deref()).ok_or_else(|| {
+        HttpError(FieldErrors::single("section", "section must be live, upcoming or past.").into())
+    })?;
+    Ok(Json(
+        events::list(
+            &s.core,
+            ctx.user(),
+            section,
+            q.cursor.as_deref(),
+            limit(q.limit)?,
+        )
+        .await?,
+    ))
 }
 
 /// Create an event (organizers with a confirmed email).
 #[utoipa::path(post, path = "/api/v1/events", tag = "events", request_body = EventInput,
     responses((status = 201, body = EventView), (status = 403, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn create(State(s): State<AppState>, ctx: Ctx, ApiJson(input): ApiJson<EventInput>) -> Result<Response, HttpError> {
-    let e = events::create(&s.core, ctx.require()?, &input).await?;
+pub async fn create(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    ApiJson(input): ApiJson<EventInput>,
+) -> Result<Response, HttpError> {
+    let e = events::create(&s.core, &session, &input).await?;
     Ok((StatusCode::CREATED, Json(e)).into_response())
 }
 
@@ -72,8 +96,20 @@ pub struct CursorQuery {
 /// The caller's own events, newest first, cancelled included.
 #[utoipa::path(get, path = "/api/v1/events/mine", tag = "events", params(CursorQuery),
     responses((status = 200, body = Page<EventView>), (status = 401, body = ApiErrorBody)))]
-pub async fn mine(State(s): State<AppState>, ctx: Ctx, Query(q): Query<CursorQuery>) -> Result<Json<Page<EventView>>, HttpError> {
-    Ok(Json(events::mine(&s.core, ctx.require()?, q.cursor.as_deref(), limit(q.limit)?).await?))
+pub async fn mine(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<CursorQuery>,
+) -> Result<Json<Page<EventView>>, HttpError> {
+    Ok(Json(
+        events::mine(
+            &s.core,
+            ctx.require()?,
+            q.cursor.as_deref(),
+            limit(q.limit)?,
+        )
+        .await?,
+    ))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -87,25 +123,41 @@ pub struct EventDetail {
 /// One event.
 #[utoipa::path(get, path = "/api/v1/events/{id}", tag = "events", params(("id" = String, Path)),
     responses((status = 200, body = EventDetail), (status = 404, body = ApiErrorBody)))]
-pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<EventDetail>, HttpError> {
+pub async fn show(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<EventDetail>, HttpError> {
     let event = events::get(&s.core, ctx.user(), &id).await?;
     let my_registration = match &ctx.session {
         Some(session) => registrations::my_status(&s.core, session, &event.id).await?,
         None => None,
     };
-    Ok(Json(EventDetail { event, my_registration }))
+    Ok(Json(EventDetail {
+        event,
+        my_registration,
+    }))
 }
 
 /// Edit an event that has not started (owner or admin).
 #[utoipa::path(put, path = "/api/v1/events/{id}", tag = "events", params(("id" = String, Path)), request_body = EventInput,
     responses((status = 200, body = EventView), (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody), (status = 422, body = ApiErrorBody)))]
-pub async fn update(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, ApiJson(input): ApiJson<EventInput>) -> Result<Json<EventView>, HttpError> {
-    Ok(Json(events::update(&s.core, ctx.require()?, &id, &input).await?))
+pub async fn update(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<String>,
+    ApiJson(input): ApiJson<EventInput>,
+) -> Result<Json<EventView>, HttpError> {
+    Ok(Json(events::update(&s.core, &session, &id, &input).await?))
 }
 
 /// Cancel an event that has not ended (owner or admin).
 #[utoipa::path(post, path = "/api/v1/events/{id}/cancel", tag = "events", params(("id" = String, Path)),
     responses((status = 200, body = EventView), (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
-pub async fn cancel(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Json<EventView>, HttpError> {
+pub async fn cancel(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Json<EventView>, HttpError> {
     Ok(Json(events::cancel(&s.core, ctx.require()?, &id).await?))
 }

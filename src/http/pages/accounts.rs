@@ -10,10 +10,17 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Layout, form_errors, render, safe_next, see_other};
+use super::{Layout, form_errors, render, safe_next, see_other, unprocessable};
 use crate::{
-    features::{Error, FieldErrors, accounts::{self, User}},
-    http::{AppState, context::{Ctx, login_cookie, logout_cookie}, error::HttpError},
+    features::{
+        Error, FieldErrors,
+        accounts::{self, User},
+    },
+    http::{
+        AppState,
+        context::{Ctx, login_cookie, logout_cookie},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -56,22 +63,33 @@ struct SignupForm {
 }
 
 async fn signup_page(State(s): State<AppState>, ctx: Ctx) -> Response {
-    render(&SignupPage { layout: Layout::new(&s, &ctx, "Sign up"), email: String::new(), display_name: String::new(), errors: FieldErrors::default() })
+    render(&SignupPage {
+        layout: Layout::new(&s, &ctx, "Sign up"),
+        email: String::new(),
+        display_name: String::new(),
+        errors: FieldErrors::default(),
+    })
 }
 
 async fn signup(State(s): State<AppState>, ctx: Ctx, Form(f): Form<SignupForm>) -> PageResult {
-    let input = accounts::SignupInput { email: &f.email, display_name: &f.display_name, password: &f.password };
+    let input = accounts::SignupInput {
+        email: &f.email,
+        display_name: &f.display_name,
+        password: &f.password,
+    };
     match form_errors(accounts::signup(&s.core, input).await)? {
         Ok((_, token)) => {
             let mut res = see_other("/", "welcome");
-            res.headers_mut().insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
+            res.headers_mut()
+                .insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
             Ok(res)
         }
-        Err(errors) => {
-            let mut res = render(&SignupPage { layout: Layout::new(&s, &ctx, "Sign up"), email: f.email, display_name: f.display_name, errors });
-            *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(res)
-        }
+        Err(errors) => Ok(unprocessable(render(&SignupPage {
+            layout: Layout::new(&s, &ctx, "Sign up"),
+            email: f.email,
+            display_name: f.display_name,
+            errors,
+        }))),
     }
 }
 
@@ -116,7 +134,8 @@ async fn login(State(s): State<AppState>, ctx: Ctx, Form(f): Form<LoginForm>) ->
     let (status, problem, errors) = match accounts::login(&s.core, &f.email, &f.password).await {
         Ok((_, token)) => {
             let mut res = see_other(&next, "logged_in");
-            res.headers_mut().insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
+            res.headers_mut()
+                .insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
             return Ok(res);
         }
         Err(Error::Invalid(errors)) => (422, None, errors),
@@ -124,7 +143,13 @@ async fn login(State(s): State<AppState>, ctx: Ctx, Form(f): Form<LoginForm>) ->
         Err(Error::Forbidden(m)) => (403, Some(m), FieldErrors::default()),
         Err(e) => return Err(HttpError(e)),
     };
-    let mut res = render(&LoginPage { layout: Layout::new(&s, &ctx, "Log in"), email: f.email, next, problem, errors });
+    let mut res = render(&LoginPage {
+        layout: Layout::new(&s, &ctx, "Log in"),
+        email: f.email,
+        next,
+        problem,
+        errors,
+    });
     *res.status_mut() = axum::http::StatusCode::from_u16(status).expect("valid status");
     Ok(res)
 }
@@ -134,7 +159,8 @@ async fn logout(State(s): State<AppState>, ctx: Ctx) -> PageResult {
         accounts::logout(&s.core, session).await?;
     }
     let mut res = see_other("/", "logged_out");
-    res.headers_mut().insert(header::SET_COOKIE, logout_cookie(&s.core.config));
+    res.headers_mut()
+        .insert(header::SET_COOKIE, logout_cookie(&s.core.config));
     Ok(res)
 }
 
@@ -156,7 +182,10 @@ struct TokenForm {
 /// The link in the mail only shows a button: mail scanners that open links must not use up
 /// the single-use token.
 async fn verify_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<TokenForm>) -> Response {
-    render(&VerifyPage { layout: Layout::new(&s, &ctx, "Confirm your email"), token: q.token })
+    render(&VerifyPage {
+        layout: Layout::new(&s, &ctx, "Confirm your email"),
+        token: q.token,
+    })
 }
 
 async fn verify(State(s): State<AppState>, Form(f): Form<TokenForm>) -> PageResult {
@@ -189,13 +218,21 @@ struct EmailForm {
 }
 
 async fn forgot_page(State(s): State<AppState>, ctx: Ctx) -> Response {
-    render(&ForgotPage { layout: Layout::new(&s, &ctx, "Reset your password"), email: String::new(), errors: FieldErrors::default() })
+    render(&ForgotPage {
+        layout: Layout::new(&s, &ctx, "Reset your password"),
+        email: String::new(),
+        errors: FieldErrors::default(),
+    })
 }
 
 async fn forgot(State(s): State<AppState>, ctx: Ctx, Form(f): Form<EmailForm>) -> PageResult {
     match form_errors(accounts::request_password_reset(&s.core, &f.email).await)? {
         Ok(()) => Ok(see_other("/login", "reset_sent")),
-        Err(errors) => Ok(render(&ForgotPage { layout: Layout::new(&s, &ctx, "Reset your password"), email: f.email, errors })),
+        Err(errors) => Ok(unprocessable(render(&ForgotPage {
+            layout: Layout::new(&s, &ctx, "Reset your password"),
+            email: f.email,
+            errors,
+        }))),
     }
 }
 
@@ -216,17 +253,26 @@ struct ResetForm {
 }
 
 async fn reset_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<TokenForm>) -> Response {
-    render(&ResetPage { layout: Layout::new(&s, &ctx, "Choose a new password"), token: q.token, errors: FieldErrors::default() })
+    render(&ResetPage {
+        layout: Layout::new(&s, &ctx, "Choose a new password"),
+        token: q.token,
+        errors: FieldErrors::default(),
+    })
 }
 
 async fn reset(State(s): State<AppState>, ctx: Ctx, Form(f): Form<ResetForm>) -> PageResult {
     match form_errors(accounts::reset_password(&s.core, &f.token, &f.password).await)? {
         Ok(()) => {
             let mut res = see_other("/login", "password_reset");
-            res.headers_mut().insert(header::SET_COOKIE, logout_cookie(&s.core.config));
+            res.headers_mut()
+                .insert(header::SET_COOKIE, logout_cookie(&s.core.config));
             Ok(res)
         }
-        Err(errors) => Ok(render(&ResetPage { layout: Layout::new(&s, &ctx, "Choose a new password"), token: f.token, errors })),
+        Err(errors) => Ok(unprocessable(render(&ResetPage {
+            layout: Layout::new(&s, &ctx, "Choose a new password"),
+            token: f.token,
+            errors,
+        }))),
     }
 }
 
@@ -244,8 +290,16 @@ struct AccountPage {
     errors: FieldErrors,
 }
 
-fn account_page_with(s: &AppState, ctx: &Ctx, user: &User, section: &'static str, errors: FieldErrors, display_name: Option<String>, new_email: Option<String>) -> Response {
-    let mut res = render(&AccountPage {
+fn account_page_with(
+    s: &AppState,
+    ctx: &Ctx,
+    user: &User,
+    section: &'static str,
+    errors: FieldErrors,
+    display_name: Option<String>,
+    new_email: Option<String>,
+) -> Response {
+    let res = render(&AccountPage {
         layout: Layout::new(s, ctx, "Your account"),
         user: user.clone(),
         display_name: display_name.unwrap_or_else(|| user.display_name.clone()),
@@ -253,15 +307,24 @@ fn account_page_with(s: &AppState, ctx: &Ctx, user: &User, section: &'static str
         section,
         errors: errors.clone(),
     });
-    if !errors.is_empty() {
-        *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    if errors.is_empty() {
+        res
+    } else {
+        unprocessable(res)
     }
-    res
 }
 
 async fn account_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {
     let session = ctx.require()?;
-    Ok(account_page_with(&s, &ctx, &session.user, "", FieldErrors::default(), None, None))
+    Ok(account_page_with(
+        &s,
+        &ctx,
+        &session.user,
+        "",
+        FieldErrors::default(),
+        None,
+        None,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -274,7 +337,15 @@ async fn change_name(State(s): State<AppState>, ctx: Ctx, Form(f): Form<NameForm
     let session = ctx.require()?;
     match form_errors(accounts::change_display_name(&s.core, session, &f.display_name).await)? {
         Ok(()) => Ok(see_other("/account", "name_changed")),
-        Err(errors) => Ok(account_page_with(&s, &ctx, &session.user, "name", errors, Some(f.display_name), None)),
+        Err(errors) => Ok(account_page_with(
+            &s,
+            &ctx,
+            &session.user,
+            "name",
+            errors,
+            Some(f.display_name),
+            None,
+        )),
     }
 }
 
@@ -286,11 +357,25 @@ struct EmailChangeForm {
     current_password: String,
 }
 
-async fn change_email(State(s): State<AppState>, ctx: Ctx, Form(f): Form<EmailChangeForm>) -> PageResult {
+async fn change_email(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<EmailChangeForm>,
+) -> PageResult {
     let session = ctx.require()?;
-    match form_errors(accounts::change_email(&s.core, session, &f.current_password, &f.email).await)? {
+    match form_errors(
+        accounts::change_email(&s.core, session, &f.current_password, &f.email).await,
+    )? {
         Ok(()) => Ok(see_other("/account", "email_change_sent")),
-        Err(errors) => Ok(account_page_with(&s, &ctx, &session.user, "email", errors, None, Some(f.email))),
+        Err(errors) => Ok(account_page_with(
+            &s,
+            &ctx,
+            &session.user,
+            "email",
+            errors,
+            None,
+            Some(f.email),
+        )),
     }
 }
 
@@ -302,11 +387,25 @@ struct PasswordForm {
     new_password: String,
 }
 
-async fn change_password(State(s): State<AppState>, ctx: Ctx, Form(f): Form<PasswordForm>) -> PageResult {
+async fn change_password(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<PasswordForm>,
+) -> PageResult {
     let session = ctx.require()?;
-    match form_errors(accounts::change_password(&s.core, session, &f.current_password, &f.new_password).await)? {
+    match form_errors(
+        accounts::change_password(&s.core, session, &f.current_password, &f.new_password).await,
+    )? {
         Ok(()) => Ok(see_other("/account", "password_changed")),
-        Err(errors) => Ok(account_page_with(&s, &ctx, &session.user, "password", errors, None, None)),
+        Err(errors) => Ok(account_page_with(
+            &s,
+            &ctx,
+            &session.user,
+            "password",
+            errors,
+            None,
+            None,
+        )),
     }
 }
 
@@ -316,14 +415,27 @@ struct DeleteForm {
     current_password: String,
 }
 
-async fn delete_account(State(s): State<AppState>, ctx: Ctx, Form(f): Form<DeleteForm>) -> PageResult {
+async fn delete_account(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<DeleteForm>,
+) -> PageResult {
     let session = ctx.require()?;
     match form_errors(accounts::delete_account(&s.core, session, &f.current_password).await)? {
         Ok(()) => {
             let mut res = see_other("/", "account_deleted");
-            res.headers_mut().insert(header::SET_COOKIE, logout_cookie(&s.core.config));
+            res.headers_mut()
+                .insert(header::SET_COOKIE, logout_cookie(&s.core.config));
             Ok(res)
         }
-        Err(errors) => Ok(account_page_with(&s, &ctx, &session.user, "delete", errors, None, None)),
+        Err(errors) => Ok(account_page_with(
+            &s,
+            &ctx,
+            &session.user,
+            "delete",
+            errors,
+            None,
+            None,
+        )),
     }
 }

@@ -16,7 +16,11 @@ use crate::{
         accounts::{Role, User},
         admin::{self, Action, AuditEntry},
     },
-    http::{AppState, context::Ctx, error::HttpError},
+    http::{
+        AppState,
+        context::{Authed, Ctx},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -44,10 +48,20 @@ struct SearchQuery {
     offset: i64,
 }
 
-async fn users(State(s): State<AppState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Response, HttpError> {
+async fn users(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, HttpError> {
     let session = ctx.require()?;
     let (users, more) = admin::search(&s.core, session, &q.q, q.offset).await?;
-    Ok(render(&UsersPage { layout: Layout::new(&s, &ctx, "Admin: users"), q: q.q, users, offset: q.offset.max(0), more }))
+    Ok(render(&UsersPage {
+        layout: Layout::new(&s, &ctx, "Admin: users"),
+        q: q.q,
+        users,
+        offset: q.offset.max(0),
+        more,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -58,19 +72,23 @@ struct ActForm {
     q: String,
 }
 
-async fn act(State(s): State<AppState>, ctx: Ctx, Path((id, action)): Path<(String, String)>, Form(f): Form<ActForm>) -> Result<Response, HttpError> {
-    let session = ctx.require()?;
+async fn act(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<ActForm>,
+) -> Result<Response, HttpError> {
     let action = match action.as_str() {
-        "role" => Action::SetRole(
-            f.role.as_deref().and_then(Role::parse).ok_or_else(|| HttpError(FieldErrors::single("role", "Choose member, organizer or admin.").into()))?,
-        ),
+        "role" => Action::SetRole(f.role.as_deref().and_then(Role::parse).ok_or_else(|| {
+            HttpError(FieldErrors::single("role", "Choose member, organizer or admin.").into())
+        })?),
         "disable" => Action::Disable,
         "enable" => Action::Enable,
         "ban" => Action::Ban(f.reason.unwrap_or_default()),
         "unban" => Action::Unban,
         _ => return Err(HttpError(crate::features::Error::NotFound)),
     };
-    admin::act(&s.core, session, &id, action).await?;
+    admin::act(&s.core, &session, &id, action).await?;
     let q: String = url::form_urlencoded::byte_serialize(f.q.as_bytes()).collect();
     Ok(see_other(&format!("/admin?q={q}"), "user_updated"))
 }
@@ -84,8 +102,17 @@ struct AuditPage {
     more: bool,
 }
 
-async fn audit(State(s): State<AppState>, ctx: Ctx, Query(q): Query<SearchQuery>) -> Result<Response, HttpError> {
+async fn audit(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, HttpError> {
     let session = ctx.require()?;
     let (entries, more) = admin::audit_log(&s.core, session, q.offset).await?;
-    Ok(render(&AuditPage { layout: Layout::new(&s, &ctx, "Admin: audit log"), entries, offset: q.offset.max(0), more }))
+    Ok(render(&AuditPage {
+        layout: Layout::new(&s, &ctx, "Admin: audit log"),
+        entries,
+        offset: q.offset.max(0),
+        more,
+    }))
 }

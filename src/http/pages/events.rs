@@ -5,20 +5,24 @@ use askama::Template;
 use axum::{
     Form, Router,
     extract::{Path, Query, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
 
-use super::{Layout, form_errors, render, see_other};
+use super::{Layout, form_errors, render, see_other, unprocessable};
 use crate::{
     features::{
         FieldErrors,
         events::{self, EventInput, EventView, PAGE_SIZE, Page},
         registrations::{self, Registrant},
     },
-    http::{AppState, context::Ctx, error::HttpError},
+    http::{
+        AppState,
+        context::{Authed, Ctx},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -51,7 +55,12 @@ async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Pa
         None => None,
     };
     let can_manage = ctx.user().is_some_and(|u| e.can_manage(u));
-    Ok(render(&ShowPage { layout: Layout::new(&s, &ctx, e.title.clone()), e, my_status, can_manage }))
+    Ok(render(&ShowPage {
+        layout: Layout::new(&s, &ctx, e.title.clone()),
+        e,
+        my_status,
+        can_manage,
+    }))
 }
 
 // --- create and edit ----------------------------------------------------------------------
@@ -67,28 +76,52 @@ struct FormPage {
     time_zones: &'static [chrono_tz::Tz],
 }
 
-fn form_page(s: &AppState, ctx: &Ctx, event_id: Option<String>, f: EventInput, errors: FieldErrors) -> Response {
-    let title = if event_id.is_some() { "Edit event" } else { "New event" };
+fn form_page(
+    s: &AppState,
+    ctx: &Ctx,
+    event_id: Option<String>,
+    f: EventInput,
+    errors: FieldErrors,
+) -> Response {
+    let title = if event_id.is_some() {
+        "Edit event"
+    } else {
+        "New event"
+    };
     let failed = !errors.is_empty();
-    let mut res = render(&FormPage { layout: Layout::new(s, ctx, title), event_id, f, errors, time_zones: &chrono_tz::TZ_VARIANTS });
-    if failed {
-        *res.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    res
+    let res = render(&FormPage {
+        layout: Layout::new(s, ctx, title),
+        event_id,
+        f,
+        errors,
+        time_zones: &chrono_tz::TZ_VARIANTS,
+    });
+    if failed { unprocessable(res) } else { res }
 }
 
 async fn new_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {
     let session = ctx.require()?;
     if !session.user.can_organize() {
-        return Err(HttpError(crate::features::forbidden("Only organizers can create events. Ask an administrator.")));
+        return Err(HttpError(crate::features::forbidden(
+            "Only organizers can create events. Ask an administrator.",
+        )));
     }
-    let blank = EventInput { time_zone: "UTC".into(), duration_minutes: "60".into(), visibility: "public".into(), ..EventInput::default() };
+    let blank = EventInput {
+        time_zone: "UTC".into(),
+        duration_minutes: "60".into(),
+        visibility: "public".into(),
+        ..EventInput::default()
+    };
     Ok(form_page(&s, &ctx, None, blank, FieldErrors::default()))
 }
 
-async fn create(State(s): State<AppState>, ctx: Ctx, Form(f): Form<EventInput>) -> PageResult {
-    let session = ctx.require()?;
-    match form_errors(events::create(&s.core, session, &f).await)? {
+async fn create(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Authed(session): Authed,
+    Form(f): Form<EventInput>,
+) -> PageResult {
+    match form_errors(events::create(&s.core, &session, &f).await)? {
         Ok(e) => Ok(see_other(&format!("/events/{}", e.id), "event_created")),
         Err(errors) => Ok(form_page(&s, &ctx, None, f, errors)),
     }
@@ -97,12 +130,23 @@ async fn create(State(s): State<AppState>, ctx: Ctx, Form(f): Form<EventInput>) 
 async fn edit_page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let session = ctx.require()?;
     let e = events::get_managed(&s.core, session, &id).await?;
-    Ok(form_page(&s, &ctx, Some(e.id.clone()), e.to_input(), FieldErrors::default()))
+    Ok(form_page(
+        &s,
+        &ctx,
+        Some(e.id.clone()),
+        e.to_input(),
+        FieldErrors::default(),
+    ))
 }
 
-async fn update(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>, Form(f): Form<EventInput>) -> PageResult {
-    let session = ctx.require()?;
-    match form_errors(events::update(&s.core, session, &id, &f).await)? {
+async fn update(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Authed(session): Authed,
+    Path(id): Path<String>,
+    Form(f): Form<EventInput>,
+) -> PageResult {
+    match form_errors(events::update(&s.core, &session, &id, &f).await)? {
         Ok(e) => Ok(see_other(&format!("/events/{}", e.id), "event_updated")),
         Err(errors) => Ok(form_page(&s, &ctx, Some(id), f, errors)),
     }
@@ -131,7 +175,10 @@ struct CursorQuery {
 async fn mine(State(s): State<AppState>, ctx: Ctx, Query(q): Query<CursorQuery>) -> PageResult {
     let session = ctx.require()?;
     let page = events::mine(&s.core, session, q.cursor.as_deref(), PAGE_SIZE).await?;
-    Ok(render(&MinePage { layout: Layout::new(&s, &ctx, "My events"), page }))
+    Ok(render(&MinePage {
+        layout: Layout::new(&s, &ctx, "My events"),
+        page,
+    }))
 }
 
 #[derive(Template)]
@@ -145,18 +192,32 @@ struct RegistrantsPage {
 async fn registrants(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let session = ctx.require()?;
     let (e, list) = registrations::registrants(&s.core, session, &id).await?;
-    Ok(render(&RegistrantsPage { layout: Layout::new(&s, &ctx, format!("Registrations: {}", e.title)), e, list }))
+    Ok(render(&RegistrantsPage {
+        layout: Layout::new(&s, &ctx, format!("Registrations: {}", e.title)),
+        e,
+        list,
+    }))
 }
 
-async fn registrants_csv(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+async fn registrants_csv(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> PageResult {
     let session = ctx.require()?;
     let (e, list) = registrations::registrants(&s.core, session, &id).await?;
     let csv = registrations::to_csv(&list)?;
     let disposition = format!("attachment; filename=\"registrations-{}.csv\"", e.id);
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8")),
-            (header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii id")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).expect("ascii id"),
+            ),
         ],
         csv,
     )

@@ -17,7 +17,9 @@ use crate::{
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(home)).route("/events", get(section))
+    Router::new()
+        .route("/", get(home))
+        .route("/events", get(section))
 }
 
 #[derive(Template)]
@@ -36,7 +38,12 @@ async fn home(State(s): State<AppState>, ctx: Ctx) -> Result<Response, HttpError
         events::list(&s.core, viewer, Section::Upcoming, None, PAGE_SIZE),
         events::list(&s.core, viewer, Section::Past, None, 6),
     )?;
-    Ok(render(&HomePage { layout: Layout::new(&s, &ctx, "Events"), live, upcoming, past }))
+    Ok(render(&HomePage {
+        layout: Layout::new(&s, &ctx, "Events"),
+        live,
+        upcoming,
+        past,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -62,13 +69,23 @@ struct SectionPage {
     page: Page<EventView>,
 }
 
-async fn section(State(s): State<AppState>, ctx: Ctx, Query(q): Query<SectionQuery>) -> Result<Response, HttpError> {
-    let section = events::parse_section(q.section.as_deref()).ok_or(HttpError(crate::features::Error::NotFound))?;
+async fn section(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<SectionQuery>,
+) -> Result<Response, HttpError> {
+    let section = events::parse_section(q.section.as_deref())
+        .ok_or(HttpError(crate::features::Error::NotFound))?;
     let page = events::list(&s.core, ctx.user(), section, q.cursor.as_deref(), PAGE_SIZE).await?;
     let heading = match section {
         Section::Live => "Live now",
         Section::Upcoming => "Upcoming events",
         Section::Past => "Past events",
     };
-    Ok(render(&SectionPage { layout: Layout::new(&s, &ctx, heading), heading, section: section_name(section), page }))
+    Ok(render(&SectionPage {
+        layout: Layout::new(&s, &ctx, heading),
+        heading,
+        section: section_name(section),
+        page,
+    }))
 }

@@ -77,14 +77,18 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "reset_sent" => "If an account uses that address, we sent it a link to reset the password.",
         "password_reset" => "Your password was changed. Log in with the new one.",
         "name_changed" => "Your display name was changed.",
-        "email_change_sent" => "We sent a confirmation link to the new address. The change happens when you click it.",
+        "email_change_sent" => {
+            "We sent a confirmation link to the new address. The change happens when you click it."
+        }
         "password_changed" => "Your password was changed. Your other sessions were logged out.",
         "account_deleted" => "Your account was deleted.",
         "event_created" => "Your event was created.",
         "event_updated" => "Your changes were saved.",
         "event_cancelled" => "The event was cancelled.",
         "registered" => "You are registered. See you there!",
-        "waitlisted" => "The event is full, so you are on the waitlist. We will move you up when a seat frees.",
+        "waitlisted" => {
+            "The event is full, so you are on the waitlist. We will move you up when a seat frees."
+        }
         "unregistered" => "You are no longer registered.",
         "user_updated" => "The account was updated.",
         _ => return None,
@@ -97,6 +101,14 @@ pub fn render<T: Template>(page: &T) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(e) => HttpError(Error::Internal(e.into())).into_response(),
     }
+}
+
+/// A form shown again with its errors answers 422, so scripts and tests can tell.
+pub fn unprocessable(mut res: Response) -> Response {
+    if res.status().is_success() {
+        *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    res
 }
 
 /// Post/redirect/get: after a successful form, go to `to` with a notice.

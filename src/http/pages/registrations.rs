@@ -20,7 +20,11 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}/unregister", post(unregister))
 }
 
-async fn register(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response, HttpError> {
+async fn register(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
     let session = ctx.require()?;
     let (e, outcome) = registrations::register(&s.core, session, &id).await?;
     let notice = match outcome {
@@ -30,7 +34,11 @@ async fn register(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
     Ok(see_other(&format!("/events/{}", e.id), notice))
 }
 
-async fn unregister(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Result<Response, HttpError> {
+async fn unregister(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
     let session = ctx.require()?;
     let (e, _) = registrations::unregister(&s.core, session, &id).await?;
     Ok(see_other(&format!("/events/{}", e.id), "unregistered"))

@@ -1,0 +1,392 @@
+//! The test harness: `TestApp` starts meetstage in-process on port 0 with its own data
+//! directory and database, a manual clock, and helpers that act like a person with a browser
+//! (cookies, CSRF tokens from the page, links from the captured mail).
+
+use std::path::PathBuf;
+
+use chrono::{TimeZone, Utc};
+use meetstage::{
+    App,
+    clock::Clock,
+    config::{Config, Options},
+    features::Core,
+};
+use reqwest::{Client, Response, StatusCode, redirect::Policy};
+use tokio::net::TcpListener;
+
+/// Runs a test function once per backend: `both!(name)` makes `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub core: Core,
+    pub clock: Clock,
+    pub dir: tempfile::TempDir,
+    pg_database: Option<String>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("MEETSTAGE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh, empty Postgres database for one test.
+async fn create_pg_database() -> (String, String) {
+    use sqlx::Connection;
+    let admin = pg_admin_url();
+    let name = format!("ms_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("Postgres must be reachable at MEETSTAGE_TEST_POSTGRES (default 127.0.0.1:5432); .ci/run starts it");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let mut url = url::Url::parse(&admin).expect("valid Postgres URL");
+    url.set_path(&name);
+    (name, url.to_string())
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts an app; `tweak` may change any option before the configuration is validated.
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Options)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let (pg_database, database_url) = match backend {
+            Backend::Sqlite => (
+                None,
+                format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+            ),
+            Backend::Postgres => {
+                let (name, url) = create_pg_database().await;
+                (Some(name), url)
+            }
+        };
+        let mut options = Options {
+            data_dir: Some(dir.path().to_path_buf()),
+            base_url: Some(base.parse().unwrap()),
+            database_url: Some(database_url),
+            database_max_connections: Some(5),
+            // High limits so ordinary tests never trip them; the limiter has its own tests.
+            rate_limit_anonymous: Some(100_000),
+            rate_limit_user: Some(100_000),
+            rate_limit_auth: Some(100_000),
+            ..Options::default()
+        };
+        tweak(&mut options);
+        let config = Config::from_options(options).expect("valid test config");
+        let clock = Clock::manual(Utc.with_ymd_and_hms(2030, 1, 15, 12, 0, 0).unwrap());
+        let app = App::build_with_clock(config, listener, clock.clone())
+            .await
+            .expect("app builds");
+        let core = app.core().clone();
+        let server = tokio::spawn(async move {
+            app.run_until(std::future::pending())
+                .await
+                .expect("server runs");
+        });
+        TestApp {
+            base,
+            core,
+            clock,
+            dir,
+            pg_database,
+            server,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A new "browser": its own cookie jar; redirects are not followed so tests see them.
+    pub fn browser(&self) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub async fn get(&self, c: &Client, path: &str) -> Response {
+        c.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn text(&self, c: &Client, path: &str) -> (StatusCode, String) {
+        let r = self.get(c, path).await;
+        (r.status(), r.text().await.unwrap())
+    }
+
+    /// The CSRF token the site gives this browser now (as a page would embed it).
+    pub async fn csrf(&self, c: &Client) -> String {
+        let (_, body) = self.text(c, "/login").await;
+        between(&body, "name=\"csrf-token\" content=\"", "\"")
+            .expect("page has a CSRF token")
+            .to_string()
+    }
+
+    /// Submits a form like a browser: with the CSRF token of the current session.
+    pub async fn form(&self, c: &Client, path: &str, fields: &[(&str, &str)]) -> Response {
+        let token = self.csrf(c).await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf", &token)];
+        all.extend_from_slice(fields);
+        c.post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .expect("POST form")
+    }
+
+    /// A JSON call with the session's CSRF header.
+    pub async fn api(
+        &self,
+        c: &Client,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Response {
+        let session: serde_json::Value = c
+            .get(self.url("/api/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = session["csrf_token"].as_str().unwrap().to_string();
+        let mut req = c
+            .request(method, self.url(path))
+            .header("x-csrf-token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("API call")
+    }
+
+    // --- mail ---------------------------------------------------------------------------
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+
+    /// Every captured mail, oldest first, as (to, subject, text body).
+    pub fn mails(&self) -> Vec<Mail> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(self.mail_dir())
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| {
+                let raw = std::fs::read(p).unwrap();
+                let m = mail_parser::MessageParser::default()
+                    .parse(&raw)
+                    .expect("mail parses");
+                Mail {
+                    to: m
+                        .to()
+                        .and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .unwrap_or_default()
+                        .to_string(),
+                    subject: m.subject().unwrap_or_default().to_string(),
+                    text: m.body_text(0).unwrap_or_default().to_string(),
+                    html: m.body_html(0).unwrap_or_default().to_string(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn mails_to(&self, to: &str) -> Vec<Mail> {
+        self.mails().into_iter().filter(|m| m.to == to).collect()
+    }
+
+    pub fn last_mail_to(&self, to: &str) -> Mail {
+        self.mails_to(to)
+            .pop()
+            .unwrap_or_else(|| panic!("no mail to {to}"))
+    }
+
+    // --- people -------------------------------------------------------------------------
+
+    /// Signs up through the form and returns the logged-in browser (email not confirmed).
+    pub async fn signup(&self, email: &str, name: &str) -> Client {
+        let c = self.browser();
+        let r = self
+            .form(
+                &c,
+                "/signup",
+                &[
+                    ("email", email),
+                    ("display_name", name),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "sign-up of {email} failed: {}",
+            r.text().await.unwrap()
+        );
+        c
+    }
+
+    /// Signs up and confirms the email through the mailed link.
+    pub async fn member(&self, email: &str, name: &str) -> Client {
+        let c = self.signup(email, name).await;
+        let link = self.last_mail_to(email).link("/account/verify?token=");
+        let token = link.split("token=").nth(1).unwrap().to_string();
+        let r = self.form(&c, "/account/verify", &[("token", &token)]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        c
+    }
+
+    pub async fn user_id(&self, email: &str) -> String {
+        self.core
+            .store
+            .user_by_email(email)
+            .await
+            .unwrap()
+            .expect("user exists")
+            .id
+    }
+
+    /// A confirmed member promoted to organizer (as an admin would on /admin).
+    pub async fn organizer(&self, email: &str, name: &str) -> Client {
+        let c = self.member(email, name).await;
+        let id = self.user_id(email).await;
+        self.core
+            .store
+            .set_role_unaudited(&id, "organizer", self.clock.now_ms())
+            .await
+            .unwrap();
+        c
+    }
+
+    pub async fn admin(&self, email: &str, name: &str) -> Client {
+        let c = self.member(email, name).await;
+        let id = self.user_id(email).await;
+        self.core
+            .store
+            .set_role_unaudited(&id, "admin", self.clock.now_ms())
+            .await
+            .unwrap();
+        c
+    }
+
+    /// Creates an event through the form; returns its id.
+    pub async fn create_event(&self, c: &Client, title: &str, capacity: &str) -> String {
+        let start = (self.clock.now() + chrono::Duration::days(7))
+            .format("%Y-%m-%dT%H:%M")
+            .to_string();
+        let r = self
+            .form(
+                c,
+                "/events/create",
+                &[
+                    ("title", title),
+                    ("description", "A talk."),
+                    ("start_local", &start),
+                    ("time_zone", "UTC"),
+                    ("duration_minutes", "60"),
+                    ("capacity", capacity),
+                    ("visibility", "public"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "create failed: {}",
+            r.text().await.unwrap()
+        );
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        loc.trim_start_matches("/events/")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+        if let Some(name) = self.pg_database.take() {
+            // Drop the per-test database from a separate runtime; Drop cannot await.
+            let admin = pg_admin_url();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    use sqlx::Connection;
+                    if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut c)
+                                .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    /// The first absolute link in the text part whose path starts with `path_prefix`.
+    pub fn link(&self, path_prefix: &str) -> String {
+        self.text
+            .split_whitespace()
+            .find(|w| w.starts_with("http") && w.contains(path_prefix))
+            .unwrap_or_else(|| panic!("no {path_prefix} link in mail:\n{}", self.text))
+            .to_string()
+    }
+}
+
+pub fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}

@@ -1,0 +1,233 @@
+//! The security baseline: CSRF, content types, body limits, headers, rate limits, request ids.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::{
+    both,
+    helpers::{Backend, PASSWORD, TestApp},
+};
+
+both!(
+    csrf_is_required,
+    content_type_and_body_limits,
+    rate_limits_answer_429
+);
+
+async fn csrf_is_required(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.member("sam@example.org", "Sam").await;
+    // A form without the token, or with another session's token, is refused.
+    let r = c
+        .post(app.url("/account/name"))
+        .form(&[("display_name", "Hacked")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("This form has expired or did not come from this site.")
+    );
+    let other = app.member("tom@example.org", "Tom").await;
+    let foreign = app.csrf(&other).await;
+    let r = c
+        .post(app.url("/account/name"))
+        .form(&[("csrf", foreign.as_str()), ("display_name", "Hacked")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Logged-in API calls need the header.
+    let r = c
+        .patch(app.url("/api/v1/me"))
+        .json(&json!({"display_name": "Hacked"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "csrf"
+    );
+    let (_, account) = app.text(&c, "/account").await;
+    assert!(!account.contains("Hacked"));
+    // Anonymous forms (login) carry a token bound to a pre-session cookie.
+    let anon = app.browser();
+    let r = anon
+        .post(app.url("/login"))
+        .form(&[("email", "sam@example.org"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // With the header, the API works.
+    let r = app
+        .api(
+            &c,
+            Method::PATCH,
+            "/api/v1/me",
+            Some(json!({"display_name": "Sam S."})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["display_name"],
+        "Sam S."
+    );
+}
+
+async fn content_type_and_body_limits(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let c = app.browser();
+    // Wrong content type on a JSON endpoint: 415 in our error format.
+    let r = c
+        .post(app.url("/api/v1/session"))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["error"], "unsupported_media_type");
+    // Malformed JSON: 400 with a message.
+    let r = c
+        .post(app.url("/api/v1/session"))
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "malformed_json"
+    );
+    // Oversized body: 413, both for the API and for forms.
+    let big = "x".repeat(200 * 1024);
+    let r = c
+        .post(app.url("/api/v1/accounts"))
+        .json(&json!({"email": big, "display_name": "x", "password": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "payload_too_large"
+    );
+    let member = app.member("ula@example.org", "Ula").await;
+    let token = app.csrf(&member).await;
+    let r = member
+        .post(app.url("/account/name"))
+        .form(&[("csrf", token.as_str()), ("display_name", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The request is too large: at most 64 KiB is accepted.")
+    );
+    // A form sent to a page with the wrong type is refused, not crashed on.
+    let r = member
+        .post(app.url("/account/name"))
+        .header("x-csrf-token", token)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // Security headers on every response; request ids honoured and returned.
+    let r = c
+        .get(app.url("/"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    let h = r.headers();
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("frame-ancestors 'none'")
+    );
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "strict-origin-when-cross-origin");
+    assert_eq!(h["x-request-id"], "trace-me-123");
+    assert!(
+        h.get("strict-transport-security").is_none(),
+        "no HSTS over plain http"
+    );
+    let generated = c.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(generated.headers()["x-request-id"].len(), 36);
+    // The session cookie is HttpOnly and SameSite=Lax.
+    let r = c
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": "ula@example.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && !cookie.contains("Secure")
+    );
+}
+
+async fn rate_limits_answer_429(b: Backend) {
+    let app = TestApp::spawn_with(b, |o| {
+        o.rate_limit_anonymous = Some(8);
+        o.rate_limit_auth = Some(3);
+    })
+    .await;
+    let c = app.browser();
+    // Auth routes run out first: 3 login attempts a minute.
+    for _ in 0..3 {
+        let r = c
+            .post(app.url("/api/v1/session"))
+            .json(&json!({"email": "x@example.org", "password": "whatever whatever"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let r = c
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": "x@example.org", "password": "whatever whatever"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    let j: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(j["error"], "rate_limited");
+    assert!(j["message"].as_str().unwrap().contains("Please wait"));
+    // Then the general anonymous budget (8 a minute, already 4 used): pages get a readable 429.
+    let mut last = StatusCode::OK;
+    for _ in 0..5 {
+        last = app.get(&c, "/").await.status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let r = app.get(&c, "/").await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Too many requests from your address.")
+    );
+}
