@@ -22,12 +22,21 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../static/app.js"),
     ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../static/favicon.svg"),
+    ),
 ];
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/theme.css", get(theme))
         .route("/static/{file}", get(file))
+        .route(
+            "/favicon.ico",
+            get(|| file(Path("favicon.svg".to_string()))),
+        )
 }
 
 fn cached(content_type: &'static str, body: String) -> Response {

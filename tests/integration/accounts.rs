@@ -76,7 +76,7 @@ async fn signup_confirm_login_logout(b: Backend) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
     assert!(
         body.contains("Email or password is incorrect.")
@@ -115,7 +115,7 @@ async fn signup_rejects_bad_input_and_keeps_it(b: Backend) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     let body = r.text().await.unwrap();
     assert!(body.contains("Enter an email address like name@example.org."));
     assert!(body.contains("Display name is required."));
@@ -136,7 +136,7 @@ async fn signup_rejects_bad_input_and_keeps_it(b: Backend) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("too common"));
 
     app.signup("bob@example.org", "Bob").await;
@@ -151,7 +151,7 @@ async fn signup_rejects_bad_input_and_keeps_it(b: Backend) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     assert!(r.text().await.unwrap().contains("already exists"));
 
     // The API gives the same rules as JSON, field by field.
@@ -206,7 +206,7 @@ async fn password_reset_flow(b: Backend) {
             &[("token", token), ("password", "short")],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.text()
             .await
@@ -238,7 +238,7 @@ async fn password_reset_flow(b: Backend) {
             &[("email", "cy@example.org"), ("password", PASSWORD)],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     let r = app
         .form(
             &c,
@@ -289,7 +289,7 @@ async fn lockout_after_five_failures(b: Backend) {
                 ],
             )
             .await;
-        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "attempt {i}");
+        assert_eq!(r.status(), StatusCode::OK, "attempt {i}");
     }
     let r = app
         .form(
@@ -356,7 +356,7 @@ async fn lockout_after_five_failures(b: Backend) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 async fn profile_changes(b: Backend) {
@@ -383,7 +383,7 @@ async fn profile_changes(b: Backend) {
     let r = app
         .form(&c, "/account/name", &[("display_name", &"x".repeat(81))])
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
 
     // Password change needs the current one and logs out the other devices only.
     let r = app
@@ -396,7 +396,7 @@ async fn profile_changes(b: Backend) {
             ],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.text()
             .await
@@ -471,7 +471,7 @@ async fn delete_account(b: Backend) {
             &[("current_password", "wrong wrong wrong")],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     let r = app
         .form(&fay, "/account/delete", &[("current_password", PASSWORD)])
         .await;
@@ -485,7 +485,7 @@ async fn delete_account(b: Backend) {
             &[("email", "fay@example.org"), ("password", PASSWORD)],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     let j: serde_json::Value = app
         .api(
             &gus,

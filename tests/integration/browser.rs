@@ -1,1 +1,294 @@
-//! Browser test: placeholder replaced below.
+//! A real person's path in headless Chromium (Debian's `chromium` and `chromium-driver`):
+//! sign up, confirm the email from the mailed link, log in, create an event and register.
+//! Any console error on any page fails the test.
+
+use std::{process::Stdio, time::Duration};
+
+use fantoccini::{Client, ClientBuilder, Locator, wd::WebDriverCompatibleCommand};
+use serde_json::json;
+
+use crate::helpers::{Backend, PASSWORD, TestApp};
+
+/// Starts chromedriver on a free port and stops it when dropped.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = std::process::Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} ({e}); install Debian's chromium-driver (.ci/run does)")
+            });
+        let url = format!("http://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Driver { child, url };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start");
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ChromeDriver's log endpoint, which fantoccini has no method for.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:loggingPrefs": {"browser": "ALL"},
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("WebDriver session")
+}
+
+/// Fails on any console message at error level since the last call.
+async fn assert_no_console_errors(c: &Client, page: &str) {
+    let log = c.issue_cmd(BrowserLog).await.expect("browser log");
+    let errors: Vec<&serde_json::Value> = log
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
+        .unwrap_or_default();
+    assert!(errors.is_empty(), "console errors on {page}: {errors:?}");
+}
+
+async fn fill(c: &Client, id: &str, value: &str) {
+    let field = c
+        .find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("field #{id}"));
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("element {css}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_signs_up_confirms_creates_and_registers() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+
+    // Sign up.
+    c.goto(&app.url("/signup")).await.unwrap();
+    assert_no_console_errors(&c, "/signup").await;
+    fill(&c, "email", "pat@example.org").await;
+    fill(&c, "display_name", "Pat Presenter").await;
+    fill(&c, "password", PASSWORD).await;
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css(".notice")).await.unwrap();
+    assert!(text_of(&c, ".notice").await.contains("We sent you a link"));
+    assert!(
+        text_of(&c, ".banner")
+            .await
+            .contains("Confirm your email address")
+    );
+    assert_no_console_errors(&c, "/ after sign-up").await;
+
+    // Confirm from the mailed link.
+    let link = app
+        .last_mail_to("pat@example.org")
+        .link("/account/verify?token=");
+    c.goto(&link).await.unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".badge.ok"))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&c, ".notice")
+            .await
+            .contains("Your email address is confirmed.")
+    );
+
+    // An admin makes Pat an organizer; Pat logs out and in again.
+    let id = app.user_id("pat@example.org").await;
+    app.core
+        .store
+        .set_role_unaudited(&id, "organizer", app.clock.now_ms())
+        .await
+        .unwrap();
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Log in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "email", "pat@example.org").await;
+    fill(&c, "password", PASSWORD).await;
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("My events"))
+        .await
+        .unwrap();
+    assert_no_console_errors(&c, "login").await;
+
+    // Create an event. The form first refuses a bad duration and keeps what was typed.
+    c.goto(&app.url("/events/new")).await.unwrap();
+    fill(&c, "title", "Rust meetup: WebRTC in practice").await;
+    fill(
+        &c,
+        "description",
+        "Talks and questions.\nBring your own camera.",
+    )
+    .await;
+    // datetime-local takes its value in the browser's locale format; set it directly.
+    c.execute(
+        "document.getElementById('start_local').value = '2030-07-01T18:00';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "duration_minutes", "5").await;
+    fill(&c, "capacity", "30").await;
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".field-error"))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&c, "#duration_minutes-error")
+            .await
+            .contains("from 15 to 480")
+    );
+    let kept = c
+        .find(Locator::Id("title"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("Rust meetup: WebRTC in practice"));
+    fill(&c, "duration_minutes", "90").await;
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("article.event"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "h1").await, "Rust meetup: WebRTC in practice");
+    assert!(
+        text_of(&c, ".notice")
+            .await
+            .contains("Your event was created.")
+    );
+    // The start is shown in the viewer's local time, not as raw UTC text.
+    let shown = text_of(&c, "time[data-local]").await;
+    assert!(!shown.contains("UTC") || shown.contains("2030"), "{shown}");
+    assert_no_console_errors(&c, "event page").await;
+
+    // Register.
+    c.find(Locator::Css("#registration button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("my-registration"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&c, "#my-registration").await, "You are registered.");
+    assert!(
+        text_of(&c, "#registered-count")
+            .await
+            .starts_with("1 of 30")
+    );
+    assert_no_console_errors(&c, "after registering").await;
+
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(std::env::temp_dir().join("meetstage-event-page.png"), png).unwrap();
+    c.close().await.unwrap();
+}

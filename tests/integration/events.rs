@@ -168,7 +168,7 @@ async fn creation_rejects_bad_input(b: Backend) {
     ];
     for (fields, message) in cases {
         let r = app.form(&org, "/events/create", &fields).await;
-        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{message}");
+        assert_eq!(r.status(), StatusCode::OK, "{message}");
         let body = r.text().await.unwrap();
         assert!(body.contains(message), "expected {message:?} in form");
         let title = fields[0].1;
@@ -189,7 +189,7 @@ async fn creation_rejects_bad_input(b: Backend) {
     let d = "d".repeat(5001);
     too_long[1] = ("description", &d);
     let r = app.form(&org, "/events/create", &too_long).await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status(), StatusCode::OK);
     assert!(
         r.text()
             .await

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Layout, form_errors, render, safe_next, see_other, unprocessable};
+use super::{Layout, form_errors, render, safe_next, see_other};
 use crate::{
     features::{
         Error, FieldErrors,
@@ -84,12 +84,12 @@ async fn signup(State(s): State<AppState>, ctx: Ctx, Form(f): Form<SignupForm>) 
                 .insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
             Ok(res)
         }
-        Err(errors) => Ok(unprocessable(render(&SignupPage {
+        Err(errors) => Ok(render(&SignupPage {
             layout: Layout::new(&s, &ctx, "Sign up"),
             email: f.email,
             display_name: f.display_name,
             errors,
-        }))),
+        })),
     }
 }
 
@@ -138,7 +138,7 @@ async fn login(State(s): State<AppState>, ctx: Ctx, Form(f): Form<LoginForm>) ->
                 .insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
             return Ok(res);
         }
-        Err(Error::Invalid(errors)) => (422, None, errors),
+        Err(Error::Invalid(errors)) => (200, None, errors),
         Err(e @ Error::Locked { .. }) => (423, Some(e.to_string()), FieldErrors::default()),
         Err(Error::Forbidden(m)) => (403, Some(m), FieldErrors::default()),
         Err(e) => return Err(HttpError(e)),
@@ -228,11 +228,11 @@ async fn forgot_page(State(s): State<AppState>, ctx: Ctx) -> Response {
 async fn forgot(State(s): State<AppState>, ctx: Ctx, Form(f): Form<EmailForm>) -> PageResult {
     match form_errors(accounts::request_password_reset(&s.core, &f.email).await)? {
         Ok(()) => Ok(see_other("/login", "reset_sent")),
-        Err(errors) => Ok(unprocessable(render(&ForgotPage {
+        Err(errors) => Ok(render(&ForgotPage {
             layout: Layout::new(&s, &ctx, "Reset your password"),
             email: f.email,
             errors,
-        }))),
+        })),
     }
 }
 
@@ -268,11 +268,11 @@ async fn reset(State(s): State<AppState>, ctx: Ctx, Form(f): Form<ResetForm>) ->
                 .insert(header::SET_COOKIE, logout_cookie(&s.core.config));
             Ok(res)
         }
-        Err(errors) => Ok(unprocessable(render(&ResetPage {
+        Err(errors) => Ok(render(&ResetPage {
             layout: Layout::new(&s, &ctx, "Choose a new password"),
             token: f.token,
             errors,
-        }))),
+        })),
     }
 }
 
@@ -299,19 +299,14 @@ fn account_page_with(
     display_name: Option<String>,
     new_email: Option<String>,
 ) -> Response {
-    let res = render(&AccountPage {
+    render(&AccountPage {
         layout: Layout::new(s, ctx, "Your account"),
         user: user.clone(),
         display_name: display_name.unwrap_or_else(|| user.display_name.clone()),
         new_email: new_email.unwrap_or_default(),
         section,
-        errors: errors.clone(),
-    });
-    if errors.is_empty() {
-        res
-    } else {
-        unprocessable(res)
-    }
+        errors,
+    })
 }
 
 async fn account_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {

@@ -11,7 +11,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Layout, form_errors, render, see_other, unprocessable};
+use super::{Layout, form_errors, render, see_other};
 use crate::{
     features::{
         FieldErrors,
@@ -88,15 +88,13 @@ fn form_page(
     } else {
         "New event"
     };
-    let failed = !errors.is_empty();
-    let res = render(&FormPage {
+    render(&FormPage {
         layout: Layout::new(s, ctx, title),
         event_id,
         f,
         errors,
         time_zones: &chrono_tz::TZ_VARIANTS,
-    });
-    if failed { unprocessable(res) } else { res }
+    })
 }
 
 async fn new_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {

@@ -103,14 +103,6 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
-/// A form shown again with its errors answers 422, so scripts and tests can tell.
-pub fn unprocessable(mut res: Response) -> Response {
-    if res.status().is_success() {
-        *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    res
-}
-
 /// Post/redirect/get: after a successful form, go to `to` with a notice.
 pub fn see_other(to: &str, notice: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
