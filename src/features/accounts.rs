@@ -645,3 +645,63 @@ pub async fn delete_account(core: &Core, session: &Session, current: &str) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_trimmed_lowercased_and_checked() {
+        assert_eq!(
+            Email::parse("  Ada@Example.ORG ").unwrap().as_str(),
+            "ada@example.org"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a da@example.org",
+            "ada@@example.org",
+            "ada@.example.org",
+            "ada@example..org",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Email::parse(&format!("{}@example.org", "a".repeat(65))).is_err());
+    }
+
+    #[test]
+    fn password_policy_is_length_and_commonness_only() {
+        assert!(Password::parse("elevenchars", None).is_err());
+        assert!(Password::parse("twelve chars", None).is_ok());
+        assert!(
+            Password::parse("ÄÖÜäöüßéèêëï", None).is_ok(),
+            "counted in characters, not bytes"
+        );
+        assert!(
+            Password::parse("Password1234", None).is_err(),
+            "common, case-insensitively"
+        );
+        assert!(Password::parse("aaaaaaaaaaaaaaaa", None).is_err());
+        assert!(Password::parse("ada@example.org", Some("ada@example.org")).is_err());
+        assert!(
+            Password::parse(&"x y".repeat(100), None).is_err(),
+            "over 256 characters"
+        );
+        assert_eq!(
+            format!("{:?}", Password::parse("twelve chars", None).unwrap()),
+            "Password(REDACTED)"
+        );
+    }
+
+    #[test]
+    fn tokens_carry_256_bits_and_only_hashes_are_stored() {
+        let a = random_token();
+        assert_eq!(a.len(), 43, "32 bytes, base64url without padding");
+        assert_ne!(a, random_token());
+        assert_eq!(token_hash(&a).len(), 64);
+        assert_ne!(token_hash(&a), a);
+    }
+}

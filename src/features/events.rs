@@ -80,7 +80,7 @@ pub enum Transition {
 }
 
 impl Transition {
-    fn from_to(self) -> (Status, Status) {
+    fn endpoints(self) -> (Status, Status) {
         match self {
             Transition::OpenGreenRoom => (Status::Scheduled, Status::Staging),
             Transition::GoLive => (Status::Staging, Status::Live),
@@ -420,12 +420,11 @@ pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Resul
 }
 
 async fn get_row(core: &Core, id: &str) -> Result<EventView> {
-    Ok(core
-        .store
+    core.store
         .event(id)
         .await?
         .map(EventView::from)
-        .ok_or(Error::NotFound)?)
+        .ok_or(Error::NotFound)
 }
 
 /// An event as `viewer` may see it: members-only events need a login.
@@ -496,7 +495,7 @@ pub async fn transition(
     t: Transition,
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
-    let (from, to) = t.from_to();
+    let (from, to) = t.endpoints();
     if !core
         .store
         .transition_event(&event.id, from.as_str(), to.as_str(), core.clock.now_ms())
@@ -550,4 +549,73 @@ pub async fn mine(
         .events_by_owner(&session.user.id, after.as_ref(), limit)
         .await?;
     Ok(paginate(rows, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_line_breaks_and_drop_other_controls() {
+        let d = EventDescription::parse("one\r\ntwo\rthree\u{7}\tfour").unwrap();
+        assert_eq!(d.0, "one\ntwo\nthree\tfour");
+        assert!(
+            EventDescription::parse(&"é".repeat(5000)).is_ok(),
+            "5,000 characters, not bytes"
+        );
+        assert!(EventDescription::parse(&"é".repeat(5001)).is_err());
+    }
+
+    #[test]
+    fn local_times_convert_through_daylight_saving() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(
+            local_to_utc("2030-01-15T18:00", berlin).unwrap(),
+            Utc.with_ymd_and_hms(2030, 1, 15, 17, 0, 0).unwrap()
+        );
+        assert_eq!(
+            local_to_utc("2030-07-15T18:00", berlin).unwrap(),
+            Utc.with_ymd_and_hms(2030, 7, 15, 16, 0, 0).unwrap()
+        );
+        // 02:30 does not exist on the spring-forward night; 02:30 in autumn happens twice.
+        assert!(local_to_utc("2030-03-31T02:30", berlin).is_err());
+        assert_eq!(
+            local_to_utc("2030-10-27T02:30", berlin).unwrap(),
+            Utc.with_ymd_and_hms(2030, 10, 27, 0, 30, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let row = EventRow {
+            id: "0190f0f0-0000-7000-8000-000000000001".into(),
+            owner_id: String::new(),
+            owner_name: String::new(),
+            title: String::new(),
+            description: String::new(),
+            starts_at: 1_900_000_000_000,
+            duration_minutes: 60,
+            time_zone: "UTC".into(),
+            capacity: None,
+            visibility: "public".into(),
+            status: "scheduled".into(),
+            sequence: 0,
+            created_at: 0,
+            updated_at: 0,
+            registered_count: 0,
+            waitlisted_count: 0,
+        };
+        let cursor = encode_cursor(&EventView::from(row));
+        assert_eq!(
+            decode_cursor(&cursor).unwrap(),
+            (
+                1_900_000_000_000,
+                "0190f0f0-0000-7000-8000-000000000001".to_string()
+            )
+        );
+        assert!(decode_cursor("!!!").is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("no-dot")).is_err());
+    }
 }

@@ -132,3 +132,13 @@ fn defuse(cell: &str) -> String {
         cell.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn spreadsheet_formulas_are_defused() {
+        assert_eq!(super::defuse("=1+1"), "'=1+1");
+        assert_eq!(super::defuse("@cmd"), "'@cmd");
+        assert_eq!(super::defuse("Ada"), "Ada");
+    }
+}

@@ -31,13 +31,17 @@ impl Driver {
             .unwrap_or_else(|e| {
                 panic!("cannot start {bin} ({e}); install Debian's chromium-driver (.ci/run does)")
             });
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned from here on, so Drop stops it even if start-up fails.
+        let driver = Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Driver { child, url };
+                return driver;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

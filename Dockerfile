@@ -1,0 +1,27 @@
+# syntax=docker/dockerfile:1
+# Build: the release binary, with templates, migrations and static files compiled in.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY migrations migrations
+COPY templates templates
+COPY static static
+RUN cargo build --release --locked --bin meetstage
+
+# Run: a small Debian with only CA certificates, as an unprivileged user.
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /var/lib/meetstage --create-home meetstage
+COPY --from=build /src/target/release/meetstage /usr/local/bin/meetstage
+USER meetstage
+WORKDIR /var/lib/meetstage
+ENV MEETSTAGE_BIND=0.0.0.0:8080 \
+    MEETSTAGE_DATA_DIR=/var/lib/meetstage/data
+EXPOSE 8080
+VOLUME ["/var/lib/meetstage/data"]
+HEALTHCHECK --interval=30s --timeout=3s CMD ["/usr/local/bin/meetstage", "--version"]
+ENTRYPOINT ["/usr/local/bin/meetstage"]
+CMD ["serve"]
