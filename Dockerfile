@@ -22,6 +22,5 @@ ENV MEETSTAGE_BIND=0.0.0.0:8080 \
     MEETSTAGE_DATA_DIR=/var/lib/meetstage/data
 EXPOSE 8080
 VOLUME ["/var/lib/meetstage/data"]
-HEALTHCHECK --interval=30s --timeout=3s CMD ["/usr/local/bin/meetstage", "--version"]
 ENTRYPOINT ["/usr/local/bin/meetstage"]
 CMD ["serve"]

@@ -345,3 +345,111 @@ impl fmt::Debug for Config {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let c = Config::from_options(Options::default()).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.base_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(c.database_url, "sqlite://data/meetstage.db?mode=rwc");
+        assert_eq!(c.mailer, MailerKind::Log);
+        assert!(!c.is_https());
+        assert_eq!(c.link("/events/1"), "http://127.0.0.1:8080/events/1");
+    }
+
+    #[test]
+    fn flags_and_variables_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meetstage.toml");
+        std::fs::write(&path, "community_name = \"From file\"\naccent_color = \"#112233\"\nfooter_links = [\"Code of conduct=https://example.org/coc\"]\n").unwrap();
+        let cli = Options {
+            config: Some(path),
+            community_name: Some("From flag".into()),
+            ..Options::default()
+        };
+        let c = Config::from_options(cli.with_file().unwrap()).unwrap();
+        assert_eq!(c.branding.community_name, "From flag");
+        assert_eq!(c.branding.accent_color, "#112233");
+        assert_eq!(
+            c.branding.footer_links,
+            vec![(
+                "Code of conduct".to_string(),
+                "https://example.org/coc".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let bad = |o: Options| Config::from_options(o).unwrap_err().to_string();
+        assert!(
+            bad(Options {
+                accent_color: Some("red".into()),
+                ..Options::default()
+            })
+            .contains("accent_color")
+        );
+        assert!(
+            bad(Options {
+                database_url: Some("mysql://x".into()),
+                ..Options::default()
+            })
+            .contains("database_url")
+        );
+        assert!(
+            bad(Options {
+                secret_key: Some("short".into()),
+                ..Options::default()
+            })
+            .contains("at least 32")
+        );
+        assert!(
+            bad(Options {
+                mailer: Some("pigeon".into()),
+                ..Options::default()
+            })
+            .contains("unknown mailer")
+        );
+        assert!(
+            bad(Options {
+                logo_url: Some("javascript:alert(1)".into()),
+                ..Options::default()
+            })
+            .contains("logo_url")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("typo.toml");
+        std::fs::write(&path, "comunity_name = \"x\"\n").unwrap();
+        let err = Options {
+            config: Some(path),
+            ..Options::default()
+        }
+        .with_file()
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let c = Config::from_options(Options {
+            database_url: Some("postgres://app:hunter2hunter2@db/meetstage".into()),
+            secret_key: Some("k".repeat(40)),
+            base_url: Some("https://meet.example.org".parse().unwrap()),
+            ..Options::default()
+        })
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(&"k".repeat(40)),
+            "{shown}"
+        );
+        assert!(shown.contains("REDACTED"));
+        assert!(c.is_https());
+    }
+}

@@ -123,10 +123,10 @@ impl EventDescription {
 }
 
 /// The raw event form, as typed (strings, so bad input can be shown back unchanged).
-#[derive(Clone, Debug, Default, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, serde::Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(default)]
 pub struct EventInput {
     pub title: String,
-    #[serde(default)]
     pub description: String,
     /// Local start, `YYYY-MM-DDTHH:MM`, in `time_zone`.
     pub start_local: String,
@@ -136,16 +136,25 @@ pub struct EventInput {
     #[schema(value_type = u32)]
     pub duration_minutes: String,
     /// Empty or null for no limit.
-    #[serde(default, deserialize_with = "super::validation::lenient_text")]
+    #[serde(deserialize_with = "super::validation::lenient_text")]
     #[schema(value_type = Option<u32>)]
     pub capacity: String,
     /// `public` or `members`.
-    #[serde(default = "default_visibility")]
     pub visibility: String,
 }
 
-fn default_visibility() -> String {
-    "public".into()
+impl Default for EventInput {
+    fn default() -> Self {
+        EventInput {
+            title: String::new(),
+            description: String::new(),
+            start_local: String::new(),
+            time_zone: String::new(),
+            duration_minutes: String::new(),
+            capacity: String::new(),
+            visibility: "public".into(),
+        }
+    }
 }
 
 /// A validated event, ready for the store.

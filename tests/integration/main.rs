@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod browser;
+mod cli;
 mod events;
 mod ops;
 mod registrations;

@@ -231,3 +231,127 @@ async fn rate_limits_answer_429(b: Backend) {
             .contains("Too many requests from your address.")
     );
 }
+
+both!(https_cors_and_no_500s);
+
+async fn https_cors_and_no_500s(b: Backend) {
+    // Behind https: HSTS, Secure __Host- cookies; CORS only for the configured origin.
+    let app = TestApp::spawn_with(b, |o| {
+        o.base_url = Some("https://meet.example.org".parse().unwrap());
+        o.cors_origins = Some(vec!["https://partner.example.org".into()]);
+    })
+    .await;
+    let c = app.browser();
+    let r = c.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(
+        r.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-meetstage_csrf=") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    let allowed = c
+        .get(app.url("/api/v1/events"))
+        .header("origin", "https://partner.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://partner.example.org"
+    );
+    let other = c
+        .get(app.url("/api/v1/events"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let preflight = c
+        .request(Method::OPTIONS, app.url("/api/v1/events"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    // Garbage into every form and JSON endpoint: clear 4xx answers, never a 5xx.
+    let app = TestApp::spawn(b).await;
+    let member = app.member("zoe@example.org", "Zoe").await;
+    let token = app.csrf(&member).await;
+    let event = "00000000-0000-7000-8000-000000000000";
+    let forms = [
+        "/signup",
+        "/login",
+        "/logout",
+        "/account/verify",
+        "/account/verify/resend",
+        "/account/forgot",
+        "/account/reset",
+        "/account/name",
+        "/account/email",
+        "/account/password",
+        "/events/create",
+        "/admin/users/x/role",
+    ];
+    for path in forms {
+        for body in [
+            "",
+            "title=%FF%FE",
+            "email=a&email=b&password=",
+            "duration_minutes=999999999999999999999&capacity=abc",
+        ] {
+            let body = format!("csrf={token}&{body}");
+            let r = member
+                .post(app.url(path))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().as_u16() < 500, "{path} {body}: {}", r.status());
+        }
+    }
+    let api = [
+        (Method::POST, "/api/v1/events".to_string()),
+        (Method::PUT, format!("/api/v1/events/{event}")),
+        (Method::POST, "/api/v1/accounts".into()),
+        (Method::POST, "/api/v1/session".into()),
+        (Method::PATCH, "/api/v1/me".into()),
+        (Method::POST, "/api/v1/me/password".into()),
+        (Method::PUT, format!("/api/v1/events/{event}/registration")),
+        (Method::POST, "/api/v1/admin/users/x/ban".into()),
+    ];
+    for (method, path) in api {
+        for body in [
+            json!(null),
+            json!([]),
+            json!({"title": 5, "duration_minutes": {"x": 1}}),
+            json!({"email": "\u{0}", "password": "\u{202e}"}),
+        ] {
+            let r = app
+                .api(&member, method.clone(), &path, Some(body.clone()))
+                .await;
+            assert!(
+                r.status().as_u16() < 500,
+                "{method} {path} {body}: {}",
+                r.status()
+            );
+            if r.status().is_client_error() {
+                let j: serde_json::Value = r.json().await.unwrap();
+                assert!(
+                    j["error"].is_string() && j["message"].is_string(),
+                    "{method} {path}: {j}"
+                );
+            }
+        }
+    }
+}
