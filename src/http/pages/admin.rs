@@ -34,6 +34,8 @@ pub fn router() -> Router<AppState> {
 #[template(path = "admin/users.html")]
 struct UsersPage {
     layout: Layout,
+    /// The admin looking at the page; their own row has no actions.
+    me: String,
     q: String,
     users: Vec<User>,
     offset: i64,
@@ -57,6 +59,7 @@ async fn users(
     let (users, more) = admin::search(&s.core, session, &q.q, q.offset).await?;
     Ok(render(&UsersPage {
         layout: Layout::new(&s, &ctx, "Admin: users"),
+        me: session.user.id.clone(),
         q: q.q,
         users,
         offset: q.offset.max(0),
