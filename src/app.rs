@@ -69,14 +69,12 @@ impl App {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
-        let router = http::router(state.clone());
+        let service = http::service(state.clone());
         tracing::info!(address = %self.local_addr(), base_url = %state.core.config.base_url, "meetstage is listening");
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service_with_connect_info::<SocketAddr>(service);
+        let served = axum::serve(self.listener, make_service)
+            .with_graceful_shutdown(shutdown)
+            .await;
         housekeeping.abort();
         state.core.store.close().await;
         served.context("serving HTTP")

@@ -33,7 +33,8 @@ pub struct Options {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
-    /// Largest number of database connections in the pool [default: 16].
+    /// Largest number of database connections in the pool [default: number of cores for
+    /// SQLite, whose reads are CPU-bound; 16 for Postgres].
     #[arg(long, env = "MEETSTAGE_DATABASE_MAX_CONNECTIONS")]
     pub database_max_connections: Option<u32>,
 
@@ -267,6 +268,7 @@ impl Config {
             }
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let sqlite = database_url.starts_with("sqlite:");
         Ok(Config {
             bind,
             base_url,
@@ -281,7 +283,10 @@ impl Config {
             },
             data_dir,
             database_url,
-            database_max_connections: o.database_max_connections.unwrap_or(16).max(1),
+            database_max_connections: o
+                .database_max_connections
+                .unwrap_or(if sqlite { cores as u32 } else { 16 })
+                .max(1),
             secret_key: o.secret_key,
             mailer,
             cors_origins: o.cors_origins.unwrap_or_default(),

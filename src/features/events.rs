@@ -382,6 +382,14 @@ fn decode_cursor(raw: &str) -> Result<Cursor> {
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }
 
+/// An optional cursor from a URL; empty means the first page.
+fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(decode_cursor)
+        .transpose()
+}
+
 fn paginate(rows: Vec<EventRow>, limit: i64) -> Page<EventView> {
     let mut items: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
     let more = items.len() as i64 > limit;
@@ -526,10 +534,7 @@ pub async fn list(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Page<EventView>> {
-    let after = cursor
-        .filter(|c| !c.is_empty())
-        .map(decode_cursor)
-        .transpose()?;
+    let after = parse_cursor(cursor)?;
     let rows = core
         .store
         .list_events(
@@ -549,10 +554,7 @@ pub async fn mine(
     cursor: Option<&str>,
     limit: i64,
 ) -> Result<Page<EventView>> {
-    let after = cursor
-        .filter(|c| !c.is_empty())
-        .map(decode_cursor)
-        .transpose()?;
+    let after = parse_cursor(cursor)?;
     let rows = core
         .store
         .events_by_owner(&session.user.id, after.as_ref(), limit)

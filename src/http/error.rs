@@ -157,6 +157,8 @@ pub async fn render_error_pages(
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
     }
+    // Keep what inner layers attached (the route tag for metrics) on the new response.
+    let extensions = res.extensions().clone();
     let info = match res.extensions().get::<ErrorInfo>().cloned() {
         Some(info) => info,
         None => {
@@ -195,6 +197,7 @@ pub async fn render_error_pages(
         *r.status_mut() = info.status;
         r
     };
+    out.extensions_mut().extend(extensions);
     if let Some(retry) = res_retry_after(&info) {
         out.headers_mut().insert(header::RETRY_AFTER, retry);
     }

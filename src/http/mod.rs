@@ -9,22 +9,24 @@ pub mod ops;
 pub mod pages;
 pub mod security;
 
-use std::{sync::Arc, time::Duration};
+use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     Router,
+    body::Body,
     extract::DefaultBodyLimit,
-    http::{HeaderName, Request},
+    http::{HeaderName, Request, StatusCode},
     middleware,
+    response::Response,
 };
+use tower::{Service, ServiceBuilder, util::MapResponseLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    map_response_body::MapResponseBodyLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
-    trace::{DefaultOnResponse, TraceLayer},
+    trace::TraceLayer,
 };
-
-use tracing::Level;
 
 use crate::features::Core;
 
@@ -63,33 +65,46 @@ impl AppState {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn router(state: AppState) -> Router {
+/// The whole service: routes inside, then the middleware stack around them once (not per
+/// route). Layers listed first run first. The `from_fn` layers sit innermost because each
+/// clones the service beneath it on every request, and beneath them is only the router.
+pub fn service(
+    state: AppState,
+) -> impl Clone
++ Service<Request<Body>, Response = Response, Error = Infallible, Future: Send>
++ Send
++ Sync
++ 'static {
+    let config = state.core.config.clone();
     let routes = Router::new()
         .merge(pages::router())
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router().layer(security::cors(&config)))
         .merge(ops::router())
         .merge(assets::router())
-        .fallback(error::not_found);
-
-    // `.layer` wraps everything above it, so the last layer runs first: ids and tracing see
-    // every request; the session is resolved before error pages, limits and CSRF need it.
-    routes
-        .layer(middleware::from_fn(security::csrf))
-        .layer(middleware::from_fn(security::limit_body))
-        .layer(middleware::from_fn_with_state(state.clone(), security::rate_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), error::render_error_pages))
-        .layer(middleware::from_fn_with_state(state.clone(), context::resolve))
+        .route_layer(middleware::from_fn(ops::tag_route))
+        .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(security::cors(&state.core.config))
-        .layer(middleware::from_fn_with_state(state.clone(), security::headers))
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-        .layer(CatchPanicLayer::new())
-        .layer(middleware::from_fn(ops::record_metrics))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }).on_response(DefaultOnResponse::new().level(Level::INFO)))
+        .with_state(state.clone());
+
+    ServiceBuilder::new()
+        .layer(MapResponseBodyLayer::new(Body::new))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-        .with_state(state)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<Body>| {
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(ops::on_response),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(CatchPanicLayer::new())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(MapResponseLayer::new(security::headers(config.is_https())))
+        .layer(middleware::from_fn_with_state(state.clone(), context::resolve))
+        .layer(middleware::from_fn_with_state(state.clone(), error::render_error_pages))
+        .layer(middleware::from_fn_with_state(state.clone(), security::rate_limit))
+        .layer(middleware::from_fn(security::limit_body))
+        .layer(middleware::from_fn(security::csrf))
+        .service(routes)
 }

@@ -1,12 +1,12 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document, and
 //! the middleware that records request metrics.
 
-use std::time::Instant;
+use std::time::Duration;
 
 use axum::{
     Router,
     extract::{MatchedPath, Request, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
     routing::get,
@@ -45,19 +45,45 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Counts requests and times them by route template (not raw path, so ids do not explode
-/// the label set) and status.
-pub async fn record_metrics(req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let route = req
+/// The route template and method of a matched request, put on the response so the metrics
+/// recorded outside the router can use the template (not the raw path, so ids do not explode
+/// the label set).
+#[derive(Clone)]
+struct RouteTag {
+    method: Method,
+    route: MatchedPath,
+}
+
+pub async fn tag_route(req: Request, next: Next) -> Response {
+    let tag = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
-    let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    let elapsed = start.elapsed().as_secs_f64();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route, "status" => status).record(elapsed);
+        .cloned()
+        .map(|route| RouteTag {
+            method: req.method().clone(),
+            route,
+        });
+    let mut res = next.run(req).await;
+    if let Some(tag) = tag {
+        res.extensions_mut().insert(tag);
+    }
     res
+}
+
+/// Called by the trace layer when a response is ready: one access-log line and the request
+/// metrics.
+pub fn on_response<B>(res: &axum::http::Response<B>, latency: Duration, _span: &tracing::Span) {
+    let status = res.status().as_u16();
+    tracing::info!(
+        status,
+        latency_ms = latency.as_secs_f64() * 1000.0,
+        "request finished"
+    );
+    let (method, route) = match res.extensions().get::<RouteTag>() {
+        Some(t) => (t.method.as_str().to_string(), t.route.as_str().to_string()),
+        None => ("-".to_string(), "unmatched".to_string()),
+    };
+    let status = status.to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status.clone()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route, "status" => status).record(latency.as_secs_f64());
 }

@@ -118,6 +118,15 @@ async fn fill(c: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+async fn click(c: &Client, at: Locator<'_>) {
+    c.find(at)
+        .await
+        .expect("element to click")
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn text_of(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
@@ -140,12 +149,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
     fill(&c, "email", "pat@example.org").await;
     fill(&c, "display_name", "Pat Presenter").await;
     fill(&c, "password", PASSWORD).await;
-    c.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("main form button[type=submit]")).await;
     c.wait().for_element(Locator::Css(".notice")).await.unwrap();
     assert!(text_of(&c, ".notice").await.contains("We sent you a link"));
     assert!(
@@ -160,12 +164,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
         .last_mail_to("pat@example.org")
         .link("/account/verify?token=");
     c.goto(&link).await.unwrap();
-    c.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("main form button[type=submit]")).await;
     c.wait()
         .for_element(Locator::Css(".badge.ok"))
         .await
@@ -183,12 +182,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
         .set_role_unaudited(&id, "organizer", app.clock.now_ms())
         .await
         .unwrap();
-    c.find(Locator::Css("header form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("header form button")).await;
     c.wait()
         .for_element(Locator::LinkText("Log in"))
         .await
@@ -198,12 +192,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
         .unwrap();
     fill(&c, "email", "pat@example.org").await;
     fill(&c, "password", PASSWORD).await;
-    c.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("main form button[type=submit]")).await;
     c.wait()
         .for_element(Locator::LinkText("My events"))
         .await
@@ -228,12 +217,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
     .unwrap();
     fill(&c, "duration_minutes", "5").await;
     fill(&c, "capacity", "30").await;
-    c.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("main form button[type=submit]")).await;
     c.wait()
         .for_element(Locator::Css(".field-error"))
         .await
@@ -252,12 +236,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
         .unwrap();
     assert_eq!(kept.as_deref(), Some("Rust meetup: WebRTC in practice"));
     fill(&c, "duration_minutes", "90").await;
-    c.find(Locator::Css("main form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("main form button[type=submit]")).await;
     c.wait()
         .for_element(Locator::Css("article.event"))
         .await
@@ -274,12 +253,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
     assert_no_console_errors(&c, "event page").await;
 
     // Register.
-    c.find(Locator::Css("#registration button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#registration button[type=submit]")).await;
     c.wait()
         .for_element(Locator::Id("my-registration"))
         .await
