@@ -85,14 +85,20 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            // No ping before each use: the file is local, and the ping is a round trip to the
+            // connection's worker thread that would double the cost of every query.
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .connect_with(opts)
                 .await?;
             Db::Sqlite(pool)
         } else {
+            // A broken connection shows up as an error and is replaced; pinging before every
+            // query would add a network round trip to each.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
