@@ -69,6 +69,7 @@ impl App {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let jobs = tokio::spawn(crate::jobs::run(state.core.clone()));
         let service = http::service(state.clone());
         tracing::info!(address = %self.local_addr(), base_url = %state.core.config.base_url, "meetstage is listening");
         let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service_with_connect_info::<SocketAddr>(service);
@@ -76,6 +77,7 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
+        jobs.abort();
         state.core.store.close().await;
         served.context("serving HTTP")
     }

@@ -52,6 +52,11 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_MAIL_FROM")]
     pub mail_from: Option<String>,
 
+    /// Mails delivered per second at most (SES allows 1/s in its sandbox, 14/s in
+    /// production) [default: 14].
+    #[arg(long, env = "MEETSTAGE_MAIL_RATE")]
+    pub mail_rate: Option<f64>,
+
     /// Community name shown in the header, page titles and mail [default: meetstage].
     #[arg(long, env = "MEETSTAGE_COMMUNITY_NAME")]
     pub community_name: Option<String>,
@@ -117,6 +122,7 @@ impl Options {
             secret_key: self.secret_key.or(other.secret_key),
             mailer: self.mailer.or(other.mailer),
             mail_from: self.mail_from.or(other.mail_from),
+            mail_rate: self.mail_rate.or(other.mail_rate),
             community_name: self.community_name.or(other.community_name),
             logo_url: self.logo_url.or(other.logo_url),
             accent_color: self.accent_color.or(other.accent_color),
@@ -186,6 +192,7 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub mailer: MailerKind,
     pub mail_from: String,
+    pub mail_rate_per_second: f64,
     pub branding: Branding,
     pub cors_origins: Vec<String>,
     pub trust_proxy: bool,
@@ -231,6 +238,12 @@ impl Config {
             "log" => MailerKind::Log,
             other => return Err(ConfigError(format!("unknown mailer `{other}` (use `log`)"))),
         };
+        let mail_rate_per_second = o.mail_rate.unwrap_or(14.0);
+        if !(mail_rate_per_second.is_finite() && mail_rate_per_second > 0.0) {
+            return Err(ConfigError(
+                "mail_rate must be a positive number of mails per second".into(),
+            ));
+        }
         let community_name = o.community_name.unwrap_or_else(|| "meetstage".into());
         let accent_color = o.accent_color.unwrap_or_else(|| "#2f6fde".into());
         if !is_hex_colour(&accent_color) {
@@ -271,6 +284,7 @@ impl Config {
         let sqlite = database_url.starts_with("sqlite:");
         Ok(Config {
             bind,
+            mail_rate_per_second,
             base_url,
             mail_from: o
                 .mail_from

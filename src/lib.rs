@@ -5,6 +5,7 @@
 //! - [`features`]: use cases (accounts, events, registrations, admin), free of axum types.
 //! - [`store`]: the only module that knows sqlx; one query text runs on SQLite or Postgres.
 //! - [`mail`]: the `Mailer` seam and its transports.
+//! - [`jobs`]: the in-process loop that runs due jobs and delivers the mail outbox.
 //! - [`config`], [`telemetry`], [`clock`]: process-wide plumbing.
 
 pub mod app;
@@ -13,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod features;
 pub mod http;
+pub mod jobs;
 pub mod mail;
 pub mod store;
 pub mod telemetry;

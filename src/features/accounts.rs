@@ -13,10 +13,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::{Core, Error, FieldErrors, Result, new_id, validation::single_line};
+use super::{Core, Error, FieldErrors, Result, email, new_id, validation::single_line};
 use crate::{
     clock::from_ms,
-    mail::Content,
     store::{
         StoreError,
         accounts::{NewUser, UserRow},
@@ -328,19 +327,31 @@ pub async fn send_verification(core: &Core, user: &User) -> Result<()> {
             (now + VERIFY_TTL).timestamp_millis(),
         )
         .await?;
-    let link = core.config.link(&format!("/account/verify?token={token}"));
-    let content = Content::new(format!(
-        "Confirm your email for {}",
-        core.config.branding.community_name
-    ))
-    .greeting(&user.display_name)
-    .para("Confirm your email address to register for events and present.")
-    .action("Confirm email", link)
-    .note("The link works once and expires in 48 hours. If you did not sign up, ignore this mail.");
-    core.mailer
-        .send(&core.config, &user.email, content)
-        .await
-        .map_err(|e| Error::Internal(e.into()))
+    queue_link_mail(core, email::VERIFY_EMAIL, &user.id, None, &token).await
+}
+
+/// Queues an account mail whose link carries `token` (the key is the token's hash, so each
+/// link is mailed once).
+async fn queue_link_mail(
+    core: &Core,
+    purpose: &'static str,
+    user_id: &str,
+    to: Option<&str>,
+    token: &str,
+) -> Result<()> {
+    let payload = email::Payload {
+        token: Some(token.to_string()),
+        ..Default::default()
+    };
+    let mail = email::account_mail(
+        purpose,
+        user_id,
+        to,
+        payload,
+        token_hash(token),
+        core.clock.now_ms(),
+    );
+    Ok(core.store.enqueue_mail(&mail).await?)
 }
 
 /// Confirms an email address from a link: a new account's, or a changed one.
@@ -437,16 +448,21 @@ pub async fn login(core: &Core, email: &str, password: &str) -> Result<(User, St
 }
 
 async fn notify_lockout(core: &Core, row: &UserRow, until: DateTime<Utc>) {
-    let content = Content::new(format!("Your {} account was locked", core.config.branding.community_name))
-        .greeting(&row.display_name)
-        .para(format!(
-            "We locked your account after {MAX_FAILED_LOGINS} failed login attempts. It unlocks by itself at {} UTC.",
-            until.format("%Y-%m-%d %H:%M")
-        ))
-        .para("If this was not you, reset your password now.")
-        .action("Reset password", core.config.link("/account/forgot"));
-    if let Err(e) = core.mailer.send(&core.config, &row.email, content).await {
-        tracing::error!(error = %e, "could not send the lockout notice");
+    // Once per lock: the key is the lock's end.
+    let payload = email::Payload {
+        until: Some(until.timestamp_millis()),
+        ..Default::default()
+    };
+    let mail = email::account_mail(
+        email::ACCOUNT_LOCKED,
+        &row.id,
+        None,
+        payload,
+        until.timestamp_millis().to_string(),
+        core.clock.now_ms(),
+    );
+    if let Err(e) = core.store.enqueue_mail(&mail).await {
+        tracing::error!(error = %e, "could not queue the lockout notice");
     }
 }
 
@@ -515,15 +531,7 @@ pub async fn request_password_reset(core: &Core, email: &str) -> Result<()> {
             (now + RESET_TTL).timestamp_millis(),
         )
         .await?;
-    let content = Content::new(format!("Reset your {} password", core.config.branding.community_name))
-        .greeting(&row.display_name)
-        .para("Someone asked to reset the password of your account. Choose a new one here:")
-        .action("Choose a new password", core.config.link(&format!("/account/reset?token={token}")))
-        .note("The link works once and expires in 1 hour. If you did not ask, ignore this mail; your password stays as it is.");
-    core.mailer
-        .send(&core.config, &row.email, content)
-        .await
-        .map_err(|e| Error::Internal(e.into()))
+    queue_link_mail(core, email::RESET_PASSWORD, &row.id, None, &token).await
 }
 
 /// Sets a new password from a reset link and ends every session of the account.
@@ -614,21 +622,14 @@ pub async fn change_email(
             (now + VERIFY_TTL).timestamp_millis(),
         )
         .await?;
-    let content = Content::new(format!(
-        "Confirm your new email for {}",
-        core.config.branding.community_name
-    ))
-    .greeting(&session.user.display_name)
-    .para("Confirm that this is the new email address of your account.")
-    .action(
-        "Confirm new email",
-        core.config.link(&format!("/account/verify?token={token}")),
+    queue_link_mail(
+        core,
+        email::CHANGE_EMAIL,
+        &session.user.id,
+        Some(email.as_str()),
+        &token,
     )
-    .note("Until you confirm, mail keeps going to your old address.");
-    core.mailer
-        .send(&core.config, email.as_str(), content)
-        .await
-        .map_err(|e| Error::Internal(e.into()))
+    .await
 }
 
 /// Deletes the account after checking the password: personal data is erased, registrations
@@ -641,7 +642,8 @@ pub async fn delete_account(core: &Core, session: &Session, current: &str) -> Re
         .await?;
     let events = core.store.anonymise_user(&session.user.id, now).await?;
     for event_id in events {
-        core.store.promote_waitlist(&event_id).await?;
+        let confirm = email::confirmation(event_id.clone(), now);
+        core.store.promote_waitlist(&event_id, &confirm).await?;
     }
     Ok(())
 }

@@ -9,12 +9,15 @@ use serde::Serialize;
 use super::{
     Core, Error, FieldErrors, Result,
     accounts::{Session, User},
-    forbidden, new_id, parse_id,
+    email, forbidden, new_id, parse_id,
     validation::single_line,
 };
 use crate::{
     clock::from_ms,
-    store::events::{Cursor, EventFields, EventRow, Section},
+    store::{
+        Effects,
+        events::{Cursor, EventFields, EventRow, Section},
+    },
 };
 
 pub const MAX_TITLE: usize = 200;
@@ -430,8 +433,24 @@ pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Resul
     require_organizer(session)?;
     let valid = input.validate(core.clock.now(), None)?;
     let id = new_id();
+    let now = core.clock.now_ms();
+    let starts_at = valid.starts_at.timestamp_millis();
+    // The organizer's mail and the reminders commit with the event, or not at all.
+    let (jobs, _) = email::reminders(&id, starts_at, now);
+    let effects = Effects {
+        mails: vec![email::event_mail(
+            email::EVENT_CREATED,
+            &id,
+            &session.user.id,
+            0,
+            now,
+        )],
+        jobs,
+        unschedule: Vec::new(),
+        now,
+    };
     core.store
-        .insert_event(&id, &session.user.id, &valid.fields(), core.clock.now_ms())
+        .insert_event(&id, &session.user.id, &valid.fields(), now, &effects)
         .await?;
     get_row(core, &id).await
 }
@@ -471,9 +490,27 @@ pub async fn update(
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
     let valid = input.validate(core.clock.now(), Some(event.starts_at))?;
+    let now = core.clock.now_ms();
+    let starts_at = valid.starts_at.timestamp_millis();
+    // A new time moves the reminders and tells every registrant.
+    let mut effects = Effects {
+        now,
+        ..Effects::default()
+    };
+    if valid.starts_at != event.starts_at || valid.duration_minutes != event.duration_minutes {
+        let (jobs, unschedule) = email::reminders(&event.id, starts_at, now);
+        effects.jobs = jobs;
+        effects.unschedule = unschedule;
+        effects.jobs.push(email::notify_registrants(
+            &event.id,
+            email::EVENT_UPDATED,
+            i64::from(event.sequence) + 1,
+            now,
+        ));
+    }
     if !core
         .store
-        .update_event(&event.id, &valid.fields(), core.clock.now_ms())
+        .update_event(&event.id, &valid.fields(), now, &effects)
         .await?
     {
         return Err(Error::Conflict(format!(
@@ -482,17 +519,26 @@ pub async fn update(
         )));
     }
     // A larger capacity frees seats for the waitlist.
-    core.store.promote_waitlist(&event.id).await?;
+    let confirm = email::confirmation(event.id.clone(), now);
+    core.store.promote_waitlist(&event.id, &confirm).await?;
     get_row(core, &event.id).await
 }
 
 pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
-    if !core
-        .store
-        .cancel_event(&event.id, core.clock.now_ms())
-        .await?
-    {
+    let now = core.clock.now_ms();
+    let effects = Effects {
+        jobs: vec![email::notify_registrants(
+            &event.id,
+            email::EVENT_CANCELLED,
+            i64::from(event.sequence) + 1,
+            now,
+        )],
+        unschedule: email::cancel_reminders(&event.id),
+        mails: Vec::new(),
+        now,
+    };
+    if !core.store.cancel_event(&event.id, now, &effects).await? {
         return Err(Error::Conflict(format!(
             "This event has already {}.",
             match event.status {

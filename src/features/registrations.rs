@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{
     Core, Error, Result,
     accounts::Session,
+    email,
     events::{self, EventView, Status},
     forbidden,
 };
@@ -37,7 +38,12 @@ pub async fn register(
     }
     let outcome = match core
         .store
-        .register(&event.id, &session.user.id, core.clock.now_ms())
+        .register(
+            &event.id,
+            &session.user.id,
+            core.clock.now_ms(),
+            &email::confirmation(event.id.clone(), core.clock.now_ms()),
+        )
         .await
     {
         // The event closed between the read and the write.
@@ -60,7 +66,15 @@ pub async fn unregister(
     if !event.status.accepts_registrations() {
         return Err(closed(event.status));
     }
-    let (_, promoted) = match core.store.unregister(&event.id, &session.user.id).await {
+    let (_, promoted) = match core
+        .store
+        .unregister(
+            &event.id,
+            &session.user.id,
+            &email::confirmation(event.id.clone(), core.clock.now_ms()),
+        )
+        .await
+    {
         Err(StoreError::NotFound) => return Err(closed(Status::Ended)),
         other => other?,
     };

@@ -101,11 +101,18 @@ impl Mailer {
         }
     }
 
-    /// Renders and sends one message.
-    pub async fn send(&self, config: &Config, to: &str, content: Content) -> Result<(), MailError> {
+    /// Renders and sends one message. `id` (the outbox row's) names it, so a retry after a
+    /// crash replaces rather than repeats it where the transport allows.
+    pub async fn send(
+        &self,
+        config: &Config,
+        id: &str,
+        to: &str,
+        content: Content,
+    ) -> Result<(), MailError> {
         let message = render(config, to, &content)?;
         match self {
-            Mailer::Log(m) => m.write(&message, &content.subject).await,
+            Mailer::Log(m) => m.write(id, &message, &content.subject).await,
         }
     }
 }
@@ -140,10 +147,13 @@ pub fn render(config: &Config, to: &str, c: &Content) -> Result<Message, MailErr
 }
 
 impl LogMailer {
-    async fn write(&self, message: &Message, subject: &str) -> Result<(), MailError> {
-        let name = format!("{}.eml", uuid::Uuid::now_v7());
-        let path = self.dir.join(name);
-        tokio::fs::write(&path, message.formatted()).await?;
+    /// Writes `<id>.eml` atomically (temporary file, then rename): a crash leaves either no
+    /// file or the whole message, and a retry overwrites instead of adding a second copy.
+    async fn write(&self, id: &str, message: &Message, subject: &str) -> Result<(), MailError> {
+        let path = self.dir.join(format!("{id}.eml"));
+        let tmp = self.dir.join(format!(".{id}.tmp"));
+        tokio::fs::write(&tmp, message.formatted()).await?;
+        tokio::fs::rename(&tmp, &path).await?;
         // The address is personal data and stays out of the log; the file has it.
         tracing::info!(mail.file = %path.display(), mail.subject = subject, "mail written");
         Ok(())

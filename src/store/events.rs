@@ -1,7 +1,7 @@
 //! Events and their lifecycle. Every status change is a compare-and-set UPDATE, so two clicks
 //! or two processes can never make two transitions.
 
-use super::{Store, StoreResult, on_pool};
+use super::{Effects, Store, StoreResult, apply_effects, on_pool};
 
 /// Columns of [`EventRow`]: the event, its owner's name and its registration counts.
 macro_rules! event_columns {
@@ -63,8 +63,10 @@ impl Store {
         owner_id: &str,
         f: &EventFields<'_>,
         now: i64,
+        effects: &Effects,
     ) -> StoreResult<()> {
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO events (id, owner_id, title, description, starts_at, duration_minutes, \
                  time_zone, capacity, visibility, status, sequence, created_at, updated_at) \
@@ -80,8 +82,10 @@ impl Store {
             .bind(f.capacity)
             .bind(f.visibility)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
+            apply_effects!(tx, effects);
+            tx.commit().await?;
         });
         Ok(())
     }
@@ -97,8 +101,15 @@ impl Store {
 
     /// Updates an event that has not ended; raises SEQUENCE when the time changes (calendar
     /// clients use it to replace the old invite). False if the event is no longer editable.
-    pub async fn update_event(&self, id: &str, f: &EventFields<'_>, now: i64) -> StoreResult<bool> {
+    pub async fn update_event(
+        &self,
+        id: &str,
+        f: &EventFields<'_>,
+        now: i64,
+        effects: &Effects,
+    ) -> StoreResult<bool> {
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE events SET title = $2, description = $3, \
                  sequence = sequence + CASE WHEN starts_at <> $4 OR duration_minutes <> $5 THEN 1 ELSE 0 END, \
@@ -115,9 +126,14 @@ impl Store {
             .bind(f.capacity)
             .bind(f.visibility)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(r.rows_affected() == 1)
+            let updated = r.rows_affected() == 1;
+            if updated {
+                apply_effects!(tx, effects);
+            }
+            tx.commit().await?;
+            Ok(updated)
         })
     }
 
@@ -144,18 +160,24 @@ impl Store {
         })
     }
 
-    /// Cancels from any state before `ended`; true for the caller that won.
-    pub async fn cancel_event(&self, id: &str, now: i64) -> StoreResult<bool> {
+    /// Cancels from any state before `ended`, with its effects; true for the caller that won.
+    pub async fn cancel_event(&self, id: &str, now: i64, effects: &Effects) -> StoreResult<bool> {
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = $2 \
                  WHERE id = $1 AND status IN ('scheduled', 'staging', 'live')",
             )
             .bind(id)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(r.rows_affected() == 1)
+            let cancelled = r.rows_affected() == 1;
+            if cancelled {
+                apply_effects!(tx, effects);
+            }
+            tx.commit().await?;
+            Ok(cancelled)
         })
     }
 

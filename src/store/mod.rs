@@ -6,6 +6,8 @@
 pub mod accounts;
 pub mod admin;
 pub mod events;
+pub mod jobs;
+pub mod outbox;
 pub mod registrations;
 
 use std::{str::FromStr, time::Duration};
@@ -134,6 +136,46 @@ impl Store {
         on_pool!(self, pool => pool.close().await)
     }
 }
+
+/// A job to schedule as part of a write (see [`Effects`]).
+#[derive(Clone, Debug)]
+pub struct NewJob {
+    pub kind: &'static str,
+    pub dedupe_key: Option<String>,
+    pub payload: String,
+    pub run_at: i64,
+}
+
+/// What a write must also do, in its own transaction: mails to send, jobs to schedule, jobs
+/// (by dedupe key) to cancel. Built by the features layer; applied by the store.
+#[derive(Clone, Debug, Default)]
+pub struct Effects {
+    pub mails: Vec<outbox::NewMail>,
+    pub jobs: Vec<NewJob>,
+    pub unschedule: Vec<String>,
+    pub now: i64,
+}
+
+macro_rules! apply_effects {
+    ($tx:expr, $e:expr) => {{
+        let e: &$crate::store::Effects = $e;
+        for m in &e.mails {
+            $crate::store::outbox::insert_mail!($tx, m);
+        }
+        for j in &e.jobs {
+            $crate::store::jobs::schedule_job!(
+                $tx,
+                j.kind,
+                &j.dedupe_key,
+                &j.payload,
+                j.run_at,
+                e.now
+            );
+        }
+        $crate::store::jobs::unschedule_jobs!($tx, &e.unschedule);
+    }};
+}
+pub(crate) use apply_effects;
 
 /// Fails with NotFound when an UPDATE or DELETE matched nothing.
 pub(crate) fn affected(rows: u64) -> StoreResult<()> {

@@ -2,7 +2,13 @@
 //! row: on Postgres that takes the row lock, on SQLite the write lock, so seat counting is
 //! serialised per event on both backends without dialect-specific SQL.
 
-use super::{Store, StoreError, StoreResult, on_pool};
+use super::{
+    Store, StoreError, StoreResult, on_pool,
+    outbox::{NewMail, insert_mail},
+};
+
+/// Builds the confirmation mail for a user who got a seat (registered or promoted).
+pub type Confirmation<'a> = &'a (dyn Fn(&str) -> NewMail + Send + Sync);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegisterOutcome {
@@ -39,7 +45,7 @@ macro_rules! lock_open_event {
 
 /// Moves waitlisted people up, oldest first, while seats are free; returns who moved.
 macro_rules! promote_waitlisted {
-    ($tx:expr, $event_id:expr, $capacity:expr) => {{
+    ($tx:expr, $event_id:expr, $capacity:expr, $confirm:expr) => {{
         let mut promoted = Vec::new();
         loop {
             if let Some(cap) = $capacity {
@@ -62,7 +68,11 @@ macro_rules! promote_waitlisted {
             .fetch_optional(&mut *$tx)
             .await?;
             match next {
-                Some((user,)) => promoted.push(user),
+                Some((user,)) => {
+                    let mail = $confirm(&user);
+                    insert_mail!($tx, mail);
+                    promoted.push(user);
+                }
                 None => break,
             }
         }
@@ -78,6 +88,7 @@ impl Store {
         event_id: &str,
         user_id: &str,
         now: i64,
+        confirm: Confirmation<'_>,
     ) -> StoreResult<RegisterOutcome> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -117,6 +128,10 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if !full {
+                let mail = confirm(user_id);
+                insert_mail!(tx, mail);
+            }
             tx.commit().await?;
             Ok(if full { RegisterOutcome::Waitlisted } else { RegisterOutcome::Registered })
         })
@@ -128,6 +143,7 @@ impl Store {
         &self,
         event_id: &str,
         user_id: &str,
+        confirm: Confirmation<'_>,
     ) -> StoreResult<(bool, Vec<String>)> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -139,21 +155,25 @@ impl Store {
                 .await?
                 .rows_affected()
                 == 1;
-            let promoted = promote_waitlisted!(tx, event_id, capacity);
+            let promoted = promote_waitlisted!(tx, event_id, capacity, confirm);
             tx.commit().await?;
             Ok((removed, promoted))
         })
     }
 
     /// Fills free seats from the waitlist (after a capacity rise or an account deletion).
-    pub async fn promote_waitlist(&self, event_id: &str) -> StoreResult<Vec<String>> {
+    pub async fn promote_waitlist(
+        &self,
+        event_id: &str,
+        confirm: Confirmation<'_>,
+    ) -> StoreResult<Vec<String>> {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let Some(capacity) = lock_open_event!(tx, event_id) else {
                 tx.commit().await?;
                 return Ok(Vec::new());
             };
-            let promoted = promote_waitlisted!(tx, event_id, capacity);
+            let promoted = promote_waitlisted!(tx, event_id, capacity, confirm);
             tx.commit().await?;
             Ok(promoted)
         })

@@ -28,7 +28,7 @@ async fn signup_confirm_login_logout(b: Backend) {
     assert!(home.contains("Confirm your email address"), "{home}");
 
     // The mail links to the public base URL, and the link opens a page.
-    let mail = app.last_mail_to("ada@example.org");
+    let mail = app.last_mail_to("ada@example.org").await;
     assert!(mail.subject.contains("Confirm your email"));
     let link = mail.link("/account/verify?token=");
     assert!(
@@ -184,7 +184,7 @@ async fn password_reset_flow(b: Backend) {
         .form(&c, "/account/forgot", &[("email", "nobody@example.org")])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert!(app.mails_to("nobody@example.org").is_empty());
+    assert!(app.mails_to("nobody@example.org").await.is_empty());
 
     let r = app
         .form(&c, "/account/forgot", &[("email", "cy@example.org")])
@@ -192,6 +192,7 @@ async fn password_reset_flow(b: Backend) {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let link = app
         .last_mail_to("cy@example.org")
+        .await
         .link("/account/reset?token=");
     let path = link.trim_start_matches(&app.base).to_string();
     let (status, _) = app.text(&c, &path).await;
@@ -260,6 +261,7 @@ async fn password_reset_flow(b: Backend) {
         .await;
     let link = app
         .last_mail_to("cy@example.org")
+        .await
         .link("/account/reset?token=");
     let token = link.split("token=").nth(1).unwrap();
     app.clock.advance(Duration::minutes(61));
@@ -277,7 +279,7 @@ async fn lockout_after_five_failures(b: Backend) {
     let app = TestApp::spawn(b).await;
     app.member("dee@example.org", "Dee").await;
     let c = app.browser();
-    let mails_before = app.mails_to("dee@example.org").len();
+    let mails_before = app.mails_to("dee@example.org").await.len();
     for i in 1..=4 {
         let r = app
             .form(
@@ -330,7 +332,7 @@ async fn lockout_after_five_failures(b: Backend) {
         api.json::<serde_json::Value>().await.unwrap()["error"],
         "account_locked"
     );
-    let notices = app.mails_to("dee@example.org");
+    let notices = app.mails_to("dee@example.org").await;
     assert_eq!(notices.len(), mails_before + 1);
     assert!(notices.last().unwrap().subject.contains("locked"));
 
@@ -435,6 +437,7 @@ async fn profile_changes(b: Backend) {
     assert!(app.text(&c, "/account").await.1.contains("eve@example.org"));
     let link = app
         .last_mail_to("eve@new.example")
+        .await
         .link("/account/verify?token=");
     let token = link.split("token=").nth(1).unwrap();
     let r = app.form(&c, "/account/verify", &[("token", token)]).await;

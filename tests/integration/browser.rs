@@ -162,6 +162,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
     // Confirm from the mailed link.
     let link = app
         .last_mail_to("pat@example.org")
+        .await
         .link("/account/verify?token=");
     c.goto(&link).await.unwrap();
     click(&c, Locator::Css("main form button[type=submit]")).await;

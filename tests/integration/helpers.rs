@@ -101,6 +101,7 @@ impl TestApp {
             rate_limit_anonymous: Some(100_000),
             rate_limit_user: Some(100_000),
             rate_limit_auth: Some(100_000),
+            mail_rate: Some(10_000.0),
             ..Options::default()
         };
         tweak(&mut options);
@@ -199,7 +200,29 @@ impl TestApp {
         self.dir.path().join("mail")
     }
 
-    /// Every captured mail, oldest first, as (to, subject, text body).
+    /// Runs the job loop until no mail is due (the server's own loop may be delivering too;
+    /// both claim atomically), so the mail directory holds everything sent so far.
+    pub async fn deliver(&self) {
+        for _ in 0..500 {
+            meetstage::jobs::run_due(&self.core)
+                .await
+                .expect("job loop");
+            let now = self.clock.now_ms();
+            let due = self
+                .core
+                .store
+                .outbox(Some("pending"), 0, 1000)
+                .await
+                .unwrap();
+            if due.iter().all(|m| m.next_attempt_at > now) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("mail was still due after 5 s");
+    }
+
+    /// Every captured mail, oldest first.
     pub fn mails(&self) -> Vec<Mail> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.mail_dir())
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
@@ -227,12 +250,15 @@ impl TestApp {
             .collect()
     }
 
-    pub fn mails_to(&self, to: &str) -> Vec<Mail> {
+    /// Mails delivered to `to`, oldest first (after delivering everything due).
+    pub async fn mails_to(&self, to: &str) -> Vec<Mail> {
+        self.deliver().await;
         self.mails().into_iter().filter(|m| m.to == to).collect()
     }
 
-    pub fn last_mail_to(&self, to: &str) -> Mail {
+    pub async fn last_mail_to(&self, to: &str) -> Mail {
         self.mails_to(to)
+            .await
             .pop()
             .unwrap_or_else(|| panic!("no mail to {to}"))
     }
@@ -265,7 +291,10 @@ impl TestApp {
     /// Signs up and confirms the email through the mailed link.
     pub async fn member(&self, email: &str, name: &str) -> Client {
         let c = self.signup(email, name).await;
-        let link = self.last_mail_to(email).link("/account/verify?token=");
+        let link = self
+            .last_mail_to(email)
+            .await
+            .link("/account/verify?token=");
         let token = link.split("token=").nth(1).unwrap().to_string();
         let r = self.form(&c, "/account/verify", &[("token", &token)]).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
@@ -280,6 +309,26 @@ impl TestApp {
             .unwrap()
             .expect("user exists")
             .id
+    }
+
+    /// A confirmed member made directly in the store (no password, no mail): for tests that
+    /// need many people quickly. Returns the user id.
+    pub async fn quick_member(&self, email: &str) -> String {
+        let id = meetstage::features::new_id();
+        self.core
+            .store
+            .insert_user(meetstage::store::accounts::NewUser {
+                id: &id,
+                email,
+                display_name: "Quick",
+                password_hash: "",
+                role: "member",
+                email_verified_at: Some(0),
+                now: 0,
+            })
+            .await
+            .unwrap();
+        id
     }
 
     /// A confirmed member promoted to organizer (as an admin would on /admin).

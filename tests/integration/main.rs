@@ -7,6 +7,7 @@ mod accounts;
 mod admin;
 mod browser;
 mod cli;
+mod email;
 mod events;
 mod ops;
 mod registrations;

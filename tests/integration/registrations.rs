@@ -261,20 +261,7 @@ async fn concurrent_registrations_never_overbook(b: Backend) {
     let mut ids = Vec::new();
     for i in 0..20 {
         let email = format!("p{i}@example.org");
-        let id = meetstage::features::new_id();
-        app.core
-            .store
-            .insert_user(meetstage::store::accounts::NewUser {
-                id: &id,
-                email: &email,
-                display_name: "P",
-                password_hash: "",
-                role: "member",
-                email_verified_at: Some(0),
-                now: 0,
-            })
-            .await
-            .unwrap();
+        let id = app.quick_member(&email).await;
         ids.push(id);
     }
     let mut tasks = Vec::new();
@@ -282,7 +269,12 @@ async fn concurrent_registrations_never_overbook(b: Backend) {
         let (core, event) = (app.core.clone(), event.clone());
         tasks.push(tokio::spawn(async move {
             core.store
-                .register(&event, &id, core.clock.now_ms())
+                .register(
+                    &event,
+                    &id,
+                    core.clock.now_ms(),
+                    &meetstage::features::email::confirmation(event.clone(), 0),
+                )
                 .await
                 .unwrap()
         }));

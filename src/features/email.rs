@@ -1,0 +1,270 @@
+//! Which mail goes to whom, and what it says. Mails are planned here as outbox rows (written
+//! by the store in the same transaction as their cause) and rendered here at delivery time,
+//! from the current state: a reminder for an event that was cancelled meanwhile is skipped.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    Core, Result,
+    events::{EventView, Status},
+};
+use crate::{
+    clock::from_ms,
+    mail::Content,
+    store::{
+        NewJob,
+        outbox::{NewMail, OutboxRow},
+    },
+};
+
+pub const VERIFY_EMAIL: &str = "verify_email";
+pub const CHANGE_EMAIL: &str = "change_email";
+pub const RESET_PASSWORD: &str = "reset_password";
+pub const ACCOUNT_LOCKED: &str = "account_locked";
+pub const EVENT_CREATED: &str = "event_created";
+pub const REGISTRATION_CONFIRMED: &str = "registration_confirmed";
+pub const REMINDER_24H: &str = "reminder_24h";
+pub const REMINDER_1H: &str = "reminder_1h";
+pub const EVENT_UPDATED: &str = "event_updated";
+pub const EVENT_CANCELLED: &str = "event_cancelled";
+
+/// Extra data a mail needs beyond the user and the event. A link token lives here only until
+/// the mail is sent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Payload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+}
+
+/// An account mail (confirmation, reset, lockout). `key` must be unique per intended mail.
+pub fn account_mail(
+    purpose: &'static str,
+    user_id: &str,
+    to: Option<&str>,
+    payload: Payload,
+    key: String,
+    now: i64,
+) -> NewMail {
+    NewMail {
+        key: format!("{purpose}:{user_id}:{key}"),
+        purpose,
+        user_id: user_id.to_string(),
+        event_id: None,
+        to_address: to.map(str::to_string),
+        payload: serde_json::to_string(&payload).unwrap_or_else(|_| "{}".into()),
+        now,
+    }
+}
+
+/// A mail about an event to one person; one per purpose, person and `version`.
+pub fn event_mail(
+    purpose: &'static str,
+    event_id: &str,
+    user_id: &str,
+    version: impl std::fmt::Display,
+    now: i64,
+) -> NewMail {
+    NewMail {
+        key: format!("{purpose}:{event_id}:{user_id}:{version}"),
+        purpose,
+        user_id: user_id.to_string(),
+        event_id: Some(event_id.to_string()),
+        to_address: None,
+        payload: "{}".into(),
+        now,
+    }
+}
+
+/// The confirmation for whoever gets a seat in a registration transaction.
+pub fn confirmation(event_id: String, now: i64) -> impl Fn(&str) -> NewMail + Send + Sync {
+    move |user_id| event_mail(REGISTRATION_CONFIRMED, &event_id, user_id, now, now)
+}
+
+// --- jobs that fan out to every registrant --------------------------------------------------
+
+pub const JOB_REMINDER: &str = "reminder";
+pub const JOB_NOTIFY_REGISTRANTS: &str = "notify_registrants";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FanOut {
+    pub event_id: String,
+    pub purpose: String,
+    /// Distinguishes successive mails of the same purpose (the start time, the sequence).
+    pub version: i64,
+    /// A reminder is dropped rather than sent late once the event has started.
+    #[serde(default)]
+    pub starts_at: Option<i64>,
+}
+
+fn reminder_key(event_id: &str, purpose: &str) -> String {
+    format!("{purpose}:{event_id}")
+}
+
+/// Reminder jobs for an event starting at `starts_at`: the ones still ahead are (re)scheduled,
+/// the ones already past are cancelled.
+pub fn reminders(event_id: &str, starts_at: i64, now: i64) -> (Vec<NewJob>, Vec<String>) {
+    let mut jobs = Vec::new();
+    let mut cancel = Vec::new();
+    for (purpose, before) in [
+        (REMINDER_24H, Duration::hours(24)),
+        (REMINDER_1H, Duration::hours(1)),
+    ] {
+        let run_at = starts_at - before.num_milliseconds();
+        let key = reminder_key(event_id, purpose);
+        if run_at > now {
+            let payload = FanOut {
+                event_id: event_id.into(),
+                purpose: purpose.into(),
+                version: starts_at,
+                starts_at: Some(starts_at),
+            };
+            jobs.push(NewJob {
+                kind: JOB_REMINDER,
+                dedupe_key: Some(key),
+                payload: json!(payload).to_string(),
+                run_at,
+            });
+        } else {
+            cancel.push(key);
+        }
+    }
+    (jobs, cancel)
+}
+
+pub fn cancel_reminders(event_id: &str) -> Vec<String> {
+    [REMINDER_24H, REMINDER_1H]
+        .iter()
+        .map(|p| reminder_key(event_id, p))
+        .collect()
+}
+
+/// A job that mails every registrant now; the request that causes it writes one row,
+/// whatever the number of registrants.
+pub fn notify_registrants(event_id: &str, purpose: &'static str, version: i64, now: i64) -> NewJob {
+    let payload = FanOut {
+        event_id: event_id.into(),
+        purpose: purpose.into(),
+        version,
+        starts_at: None,
+    };
+    NewJob {
+        kind: JOB_NOTIFY_REGISTRANTS,
+        dedupe_key: None,
+        payload: json!(payload).to_string(),
+        run_at: now,
+    }
+}
+
+// --- rendering at delivery ------------------------------------------------------------------
+
+pub enum Rendered {
+    Send { to: String, content: Content },
+    Skip(&'static str),
+}
+
+fn when(e: &EventView) -> String {
+    let tz: chrono_tz::Tz = e.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let local = e.starts_at.with_timezone(&tz);
+    format!(
+        "{} ({}), {} minutes",
+        local.format("%A %-d %B %Y, %H:%M"),
+        e.time_zone,
+        e.duration_minutes
+    )
+}
+
+/// Renders one outbox row from the current state of its user and event.
+pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
+    let Some(user) = core.store.user_by_id(&row.user_id).await? else {
+        return Ok(Rendered::Skip("the account no longer exists"));
+    };
+    if user.deleted_at.is_some() {
+        return Ok(Rendered::Skip("the account was deleted"));
+    }
+    let payload: Payload = serde_json::from_str(&row.payload).unwrap_or_default();
+    let community = &core.config.branding.community_name;
+    let to = row.to_address.clone().unwrap_or_else(|| user.email.clone());
+    let link = |path: &str| core.config.link(path);
+    let token = || payload.token.clone().unwrap_or_default();
+    let content = match row.purpose.as_str() {
+        VERIFY_EMAIL => Content::new(format!("Confirm your email for {community}"))
+            .greeting(&user.display_name)
+            .para("Confirm your email address to register for events and present.")
+            .action("Confirm email", link(&format!("/account/verify?token={}", token())))
+            .note("The link works once and expires in 48 hours. If you did not sign up, ignore this mail."),
+        CHANGE_EMAIL => Content::new(format!("Confirm your new email for {community}"))
+            .greeting(&user.display_name)
+            .para("Confirm that this is the new email address of your account.")
+            .action("Confirm new email", link(&format!("/account/verify?token={}", token())))
+            .note("Until you confirm, mail keeps going to your old address."),
+        RESET_PASSWORD => Content::new(format!("Reset your {community} password"))
+            .greeting(&user.display_name)
+            .para("Someone asked to reset the password of your account. Choose a new one here:")
+            .action("Choose a new password", link(&format!("/account/reset?token={}", token())))
+            .note("The link works once and expires in 1 hour. If you did not ask, ignore this mail; your password stays as it is."),
+        ACCOUNT_LOCKED => {
+            let until = from_ms(payload.until.unwrap_or_default());
+            Content::new(format!("Your {community} account was locked"))
+                .greeting(&user.display_name)
+                .para(format!(
+                    "We locked your account after {} failed login attempts. It unlocks by itself at {} UTC.",
+                    super::accounts::MAX_FAILED_LOGINS,
+                    until.format("%Y-%m-%d %H:%M")
+                ))
+                .para("If this was not you, reset your password now.")
+                .action("Reset password", link("/account/forgot"))
+        }
+        purpose => {
+            let Some(event_id) = &row.event_id else {
+                return Ok(Rendered::Skip("no event"));
+            };
+            let Some(e) = core.store.event(event_id).await?.map(EventView::from) else {
+                return Ok(Rendered::Skip("the event no longer exists"));
+            };
+            let page = link(&format!("/events/{}", e.id));
+            match purpose {
+                EVENT_CREATED => Content::new(format!("Event created: {}", e.title))
+                    .greeting(&user.display_name)
+                    .para(format!("Your event \u{201c}{}\u{201d} is scheduled for {}.", e.title, when(&e)))
+                    .para("Share its page so people can register. You can edit or cancel it there.")
+                    .action("Open the event", page),
+                REGISTRATION_CONFIRMED => {
+                    let registered = core.store.registration_status(&e.id, &user.id).await?;
+                    if registered.as_deref() != Some("registered") || !e.status.accepts_registrations() {
+                        return Ok(Rendered::Skip("no longer registered"));
+                    }
+                    Content::new(format!("You're registered: {}", e.title))
+                        .greeting(&user.display_name)
+                        .para(format!("You have a seat at \u{201c}{}\u{201d}, {}.", e.title, when(&e)))
+                        .para("We will remind you a day and an hour before it starts.")
+                        .action("Open the event", page)
+                        .note("Can't make it? Cancel your registration on the event page so someone on the waitlist gets your seat.")
+                }
+                REMINDER_24H | REMINDER_1H => {
+                    if e.status != Status::Scheduled || core.clock.now() >= e.starts_at {
+                        return Ok(Rendered::Skip("the event is no longer upcoming"));
+                    }
+                    let soon = if purpose == REMINDER_1H { "in an hour" } else { "tomorrow" };
+                    Content::new(format!("Reminder: {} starts {soon}", e.title))
+                        .greeting(&user.display_name)
+                        .para(format!("\u{201c}{}\u{201d} starts {soon}: {}.", e.title, when(&e)))
+                        .action("Open the event", page)
+                }
+                EVENT_UPDATED => Content::new(format!("Changed: {}", e.title))
+                    .greeting(&user.display_name)
+                    .para(format!("The time of \u{201c}{}\u{201d} changed. It now starts {}.", e.title, when(&e)))
+                    .action("Open the event", page),
+                EVENT_CANCELLED => Content::new(format!("Cancelled: {}", e.title))
+                    .greeting(&user.display_name)
+                    .para(format!("\u{201c}{}\u{201d}, planned for {}, was cancelled by its organizer.", e.title, when(&e)))
+                    .action("See other events", link("/")),
+                _ => return Ok(Rendered::Skip("unknown purpose")),
+            }
+        }
+    };
+    Ok(Rendered::Send { to, content })
+}
