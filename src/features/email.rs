@@ -8,11 +8,12 @@ use serde_json::json;
 
 use super::{
     Core, Result,
+    calendar::{self, Method},
     events::{EventView, Status},
 };
 use crate::{
     clock::from_ms,
-    mail::Content,
+    mail::{Attachment, Content},
     store::{
         NewJob,
         outbox::{NewMail, OutboxRow},
@@ -162,7 +163,7 @@ pub fn notify_registrants(event_id: &str, purpose: &'static str, version: i64, n
 // --- rendering at delivery ------------------------------------------------------------------
 
 pub enum Rendered {
-    Send { to: String, content: Content },
+    Send { to: String, content: Box<Content> },
     Skip(&'static str),
 }
 
@@ -226,6 +227,14 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                 return Ok(Rendered::Skip("the event no longer exists"));
             };
             let page = link(&format!("/events/{}", e.id));
+            let invite = |method: Method| Attachment {
+                filename: "invite.ics".into(),
+                content_type: format!("text/calendar; method={}; charset=UTF-8", match method {
+                    Method::Cancel => "CANCEL",
+                    _ => "REQUEST",
+                }),
+                body: calendar::event_ics(&core.config, &e, method, Some((&user.display_name, &to)), core.clock.now()),
+            };
             match purpose {
                 EVENT_CREATED => Content::new(format!("Event created: {}", e.title))
                     .greeting(&user.display_name)
@@ -243,6 +252,7 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                         .para("We will remind you a day and an hour before it starts.")
                         .action("Open the event", page)
                         .note("Can't make it? Cancel your registration on the event page so someone on the waitlist gets your seat.")
+                        .attach(invite(Method::Request))
                 }
                 REMINDER_24H | REMINDER_1H => {
                     if e.status != Status::Scheduled || core.clock.now() >= e.starts_at {
@@ -257,14 +267,16 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                 EVENT_UPDATED => Content::new(format!("Changed: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("The time of \u{201c}{}\u{201d} changed. It now starts {}.", e.title, when(&e)))
-                    .action("Open the event", page),
+                    .action("Open the event", page)
+                    .attach(invite(Method::Request)),
                 EVENT_CANCELLED => Content::new(format!("Cancelled: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("\u{201c}{}\u{201d}, planned for {}, was cancelled by its organizer.", e.title, when(&e)))
-                    .action("See other events", link("/")),
+                    .action("See other events", link("/"))
+                    .attach(invite(Method::Cancel)),
                 _ => return Ok(Rendered::Skip("unknown purpose")),
             }
         }
     };
-    Ok(Rendered::Send { to, content })
+    Ok(Rendered::Send { to, content: Box::new(content) })
 }

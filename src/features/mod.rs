@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod calendar;
 pub mod email;
 pub mod events;
 pub mod registrations;

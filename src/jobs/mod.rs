@@ -134,7 +134,7 @@ async fn deliver(core: &Core, row: &crate::store::outbox::OutboxRow) -> anyhow::
     match rendered {
         Rendered::Skip(reason) => core.store.mark_mail_skipped(&row.id, reason).await?,
         Rendered::Send { to, content } => {
-            match core.mailer.send(&core.config, &row.id, &to, content).await {
+            match core.mailer.send(&core.config, &row.id, &to, *content).await {
                 Ok(()) => {
                     core.store
                         .mark_mail_sent(&row.id, core.clock.now_ms())

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use askama::Template;
 use lettre::{
     Message,
-    message::{Mailbox, MultiPart},
+    message::{Mailbox, MultiPart, header::ContentType},
 };
 
 use crate::config::{Config, MailerKind};
@@ -32,6 +32,15 @@ pub struct Content {
     pub paragraphs: Vec<String>,
     pub action: Option<(String, String)>,
     pub note: Option<String>,
+    pub attachment: Option<Attachment>,
+}
+
+/// A file sent along (the calendar invite).
+#[derive(Clone, Debug)]
+pub struct Attachment {
+    pub filename: String,
+    pub content_type: String,
+    pub body: String,
 }
 
 impl Content {
@@ -59,6 +68,11 @@ impl Content {
 
     pub fn note(mut self, n: impl Into<String>) -> Self {
         self.note = Some(n.into());
+        self
+    }
+
+    pub fn attach(mut self, a: Attachment) -> Self {
+        self.attachment = Some(a);
         self
     }
 }
@@ -139,11 +153,23 @@ pub fn render(config: &Config, to: &str, c: &Content) -> Result<Message, MailErr
         .parse()
         .map_err(|_| MailError::Address(config.mail_from.clone()))?;
     let to: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_string()))?;
+    let body = MultiPart::alternative_plain_html(text, html);
+    let body = match &c.attachment {
+        None => body,
+        Some(a) => {
+            let content_type = ContentType::parse(&a.content_type)
+                .map_err(|_| MailError::Address(a.content_type.clone()))?;
+            MultiPart::mixed().multipart(body).singlepart(
+                lettre::message::Attachment::new(a.filename.clone())
+                    .body(a.body.clone(), content_type),
+            )
+        }
+    };
     Ok(Message::builder()
         .from(from)
         .to(to)
         .subject(&c.subject)
-        .multipart(MultiPart::alternative_plain_html(text, html))?)
+        .multipart(body)?)
 }
 
 impl LogMailer {

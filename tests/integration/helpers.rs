@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use chrono::{TimeZone, Utc};
+use mail_parser::MimeHeaders;
 use meetstage::{
     App,
     clock::Clock,
@@ -245,6 +246,20 @@ impl TestApp {
                     subject: m.subject().unwrap_or_default().to_string(),
                     text: m.body_text(0).unwrap_or_default().to_string(),
                     html: m.body_html(0).unwrap_or_default().to_string(),
+                    ics: m
+                        .attachments()
+                        .find(|a| {
+                            a.content_type()
+                                .is_some_and(|t| t.subtype() == Some("calendar"))
+                        })
+                        .map(|a| {
+                            let method = a
+                                .content_type()
+                                .and_then(|t| t.attribute("method"))
+                                .unwrap_or_default()
+                                .to_string();
+                            (method, String::from_utf8_lossy(a.contents()).to_string())
+                        }),
                 }
             })
             .collect()
@@ -421,6 +436,8 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The calendar attachment: (the content type's `method`, the file).
+    pub ics: Option<(String, String)>,
 }
 
 impl Mail {

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod browser;
+mod calendar;
 mod cli;
 mod email;
 mod events;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Layout, form_errors, render, see_other};
 use crate::{
     features::{
-        FieldErrors,
+        FieldErrors, calendar,
         events::{self, EventInput, EventView, PAGE_SIZE, Page},
         registrations::{self, Registrant},
     },
@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}/registrations", get(registrants))
         .route("/events/{id}/registrations.csv", get(registrants_csv))
         .route("/my/events", get(mine))
+        .route("/events/{id}/calendar.ics", get(event_ics))
+        .route("/calendar.ics", get(feed_ics))
 }
 
 type PageResult = Result<Response, HttpError>;
@@ -220,4 +222,55 @@ async fn registrants_csv(
         csv,
     )
         .into_response())
+}
+
+// --- calendar files -----------------------------------------------------------------------
+
+fn ics_response(body: String, filename: &str) -> Response {
+    let disposition = format!("inline; filename=\"{filename}\"");
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/calendar; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).expect("ascii name"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// One event for "Add to calendar".
+async fn event_ics(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+    let e = events::get(&s.core, ctx.user(), &id).await?;
+    let body = calendar::event_ics(
+        &s.core.config,
+        &e,
+        calendar::Method::Publish,
+        None,
+        s.core.clock.now(),
+    );
+    Ok(ics_response(body, &format!("event-{}.ics", e.id)))
+}
+
+/// The subscribable feed (`webcal://…/calendar.ics`): upcoming public events.
+async fn feed_ics(State(s): State<AppState>) -> PageResult {
+    let page = events::list(
+        &s.core,
+        None,
+        crate::store::events::Section::Upcoming,
+        None,
+        500,
+    )
+    .await?;
+    let body = calendar::feed(&s.core.config, &page.items, s.core.clock.now());
+    Ok(ics_response(body, "calendar.ics"))
 }

@@ -29,6 +29,8 @@ struct HomePage {
     live: Page<EventView>,
     upcoming: Page<EventView>,
     past: Page<EventView>,
+    /// The feed with the `webcal:` scheme, which calendar apps open as a subscription.
+    webcal: String,
 }
 
 async fn home(State(s): State<AppState>, ctx: Ctx) -> Result<Response, HttpError> {
@@ -38,11 +40,16 @@ async fn home(State(s): State<AppState>, ctx: Ctx) -> Result<Response, HttpError
         events::list(&s.core, viewer, Section::Upcoming, None, PAGE_SIZE),
         events::list(&s.core, viewer, Section::Past, None, 6),
     )?;
+    let feed = s.core.config.link("/calendar.ics");
+    let webcal = feed
+        .replacen("https://", "webcal://", 1)
+        .replacen("http://", "webcal://", 1);
     Ok(render(&HomePage {
         layout: Layout::new(&s, &ctx, "Events"),
         live,
         upcoming,
         past,
+        webcal,
     }))
 }
 
