@@ -37,17 +37,18 @@ impl App {
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("running migrations")?;
-        let csrf_key = load_or_create_key(&config)?;
+        let secret = Arc::new(load_or_create_key(&config)?);
         let mailer = Mailer::from_config(&config).context("setting up mail")?;
         let core = Core {
             store,
             mailer,
             clock,
             hasher: Hasher::new(config.max_concurrent_hashes),
+            secret,
             config: Arc::new(config),
         };
         Ok(App {
-            state: AppState::new(core, csrf_key),
+            state: AppState::new(core),
             listener,
         })
     }

@@ -31,6 +31,80 @@ pub const REMINDER_1H: &str = "reminder_1h";
 pub const EVENT_UPDATED: &str = "event_updated";
 pub const EVENT_CANCELLED: &str = "event_cancelled";
 
+/// What a person can switch off. Account mail belongs to no category and always goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Reminders,
+    EventNews,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Reminders => "reminders",
+            Category::EventNews => "event_news",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        match s {
+            "reminders" => Some(Category::Reminders),
+            "event_news" => Some(Category::EventNews),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Reminders => "reminders before events",
+            Category::EventNews => "news about events (confirmations, changes, cancellations)",
+        }
+    }
+
+    pub fn of(purpose: &str) -> Option<Category> {
+        match purpose {
+            REMINDER_24H | REMINDER_1H => Some(Category::Reminders),
+            EVENT_CREATED | REGISTRATION_CONFIRMED | EVENT_UPDATED | EVENT_CANCELLED => {
+                Some(Category::EventNews)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The signed one-click unsubscribe link for a user and category.
+pub fn unsubscribe_link(core: &Core, user_id: &str, category: Category) -> String {
+    let sig = core.sign(&["unsubscribe", user_id, category.as_str()]);
+    core.config.link(&format!(
+        "/unsubscribe?u={user_id}&c={}&s={sig}",
+        category.as_str()
+    ))
+}
+
+/// Turns a category off from a signed link; false when the link is not genuine.
+pub async fn unsubscribe(
+    core: &Core,
+    user_id: &str,
+    category: &str,
+    signature: &str,
+) -> Result<Option<Category>> {
+    let Some(category) = Category::parse(category) else {
+        return Ok(None);
+    };
+    if !core.verify(&["unsubscribe", user_id, category.as_str()], signature) {
+        return Ok(None);
+    }
+    let (mut reminders, mut news) = core.store.mail_preferences(user_id).await?;
+    match category {
+        Category::Reminders => reminders = false,
+        Category::EventNews => news = false,
+    }
+    core.store
+        .set_mail_preferences(user_id, reminders, news, core.clock.now_ms())
+        .await?;
+    Ok(Some(category))
+}
+
 /// Extra data a mail needs beyond the user and the event. A link token lives here only until
 /// the mail is sent.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -186,6 +260,16 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
     if user.deleted_at.is_some() {
         return Ok(Rendered::Skip("the account was deleted"));
     }
+    let category = Category::of(&row.purpose);
+    if let Some(c) = category {
+        let (reminders, news) = core.store.mail_preferences(&user.id).await?;
+        if !(match c {
+            Category::Reminders => reminders,
+            Category::EventNews => news,
+        }) {
+            return Ok(Rendered::Skip("unsubscribed"));
+        }
+    }
     let payload: Payload = serde_json::from_str(&row.payload).unwrap_or_default();
     let community = &core.config.branding.community_name;
     let to = row.to_address.clone().unwrap_or_else(|| user.email.clone());
@@ -278,5 +362,12 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
             }
         }
     };
-    Ok(Rendered::Send { to, content: Box::new(content) })
+    let content = match category {
+        Some(c) => content.unsubscribe(unsubscribe_link(core, &user.id, c), c.label()),
+        None => content,
+    };
+    Ok(Rendered::Send {
+        to,
+        content: Box::new(content),
+    })
 }

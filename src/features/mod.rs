@@ -29,6 +29,34 @@ pub struct Core {
     pub clock: Clock,
     pub config: Arc<Config>,
     pub hasher: accounts::Hasher,
+    /// The server's signing key (CSRF tokens, unsubscribe links).
+    pub secret: Arc<[u8; 32]>,
+}
+
+impl Core {
+    /// HMAC-SHA256 of `parts` under the server key, base64url: a stateless signature.
+    pub fn sign(&self, parts: &[&str]) -> String {
+        use base64::Engine;
+        use hmac::Mac;
+        let mut mac =
+            hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret[..]).expect("any key size");
+        for p in parts {
+            mac.update(p.as_bytes());
+            mac.update(b"\0");
+        }
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Checks a signature from [`Core::sign`] in constant time.
+    pub fn verify(&self, parts: &[&str], signature: &str) -> bool {
+        let expected = self.sign(parts);
+        expected.len() == signature.len()
+            && expected
+                .bytes()
+                .zip(signature.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
 }
 
 /// The features layer's one error type; `http` turns each variant into a status and a message.

@@ -178,7 +178,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
     };
     let ctx = Ctx {
         session,
-        csrf_token: csrf_token(&state.csrf_key, &binding),
+        csrf_token: csrf_token(&state.core, &binding),
         ip: client_ip(&req, config.trust_proxy),
         path: req.uri().path().to_string(),
         notice: req

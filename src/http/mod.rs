@@ -40,7 +40,6 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub core: Core,
     pub limits: security::RateLimiters,
-    pub csrf_key: [u8; 32],
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
@@ -52,12 +51,11 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(core: Core, csrf_key: [u8; 32]) -> Self {
+    pub fn new(core: Core) -> Self {
         let limits = security::RateLimiters::new(&core.config.rate_limits);
         AppState(Arc::new(Inner {
             core,
             limits,
-            csrf_key,
             metrics: crate::telemetry::metrics_handle(),
         }))
     }

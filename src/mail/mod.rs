@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use askama::Template;
 use lettre::{
     Message,
-    message::{Mailbox, MultiPart, header::ContentType},
+    message::{
+        Mailbox, MultiPart,
+        header::{ContentType, Header, HeaderName, HeaderValue},
+    },
 };
 
 use crate::config::{Config, MailerKind};
@@ -33,6 +36,8 @@ pub struct Content {
     pub action: Option<(String, String)>,
     pub note: Option<String>,
     pub attachment: Option<Attachment>,
+    /// One-click unsubscribe: (URL, what it stops).
+    pub unsubscribe: Option<(String, String)>,
 }
 
 /// A file sent along (the calendar invite).
@@ -68,6 +73,11 @@ impl Content {
 
     pub fn note(mut self, n: impl Into<String>) -> Self {
         self.note = Some(n.into());
+        self
+    }
+
+    pub fn unsubscribe(mut self, url: String, what: &str) -> Self {
+        self.unsubscribe = Some((url, what.to_string()));
         self
     }
 
@@ -165,11 +175,44 @@ pub fn render(config: &Config, to: &str, c: &Content) -> Result<Message, MailErr
             )
         }
     };
-    Ok(Message::builder()
-        .from(from)
-        .to(to)
-        .subject(&c.subject)
-        .multipart(body)?)
+    let mut builder = Message::builder().from(from).to(to).subject(&c.subject);
+    if let Some((url, _)) = &c.unsubscribe {
+        // RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs here.
+        builder = builder
+            .header(ListUnsubscribe(format!("<{url}>")))
+            .header(ListUnsubscribePost);
+    }
+    Ok(builder.multipart(body)?)
+}
+
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.to_string()))
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_string())
+    }
 }
 
 impl LogMailer {

@@ -335,3 +335,33 @@ impl Store {
         .await?))
     }
 }
+
+impl Store {
+    /// (reminders, event news) switches of a user.
+    pub async fn mail_preferences(&self, user_id: &str) -> StoreResult<(bool, bool)> {
+        on_pool!(self, pool => Ok(sqlx::query_as("SELECT mail_reminders, mail_event_news FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+            .ok_or(super::StoreError::NotFound)?))
+    }
+
+    pub async fn set_mail_preferences(
+        &self,
+        user_id: &str,
+        reminders: bool,
+        event_news: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let r = sqlx::query("UPDATE users SET mail_reminders = $2, mail_event_news = $3, updated_at = $4 WHERE id = $1")
+                .bind(user_id)
+                .bind(reminders)
+                .bind(event_news)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            affected(r.rows_affected())
+        })
+    }
+}

@@ -322,3 +322,117 @@ async fn failed_delivery_retries_then_dead_letters(b: Backend) {
         app.clock.advance(Duration::hours(2));
     }
 }
+
+both!(unsubscribe_and_preferences);
+
+async fn unsubscribe_and_preferences(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let org = app.organizer("org@example.org", "Olga").await;
+    let event = event_in(&app, &org, 72, None).await;
+    let ann = app.member("ann@example.org", "Ann").await;
+    register(&app, &ann, &event).await;
+
+    // Account mail has no unsubscribe; event mail has the header, one-click, and a footer link.
+    let mails = app.mails_to("ann@example.org").await;
+    let verify = mails
+        .iter()
+        .find(|m| m.subject.starts_with("Confirm your email"))
+        .unwrap();
+    assert!(verify.list_unsubscribe.is_none());
+    let confirmation = mails
+        .iter()
+        .find(|m| m.subject.starts_with("You're registered"))
+        .unwrap();
+    assert_eq!(
+        confirmation.one_click.as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let header = confirmation.list_unsubscribe.clone().unwrap();
+    let url = header
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .to_string();
+    assert!(url.starts_with(&app.url("/unsubscribe?")), "{url}");
+    assert!(
+        confirmation.text.contains(&url),
+        "footer link in the text part"
+    );
+
+    // Opening the link only asks; a tampered link is refused.
+    let path = url.trim_start_matches(&app.base).to_string();
+    let (status, page) = app.text(&app.browser(), &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Stop getting news about events"));
+    let forged = path.replace("c=event_news", "c=reminders");
+    let r = app
+        .browser()
+        .post(app.url(&forged))
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // The mail client's one-click POST: no cookie, no CSRF token.
+    let r = app
+        .browser()
+        .post(&url)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("You are unsubscribed"));
+    let ann_id = app.user_id("ann@example.org").await;
+    assert_eq!(
+        app.core.store.mail_preferences(&ann_id).await.unwrap(),
+        (true, false)
+    );
+
+    // News is skipped now; reminders still come.
+    let r = app.api(&org, Method::PUT, &format!("/api/v1/events/{event}"), Some(json!({"title": "Mail night", "start_local": (app.clock.now() + Duration::hours(80)).format("%Y-%m-%dT%H:%M").to_string(), "time_zone": "UTC", "duration_minutes": 60}))).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    app.clock.advance(Duration::hours(57));
+    let subjects: Vec<String> = app
+        .mails_to("ann@example.org")
+        .await
+        .into_iter()
+        .map(|m| m.subject)
+        .collect();
+    assert!(
+        !subjects.iter().any(|s| s.starts_with("Changed:")),
+        "{subjects:?}"
+    );
+    assert!(
+        subjects.iter().any(|s| s.contains("tomorrow")),
+        "{subjects:?}"
+    );
+    let skipped = app.core.store.outbox(Some("skipped"), 0, 10).await.unwrap();
+    assert_eq!(
+        skipped
+            .iter()
+            .map(|m| m.purpose.as_str())
+            .collect::<Vec<_>>(),
+        ["event_updated"]
+    );
+
+    // The preferences page switches it back on.
+    let (status, page) = app.text(&ann, "/account/notifications").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("name=\"reminders\" value=\"on\" checked")
+            && !page.contains("name=\"event_news\" value=\"on\" checked")
+    );
+    let r = app
+        .form(
+            &ann,
+            "/account/notifications",
+            &[("reminders", "on"), ("event_news", "on")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.core.store.mail_preferences(&ann_id).await.unwrap(),
+        (true, true)
+    );
+}

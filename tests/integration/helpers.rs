@@ -246,6 +246,12 @@ impl TestApp {
                     subject: m.subject().unwrap_or_default().to_string(),
                     text: m.body_text(0).unwrap_or_default().to_string(),
                     html: m.body_html(0).unwrap_or_default().to_string(),
+                    list_unsubscribe: m
+                        .header_raw("List-Unsubscribe")
+                        .map(|v| v.trim().to_string()),
+                    one_click: m
+                        .header_raw("List-Unsubscribe-Post")
+                        .map(|v| v.trim().to_string()),
                     ics: m
                         .attachments()
                         .find(|a| {
@@ -436,6 +442,8 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    pub list_unsubscribe: Option<String>,
+    pub one_click: Option<String>,
     /// The calendar attachment: (the content type's `method`, the file).
     pub ics: Option<(String, String)>,
 }

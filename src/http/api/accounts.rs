@@ -82,7 +82,7 @@ pub async fn session(ctx: Ctx) -> Json<SessionInfo> {
 
 fn with_cookie(state: &AppState, status: StatusCode, user: &User, token: String) -> Response {
     let binding = accounts::token_hash(&token);
-    let csrf_token = crate::http::security::csrf_token(&state.csrf_key, &binding);
+    let csrf_token = crate::http::security::csrf_token(&state.core, &binding);
     let mut res = (
         status,
         Json(SessionInfo {

@@ -15,6 +15,7 @@ use crate::{
     features::{
         Error, FieldErrors,
         accounts::{self, User},
+        email,
     },
     http::{
         AppState,
@@ -37,6 +38,11 @@ pub fn router() -> Router<AppState> {
         .route("/account/email", post(change_email))
         .route("/account/password", post(change_password))
         .route("/account/delete", post(delete_account))
+        .route(
+            "/account/notifications",
+            get(notifications_page).post(save_notifications),
+        )
+        .route("/unsubscribe", get(unsubscribe_page).post(unsubscribe))
 }
 
 type PageResult = Result<Response, HttpError>;
@@ -433,4 +439,110 @@ async fn delete_account(
             None,
         )),
     }
+}
+
+// --- notification preferences and one-click unsubscribe --------------------------------------
+
+#[derive(Template)]
+#[template(path = "accounts/notifications.html")]
+struct NotificationsPage {
+    layout: Layout,
+    reminders: bool,
+    event_news: bool,
+}
+
+async fn notifications_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {
+    let session = ctx.require()?;
+    let (reminders, event_news) = s.core.store.mail_preferences(&session.user.id).await?;
+    Ok(render(&NotificationsPage {
+        layout: Layout::new(&s, &ctx, "Email notifications"),
+        reminders,
+        event_news,
+    }))
+}
+
+#[derive(Deserialize)]
+struct NotificationsForm {
+    reminders: Option<String>,
+    event_news: Option<String>,
+}
+
+async fn save_notifications(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Form(f): Form<NotificationsForm>,
+) -> PageResult {
+    let session = ctx.require()?;
+    s.core
+        .store
+        .set_mail_preferences(
+            &session.user.id,
+            f.reminders.is_some(),
+            f.event_news.is_some(),
+            s.core.clock.now_ms(),
+        )
+        .await?;
+    Ok(see_other("/account/notifications", "preferences_saved"))
+}
+
+#[derive(Template)]
+#[template(path = "accounts/unsubscribe.html")]
+struct UnsubscribePage {
+    layout: Layout,
+    done: bool,
+    what: &'static str,
+    action: String,
+}
+
+#[derive(Deserialize)]
+struct UnsubscribeQuery {
+    #[serde(default)]
+    u: String,
+    #[serde(default)]
+    c: String,
+    #[serde(default)]
+    s: String,
+}
+
+/// The link in the mail asks first: mail scanners open links, and must not unsubscribe.
+async fn unsubscribe_page(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<UnsubscribeQuery>,
+) -> PageResult {
+    let category = email::Category::parse(&q.c).ok_or(HttpError(Error::NotFound))?;
+    let action = format!(
+        "/unsubscribe?u={}&c={}&s={}",
+        enc(&q.u),
+        enc(&q.c),
+        enc(&q.s)
+    );
+    Ok(render(&UnsubscribePage {
+        layout: Layout::new(&s, &ctx, "Unsubscribe"),
+        done: false,
+        what: category.label(),
+        action,
+    }))
+}
+
+/// The button on that page, or a mail client's one-click POST (RFC 8058); the signature in
+/// the URL is the authority, so no session or CSRF token is needed.
+async fn unsubscribe(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<UnsubscribeQuery>,
+) -> PageResult {
+    let category = email::unsubscribe(&s.core, &q.u, &q.c, &q.s)
+        .await?
+        .ok_or_else(|| HttpError(crate::features::forbidden("This unsubscribe link is not valid. Change your preferences from your account page.")))?;
+    Ok(render(&UnsubscribePage {
+        layout: Layout::new(&s, &ctx, "Unsubscribed"),
+        done: true,
+        what: category.label(),
+        action: String::new(),
+    }))
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -91,6 +91,7 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         }
         "unregistered" => "You are no longer registered.",
         "user_updated" => "The account was updated.",
+        "preferences_saved" => "Your email preferences were saved.",
         _ => return None,
     })
 }
