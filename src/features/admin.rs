@@ -195,3 +195,67 @@ pub async fn bootstrap_admin(
         .await?;
     Ok(true)
 }
+
+/// An outbox row as the admin page shows it (no payload: it may hold a link token).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct OutboxEntry {
+    pub id: String,
+    pub purpose: String,
+    pub recipient_id: String,
+    pub event_id: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The outbox, newest first, optionally only one status (`pending`, `sent`, `dead`, `skipped`).
+pub async fn outbox(
+    core: &Core,
+    session: &Session,
+    status: Option<&str>,
+    offset: i64,
+) -> Result<(Vec<OutboxEntry>, bool)> {
+    require_admin(session)?;
+    if let Some(s) = status
+        && !["pending", "sent", "dead", "skipped"].contains(&s)
+    {
+        return Err(FieldErrors::single("status", "Choose pending, sent, dead or skipped.").into());
+    }
+    let rows = core
+        .store
+        .outbox(status, offset.max(0), PAGE_SIZE + 1)
+        .await?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    Ok((
+        rows.into_iter()
+            .take(PAGE_SIZE as usize)
+            .map(|r| OutboxEntry {
+                id: r.id,
+                purpose: r.purpose,
+                recipient_id: r.user_id,
+                event_id: r.event_id,
+                status: r.status,
+                attempts: r.attempts,
+                last_error: r.last_error,
+                created_at: from_ms(r.created_at),
+                next_attempt_at: from_ms(r.next_attempt_at),
+            })
+            .collect(),
+        more,
+    ))
+}
+
+/// Sends a dead or waiting mail again now.
+pub async fn retry_mail(core: &Core, session: &Session, id: &str) -> Result<()> {
+    require_admin(session)?;
+    let id = parse_id(id)?;
+    if core.store.retry_mail(&id, core.clock.now_ms()).await? {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "This mail was already sent or does not exist.".into(),
+        ))
+    }
+}

@@ -162,3 +162,20 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(status).bind(limit).bind(offset).fetch_all(pool).await?))
     }
 }
+
+impl Store {
+    /// Puts a dead (or waiting) mail back in line now; false if it was already sent.
+    pub async fn retry_mail(&self, id: &str, now: i64) -> StoreResult<bool> {
+        on_pool!(self, pool => {
+            let r = sqlx::query(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL \
+                 WHERE id = $1 AND status IN ('pending', 'dead')",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+}

@@ -321,6 +321,64 @@ async fn failed_delivery_retries_then_dead_letters(b: Backend) {
         assert_eq!(row.status, expected);
         app.clock.advance(Duration::hours(2));
     }
+
+    // The transport is repaired; an admin sees the dead mail with its error and retries it.
+    std::fs::remove_file(app.mail_dir()).unwrap();
+    std::fs::create_dir(app.mail_dir()).unwrap();
+    let admin = app.admin("root@example.org", "Root").await;
+    let (status, page) = app.text(&admin, "/admin/outbox?status=dead").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("verify_email")
+            && page.contains("could not write")
+            && page.contains("Retry now")
+    );
+    let dead = app.core.store.outbox(Some("dead"), 0, 10).await.unwrap();
+    let id = dead
+        .iter()
+        .find(|m| m.purpose == email::VERIFY_EMAIL)
+        .unwrap()
+        .id
+        .clone();
+    let r = app
+        .form(&admin, &format!("/admin/outbox/{id}/retry"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mail = app.last_mail_to("vic@example.org").await;
+    assert!(mail.subject.starts_with("Confirm your email"));
+    let r = app
+        .api(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/admin/outbox/{id}/retry"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "already sent");
+    let j: serde_json::Value = app
+        .api(
+            &admin,
+            Method::GET,
+            "/api/v1/admin/outbox?status=sent",
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        j["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == id.as_str())
+    );
+    // Members cannot see it.
+    let member = app.member("mem@example.org", "Mem").await;
+    assert_eq!(
+        app.get(&member, "/admin/outbox").await.status(),
+        StatusCode::FORBIDDEN
+    );
 }
 
 both!(unsubscribe_and_preferences);

@@ -3,6 +3,7 @@
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
+    http::StatusCode,
     routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users", get(users))
         .route("/admin/users/{id}/{action}", post(act))
         .route("/admin/audit", get(audit))
+        .route("/admin/outbox", get(outbox))
+        .route("/admin/outbox/{id}/retry", post(retry_mail))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -111,4 +114,43 @@ pub async fn audit(
 ) -> Result<Json<AuditList>, HttpError> {
     let (entries, more) = admin::audit_log(&s.core, ctx.require()?, q.offset).await?;
     Ok(Json(AuditList { entries, more }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct OutboxQuery {
+    /// `pending`, `sent`, `dead` or `skipped`; all when absent.
+    status: Option<String>,
+    #[serde(default)]
+    offset: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxList {
+    pub entries: Vec<admin::OutboxEntry>,
+    pub more: bool,
+}
+
+/// The mail outbox, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/outbox", tag = "admin", params(OutboxQuery),
+    responses((status = 200, body = OutboxList), (status = 403, body = ApiErrorBody)))]
+pub async fn outbox(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<OutboxQuery>,
+) -> Result<Json<OutboxList>, HttpError> {
+    let (entries, more) =
+        admin::outbox(&s.core, ctx.require()?, q.status.as_deref(), q.offset).await?;
+    Ok(Json(OutboxList { entries, more }))
+}
+
+/// Send a dead or waiting mail again now.
+#[utoipa::path(post, path = "/api/v1/admin/outbox/{id}/retry", tag = "admin", params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+pub async fn retry_mail(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, HttpError> {
+    admin::retry_mail(&s.core, &session, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

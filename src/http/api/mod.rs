@@ -68,7 +68,7 @@ pub struct ApiErrorBody {
         accounts::delete_me,
         events::list, events::create, events::mine, events::show, events::update, events::cancel,
         registrations::register, registrations::unregister, registrations::list,
-        admin::users, admin::act, admin::audit,
+        admin::users, admin::act, admin::audit, admin::outbox, admin::retry_mail,
     ),
     components(schemas(ApiErrorBody)),
     tags(

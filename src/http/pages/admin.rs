@@ -28,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(users))
         .route("/admin/audit", get(audit))
         .route("/admin/users/{id}/{action}", post(act))
+        .route("/admin/outbox", get(outbox))
+        .route("/admin/outbox/{id}/retry", post(retry_mail))
 }
 
 #[derive(Template)]
@@ -118,4 +120,48 @@ async fn audit(
         offset: q.offset.max(0),
         more,
     }))
+}
+
+#[derive(Template)]
+#[template(path = "admin/outbox.html")]
+struct OutboxPage {
+    layout: Layout,
+    entries: Vec<admin::OutboxEntry>,
+    status: String,
+    offset: i64,
+    more: bool,
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    offset: i64,
+}
+
+async fn outbox(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<OutboxQuery>,
+) -> Result<Response, HttpError> {
+    let session = ctx.require()?;
+    let status = Some(q.status.as_str()).filter(|s| !s.is_empty());
+    let (entries, more) = admin::outbox(&s.core, session, status, q.offset).await?;
+    Ok(render(&OutboxPage {
+        layout: Layout::new(&s, &ctx, "Admin: mail outbox"),
+        entries,
+        status: q.status,
+        offset: q.offset.max(0),
+        more,
+    }))
+}
+
+async fn retry_mail(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<String>,
+) -> Result<Response, HttpError> {
+    admin::retry_mail(&s.core, &session, &id).await?;
+    Ok(see_other("/admin/outbox?status=pending", "mail_retried"))
 }

@@ -92,6 +92,7 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "unregistered" => "You are no longer registered.",
         "user_updated" => "The account was updated.",
         "preferences_saved" => "Your email preferences were saved.",
+        "mail_retried" => "The mail is queued again and goes out within seconds.",
         _ => return None,
     })
 }
