@@ -43,10 +43,20 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
-    /// Mail transport: `log` writes each message as an .eml file under `<data dir>/mail/`
-    /// [default: log].
+    /// Mail transport: `log` writes each message as an .eml file under `<data dir>/mail/`;
+    /// `smtp` sends through MEETSTAGE_SMTP_URL [default: log].
     #[arg(long, env = "MEETSTAGE_MAILER")]
     pub mailer: Option<String>,
+
+    /// SMTP server for `mailer = smtp`: `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465` (TLS), or `smtp://host:1025` (plain, local catchers only).
+    #[arg(long, env = "MEETSTAGE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// `development` or `production`; production refuses settings that would lose data, such
+    /// as the `log` mailer [default: development].
+    #[arg(long, env = "MEETSTAGE_ENV")]
+    pub environment: Option<String>,
 
     /// From address of every mail [default: "<community name> <noreply@localhost>"].
     #[arg(long, env = "MEETSTAGE_MAIL_FROM")]
@@ -121,6 +131,8 @@ impl Options {
                 .or(other.database_max_connections),
             secret_key: self.secret_key.or(other.secret_key),
             mailer: self.mailer.or(other.mailer),
+            smtp_url: self.smtp_url.or(other.smtp_url),
+            environment: self.environment.or(other.environment),
             mail_from: self.mail_from.or(other.mail_from),
             mail_rate: self.mail_rate.or(other.mail_rate),
             community_name: self.community_name.or(other.community_name),
@@ -161,9 +173,25 @@ pub enum LogFormat {
     Pretty,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum MailerKind {
     Log,
+    Smtp { url: String },
+}
+
+/// The SMTP URL holds a password: show only the scheme and host.
+impl fmt::Debug for MailerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailerKind::Log => f.write_str("Log"),
+            MailerKind::Smtp { url } => {
+                let shown = Url::parse(url)
+                    .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")))
+                    .unwrap_or_default();
+                write!(f, "Smtp({shown})")
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -236,8 +264,36 @@ impl Config {
         }
         let mailer = match o.mailer.as_deref().unwrap_or("log") {
             "log" => MailerKind::Log,
-            other => return Err(ConfigError(format!("unknown mailer `{other}` (use `log`)"))),
+            "smtp" => match o.smtp_url {
+                Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
+                    MailerKind::Smtp { url }
+                }
+                _ => {
+                    return Err(ConfigError(
+                        "mailer `smtp` needs smtp_url (smtp://… or smtps://…)".into(),
+                    ));
+                }
+            },
+            other => {
+                return Err(ConfigError(format!(
+                    "unknown mailer `{other}` (use `log` or `smtp`)"
+                )));
+            }
         };
+        let production = match o.environment.as_deref().unwrap_or("development") {
+            "development" => false,
+            "production" => true,
+            other => {
+                return Err(ConfigError(format!(
+                    "environment `{other}`: use development or production"
+                )));
+            }
+        };
+        if production && mailer == MailerKind::Log {
+            return Err(ConfigError(
+                "the log mailer only writes files and would lose mail in production; set mailer = smtp".into(),
+            ));
+        }
         let mail_rate_per_second = o.mail_rate.unwrap_or(14.0);
         if !(mail_rate_per_second.is_finite() && mail_rate_per_second > 0.0) {
             return Err(ConfigError(
@@ -470,5 +526,36 @@ mod tests {
         );
         assert!(shown.contains("REDACTED"));
         assert!(c.is_https());
+    }
+
+    #[test]
+    fn smtp_needs_a_url_and_production_refuses_the_log_mailer() {
+        let err = |o: Options| Config::from_options(o).unwrap_err().to_string();
+        assert!(
+            err(Options {
+                mailer: Some("smtp".into()),
+                ..Options::default()
+            })
+            .contains("needs smtp_url")
+        );
+        assert!(
+            err(Options {
+                environment: Some("production".into()),
+                ..Options::default()
+            })
+            .contains("would lose mail")
+        );
+        let smtp = Options {
+            mailer: Some("smtp".into()),
+            smtp_url: Some("smtp://u:topsecret@mail.example.org:587?tls=required".into()),
+            environment: Some("production".into()),
+            ..Options::default()
+        };
+        let c = Config::from_options(smtp).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("Smtp(smtp://mail.example.org)") && !shown.contains("topsecret"),
+            "{shown}"
+        );
     }
 }

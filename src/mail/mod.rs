@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use askama::Template;
 use lettre::{
-    Message,
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{
         Mailbox, MultiPart,
         header::{ContentType, Header, HeaderName, HeaderValue},
@@ -25,6 +25,8 @@ pub enum MailError {
     Render(#[from] askama::Error),
     #[error("could not write the message: {0}")]
     Io(#[from] std::io::Error),
+    #[error("the mail server refused or failed: {0}")]
+    Transport(String),
 }
 
 /// What a mail says, independent of how it is rendered.
@@ -104,9 +106,19 @@ struct HtmlMail<'a> {
     home: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum Mailer {
     Log(LogMailer),
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mailer::Log(m) => write!(f, "Log({})", m.dir.display()),
+            Mailer::Smtp(_) => f.write_str("Smtp"),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -116,12 +128,15 @@ pub struct LogMailer {
 
 impl Mailer {
     pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
-        match config.mailer {
+        match &config.mailer {
             MailerKind::Log => {
                 let dir = config.data_dir.join("mail");
                 std::fs::create_dir_all(&dir)?;
                 Ok(Mailer::Log(LogMailer { dir }))
             }
+            MailerKind::Smtp { url } => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                .map(|b| Mailer::Smtp(b.build()))
+                .map_err(|e| MailError::Transport(e.to_string())),
         }
     }
 
@@ -134,15 +149,22 @@ impl Mailer {
         to: &str,
         content: Content,
     ) -> Result<(), MailError> {
-        let message = render(config, to, &content)?;
+        let message = render(config, id, to, &content)?;
         match self {
             Mailer::Log(m) => m.write(id, &message, &content.subject).await,
+            Mailer::Smtp(t) => {
+                t.send(message)
+                    .await
+                    .map_err(|e| MailError::Transport(e.to_string()))?;
+                tracing::info!(mail.id = id, mail.subject = %content.subject, "mail sent over SMTP");
+                Ok(())
+            }
         }
     }
 }
 
 /// Builds the MIME message: plain text and HTML alternatives.
-pub fn render(config: &Config, to: &str, c: &Content) -> Result<Message, MailError> {
+pub fn render(config: &Config, id: &str, to: &str, c: &Content) -> Result<Message, MailError> {
     let community = config.branding.community_name.as_str();
     let home = config.link("/");
     let text = TextMail {
@@ -175,7 +197,13 @@ pub fn render(config: &Config, to: &str, c: &Content) -> Result<Message, MailErr
             )
         }
     };
-    let mut builder = Message::builder().from(from).to(to).subject(&c.subject);
+    // The outbox id makes the Message-ID, so a resend after a crash is recognisably the same mail.
+    let host = config.base_url.host_str().unwrap_or("localhost");
+    let mut builder = Message::builder()
+        .from(from)
+        .to(to)
+        .subject(&c.subject)
+        .message_id(Some(format!("<{id}@{host}>")));
     if let Some((url, _)) = &c.unsubscribe {
         // RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs here.
         builder = builder

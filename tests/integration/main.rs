@@ -13,3 +13,4 @@ mod events;
 mod ops;
 mod registrations;
 mod security;
+mod smtp;
