@@ -37,6 +37,10 @@ impl App {
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("running migrations")?;
+        store
+            .release_stale_leases()
+            .await
+            .context("releasing leases of a previous run")?;
         let secret = Arc::new(load_or_create_key(&config)?);
         let mailer = Mailer::from_config(&config).context("setting up mail")?;
         let core = Core {

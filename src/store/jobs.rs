@@ -146,3 +146,18 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// At start-up on SQLite (one process owns the file), work leased by a process that died
+    /// is released at once instead of waiting for the lease to run out.
+    pub async fn release_stale_leases(&self) -> StoreResult<()> {
+        if self.backend() != Backend::Sqlite {
+            return Ok(());
+        }
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE jobs SET locked_until = NULL WHERE locked_until IS NOT NULL").execute(pool).await?;
+            sqlx::query("UPDATE outbox SET locked_until = NULL WHERE locked_until IS NOT NULL").execute(pool).await?;
+        });
+        Ok(())
+    }
+}

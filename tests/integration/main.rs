@@ -12,5 +12,6 @@ mod email;
 mod events;
 mod ops;
 mod registrations;
+mod restart;
 mod security;
 mod smtp;
