@@ -51,6 +51,9 @@ impl App {
             secret,
             config: Arc::new(config),
         };
+        crate::jobs::schedule_cleanup(&core)
+            .await
+            .context("scheduling clean-up")?;
         Ok(App {
             state: AppState::new(core),
             listener,
@@ -88,20 +91,12 @@ impl App {
     }
 }
 
-/// Periodic clean-up: expired sessions and tokens, quiet rate-limit entries.
+/// Forgets quiet addresses in the in-memory rate limiters (durable clean-up is a job).
 async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         state.limits.prune();
-        if let Err(e) = state
-            .core
-            .store
-            .delete_expired(state.core.clock.now_ms())
-            .await
-        {
-            tracing::warn!(error = %e, "could not delete expired sessions");
-        }
     }
 }
 

@@ -30,6 +30,8 @@ pub const REMINDER_24H: &str = "reminder_24h";
 pub const REMINDER_1H: &str = "reminder_1h";
 pub const EVENT_UPDATED: &str = "event_updated";
 pub const EVENT_CANCELLED: &str = "event_cancelled";
+pub const EVENT_STARTED: &str = "event_started";
+pub const RECAP: &str = "recap";
 
 /// What a person can switch off. Account mail belongs to no category and always goes out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +66,12 @@ impl Category {
     pub fn of(purpose: &str) -> Option<Category> {
         match purpose {
             REMINDER_24H | REMINDER_1H => Some(Category::Reminders),
-            EVENT_CREATED | REGISTRATION_CONFIRMED | EVENT_UPDATED | EVENT_CANCELLED => {
-                Some(Category::EventNews)
-            }
+            EVENT_CREATED
+            | REGISTRATION_CONFIRMED
+            | EVENT_UPDATED
+            | EVENT_CANCELLED
+            | EVENT_STARTED
+            | RECAP => Some(Category::EventNews),
             _ => None,
         }
     }
@@ -217,6 +222,23 @@ pub fn cancel_reminders(event_id: &str) -> Vec<String> {
         .collect()
 }
 
+/// The trigger point for the recap: called when an event's recording is published (the
+/// recording issue calls it); mails every registrant once.
+pub async fn recording_published(core: &Core, event_id: &str) -> Result<()> {
+    let now = core.clock.now_ms();
+    let job = notify_registrants(event_id, RECAP, 0, now);
+    Ok(core
+        .store
+        .schedule_job(
+            job.kind,
+            job.dedupe_key.as_deref(),
+            &job.payload,
+            job.run_at,
+            now,
+        )
+        .await?)
+}
+
 /// A job that mails every registrant now; the request that causes it writes one row,
 /// whatever the number of registrants.
 pub fn notify_registrants(event_id: &str, purpose: &'static str, version: i64, now: i64) -> NewJob {
@@ -353,6 +375,19 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                     .para(format!("The time of \u{201c}{}\u{201d} changed. It now starts {}.", e.title, when(&e)))
                     .action("Open the event", page)
                     .attach(invite(Method::Request)),
+                EVENT_STARTED => {
+                    if e.status != Status::Live {
+                        return Ok(Rendered::Skip("the event is no longer live"));
+                    }
+                    Content::new(format!("We're live: {}", e.title))
+                        .greeting(&user.display_name)
+                        .para(format!("\u{201c}{}\u{201d} has started. Join now to watch, chat and ask questions.", e.title))
+                        .action("Join the event", page)
+                }
+                RECAP => Content::new(format!("Recap: {}", e.title))
+                    .greeting(&user.display_name)
+                    .para(format!("Thank you for joining \u{201c}{}\u{201d}. The recording is published.", e.title))
+                    .action("Watch the recording", page),
                 EVENT_CANCELLED => Content::new(format!("Cancelled: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("\u{201c}{}\u{201d}, planned for {}, was cancelled by its organizer.", e.title, when(&e)))

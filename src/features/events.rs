@@ -559,9 +559,29 @@ pub async fn transition(
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
     let (from, to) = t.endpoints();
+    let now = core.clock.now_ms();
+    // Going live tells every registrant (one job, whatever their number); the live-room hooks
+    // (warnings, auto-stop) will join these effects.
+    let effects = Effects {
+        jobs: match t {
+            Transition::GoLive => vec![email::notify_registrants(
+                &event.id,
+                email::EVENT_STARTED,
+                now,
+                now,
+            )],
+            _ => Vec::new(),
+        },
+        unschedule: match t {
+            Transition::GoLive | Transition::End => email::cancel_reminders(&event.id),
+            Transition::OpenGreenRoom => Vec::new(),
+        },
+        mails: Vec::new(),
+        now,
+    };
     if !core
         .store
-        .transition_event(&event.id, from.as_str(), to.as_str(), core.clock.now_ms())
+        .transition_event(&event.id, from.as_str(), to.as_str(), now, &effects)
         .await?
     {
         return Err(Error::Conflict(format!(

@@ -21,6 +21,36 @@ const LEASE_MS: i64 = 5 * 60_000;
 pub const MAX_MAIL_ATTEMPTS: i32 = 6;
 const FANOUT_BATCH: i64 = 500;
 const TICK: Duration = Duration::from_millis(250);
+/// Deletes expired sessions and account tokens, then schedules itself again.
+pub const JOB_CLEANUP: &str = "cleanup";
+const CLEANUP_EVERY_MS: i64 = 10 * 60_000;
+
+/// Makes sure the recurring clean-up job exists (idempotent: one row, keyed `cleanup`).
+pub async fn schedule_cleanup(core: &Core) -> anyhow::Result<()> {
+    let now = core.clock.now_ms();
+    core.store
+        .schedule_job(JOB_CLEANUP, Some(JOB_CLEANUP), "{}", now, now)
+        .await?;
+    Ok(())
+}
+
+async fn cleanup(core: &Core) -> anyhow::Result<()> {
+    let now = core.clock.now_ms();
+    let removed = core.store.delete_expired(now).await?;
+    if removed > 0 {
+        tracing::info!(removed, "expired sessions and tokens deleted");
+    }
+    core.store
+        .schedule_job(
+            JOB_CLEANUP,
+            Some(JOB_CLEANUP),
+            "{}",
+            now + CLEANUP_EVERY_MS,
+            now,
+        )
+        .await?;
+    Ok(())
+}
 
 /// Runs forever (until the task is aborted at shutdown).
 pub async fn run(core: Core) {
@@ -46,6 +76,7 @@ pub async fn run_due(core: &Core) -> anyhow::Result<(usize, usize)> {
             JOB_REMINDER | JOB_NOTIFY_REGISTRANTS => {
                 fan_out(core, &job.payload, job.kind == JOB_REMINDER).await
             }
+            JOB_CLEANUP => cleanup(core).await,
             other => Err(anyhow::anyhow!("unknown job kind {other}")),
         };
         match outcome {
@@ -103,6 +134,8 @@ async fn fan_out(core: &Core, payload: &str, is_reminder: bool) -> anyhow::Resul
         email::REMINDER_1H => email::REMINDER_1H,
         email::EVENT_UPDATED => email::EVENT_UPDATED,
         email::EVENT_CANCELLED => email::EVENT_CANCELLED,
+        email::EVENT_STARTED => email::EVENT_STARTED,
+        email::RECAP => email::RECAP,
         other => anyhow::bail!("no fan-out for {other}"),
     };
     let mut after = String::new();

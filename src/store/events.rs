@@ -145,8 +145,10 @@ impl Store {
         from: &str,
         to: &str,
         now: i64,
+        effects: &Effects,
     ) -> StoreResult<bool> {
         on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE events SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
             )
@@ -154,9 +156,14 @@ impl Store {
             .bind(from)
             .bind(to)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *tx)
             .await?;
-            Ok(r.rows_affected() == 1)
+            let moved = r.rows_affected() == 1;
+            if moved {
+                apply_effects!(tx, effects);
+            }
+            tx.commit().await?;
+            Ok(moved)
         })
     }
 

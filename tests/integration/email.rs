@@ -494,3 +494,95 @@ async fn unsubscribe_and_preferences(b: Backend) {
         (true, true)
     );
 }
+
+both!(going_live_recap_and_cleanup);
+
+async fn going_live_recap_and_cleanup(b: Backend) {
+    use meetstage::features::{
+        accounts::{Session, User},
+        events::{self, Transition},
+    };
+    let app = TestApp::spawn(b).await;
+    let org = app.organizer("org@example.org", "Olga").await;
+    let event = event_in(&app, &org, 72, None).await;
+    for p in ["a@example.org", "b@example.org"] {
+        let c = app.member(p, "P").await;
+        register(&app, &c, &event).await;
+    }
+    let row = app
+        .core
+        .store
+        .user_by_email("org@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    let session = Session {
+        user: User::from(&row),
+        id_hash: String::new(),
+    };
+    events::transition(&app.core, &session, &event, Transition::OpenGreenRoom)
+        .await
+        .unwrap();
+    events::transition(&app.core, &session, &event, Transition::GoLive)
+        .await
+        .unwrap();
+    for p in ["a@example.org", "b@example.org"] {
+        let live: Vec<_> = app
+            .mails_to(p)
+            .await
+            .into_iter()
+            .filter(|m| m.subject == "We're live: Mail night")
+            .collect();
+        assert_eq!(live.len(), 1, "{p}");
+        assert!(
+            live[0]
+                .link("/events/")
+                .ends_with(&format!("/events/{event}"))
+        );
+    }
+    // Live events get no reminders.
+    assert!(
+        app.core
+            .store
+            .jobs_by_kind(email::JOB_REMINDER)
+            .await
+            .unwrap()
+            .iter()
+            .all(|j| !j.payload.contains(&event))
+    );
+    events::transition(&app.core, &session, &event, Transition::End)
+        .await
+        .unwrap();
+    email::recording_published(&app.core, &event).await.unwrap();
+    assert_eq!(
+        app.mails_to("a@example.org")
+            .await
+            .iter()
+            .filter(|m| m.subject == "Recap: Mail night")
+            .count(),
+        1
+    );
+
+    // The clean-up job exists once and keeps rescheduling itself.
+    let cleanup = app
+        .core
+        .store
+        .jobs_by_kind(meetstage::jobs::JOB_CLEANUP)
+        .await
+        .unwrap();
+    assert_eq!(cleanup.len(), 1);
+    assert!(
+        cleanup[0].run_at > app.clock.now_ms(),
+        "ran at start-up and rescheduled"
+    );
+    app.clock.advance(Duration::minutes(11));
+    meetstage::jobs::run_due(&app.core).await.unwrap();
+    let again = app
+        .core
+        .store
+        .jobs_by_kind(meetstage::jobs::JOB_CLEANUP)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].run_at > app.clock.now_ms());
+}
