@@ -215,12 +215,32 @@ impl TestApp {
                 .outbox(Some("pending"), 0, 1000)
                 .await
                 .unwrap();
-            if due.iter().all(|m| m.next_attempt_at > now) {
+            let jobs = self.core.store.due_jobs(now).await.unwrap();
+            if jobs == 0 && due.iter().all(|m| m.next_attempt_at > now) {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("mail was still due after 5 s");
+    }
+
+    /// Runs the job loop until `check` gives a value (the server's own loop runs too, so a
+    /// result may appear from either); bounded to 5 s.
+    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        for _ in 0..500 {
+            meetstage::jobs::run_due(&self.core)
+                .await
+                .expect("job loop");
+            if let Some(v) = check().await {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("never happened: {what}");
     }
 
     /// Every captured mail, oldest first.

@@ -65,11 +65,19 @@ async fn sigkill_during_delivery_loses_and_doubles_nothing() {
         .unwrap()
         .port();
     let mut server = start(dir.path(), port);
-    // Wait for the migrations, then arrange the data directly in the same database.
-    wait_until("the server", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    })
-    .await;
+    // Wait until it is ready (migrated), then arrange the data directly in the same database.
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let t = Instant::now();
+    while !reqwest::get(&ready)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let store = Store::connect(
         &format!("sqlite://{}", dir.path().join("meetstage.db").display()),
         1,

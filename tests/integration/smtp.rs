@@ -233,12 +233,12 @@ async fn smtp_transport_delivers_real_mime() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    meetstage::jobs::run_due(&app.core).await.unwrap();
-    let rows = app.core.store.outbox(Some("pending"), 0, 10).await.unwrap();
-    let waiting = rows
-        .iter()
-        .find(|m| m.attempts == 1)
-        .expect("a failed attempt is recorded");
+    let waiting = app
+        .eventually("a failed attempt is recorded", || async {
+            let rows = app.core.store.outbox(Some("pending"), 0, 10).await.unwrap();
+            rows.into_iter().find(|m| m.attempts == 1)
+        })
+        .await;
     assert!(
         waiting
             .last_error
