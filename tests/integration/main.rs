@@ -15,3 +15,4 @@ mod registrations;
 mod restart;
 mod security;
 mod smtp;
+mod snapshots;
