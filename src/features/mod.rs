@@ -49,13 +49,7 @@ impl Core {
 
     /// Checks a signature from [`Core::sign`] in constant time.
     pub fn verify(&self, parts: &[&str], signature: &str) -> bool {
-        let expected = self.sign(parts);
-        expected.len() == signature.len()
-            && expected
-                .bytes()
-                .zip(signature.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        constant_time_eq(self.sign(parts).as_bytes(), signature.as_bytes())
     }
 }
 
@@ -115,6 +109,11 @@ pub fn locked(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono
 
 pub fn forbidden(msg: impl Into<String>) -> Error {
     Error::Forbidden(msg.into())
+}
+
+/// Compares secrets without revealing, through timing, where they first differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A new time-ordered id (UUIDv7), as the text every id column holds.

@@ -18,6 +18,8 @@ use governor::{
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::features::constant_time_eq;
+
 use super::{
     AppState, BODY_LIMIT,
     context::Ctx,
@@ -145,10 +147,6 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 // --- rate limits --------------------------------------------------------------------------
