@@ -42,12 +42,15 @@ impl App {
             .await
             .context("releasing leases of a previous run")?;
         let secret = Arc::new(load_or_create_key(&config)?);
-        let mailer = Mailer::from_config(&config).context("setting up mail")?;
+        let mailer = Mailer::from_config(&config)
+            .await
+            .context("setting up mail")?;
         let core = Core {
             store,
             mailer,
             clock,
             hasher: Hasher::new(config.max_concurrent_hashes),
+            hub: Default::default(),
             secret,
             config: Arc::new(config),
         };

@@ -44,7 +44,8 @@ pub struct Options {
     pub secret_key: Option<String>,
 
     /// Mail transport: `log` writes each message as an .eml file under `<data dir>/mail/`;
-    /// `smtp` sends through MEETSTAGE_SMTP_URL [default: log].
+    /// `smtp` sends through MEETSTAGE_SMTP_URL; `ses` sends through Amazon SES v2 with the
+    /// standard AWS credential chain (environment, profile, instance or task role) [default: log].
     #[arg(long, env = "MEETSTAGE_MAILER")]
     pub mailer: Option<String>,
 
@@ -52,6 +53,23 @@ pub struct Options {
     /// `smtps://user:pass@host:465` (TLS), or `smtp://host:1025` (plain, local catchers only).
     #[arg(long, env = "MEETSTAGE_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+
+    /// AWS region of SES for `mailer = ses`, e.g. `eu-west-1`.
+    #[arg(long, env = "MEETSTAGE_SES_REGION")]
+    pub ses_region: Option<String>,
+
+    /// SES configuration set to send with (event publishing, dedicated IPs) [default: none].
+    #[arg(long, env = "MEETSTAGE_SES_CONFIGURATION_SET")]
+    pub ses_configuration_set: Option<String>,
+
+    /// ARN of the SES identity that authorises the From address, when sending on behalf of
+    /// an identity owned by another account [default: none].
+    #[arg(long, env = "MEETSTAGE_SES_FROM_ARN")]
+    pub ses_from_arn: Option<String>,
+
+    /// Other SES endpoint (a VPC endpoint or a local fake) [default: the region's].
+    #[arg(long, env = "MEETSTAGE_SES_ENDPOINT_URL")]
+    pub ses_endpoint_url: Option<Url>,
 
     /// `development` or `production`; production refuses settings that would lose data, such
     /// as the `log` mailer [default: development].
@@ -132,6 +150,10 @@ impl Options {
             secret_key: self.secret_key.or(other.secret_key),
             mailer: self.mailer.or(other.mailer),
             smtp_url: self.smtp_url.or(other.smtp_url),
+            ses_region: self.ses_region.or(other.ses_region),
+            ses_configuration_set: self.ses_configuration_set.or(other.ses_configuration_set),
+            ses_from_arn: self.ses_from_arn.or(other.ses_from_arn),
+            ses_endpoint_url: self.ses_endpoint_url.or(other.ses_endpoint_url),
             environment: self.environment.or(other.environment),
             mail_from: self.mail_from.or(other.mail_from),
             mail_rate: self.mail_rate.or(other.mail_rate),
@@ -177,6 +199,15 @@ pub enum LogFormat {
 pub enum MailerKind {
     Log,
     Smtp { url: String },
+    Ses(SesSettings),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SesSettings {
+    pub region: String,
+    pub configuration_set: Option<String>,
+    pub from_arn: Option<String>,
+    pub endpoint_url: Option<Url>,
 }
 
 /// The SMTP URL holds a password: show only the scheme and host.
@@ -190,6 +221,7 @@ impl fmt::Debug for MailerKind {
                     .unwrap_or_default();
                 write!(f, "Smtp({shown})")
             }
+            MailerKind::Ses(s) => write!(f, "Ses({})", s.region),
         }
     }
 }
@@ -274,9 +306,31 @@ impl Config {
                     ));
                 }
             },
+            "ses" => {
+                let region = o.ses_region.filter(|r| is_aws_region(r)).ok_or_else(|| {
+                    ConfigError("mailer `ses` needs ses_region, e.g. eu-west-1".into())
+                })?;
+                // SES sends only from a verified identity; the built-in default never is one.
+                if o.mail_from.is_none() {
+                    return Err(ConfigError(
+                        "mailer `ses` needs mail_from: an address or domain verified in SES".into(),
+                    ));
+                }
+                if let Some(u) = &o.ses_endpoint_url
+                    && !matches!(u.scheme(), "http" | "https")
+                {
+                    return Err(ConfigError("ses_endpoint_url must be http(s)".into()));
+                }
+                MailerKind::Ses(SesSettings {
+                    region,
+                    configuration_set: o.ses_configuration_set.filter(|c| !c.is_empty()),
+                    from_arn: o.ses_from_arn.filter(|a| !a.is_empty()),
+                    endpoint_url: o.ses_endpoint_url,
+                })
+            }
             other => {
                 return Err(ConfigError(format!(
-                    "unknown mailer `{other}` (use `log` or `smtp`)"
+                    "unknown mailer `{other}` (use `log`, `smtp` or `ses`)"
                 )));
             }
         };
@@ -291,7 +345,7 @@ impl Config {
         };
         if production && mailer == MailerKind::Log {
             return Err(ConfigError(
-                "the log mailer only writes files and would lose mail in production; set mailer = smtp".into(),
+                "the log mailer only writes files and would lose mail in production; set mailer = smtp or ses".into(),
             ));
         }
         let mail_rate_per_second = o.mail_rate.unwrap_or(14.0);
@@ -390,6 +444,20 @@ impl Config {
         let base = self.base_url.as_str().trim_end_matches('/');
         format!("{base}{path}")
     }
+}
+
+/// `eu-west-1`, `us-gov-east-1`: lower-case words and a number, joined by dashes.
+fn is_aws_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn is_hex_colour(s: &str) -> bool {
@@ -557,5 +625,53 @@ mod tests {
             shown.contains("Smtp(smtp://mail.example.org)") && !shown.contains("topsecret"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn ses_needs_a_region_and_a_verified_from_address() {
+        let err = |o: Options| Config::from_options(o).unwrap_err().to_string();
+        let ses = || Options {
+            mailer: Some("ses".into()),
+            ses_region: Some("eu-west-1".into()),
+            mail_from: Some("Meetup <events@example.org>".into()),
+            environment: Some("production".into()),
+            ..Options::default()
+        };
+        assert!(
+            err(Options {
+                ses_region: None,
+                ..ses()
+            })
+            .contains("needs ses_region")
+        );
+        assert!(
+            err(Options {
+                ses_region: Some("Ireland".into()),
+                ..ses()
+            })
+            .contains("needs ses_region")
+        );
+        assert!(
+            err(Options {
+                mail_from: None,
+                ..ses()
+            })
+            .contains("needs mail_from")
+        );
+        let c = Config::from_options(Options {
+            ses_configuration_set: Some("meetups".into()),
+            ..ses()
+        })
+        .unwrap();
+        assert_eq!(
+            c.mailer,
+            MailerKind::Ses(SesSettings {
+                region: "eu-west-1".into(),
+                configuration_set: Some("meetups".into()),
+                from_arn: None,
+                endpoint_url: None,
+            })
+        );
+        assert!(is_aws_region("us-gov-east-1") && !is_aws_region("eu-west"));
     }
 }

@@ -4,6 +4,7 @@
 //! - [`http`]: routes, extractors, pages and the JSON API; converts everything to responses.
 //! - [`features`]: use cases (accounts, events, registrations, admin), free of axum types.
 //! - [`store`]: the only module that knows sqlx; one query text runs on SQLite or Postgres.
+//! - [`realtime`]: in-process fan-out of room notices to live-room sockets.
 //! - [`mail`]: the `Mailer` seam and its transports.
 //! - [`jobs`]: the in-process loop that runs due jobs and delivers the mail outbox.
 //! - [`config`], [`telemetry`], [`clock`]: process-wide plumbing.
@@ -16,6 +17,7 @@ pub mod features;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod realtime;
 pub mod store;
 pub mod telemetry;
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{
     Core, Error, FieldErrors, Result,
     accounts::{Session, User},
-    email, forbidden, new_id, parse_id,
+    email, forbidden, live, new_id, parse_id,
     validation::single_line,
 };
 use crate::{
@@ -534,7 +534,7 @@ pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventVie
             i64::from(event.sequence) + 1,
             now,
         )],
-        unschedule: email::cancel_reminders(&event.id),
+        unschedule: live::transition_unschedules(&event.id, Transition::End),
         mails: Vec::new(),
         now,
     };
@@ -547,6 +547,7 @@ pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventVie
             }
         )));
     }
+    live::announce(core, &event.id, Status::Cancelled);
     get_row(core, &event.id).await
 }
 
@@ -560,25 +561,25 @@ pub async fn transition(
     let event = get_managed(core, session, id).await?;
     let (from, to) = t.endpoints();
     let now = core.clock.now_ms();
-    // Going live tells every registrant (one job, whatever their number); the live-room hooks
-    // (warnings, auto-stop) will join these effects.
-    let effects = Effects {
-        jobs: match t {
-            Transition::GoLive => vec![email::notify_registrants(
-                &event.id,
-                email::EVENT_STARTED,
-                now,
-                now,
-            )],
-            _ => Vec::new(),
-        },
-        unschedule: match t {
-            Transition::GoLive | Transition::End => email::cancel_reminders(&event.id),
-            Transition::OpenGreenRoom => Vec::new(),
-        },
-        mails: Vec::new(),
+    let mut effects = Effects {
+        unschedule: live::transition_unschedules(&event.id, t),
         now,
+        ..Effects::default()
     };
+    if t == Transition::GoLive {
+        // Every registrant hears of it (one job, whatever their number), and the session's
+        // clock starts: warnings and the automatic stop.
+        effects.jobs.push(email::notify_registrants(
+            &event.id,
+            email::EVENT_STARTED,
+            now,
+            now,
+        ));
+        let ends_at = live::stop_at(event.ends_at.timestamp_millis(), now);
+        let (jobs, stale) = live::end_jobs(&event.id, ends_at, now);
+        effects.jobs.extend(jobs);
+        effects.unschedule.extend(stale);
+    }
     if !core
         .store
         .transition_event(&event.id, from.as_str(), to.as_str(), now, &effects)
@@ -590,6 +591,7 @@ pub async fn transition(
             to.as_str()
         )));
     }
+    live::announce(core, &event.id, to);
     get_row(core, &event.id).await
 }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod calendar;
 pub mod email;
 pub mod events;
+pub mod live;
 pub mod registrations;
 pub mod validation;
 
@@ -16,6 +17,7 @@ use crate::{
     clock::Clock,
     config::Config,
     mail::Mailer,
+    realtime::Hub,
     store::{Store, StoreError},
 };
 
@@ -29,6 +31,8 @@ pub struct Core {
     pub clock: Clock,
     pub config: Arc<Config>,
     pub hasher: accounts::Hasher,
+    /// Room notices for live-room sockets.
+    pub hub: Hub,
     /// The server's signing key (CSRF tokens, unsubscribe links).
     pub secret: Arc<[u8; 32]>,
 }

@@ -1,5 +1,5 @@
 //! The in-process job loop: one task that runs due jobs from the `jobs` table (reminders,
-//! fan-outs) and delivers the mail outbox at the configured rate. Everything it does is
+//! fan-outs, end-of-session warnings and the automatic stop) and delivers the mail outbox at the configured rate. Everything it does is
 //! idempotent, so a job or mail interrupted by a crash is simply done again after restart.
 
 use std::time::Duration;
@@ -11,6 +11,7 @@ use crate::{
         Core,
         email::{self, FanOut, JOB_NOTIFY_REGISTRANTS, JOB_REMINDER, Rendered},
         events::Status,
+        live::{self, JOB_AUTO_STOP, JOB_END_WARNING},
     },
     store::outbox::NewMail,
 };
@@ -76,6 +77,8 @@ pub async fn run_due(core: &Core) -> anyhow::Result<(usize, usize)> {
             JOB_REMINDER | JOB_NOTIFY_REGISTRANTS => {
                 fan_out(core, &job.payload, job.kind == JOB_REMINDER).await
             }
+            JOB_END_WARNING => live::end_warning(core, &job.payload).await,
+            JOB_AUTO_STOP => live::auto_stop(core, &job.payload).await,
             JOB_CLEANUP => cleanup(core).await,
             other => Err(anyhow::anyhow!("unknown job kind {other}")),
         };
@@ -98,9 +101,11 @@ pub async fn run_due(core: &Core) -> anyhow::Result<(usize, usize)> {
         .await?
     {
         mails += 1;
-        // The rate limits what the transport sees; skipped mail costs it nothing.
+        // The rate limits what the transport sees; skipped mail costs it nothing. The pause
+        // counts from the start of the send, so a slow transport is not slowed down twice.
+        let started = tokio::time::Instant::now();
         if deliver(core, &row).await? {
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep_until(started + pause).await;
         }
     }
     Ok((jobs, mails))
@@ -163,7 +168,7 @@ async fn deliver(core: &Core, row: &crate::store::outbox::OutboxRow) -> anyhow::
     let rendered = match email::render(core, row).await {
         Ok(r) => r,
         Err(e) => {
-            fail(core, row, &format!("could not render: {e}")).await?;
+            fail(core, row, &format!("could not render: {e}"), false).await?;
             return Ok(false);
         }
     };
@@ -180,7 +185,7 @@ async fn deliver(core: &Core, row: &crate::store::outbox::OutboxRow) -> anyhow::
                 .mark_mail_sent(&row.id, core.clock.now_ms())
                 .await?
         }
-        Err(e) => fail(core, row, &e.to_string()).await?,
+        Err(e) => fail(core, row, &e.to_string(), e.is_permanent()).await?,
     }
     Ok(true)
 }
@@ -189,9 +194,11 @@ async fn fail(
     core: &Core,
     row: &crate::store::outbox::OutboxRow,
     error: &str,
+    permanent: bool,
 ) -> anyhow::Result<()> {
     let attempts = row.attempts + 1;
-    let retry = (attempts < MAX_MAIL_ATTEMPTS).then(|| core.clock.now_ms() + backoff_ms(attempts));
+    let retry = (attempts < MAX_MAIL_ATTEMPTS && !permanent)
+        .then(|| core.clock.now_ms() + backoff_ms(attempts));
     tracing::warn!(mail.id = %row.id, mail.purpose = %row.purpose, mail.attempts = attempts, error, "mail delivery failed");
     core.store.mark_mail_failed(&row.id, error, retry).await?;
     Ok(())

@@ -1,6 +1,9 @@
 //! The mail seam. Features describe a message as [`Content`]; a [`Mailer`] renders it to text
 //! and HTML with the community's branding and hands it to a transport. The `log` transport
-//! writes each message as an `.eml` file under `<data dir>/mail/`.
+//! writes each message as an `.eml` file under `<data dir>/mail/`; `smtp` uses lettre and `ses`
+//! Amazon SES v2 ([`ses`]).
+
+mod ses;
 
 use std::path::PathBuf;
 
@@ -25,8 +28,17 @@ pub enum MailError {
     Render(#[from] askama::Error),
     #[error("could not write the message: {0}")]
     Io(#[from] std::io::Error),
-    #[error("the mail server refused or failed: {0}")]
+    #[error("the mail server failed: {0}")]
     Transport(String),
+    /// Sending it again would fail the same way (bad recipient, unverified sender).
+    #[error("the mail server refused the message for good: {0}")]
+    Rejected(String),
+}
+
+impl MailError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, MailError::Address(_) | MailError::Rejected(_))
+    }
 }
 
 /// What a mail says, independent of how it is rendered.
@@ -110,6 +122,7 @@ struct HtmlMail<'a> {
 pub enum Mailer {
     Log(LogMailer),
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Ses(Box<ses::SesMailer>),
 }
 
 impl std::fmt::Debug for Mailer {
@@ -117,6 +130,7 @@ impl std::fmt::Debug for Mailer {
         match self {
             Mailer::Log(m) => write!(f, "Log({})", m.dir.display()),
             Mailer::Smtp(_) => f.write_str("Smtp"),
+            Mailer::Ses(_) => f.write_str("Ses"),
         }
     }
 }
@@ -127,7 +141,7 @@ pub struct LogMailer {
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config) -> Result<Mailer, MailError> {
+    pub async fn from_config(config: &Config) -> Result<Mailer, MailError> {
         match &config.mailer {
             MailerKind::Log => {
                 let dir = config.data_dir.join("mail");
@@ -137,6 +151,9 @@ impl Mailer {
             MailerKind::Smtp { url } => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                 .map(|b| Mailer::Smtp(b.build()))
                 .map_err(|e| MailError::Transport(e.to_string())),
+            MailerKind::Ses(settings) => Ok(Mailer::Ses(Box::new(
+                ses::SesMailer::new(settings, &config.mail_from).await,
+            ))),
         }
     }
 
@@ -153,10 +170,20 @@ impl Mailer {
         match self {
             Mailer::Log(m) => m.write(id, &message, &content.subject).await,
             Mailer::Smtp(t) => {
-                t.send(message)
-                    .await
-                    .map_err(|e| MailError::Transport(e.to_string()))?;
+                t.send(message).await.map_err(|e| {
+                    // 5xx replies (unknown mailbox, policy) will not change on a retry.
+                    if e.is_permanent() {
+                        MailError::Rejected(e.to_string())
+                    } else {
+                        MailError::Transport(e.to_string())
+                    }
+                })?;
                 tracing::info!(mail.id = id, mail.subject = %content.subject, "mail sent over SMTP");
+                Ok(())
+            }
+            Mailer::Ses(s) => {
+                let ses_id = s.send(to, message.formatted()).await?;
+                tracing::info!(mail.id = id, mail.ses_id = %ses_id, mail.subject = %content.subject, "mail sent through SES");
                 Ok(())
             }
         }

@@ -267,6 +267,40 @@ async fn person_signs_up_confirms_creates_and_registers() {
     );
     assert_no_console_errors(&c, "after registering").await;
 
+    // Run it: open the green room, go live (after the confirmation dialog), see the clock.
+    click(&c, Locator::XPath("//button[text()='Open green room']")).await;
+    c.wait()
+        .for_element(Locator::XPath("//button[text()='Go live']"))
+        .await
+        .unwrap();
+    assert!(
+        text_of(&c, ".notice")
+            .await
+            .contains("The green room is open")
+    );
+    assert!(
+        text_of(&c, ".badge")
+            .await
+            .eq_ignore_ascii_case("Starting soon")
+    );
+    click(&c, Locator::XPath("//button[text()='Go live']")).await;
+    assert!(c.get_alert_text().await.unwrap().contains("we're live"));
+    c.accept_alert().await.unwrap();
+    c.wait()
+        .for_element(Locator::XPath("//button[text()='End event']"))
+        .await
+        .unwrap();
+    assert!(text_of(&c, ".notice").await.contains("You are live."));
+    assert!(text_of(&c, ".facts").await.contains("stops automatically"));
+    app.deliver().await;
+    assert!(
+        app.mails_to("pat@example.org")
+            .await
+            .iter()
+            .any(|m| m.subject == "We're live: Rust meetup: WebRTC in practice")
+    );
+    assert_no_console_errors(&c, "after going live").await;
+
     let png = c.screenshot().await.unwrap();
     std::fs::write(std::env::temp_dir().join("meetstage-event-page.png"), png).unwrap();
     c.close().await.unwrap();

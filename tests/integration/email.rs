@@ -589,3 +589,56 @@ async fn going_live_recap_and_cleanup(b: Backend) {
     })
     .await;
 }
+
+/// The worker keeps to `mail_rate`: six mails at 5 per second take at least a second, however
+/// fast the transport. Only the server's own loop delivers here (the test never runs it), and
+/// the spread is read from the files' modification times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_keeps_to_the_configured_rate() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |o| o.mail_rate = Some(5.0)).await;
+    let org = app.organizer("org@example.org", "Olga").await;
+    let event = event_in(&app, &org, 72, None).await;
+    for i in 0..6 {
+        let id = app.quick_member(&format!("r{i}@example.org")).await;
+        app.core
+            .store
+            .register(&event, &id, 0, &email::confirmation(event.clone(), 0))
+            .await
+            .unwrap();
+    }
+    let r = app
+        .api(
+            &org,
+            Method::POST,
+            &format!("/api/v1/events/{event}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t = std::time::Instant::now();
+    let files = loop {
+        let files: Vec<std::path::PathBuf> = std::fs::read_dir(app.mail_dir())
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                std::fs::read_to_string(p).is_ok_and(|t| t.contains("Subject: Cancelled: "))
+            })
+            .collect();
+        if files.len() == 6 {
+            break files;
+        }
+        assert!(t.elapsed().as_secs() < 30, "only {} delivered", files.len());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut written: Vec<std::time::SystemTime> = files
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect();
+    written.sort();
+    let spread = written[5].duration_since(written[0]).unwrap();
+    // Five gaps of at least 200 ms between sends; the first write itself takes a little.
+    assert!(
+        spread >= std::time::Duration::from_millis(900),
+        "six mails in {spread:?}"
+    );
+}

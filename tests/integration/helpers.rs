@@ -484,3 +484,30 @@ pub fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let j = s[i..].find(end)? + i;
     Some(&s[i..j])
 }
+
+// --- the real binary ------------------------------------------------------------------------
+
+/// A port nobody listens on, for a server process the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits (up to 30 s) until a server process answers /readyz, i.e. has migrated and listens.
+pub async fn wait_ready(port: u16) {
+    let ready = format!("http://127.0.0.1:{port}/readyz");
+    let t = std::time::Instant::now();
+    while !reqwest::get(&ready)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "server never became ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

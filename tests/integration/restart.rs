@@ -12,6 +12,8 @@ use meetstage::{
     store::{Effects, Store, accounts::NewUser, events::EventFields},
 };
 
+use crate::helpers::{free_port, wait_ready};
+
 const BIN: &str = env!("CARGO_BIN_EXE_meetstage");
 
 fn start(data: &Path, port: u16) -> Child {
@@ -59,25 +61,10 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 async fn sigkill_during_delivery_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mail = dir.path().join("mail");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut server = start(dir.path(), port);
     // Wait until it is ready (migrated), then arrange the data directly in the same database.
-    let ready = format!("http://127.0.0.1:{port}/readyz");
-    let t = Instant::now();
-    while !reqwest::get(&ready)
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "server never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(port).await;
     let store = Store::connect(
         &format!("sqlite://{}", dir.path().join("meetstage.db").display()),
         1,

@@ -59,6 +59,8 @@ impl Sink {
                         } else if upper.starts_with("MAIL FROM:") {
                             current.from = line[10..].trim().to_string();
                             b"250 OK\r\n"
+                        } else if upper.starts_with("RCPT TO:") && upper.contains("BOUNCE@") {
+                            b"550 5.1.1 no such mailbox\r\n"
                         } else if upper.starts_with("RCPT TO:") {
                             current.to.push(
                                 line[8..]
@@ -216,6 +218,35 @@ async fn smtp_transport_delivers_real_mime() {
             .header_raw("List-Unsubscribe-Post")
             .map(str::trim),
         Some("List-Unsubscribe=One-Click")
+    );
+
+    // A 5xx reply will not change on a retry: the mail is dead-lettered at once.
+    let r = app
+        .form(
+            &app.browser(),
+            "/signup",
+            &[
+                ("email", "bounce@example.org"),
+                ("display_name", "Bounce"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let dead = app
+        .eventually("the refused mail is dead-lettered", || async {
+            let rows = app.core.store.outbox(Some("dead"), 0, 10).await.unwrap();
+            rows.into_iter().next()
+        })
+        .await;
+    assert_eq!(dead.attempts, 1);
+    assert!(
+        dead.last_error
+            .as_deref()
+            .unwrap()
+            .contains("no such mailbox"),
+        "{:?}",
+        dead.last_error
     );
 
     // The server goes away: the mail waits for a retry with the reason recorded.

@@ -14,7 +14,7 @@ use super::{ApiErrorBody, ApiJson};
 use crate::{
     features::{
         FieldErrors,
-        events::{self, EventInput, EventView, PAGE_SIZE, Page},
+        events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
         registrations,
     },
     http::{
@@ -30,6 +30,9 @@ pub fn router() -> Router<AppState> {
         .route("/events/mine", get(mine))
         .route("/events/{id}", get(show).put(update))
         .route("/events/{id}/cancel", post(cancel))
+        .route("/events/{id}/green-room", post(open_green_room))
+        .route("/events/{id}/go-live", post(go_live))
+        .route("/events/{id}/end", post(end))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -160,4 +163,41 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<EventView>, HttpError> {
     Ok(Json(events::cancel(&s.core, ctx.require()?, &id).await?))
+}
+
+/// Open the green room: presenters may join and rehearse; attendees wait (owner or admin).
+#[utoipa::path(post, path = "/api/v1/events/{id}/green-room", tag = "events", params(("id" = String, Path)),
+    responses((status = 200, body = EventView), (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+pub async fn open_green_room(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<EventView>, HttpError> {
+    let e = events::transition(&s.core, &session, &id, Transition::OpenGreenRoom).await?;
+    Ok(Json(e))
+}
+
+/// Go live from the green room: registrants are mailed and the session stops on its own at
+/// the scheduled end, with warnings 5 and 1 minutes before (owner or admin).
+#[utoipa::path(post, path = "/api/v1/events/{id}/go-live", tag = "events", params(("id" = String, Path)),
+    responses((status = 200, body = EventView), (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+pub async fn go_live(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<EventView>, HttpError> {
+    let e = events::transition(&s.core, &session, &id, Transition::GoLive).await?;
+    Ok(Json(e))
+}
+
+/// End a live event now (owner or admin).
+#[utoipa::path(post, path = "/api/v1/events/{id}/end", tag = "events", params(("id" = String, Path)),
+    responses((status = 200, body = EventView), (status = 403, body = ApiErrorBody), (status = 409, body = ApiErrorBody)))]
+pub async fn end(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<EventView>, HttpError> {
+    let e = events::transition(&s.core, &session, &id, Transition::End).await?;
+    Ok(Json(e))
 }

@@ -67,6 +67,7 @@ pub struct ApiErrorBody {
         accounts::me, accounts::update_me, accounts::change_email, accounts::change_password,
         accounts::delete_me,
         events::list, events::create, events::mine, events::show, events::update, events::cancel,
+        events::open_green_room, events::go_live, events::end,
         registrations::register, registrations::unregister, registrations::list,
         admin::users, admin::act, admin::audit, admin::outbox, admin::retry_mail,
     ),

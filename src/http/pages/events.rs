@@ -15,7 +15,7 @@ use super::{Layout, form_errors, render, see_other};
 use crate::{
     features::{
         FieldErrors, calendar,
-        events::{self, EventInput, EventView, PAGE_SIZE, Page},
+        events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
         registrations::{self, Registrant},
     },
     http::{
@@ -32,6 +32,9 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}", get(show).post(update))
         .route("/events/{id}/edit", get(edit_page))
         .route("/events/{id}/cancel", post(cancel))
+        .route("/events/{id}/green-room", post(open_green_room))
+        .route("/events/{id}/go-live", post(go_live))
+        .route("/events/{id}/end", post(end))
         .route("/events/{id}/registrations", get(registrants))
         .route("/events/{id}/registrations.csv", get(registrants_csv))
         .route("/my/events", get(mine))
@@ -156,6 +159,33 @@ async fn cancel(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> 
     let session = ctx.require()?;
     let e = events::cancel(&s.core, session, &id).await?;
     Ok(see_other(&format!("/events/{}", e.id), "event_cancelled"))
+}
+
+async fn open_green_room(s: State<AppState>, ctx: Ctx, id: Path<String>) -> PageResult {
+    step(s, ctx, id, Transition::OpenGreenRoom).await
+}
+
+async fn go_live(s: State<AppState>, ctx: Ctx, id: Path<String>) -> PageResult {
+    step(s, ctx, id, Transition::GoLive).await
+}
+
+async fn end(s: State<AppState>, ctx: Ctx, id: Path<String>) -> PageResult {
+    step(s, ctx, id, Transition::End).await
+}
+
+async fn step(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+    t: Transition,
+) -> PageResult {
+    let e = events::transition(&s.core, ctx.require()?, &id, t).await?;
+    let notice = match t {
+        Transition::OpenGreenRoom => "green_room_open",
+        Transition::GoLive => "went_live",
+        Transition::End => "event_ended",
+    };
+    Ok(see_other(&format!("/events/{}", e.id), notice))
 }
 
 // --- lists --------------------------------------------------------------------------------

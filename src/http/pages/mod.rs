@@ -85,6 +85,11 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "event_created" => "Your event was created.",
         "event_updated" => "Your changes were saved.",
         "event_cancelled" => "The event was cancelled.",
+        "green_room_open" => "The green room is open. Presenters can rehearse; attendees wait.",
+        "went_live" => {
+            "You are live. Registrants are being told, and the event stops at its scheduled end."
+        }
+        "event_ended" => "The event has ended.",
         "registered" => "You are registered. See you there!",
         "waitlisted" => {
             "The event is full, so you are on the waitlist. We will move you up when a seat frees."

@@ -1,0 +1,105 @@
+//! Amazon SES v2 transport: the rendered MIME message goes out as raw content, so the
+//! calendar attachment and the List-Unsubscribe headers arrive exactly as the other
+//! transports send them.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
+use aws_sdk_sesv2::{
+    Client,
+    error::{ProvideErrorMetadata, SdkError},
+    operation::send_email::SendEmailError,
+    primitives::Blob,
+    types::{Destination, EmailContent, RawMessage},
+};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use super::MailError;
+use crate::config::SesSettings;
+
+#[derive(Clone, Debug)]
+pub struct SesMailer {
+    client: Client,
+    from: String,
+    from_arn: Option<String>,
+    configuration_set: Option<String>,
+}
+
+impl SesMailer {
+    /// Credentials come from the standard AWS chain, resolved lazily at the first send, so
+    /// start-up never waits on an instance-metadata lookup.
+    pub async fn new(settings: &SesSettings, from: &str) -> SesMailer {
+        // rustls with ring, the one TLS stack of the binary (no aws-lc build).
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(settings.region.clone()))
+            .http_client(http)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            );
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
+        }
+        SesMailer {
+            client: Client::new(&loader.load().await),
+            from: from.to_string(),
+            from_arn: settings.from_arn.clone(),
+            configuration_set: settings.configuration_set.clone(),
+        }
+    }
+
+    /// Returns the SES message id.
+    pub async fn send(&self, to: &str, raw: Vec<u8>) -> Result<String, MailError> {
+        let raw = RawMessage::builder()
+            .data(Blob::new(raw))
+            .build()
+            .map_err(|e| MailError::Transport(e.to_string()))?;
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(&self.from)
+            .set_from_email_address_identity_arn(self.from_arn.clone())
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().raw(raw).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.message_id.unwrap_or_default())
+    }
+}
+
+/// Content or identity problems fail the same way every time: dead-letter them at once.
+/// Throttling, paused sending and network trouble are worth retrying later.
+fn classify(e: SdkError<SendEmailError>) -> MailError {
+    let permanent = matches!(
+        e.as_service_error(),
+        Some(
+            SendEmailError::MessageRejected(_)
+                | SendEmailError::MailFromDomainNotVerifiedException(_)
+                | SendEmailError::BadRequestException(_)
+                | SendEmailError::NotFoundException(_)
+        )
+    );
+    let text = match e.as_service_error() {
+        Some(s) => format!(
+            "SES {}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or("no message")
+        ),
+        None => format!(
+            "SES unreachable: {}",
+            aws_sdk_sesv2::error::DisplayErrorContext(&e)
+        ),
+    };
+    if permanent {
+        MailError::Rejected(text)
+    } else {
+        MailError::Transport(text)
+    }
+}

@@ -1,0 +1,221 @@
+//! The live event's lifecycle through the organizer's buttons, and the clock the job loop
+//! keeps for it: warnings 5 and 1 minutes before the end, then the automatic stop.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use meetstage::{
+    features::live::{JOB_AUTO_STOP, JOB_END_WARNING},
+    realtime::Notice,
+};
+use reqwest::{Method, StatusCode};
+use tokio::sync::broadcast::Receiver;
+
+use crate::{
+    both,
+    helpers::{Backend, TestApp},
+};
+
+async fn next_notice(rx: &mut Receiver<Notice>) -> Notice {
+    tokio::time::timeout(StdDuration::from_secs(10), rx.recv())
+        .await
+        .expect("a notice within 10 s")
+        .expect("hub open")
+}
+
+fn status(s: &str) -> Notice {
+    Notice::Status { status: s.into() }
+}
+
+/// (run_at, kind) of this event's end jobs.
+async fn end_jobs(app: &TestApp, event: &str) -> Vec<(i64, String, String)> {
+    let mut out = Vec::new();
+    for kind in [JOB_END_WARNING, JOB_AUTO_STOP] {
+        for j in app.core.store.jobs_by_kind(kind).await.unwrap() {
+            if j.payload.contains(event) {
+                out.push((j.run_at, j.kind, j.dedupe_key.unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn event_status(app: &TestApp, event: &str) -> String {
+    let c = app.browser();
+    let v: serde_json::Value = app
+        .get(&c, &format!("/api/v1/events/{event}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+/// Sessions outlive the week the clock jumps forward.
+async fn spawn(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |o| o.session_idle_hours = Some(24 * 30)).await
+}
+
+async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
+    let app = spawn(backend).await;
+    let org = app.organizer("org@example.org", "Org").await;
+    let event = app.create_event(&org, "Live night", "").await;
+    let mut room = app.core.hub.subscribe(&event);
+    let page = format!("/events/{event}");
+
+    // Only the organizer sees the controls and may use them.
+    let member = app.member("m@example.org", "Member").await;
+    let (_, html) = app.text(&member, &page).await;
+    assert!(!html.contains("Open green room"));
+    let r = app
+        .api(
+            &member,
+            Method::POST,
+            &format!("/api/v1/events/{event}/green-room"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let other = app.organizer("other@example.org", "Other").await;
+    let r = app.form(&other, &format!("{page}/green-room"), &[]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Scheduled → staging → live through the page's buttons.
+    let (_, html) = app.text(&org, &page).await;
+    assert!(html.contains("Open green room") && !html.contains(">Go live<"));
+    let r = app.form(&org, &format!("{page}/green-room"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(next_notice(&mut room).await, status("staging"));
+    let (_, html) = app
+        .text(&org, r.headers()["location"].to_str().unwrap())
+        .await;
+    assert!(html.contains("The green room is open"));
+    assert!(html.contains(">Go live<"), "{html}");
+    // Going live before the green room, or twice, is a clear conflict.
+    let r = app
+        .api(
+            &org,
+            Method::POST,
+            &format!("/api/v1/events/{event}/end"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = app.form(&org, &format!("{page}/go-live"), &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(next_notice(&mut room).await, status("live"));
+    let r = app
+        .api(
+            &org,
+            Method::POST,
+            &format!("/api/v1/events/{event}/go-live"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        "The event is live, so it cannot become live."
+    );
+    let (_, html) = app.text(&org, &page).await;
+    assert!(html.contains("End event") && html.contains("stops automatically"));
+
+    // The session's clock: warnings at end − 5 min and − 1 min, the stop at the end.
+    let ends_at = (app.clock.now() + Duration::days(7) + Duration::minutes(60))
+        .timestamp_millis()
+        // create_event typed the start to the minute.
+        / 60_000
+        * 60_000;
+    let jobs = end_jobs(&app, &event).await;
+    assert_eq!(
+        jobs.iter().map(|j| (j.0, j.1.as_str())).collect::<Vec<_>>(),
+        [
+            (ends_at - 5 * 60_000, JOB_END_WARNING),
+            (ends_at - 60_000, JOB_END_WARNING),
+            (ends_at, JOB_AUTO_STOP),
+        ]
+    );
+    let now = app.clock.now_ms();
+    app.clock
+        .advance(Duration::milliseconds(ends_at - 5 * 60_000 - now));
+    app.eventually("the 5-minute warning has run", || async {
+        (end_jobs(&app, &event).await.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        next_notice(&mut room).await,
+        Notice::EndingSoon {
+            minutes_left: 5,
+            ends_at
+        }
+    );
+    app.clock.advance(Duration::minutes(4));
+    assert_eq!(
+        next_notice(&mut room).await,
+        Notice::EndingSoon {
+            minutes_left: 1,
+            ends_at
+        }
+    );
+    assert_eq!(event_status(&app, &event).await, "live");
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(next_notice(&mut room).await, status("ended"));
+    assert_eq!(event_status(&app, &event).await, "ended");
+    app.eventually("the stop job is gone", || async {
+        end_jobs(&app, &event).await.is_empty().then_some(())
+    })
+    .await;
+    let (_, html) = app.text(&org, &page).await;
+    assert!(html.contains("This event has ended.") && !html.contains("End event"));
+}
+
+async fn late_start_and_manual_end(backend: Backend) {
+    let app = spawn(backend).await;
+    let org = app.organizer("org@example.org", "Org").await;
+    let event = app.create_event(&org, "Late night", "").await;
+    let go = |step: &'static str| {
+        let (app, org, event) = (&app, &org, &event);
+        async move {
+            app.api(
+                org,
+                Method::POST,
+                &format!("/api/v1/events/{event}/{step}"),
+                None,
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(go("green-room").await, StatusCode::OK);
+    // The presenters were very late: the scheduled end has passed when they go live. The
+    // session still gets five minutes, so no 5-minute warning, a 1-minute one, and the stop.
+    app.clock.advance(Duration::days(8));
+    assert_eq!(go("go-live").await, StatusCode::OK);
+    let now = app.clock.now_ms();
+    let jobs = end_jobs(&app, &event).await;
+    assert_eq!(
+        jobs.iter().map(|j| (j.0, j.1.as_str())).collect::<Vec<_>>(),
+        [
+            (now + 4 * 60_000, JOB_END_WARNING),
+            (now + 5 * 60_000, JOB_AUTO_STOP)
+        ]
+    );
+    assert!(jobs[0].2.starts_with("end_warning:1:"));
+
+    // Ended by hand: the pending stop and warning go with it, and nothing ends it twice.
+    let mut room = app.core.hub.subscribe(&event);
+    assert_eq!(go("end").await, StatusCode::OK);
+    assert_eq!(next_notice(&mut room).await, status("ended"));
+    assert!(end_jobs(&app, &event).await.is_empty());
+    assert_eq!(go("end").await, StatusCode::CONFLICT);
+    app.clock.advance(Duration::minutes(10));
+    app.deliver().await;
+    assert!(room.try_recv().is_err(), "no notice after the end");
+}
+
+both!(
+    lifecycle_buttons_warnings_and_auto_stop,
+    late_start_and_manual_end
+);

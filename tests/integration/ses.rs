@@ -1,0 +1,270 @@
+//! The SES transport: the real binary, configured for `mailer = ses`, sends through
+//! aws-sdk-sesv2 to a local fake of the SES v2 HTTP API, which records every request.
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+use base64::Engine;
+use mail_parser::MessageParser;
+use meetstage::store::Store;
+use serde_json::{Value, json};
+
+use crate::helpers::{PASSWORD, free_port, wait_ready};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meetstage");
+const ACCESS_KEY: &str = "AKIDMEETSTAGETEST";
+
+#[derive(Clone, Debug)]
+struct Request {
+    method: Method,
+    path: String,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// Answers like SES v2 `SendEmail`: a message id, or the error a recipient name asks for.
+async fn fake_ses(
+    seen: Arc<Mutex<Vec<Request>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let to = body["Destination"]["ToAddresses"][0]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let n = {
+        let mut seen = seen.lock().unwrap();
+        seen.push(Request {
+            method,
+            path: uri.path().to_string(),
+            headers,
+            body,
+        });
+        seen.len()
+    };
+    let error = |status: StatusCode, kind: &str, message: &str| {
+        (
+            status,
+            [
+                ("x-amzn-errortype", kind),
+                ("content-type", "application/json"),
+            ],
+            Json(json!({ "message": message })),
+        )
+            .into_response()
+    };
+    if to.starts_with("rejected@") {
+        error(
+            StatusCode::BAD_REQUEST,
+            "MessageRejected",
+            "Email address is not verified.",
+        )
+    } else if to.starts_with("throttled@") {
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequestsException",
+            "Maximum sending rate exceeded.",
+        )
+    } else {
+        Json(json!({ "MessageId": format!("0100-fake-{n}") })).into_response()
+    }
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls `check` until it gives a value; the SDK's own retries on throttling take seconds.
+async fn poll<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let t = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_transport_sends_the_exact_request() {
+    let seen = Arc::new(Mutex::new(Vec::<Request>::new()));
+    let record = seen.clone();
+    let fake = Router::new().fallback(move |m: Method, u: Uri, h: HeaderMap, b: Bytes| {
+        fake_ses(record.clone(), m, u, h, b)
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ses_port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _server = Server(
+        Command::new(BIN)
+            .args(["serve", "--data-dir", dir.path().to_str().unwrap()])
+            .args(["--bind", &format!("127.0.0.1:{port}")])
+            .env("MEETSTAGE_MAILER", "ses")
+            .env("MEETSTAGE_SES_REGION", "eu-west-1")
+            .env("MEETSTAGE_SES_CONFIGURATION_SET", "meetups")
+            .env(
+                "MEETSTAGE_SES_ENDPOINT_URL",
+                format!("http://127.0.0.1:{ses_port}"),
+            )
+            .env("MEETSTAGE_MAIL_FROM", "Rust Group <events@rust.example>")
+            .env("MEETSTAGE_MAIL_RATE", "50")
+            // Only the environment's credentials: no profile files, no instance metadata.
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", "meetstage-test-secret")
+            .env("AWS_CONFIG_FILE", dir.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(port).await;
+    let signup = |email: &'static str| {
+        let base = base.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(format!("{base}/api/v1/accounts"))
+                .json(&json!({ "email": email, "display_name": "Olga", "password": PASSWORD }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), reqwest::StatusCode::CREATED, "signup {email}");
+        }
+    };
+
+    // Sign-up sends the confirmation mail: exactly one SendEmail call, exactly this request.
+    signup("olga@example.org").await;
+    let req = poll("SendEmail call", || async {
+        seen.lock().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(req.method, Method::POST);
+    assert_eq!(req.path, "/v2/email/outbound-emails");
+    assert_eq!(req.headers["content-type"], "application/json");
+    let auth = req.headers["authorization"].to_str().unwrap();
+    assert!(
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/"))
+            && auth.contains("/eu-west-1/ses/aws4_request"),
+        "{auth}"
+    );
+    let raw = req.body["Content"]["Raw"]["Data"]
+        .as_str()
+        .expect("raw content")
+        .to_string();
+    assert_eq!(
+        req.body,
+        json!({
+            "FromEmailAddress": "Rust Group <events@rust.example>",
+            "Destination": { "ToAddresses": ["olga@example.org"] },
+            "Content": { "Raw": { "Data": raw } },
+            "ConfigurationSetName": "meetups",
+        })
+    );
+    let mime = base64::engine::general_purpose::STANDARD
+        .decode(&raw)
+        .expect("raw content is base64");
+    let m = MessageParser::default().parse(&mime).expect("MIME parses");
+    assert_eq!(m.subject(), Some("Confirm your email for meetstage"));
+    assert_eq!(
+        m.from().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("events@rust.example")
+    );
+    assert_eq!(
+        m.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("olga@example.org")
+    );
+    let text = m.body_text(0).unwrap();
+    assert!(
+        text.contains(&format!("{base}/account/verify?token=")),
+        "{text}"
+    );
+    assert!(m.body_html(0).unwrap().contains("Confirm email"));
+
+    // SES refuses the message for good: dead-lettered after one call, the reason kept.
+    let store = Store::connect(
+        &format!("sqlite://{}", dir.path().join("meetstage.db").display()),
+        1,
+    )
+    .await
+    .unwrap();
+    signup("rejected@example.org").await;
+    let dead = poll("dead-lettered", || async {
+        store.outbox(Some("dead"), 0, 5).await.unwrap().pop()
+    })
+    .await;
+    assert_eq!(dead.attempts, 1);
+    assert_eq!(
+        dead.last_error.as_deref(),
+        Some(
+            "the mail server refused the message for good: \
+             SES MessageRejected: Email address is not verified."
+        )
+    );
+
+    // Throttling is worth another try: the mail waits in the outbox with the reason.
+    signup("throttled@example.org").await;
+    let waiting = poll("a failed attempt recorded", || async {
+        store
+            .outbox(Some("pending"), 0, 5)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.attempts == 1)
+    })
+    .await;
+    assert!(
+        waiting
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("TooManyRequestsException"),
+        "{:?}",
+        waiting.last_error
+    );
+    let calls: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.body["Destination"]["ToAddresses"][0].to_string())
+        .collect();
+    assert_eq!(
+        calls.iter().filter(|t| t.contains("olga@")).count(),
+        1,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|t| t.contains("rejected@")).count(),
+        1,
+        "{calls:?}"
+    );
+}
