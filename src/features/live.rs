@@ -2,6 +2,7 @@
 //! stop at the end, as jobs scheduled when the event goes live. The live room shows the
 //! warnings; the stop ends the event even if nobody is left to press the button.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -11,6 +12,7 @@ use super::{
     events::{Status, Transition},
 };
 use crate::{
+    clock::from_ms,
     realtime::Notice,
     store::{Effects, NewJob},
 };
@@ -84,6 +86,15 @@ pub fn cancel_end_jobs(event_id: &str) -> Vec<String> {
         .map(|m| key(JOB_END_WARNING, event_id, *m))
         .chain([key(JOB_AUTO_STOP, event_id, 0)])
         .collect()
+}
+
+/// When a live session stops on its own: its scheduled end, or later after a late start.
+pub async fn stops_at(core: &Core, event_id: &str) -> Result<Option<DateTime<Utc>>> {
+    let at = core
+        .store
+        .job_run_at(&key(JOB_AUTO_STOP, event_id, 0))
+        .await?;
+    Ok(at.map(from_ms))
 }
 
 /// Job handler: tells the room how long is left, if the session is still live.

@@ -103,6 +103,14 @@ impl Store {
         Ok(())
     }
 
+    /// When the job with this dedupe key runs, if it is scheduled.
+    pub async fn job_run_at(&self, dedupe_key: &str) -> StoreResult<Option<i64>> {
+        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT run_at FROM jobs WHERE dedupe_key = $1")
+            .bind(dedupe_key)
+            .fetch_optional(pool)
+            .await?))
+    }
+
     pub async fn jobs_by_kind(&self, kind: &str) -> StoreResult<Vec<JobRow>> {
         on_pool!(self, pool => Ok(sqlx::query_as(
             "SELECT id, kind, dedupe_key, payload, run_at, attempts FROM jobs WHERE kind = $1 ORDER BY run_at, id",

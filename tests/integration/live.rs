@@ -203,6 +203,13 @@ async fn late_start_and_manual_end(backend: Backend) {
         ]
     );
     assert!(jobs[0].2.starts_with("end_warning:1:"));
+    // The page counts down to the real stop, not to the scheduled end already past.
+    let stop = meetstage::clock::from_ms(now + 5 * 60_000).to_rfc3339();
+    let (_, html) = app.text(&org, &format!("/events/{event}")).await;
+    assert!(
+        html.contains(&format!("data-countdown=\"{stop}\"")),
+        "{html}"
+    );
 
     // Ended by hand: the pending stop and warning go with it, and nothing ends it twice.
     let mut room = app.core.hub.subscribe(&event);

@@ -16,6 +16,7 @@ use crate::{
     features::{
         FieldErrors, calendar,
         events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
+        live,
         registrations::{self, Registrant},
     },
     http::{
@@ -51,6 +52,8 @@ struct ShowPage {
     e: EventView,
     my_status: Option<String>,
     can_manage: bool,
+    /// A live session's automatic stop.
+    stops_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
@@ -60,11 +63,16 @@ async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Pa
         None => None,
     };
     let can_manage = ctx.user().is_some_and(|u| e.can_manage(u));
+    let stops_at = match e.status {
+        events::Status::Live => live::stops_at(&s.core, &e.id).await?,
+        _ => None,
+    };
     Ok(render(&ShowPage {
         layout: Layout::new(&s, &ctx, e.title.clone()),
         e,
         my_status,
         can_manage,
+        stops_at,
     }))
 }
 
