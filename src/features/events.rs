@@ -559,6 +559,24 @@ pub async fn transition(
     t: Transition,
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
+    if !apply_transition(core, &event, t).await? {
+        return Err(Error::Conflict(format!(
+            "The event is {}, so it cannot become {}.",
+            event.status.as_str(),
+            t.endpoints().1.as_str()
+        )));
+    }
+    get_row(core, &event.id).await
+}
+
+/// The step itself, for the organizer's request and for the auto-stop job: compare-and-set
+/// with its effects in one transaction, then the room is told. False if the event was not in
+/// the step's starting state.
+pub(crate) async fn apply_transition(
+    core: &Core,
+    event: &EventView,
+    t: Transition,
+) -> Result<bool> {
     let (from, to) = t.endpoints();
     let now = core.clock.now_ms();
     let mut effects = Effects {
@@ -580,19 +598,14 @@ pub async fn transition(
         effects.jobs.extend(jobs);
         effects.unschedule.extend(stale);
     }
-    if !core
+    let moved = core
         .store
         .transition_event(&event.id, from.as_str(), to.as_str(), now, &effects)
-        .await?
-    {
-        return Err(Error::Conflict(format!(
-            "The event is {}, so it cannot become {}.",
-            event.status.as_str(),
-            to.as_str()
-        )));
+        .await?;
+    if moved {
+        live::announce(core, &event.id, to);
     }
-    live::announce(core, &event.id, to);
-    get_row(core, &event.id).await
+    Ok(moved)
 }
 
 pub async fn list(

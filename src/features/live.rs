@@ -9,13 +9,9 @@ use serde_json::json;
 use super::{
     Core, Result,
     email::cancel_reminders,
-    events::{Status, Transition},
+    events::{EventView, Status, Transition, apply_transition},
 };
-use crate::{
-    clock::from_ms,
-    realtime::Notice,
-    store::{Effects, NewJob},
-};
+use crate::{clock::from_ms, realtime::Notice, store::NewJob};
 
 pub const JOB_END_WARNING: &str = "end_warning";
 pub const JOB_AUTO_STOP: &str = "auto_stop";
@@ -121,34 +117,13 @@ pub async fn end_warning(core: &Core, payload: &str) -> anyhow::Result<()> {
 /// earlier run of this job) is left alone.
 pub async fn auto_stop(core: &Core, payload: &str) -> anyhow::Result<()> {
     let p: EndPayload = serde_json::from_str(payload)?;
-    if end(core, &p.event_id).await? {
+    let Some(row) = core.store.event(&p.event_id).await? else {
+        return Ok(());
+    };
+    if apply_transition(core, &EventView::from(row), Transition::End).await? {
         tracing::info!(event.id = %p.event_id, "session stopped at its scheduled end");
     }
     Ok(())
-}
-
-/// Live → ended with its effects, and the room told; false if it was not live.
-pub(crate) async fn end(core: &Core, event_id: &str) -> Result<bool> {
-    let now = core.clock.now_ms();
-    let effects = Effects {
-        unschedule: transition_unschedules(event_id, Transition::End),
-        now,
-        ..Effects::default()
-    };
-    let moved = core
-        .store
-        .transition_event(
-            event_id,
-            Status::Live.as_str(),
-            Status::Ended.as_str(),
-            now,
-            &effects,
-        )
-        .await?;
-    if moved {
-        announce(core, event_id, Status::Ended);
-    }
-    Ok(moved)
 }
 
 /// Jobs a transition makes pointless.

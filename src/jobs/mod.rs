@@ -1,6 +1,7 @@
 //! The in-process job loop: one task that runs due jobs from the `jobs` table (reminders,
-//! fan-outs, end-of-session warnings and the automatic stop) and delivers the mail outbox at the configured rate. Everything it does is
-//! idempotent, so a job or mail interrupted by a crash is simply done again after restart.
+//! fan-outs, end-of-session warnings and the automatic stop) and delivers the mail outbox at
+//! the configured rate. Everything it does is idempotent, so a job or mail interrupted by a
+//! crash is simply done again after restart.
 
 use std::time::Duration;
 
