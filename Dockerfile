@@ -14,13 +14,16 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home-dir /var/lib/meetstage --create-home meetstage
+ && useradd --system --uid 10001 --home-dir /var/lib/meetstage --create-home meetstage \
+ && install -d -o meetstage -g meetstage -m 0750 /var/lib/meetstage/data
 COPY --from=build /src/target/release/meetstage /usr/local/bin/meetstage
 USER meetstage
 WORKDIR /var/lib/meetstage
 ENV MEETSTAGE_BIND=0.0.0.0:8080 \
     MEETSTAGE_DATA_DIR=/var/lib/meetstage/data
 EXPOSE 8080
+# The directory exists and belongs to meetstage before VOLUME, so a fresh named volume is
+# created with that owner and the unprivileged user can write its database there.
 VOLUME ["/var/lib/meetstage/data"]
 ENTRYPOINT ["/usr/local/bin/meetstage"]
 CMD ["serve"]

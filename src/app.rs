@@ -11,6 +11,7 @@ use crate::{
     config::Config,
     features::{Core, accounts::Hasher},
     http::{self, AppState},
+    jobs::Workers,
     mail::Mailer,
     store::Store,
 };
@@ -18,6 +19,7 @@ use crate::{
 pub struct App {
     state: AppState,
     listener: TcpListener,
+    workers: bool,
 }
 
 impl App {
@@ -54,13 +56,21 @@ impl App {
             secret,
             config: Arc::new(config),
         };
-        crate::jobs::schedule_cleanup(&core)
+        crate::features::accounts::schedule_cleanup(&core)
             .await
             .context("scheduling clean-up")?;
         Ok(App {
             state: AppState::new(core),
             listener,
+            workers: true,
         })
+    }
+
+    /// Serves without the background job and mail workers: tests drive them step by step
+    /// (`jobs::run_next_job`, `jobs::deliver_next`).
+    pub fn without_workers(mut self) -> App {
+        self.workers = false;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -80,17 +90,20 @@ impl App {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
-        let jobs = tokio::spawn(crate::jobs::run(state.core.clone()));
+        let workers = self.workers.then(|| Workers::spawn(&state.core));
         let service = http::service(state.clone());
         tracing::info!(address = %self.local_addr(), base_url = %state.core.config.base_url, "meetstage is listening");
-        let make_service = axum::ServiceExt::<axum::http::Request<axum::body::Body>>::into_make_service_with_connect_info::<SocketAddr>(service);
-        let served = axum::serve(self.listener, make_service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = http::serve::Limits {
+            header_timeout: state.core.config.header_timeout,
+            shutdown_grace: state.core.config.shutdown_grace,
+        };
+        http::serve::serve(self.listener, service, limits, shutdown).await;
         housekeeping.abort();
-        jobs.abort();
+        if let Some(w) = workers {
+            w.stop();
+        }
         state.core.store.close().await;
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 
@@ -108,7 +121,7 @@ async fn housekeeping(state: AppState) {
 fn load_or_create_key(config: &Config) -> anyhow::Result<[u8; 32]> {
     use sha2::{Digest, Sha256};
     if let Some(k) = &config.secret_key {
-        return Ok(Sha256::digest(k.as_bytes()).into());
+        return Ok(Sha256::digest(k.expose().as_bytes()).into());
     }
     let path = config.data_dir.join("secret.key");
     if let Ok(text) = std::fs::read_to_string(&path) {

@@ -109,7 +109,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             println!(
                 "{email} is now an administrator{}",
-                if created { " (new account)" } else { "" }
+                match created {
+                    admin::Bootstrap::Created => " (new account)",
+                    admin::Bootstrap::Promoted { password_set: true } => " (password changed)",
+                    admin::Bootstrap::Promoted {
+                        password_set: false,
+                    } => "",
+                }
             );
             Ok(())
         }

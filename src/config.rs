@@ -41,7 +41,7 @@ pub struct Options {
     /// Key for signing CSRF tokens, at least 32 characters. When unset, one is generated once and
     /// kept in `<data dir>/secret.key`.
     #[arg(long, env = "MEETSTAGE_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
 
     /// Mail transport: `log` writes each message as an .eml file under `<data dir>/mail/`;
     /// `smtp` sends through MEETSTAGE_SMTP_URL; `ses` sends through Amazon SES v2 with the
@@ -52,7 +52,7 @@ pub struct Options {
     /// SMTP server for `mailer = smtp`: `smtp://user:pass@host:587?tls=required` (STARTTLS),
     /// `smtps://user:pass@host:465` (TLS), or `smtp://host:1025` (plain, local catchers only).
     #[arg(long, env = "MEETSTAGE_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<Secret>,
 
     /// AWS region of SES for `mailer = ses`, e.g. `eu-west-1`.
     #[arg(long, env = "MEETSTAGE_SES_REGION")]
@@ -133,6 +133,50 @@ pub struct Options {
     /// Log format: `json` or `pretty` [default: json]. Levels come from RUST_LOG.
     #[arg(long, env = "MEETSTAGE_LOG_FORMAT")]
     pub log_format: Option<String>,
+
+    /// Bearer token Prometheus must send to read `/metrics` (at least 16 characters); without
+    /// one, `/metrics` is not served [default: none].
+    #[arg(long, env = "MEETSTAGE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
+    /// Seconds a client may take to send a request's headers before the connection is closed
+    /// (slow clients must not hold connections open) [default: 10].
+    #[arg(long, env = "MEETSTAGE_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+
+    /// Seconds a shutdown waits for requests in flight before closing their connections
+    /// [default: 10].
+    #[arg(long, env = "MEETSTAGE_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// A value that must never reach a log or an error page: its `Debug` prints REDACTED, and
+/// the value itself only comes out through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("REDACTED")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
 }
 
 impl Options {
@@ -169,6 +213,9 @@ impl Options {
             session_idle_hours: self.session_idle_hours.or(other.session_idle_hours),
             max_concurrent_hashes: self.max_concurrent_hashes.or(other.max_concurrent_hashes),
             log_format: self.log_format.or(other.log_format),
+            metrics_token: self.metrics_token.or(other.metrics_token),
+            header_timeout_secs: self.header_timeout_secs.or(other.header_timeout_secs),
+            shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
         }
     }
 
@@ -198,7 +245,7 @@ pub enum LogFormat {
 #[derive(Clone, PartialEq, Eq)]
 pub enum MailerKind {
     Log,
-    Smtp { url: String },
+    Smtp { url: Secret },
     Ses(SesSettings),
 }
 
@@ -216,7 +263,7 @@ impl fmt::Debug for MailerKind {
         match self {
             MailerKind::Log => f.write_str("Log"),
             MailerKind::Smtp { url } => {
-                let shown = Url::parse(url)
+                let shown = Url::parse(url.expose())
                     .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")))
                     .unwrap_or_default();
                 write!(f, "Smtp({shown})")
@@ -249,7 +296,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub database_max_connections: u32,
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     pub mailer: MailerKind,
     pub mail_from: String,
     pub mail_rate_per_second: f64,
@@ -260,6 +307,9 @@ pub struct Config {
     pub session_idle_hours: u32,
     pub max_concurrent_hashes: usize,
     pub log_format: LogFormat,
+    pub metrics_token: Option<Secret>,
+    pub header_timeout: std::time::Duration,
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl Config {
@@ -288,7 +338,7 @@ impl Config {
             ));
         }
         if let Some(k) = &o.secret_key
-            && k.len() < 32
+            && k.expose().len() < 32
         {
             return Err(ConfigError(
                 "secret_key must be at least 32 characters".into(),
@@ -297,7 +347,10 @@ impl Config {
         let mailer = match o.mailer.as_deref().unwrap_or("log") {
             "log" => MailerKind::Log,
             "smtp" => match o.smtp_url {
-                Some(url) if url.starts_with("smtp://") || url.starts_with("smtps://") => {
+                Some(url)
+                    if url.expose().starts_with("smtp://")
+                        || url.expose().starts_with("smtps://") =>
+                {
                     MailerKind::Smtp { url }
                 }
                 _ => {
@@ -390,6 +443,21 @@ impl Config {
                 )));
             }
         };
+        if let Some(t) = &o.metrics_token
+            && t.expose().len() < 16
+        {
+            return Err(ConfigError(
+                "metrics_token must be at least 16 characters".into(),
+            ));
+        }
+        let seconds = |v: Option<u64>, name: &str| match v.unwrap_or(10) {
+            s @ 1..=3600 => Ok(std::time::Duration::from_secs(s)),
+            _ => Err(ConfigError(format!(
+                "{name} must be from 1 to 3600 seconds"
+            ))),
+        };
+        let header_timeout = seconds(o.header_timeout_secs, "header_timeout_secs")?;
+        let shutdown_grace = seconds(o.shutdown_grace_secs, "shutdown_grace_secs")?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sqlite = database_url.starts_with("sqlite:");
         Ok(Config {
@@ -423,6 +491,9 @@ impl Config {
             session_idle_hours: o.session_idle_hours.unwrap_or(168).max(1),
             max_concurrent_hashes: o.max_concurrent_hashes.unwrap_or(cores).max(1),
             log_format,
+            metrics_token: o.metrics_token,
+            header_timeout,
+            shutdown_grace,
         })
     }
 
@@ -479,7 +550,8 @@ impl fmt::Debug for Config {
             .field("base_url", &self.base_url.as_str())
             .field("data_dir", &self.data_dir)
             .field("database_url", &db)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "REDACTED"))
+            .field("secret_key", &self.secret_key)
+            .field("metrics_token", &self.metrics_token)
             .field("mailer", &self.mailer)
             .field("branding", &self.branding)
             .field("cors_origins", &self.cors_origins)
@@ -545,7 +617,7 @@ mod tests {
         );
         assert!(
             bad(Options {
-                secret_key: Some("short".into()),
+                secret_key: Some(Secret::new("short")),
                 ..Options::default()
             })
             .contains("at least 32")
@@ -582,7 +654,7 @@ mod tests {
     fn secrets_stay_out_of_debug_output() {
         let c = Config::from_options(Options {
             database_url: Some("postgres://app:hunter2hunter2@db/meetstage".into()),
-            secret_key: Some("k".repeat(40)),
+            secret_key: Some(Secret::new("k".repeat(40))),
             base_url: Some("https://meet.example.org".parse().unwrap()),
             ..Options::default()
         })
@@ -615,7 +687,9 @@ mod tests {
         );
         let smtp = Options {
             mailer: Some("smtp".into()),
-            smtp_url: Some("smtp://u:topsecret@mail.example.org:587?tls=required".into()),
+            smtp_url: Some(Secret::new(
+                "smtp://u:topsecret@mail.example.org:587?tls=required",
+            )),
             environment: Some("production".into()),
             ..Options::default()
         };

@@ -1,7 +1,13 @@
 //! Accounts: sign-up, email verification, login with lockout, sessions, password reset,
 //! profile changes and deletion.
 
-use std::sync::Arc;
+use std::{
+    net::IpAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
@@ -13,12 +19,14 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::{Core, Error, FieldErrors, Result, email, new_id, validation::single_line};
+use super::{Change, Core, Error, FieldErrors, Result, email, new_id, validation::single_line};
 use crate::{
     clock::from_ms,
+    jobs::Job,
     store::{
-        StoreError,
+        Conflict, StoreError, Tx,
         accounts::{NewUser, UserRow},
+        outbox::NewMail,
     },
 };
 
@@ -28,6 +36,30 @@ const VERIFY_TTL: Duration = Duration::hours(48);
 const RESET_TTL: Duration = Duration::hours(1);
 /// Sessions are extended at most this often, so a busy page does not write on every request.
 const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// The clean-up job runs this often.
+const CLEANUP_EVERY_MS: i64 = 10 * 60_000;
+const CLEANUP_KEY: &str = "cleanup";
+
+/// Makes sure the recurring clean-up job exists (one row, keyed `cleanup`).
+pub async fn schedule_cleanup(core: &Core) -> Result<()> {
+    let now = core.clock.now_ms();
+    let job = Job::Cleanup.at(now, Some(CLEANUP_KEY.into()));
+    Ok(core.store.schedule_job(&job, now).await?)
+}
+
+/// Job handler: deletes expired sessions, account tokens and old login failures, then
+/// schedules itself again.
+pub async fn cleanup(core: &Core) -> anyhow::Result<()> {
+    let now = core.clock.now_ms();
+    let removed = core.store.delete_expired(now).await?;
+    if removed > 0 {
+        tracing::info!(removed, "expired sessions and tokens deleted");
+    }
+    let job = Job::Cleanup.at(now + CLEANUP_EVERY_MS, Some(CLEANUP_KEY.into()));
+    core.store.schedule_job(&job, now).await?;
+    Ok(())
+}
 
 // --- parsed inputs ------------------------------------------------------------------------
 
@@ -192,20 +224,30 @@ pub struct Session {
 #[derive(Clone)]
 pub struct Hasher {
     permits: Arc<Semaphore>,
+    /// Argon2 computations so far: lets tests check that every path pays the same cost.
+    computed: Arc<AtomicU64>,
 }
 
 impl Hasher {
     pub fn new(max_concurrent: usize) -> Self {
         Hasher {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            computed: Arc::default(),
         }
+    }
+
+    /// How many Argon2 hashes or verifications this hasher has computed.
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String> {
         let _permit = self.permits.acquire().await.map_err(anyhow::Error::from)?;
         let pw = password.0.clone();
+        let computed = self.computed.clone();
         tokio::task::spawn_blocking(move || {
             let salt = SaltString::generate(&mut OsRng);
+            computed.fetch_add(1, Ordering::Relaxed);
             Argon2::default()
                 .hash_password(pw.as_bytes(), &salt)
                 .map(|h| h.to_string())
@@ -227,17 +269,26 @@ impl Hasher {
             hash.to_string()
         };
         let real = hash != DUMMY_HASH;
+        let computed = self.computed.clone();
         tokio::task::spawn_blocking(move || {
             let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("bad hash: {e}"))?;
-            Ok(real
-                && Argon2::default()
-                    .verify_password(pw.as_bytes(), &parsed)
-                    .is_ok())
+            // Always compute, then look at `real`: the other order would skip the work for
+            // unknown addresses and tell them apart by time.
+            let matches = argon2_verify(&computed, &pw, &parsed);
+            Ok(matches && real)
         })
         .await
         .map_err(anyhow::Error::from)?
         .map_err(Error::Internal)
     }
+}
+
+/// The one place a password is checked; counted, so tests can see that every path pays.
+fn argon2_verify(computed: &AtomicU64, password: &str, hash: &PasswordHash<'_>) -> bool {
+    computed.fetch_add(1, Ordering::Relaxed);
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 /// A valid Argon2id hash of a random string, for equal-time failures.
@@ -265,9 +316,11 @@ pub struct SignupInput<'a> {
     pub password: &'a str,
 }
 
-/// Creates a member account, sends the verification link and logs the person in.
-/// Returns the session token for the cookie.
-pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<(User, String)> {
+/// Creates a member account and mails its confirmation link, all in one transaction. The
+/// answer is the same whether or not the address already has an account (the owner of an
+/// existing one is mailed instead), and so is the time it takes: nobody learns from sign-up
+/// which addresses are members.
+pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<()> {
     let mut errors = FieldErrors::default();
     let email = errors.take("email", Email::parse(input.email));
     let name = errors.take("display_name", DisplayName::parse(input.display_name));
@@ -277,18 +330,27 @@ pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<(User, String
     );
     errors.clone().into_result()?;
     let (email, name, password) = (email.unwrap(), name.unwrap(), password.unwrap());
-    if core.store.user_by_email(email.as_str()).await?.is_some() {
-        return Err(FieldErrors::single(
-            "email",
-            "An account with this email already exists. Log in, or reset your password.",
-        )
-        .into());
-    }
+    // Hashed either way, so both answers cost the same.
     let hash = core.hasher.hash(&password).await?;
+    let now = core.clock.now();
+    let mut change = Change::new(now.timestamp_millis());
+    if let Some(existing) = core.store.user_by_email(email.as_str()).await? {
+        // At most one such mail an hour, however often someone tries.
+        let hour = now.timestamp_millis() / 3_600_000;
+        change.effects.mails.push(email::account_mail(
+            email::ACCOUNT_EXISTS,
+            &existing.id,
+            None,
+            email::Payload::default(),
+            hour.to_string(),
+            now.timestamp_millis(),
+        ));
+        let tx = core.store.begin().await?;
+        return core.commit(tx, change).await;
+    }
     let id = new_id();
-    let now = core.clock.now_ms();
-    let inserted = core
-        .store
+    let mut tx = core.store.begin().await?;
+    let inserted = tx
         .insert_user(NewUser {
             id: &id,
             email: email.as_str(),
@@ -296,79 +358,90 @@ pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<(User, String
             password_hash: &hash,
             role: Role::Member.as_str(),
             email_verified_at: None,
-            now,
+            now: now.timestamp_millis(),
         })
         .await;
     match inserted {
-        Err(StoreError::Conflict(_)) => {
-            return Err(
-                FieldErrors::single("email", "An account with this email already exists.").into(),
-            );
-        }
+        // Someone signed up with the same address a moment ago: the same answer.
+        Err(StoreError::Conflict(Conflict::UserEmail)) => return Ok(()),
         other => other?,
     }
-    let row = core.store.user_by_id(&id).await?.ok_or(Error::NotFound)?;
-    let user = User::from(&row);
-    send_verification(core, &user).await?;
-    let token = create_session(core, &user.id).await?;
-    Ok((user, token))
+    verification_link(&mut tx, &mut change, &id, now).await?;
+    core.commit(tx, change).await
 }
 
+/// Mails a fresh confirmation link to the account's address (earlier links stop working).
 pub async fn send_verification(core: &Core, user: &User) -> Result<()> {
-    let token = random_token();
     let now = core.clock.now();
-    core.store
-        .insert_token(
-            &token_hash(&token),
-            &user.id,
-            "verify_email",
-            None,
-            now.timestamp_millis(),
-            (now + VERIFY_TTL).timestamp_millis(),
-        )
-        .await?;
-    queue_link_mail(core, email::VERIFY_EMAIL, &user.id, None, &token).await
+    let mut change = Change::new(now.timestamp_millis());
+    let mut tx = core.store.begin().await?;
+    verification_link(&mut tx, &mut change, &user.id, now).await?;
+    core.commit(tx, change).await
 }
 
-/// Queues an account mail whose link carries `token` (the key is the token's hash, so each
-/// link is mailed once).
-async fn queue_link_mail(
-    core: &Core,
+async fn verification_link(
+    tx: &mut Tx,
+    change: &mut Change,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let token = random_token();
+    tx.insert_token(
+        &token_hash(&token),
+        user_id,
+        "verify_email",
+        None,
+        now.timestamp_millis(),
+        (now + VERIFY_TTL).timestamp_millis(),
+    )
+    .await?;
+    change
+        .effects
+        .mails
+        .push(link_mail(email::VERIFY_EMAIL, user_id, None, &token, now));
+    Ok(())
+}
+
+/// An account mail whose link carries `token` (the key is the token's hash, so each link is
+/// mailed once).
+fn link_mail(
     purpose: &'static str,
     user_id: &str,
     to: Option<&str>,
     token: &str,
-) -> Result<()> {
+    now: DateTime<Utc>,
+) -> NewMail {
     let payload = email::Payload {
         token: Some(token.to_string()),
         ..Default::default()
     };
-    let mail = email::account_mail(
+    email::account_mail(
         purpose,
         user_id,
         to,
         payload,
         token_hash(token),
-        core.clock.now_ms(),
-    );
-    Ok(core.store.enqueue_mail(&mail).await?)
+        now.timestamp_millis(),
+    )
 }
 
 /// Confirms an email address from a link: a new account's, or a changed one.
 pub async fn verify_email(core: &Core, token: &str) -> Result<()> {
     let now = core.clock.now_ms();
     let hash = token_hash(token);
-    if let Some(t) = core.store.consume_token(&hash, "verify_email", now).await? {
-        core.store.mark_email_verified(&t.user_id, now).await?;
-        return Ok(());
+    let mut tx = core.store.begin().await?;
+    if let Some(t) = tx.consume_token(&hash, "verify_email", now).await? {
+        tx.mark_email_verified(&t.user_id, now).await?;
+        return core.commit(tx, Change::new(now)).await;
     }
-    if let Some(t) = core.store.consume_token(&hash, "change_email", now).await? {
+    if let Some(t) = tx.consume_token(&hash, "change_email", now).await? {
         let new_email = t.new_email.ok_or(Error::NotFound)?;
-        return match core.store.set_email(&t.user_id, &new_email, now).await {
-            Err(StoreError::Conflict(_)) => Err(Error::Conflict(
+        return match tx.set_email(&t.user_id, &new_email, now).await {
+            Err(StoreError::Conflict(Conflict::UserEmail)) => Err(Error::Conflict(
                 "Another account now uses that email address.".into(),
             )),
-            other => Ok(other?),
+            Err(e) => Err(e.into()),
+            Ok(()) => core.commit(tx, Change::new(now)).await,
         };
     }
     Err(Error::Conflict(
@@ -378,23 +451,40 @@ pub async fn verify_email(core: &Core, token: &str) -> Result<()> {
 
 const BAD_LOGIN: &str = "Email or password is incorrect.";
 
-/// Checks credentials; five failures in a row lock the account for 15 minutes and mail the
-/// owner once. Returns the user and a new session token.
-pub async fn login(core: &Core, email: &str, password: &str) -> Result<(User, String)> {
+/// Where failed logins are counted: the address and the client together, so a stranger
+/// elsewhere cannot lock the owner out, and an address without an account is counted (and
+/// answered) exactly like one with an account.
+fn login_key(email: &Email, client: IpAddr) -> String {
+    hex::encode(Sha256::digest(format!("{}\0{client}", email.as_str())))
+}
+
+/// Checks credentials; five failures in a row from one client lock that address for that
+/// client for 15 minutes, and mail the owner once (if there is an owner). Unknown addresses
+/// take the same time and get the same answers. Returns the user and a new session token.
+pub async fn login(
+    core: &Core,
+    email: &str,
+    password: &str,
+    client: IpAddr,
+) -> Result<(User, String)> {
     let bad = || Error::Invalid(FieldErrors::single("password", BAD_LOGIN));
     let Ok(email) = Email::parse(email) else {
         return Err(bad());
     };
-    let row = core.store.user_by_email(email.as_str()).await?;
-    let Some(mut row) = row.filter(|r| r.deleted_at.is_none()) else {
-        core.hasher.verify(password, "").await?;
-        return Err(bad());
-    };
+    let key = login_key(&email, client);
     let now = core.clock.now();
-    if let Some(until) = row.locked_until.map(from_ms).filter(|u| *u > now) {
-        return Err(super::locked(until, now));
+    if let Some(until) = core
+        .store
+        .login_locked_until(&key, now.timestamp_millis())
+        .await?
+    {
+        return Err(super::locked(from_ms(until), now));
     }
-    if core.hasher.verify(password, &row.password_hash).await? {
+    let row = core.store.user_by_email(email.as_str()).await?;
+    let row = row.filter(|r| r.deleted_at.is_none());
+    let hash = row.as_ref().map_or("", |r| r.password_hash.as_str());
+    let matches = core.hasher.verify(password, hash).await?;
+    if let (true, Some(row)) = (matches, &row) {
         if row.banned_at.is_some() {
             return Err(Error::Forbidden(
                 "This account is banned from this community.".into(),
@@ -405,45 +495,28 @@ pub async fn login(core: &Core, email: &str, password: &str) -> Result<(User, St
                 "This account is disabled. Contact an administrator.".into(),
             ));
         }
-        if row.failed_logins != 0 || row.locked_until.is_some() {
-            core.store
-                .set_failed_logins(&row.id, row.failed_logins, 0, None, now.timestamp_millis())
-                .await?;
-        }
-        let user = User::from(&row);
+        core.store.clear_login_failures(&key).await?;
+        let user = User::from(row);
         let token = create_session(core, &user.id).await?;
         return Ok((user, token));
     }
-    // Count the failure with compare-and-set so parallel attempts are all counted.
-    loop {
-        let expired_lock = row.locked_until.is_some();
-        let failures = if expired_lock {
-            1
-        } else {
-            row.failed_logins + 1
-        };
-        let lock = (failures >= MAX_FAILED_LOGINS).then(|| now + LOCKOUT);
-        let stored = core
-            .store
-            .set_failed_logins(
-                &row.id,
-                row.failed_logins,
-                failures,
-                lock.map(|l| l.timestamp_millis()),
-                now.timestamp_millis(),
-            )
-            .await?;
-        if stored {
-            if let Some(until) = lock {
-                notify_lockout(core, &row, until).await;
-                return Err(super::locked(until, now));
+    let lock = core
+        .store
+        .record_login_failure(
+            &key,
+            now.timestamp_millis(),
+            MAX_FAILED_LOGINS,
+            (now + LOCKOUT).timestamp_millis(),
+        )
+        .await?;
+    match lock {
+        Some(until) => {
+            if let Some(row) = &row {
+                notify_lockout(core, row, from_ms(until)).await;
             }
-            return Err(bad());
+            Err(super::locked(from_ms(until), now))
         }
-        row = core.store.user_by_id(&row.id).await?.ok_or_else(bad)?;
-        if let Some(until) = row.locked_until.map(from_ms).filter(|u| *u > now) {
-            return Err(super::locked(until, now));
-        }
+        None => Err(bad()),
     }
 }
 
@@ -521,27 +594,32 @@ pub async fn request_password_reset(core: &Core, email: &str) -> Result<()> {
     }
     let token = random_token();
     let now = core.clock.now();
-    core.store
-        .insert_token(
-            &token_hash(&token),
-            &row.id,
-            "reset_password",
-            None,
-            now.timestamp_millis(),
-            (now + RESET_TTL).timestamp_millis(),
-        )
-        .await?;
-    queue_link_mail(core, email::RESET_PASSWORD, &row.id, None, &token).await
+    let mut change = Change::new(now.timestamp_millis());
+    let mut tx = core.store.begin().await?;
+    tx.insert_token(
+        &token_hash(&token),
+        &row.id,
+        "reset_password",
+        None,
+        now.timestamp_millis(),
+        (now + RESET_TTL).timestamp_millis(),
+    )
+    .await?;
+    change
+        .effects
+        .mails
+        .push(link_mail(email::RESET_PASSWORD, &row.id, None, &token, now));
+    core.commit(tx, change).await
 }
 
-/// Sets a new password from a reset link and ends every session of the account.
+/// Sets a new password from a reset link; every session ends.
 pub async fn reset_password(core: &Core, token: &str, new_password: &str) -> Result<()> {
     let password =
         Password::parse(new_password, None).map_err(|m| FieldErrors::single("password", m))?;
     let hash = core.hasher.hash(&password).await?;
     let now = core.clock.now_ms();
-    let Some(t) = core
-        .store
+    let mut tx = core.store.begin().await?;
+    let Some(t) = tx
         .consume_token(&token_hash(token), "reset_password", now)
         .await?
     else {
@@ -549,9 +627,19 @@ pub async fn reset_password(core: &Core, token: &str, new_password: &str) -> Res
             "This reset link has expired or was already used. Ask for a new one.".into(),
         ));
     };
-    core.store.set_password_hash(&t.user_id, &hash, now).await?;
-    core.store.delete_user_sessions(&t.user_id, None).await?;
-    Ok(())
+    tx.set_password_hash(&t.user_id, &hash, now).await?;
+    tx.delete_user_sessions(&t.user_id, None).await?;
+    core.commit(tx, Change::new(now)).await
+}
+
+/// The signed-in person as stored now (after a change the session still holds the old values).
+pub async fn current_user(core: &Core, session: &Session) -> Result<User> {
+    let row = core
+        .store
+        .user_by_id(&session.user.id)
+        .await?
+        .ok_or(Error::NotFound)?;
+    Ok(User::from(&row))
 }
 
 pub async fn change_display_name(core: &Core, session: &Session, name: &str) -> Result<()> {
@@ -575,7 +663,8 @@ async fn check_current_password(core: &Core, session: &Session, current: &str) -
     }
 }
 
-/// Changes the password after checking the current one; every other session ends.
+/// Changes the password after checking the current one; every other session ends, and so
+/// does every open reset link.
 pub async fn change_password(
     core: &Core,
     session: &Session,
@@ -586,13 +675,12 @@ pub async fn change_password(
         .map_err(|m| FieldErrors::single("new_password", m))?;
     check_current_password(core, session, current).await?;
     let hash = core.hasher.hash(&password).await?;
-    core.store
-        .set_password_hash(&session.user.id, &hash, core.clock.now_ms())
+    let now = core.clock.now_ms();
+    let mut tx = core.store.begin().await?;
+    tx.set_password_hash(&session.user.id, &hash, now).await?;
+    tx.delete_user_sessions(&session.user.id, Some(&session.id_hash))
         .await?;
-    core.store
-        .delete_user_sessions(&session.user.id, Some(&session.id_hash))
-        .await?;
-    Ok(())
+    core.commit(tx, Change::new(now)).await
 }
 
 /// Starts an email change: the new address gets a confirmation link, and only the click
@@ -612,40 +700,47 @@ pub async fn change_email(
     }
     let token = random_token();
     let now = core.clock.now();
-    core.store
-        .insert_token(
-            &token_hash(&token),
-            &session.user.id,
-            "change_email",
-            Some(email.as_str()),
-            now.timestamp_millis(),
-            (now + VERIFY_TTL).timestamp_millis(),
-        )
-        .await?;
-    queue_link_mail(
-        core,
+    let mut change = Change::new(now.timestamp_millis());
+    let mut tx = core.store.begin().await?;
+    tx.insert_token(
+        &token_hash(&token),
+        &session.user.id,
+        "change_email",
+        Some(email.as_str()),
+        now.timestamp_millis(),
+        (now + VERIFY_TTL).timestamp_millis(),
+    )
+    .await?;
+    change.effects.mails.push(link_mail(
         email::CHANGE_EMAIL,
         &session.user.id,
         Some(email.as_str()),
         &token,
-    )
-    .await
+        now,
+    ));
+    core.commit(tx, change).await
 }
 
-/// Deletes the account after checking the password: personal data is erased, registrations
-/// are released (promoting waitlists) and the person's upcoming events are cancelled.
+/// Deletes the account after checking the password: the person's events that have not ended
+/// are cancelled the way an organizer cancels them (registrants mailed, end jobs dropped, live
+/// rooms told), then personal data is erased and registrations released, promoting waitlists,
+/// in one transaction.
 pub async fn delete_account(core: &Core, session: &Session, current: &str) -> Result<()> {
     check_current_password(core, session, current).await?;
-    let now = core.clock.now_ms();
-    core.store
-        .cancel_events_of_owner(&session.user.id, now)
-        .await?;
-    let events = core.store.anonymise_user(&session.user.id, now).await?;
-    for event_id in events {
-        let confirm = email::confirmation(event_id.clone(), now);
-        core.store.promote_waitlist(&event_id, &confirm).await?;
+    for event_id in core.store.open_events_of_owner(&session.user.id).await? {
+        super::events::cancel_as_owner_leaves(core, &event_id).await?;
     }
-    Ok(())
+    let now = core.clock.now_ms();
+    let mut change = Change::new(now);
+    let mut tx = core.store.begin().await?;
+    let released = tx.anonymise_user(&session.user.id, now).await?;
+    for event_id in released {
+        if let Some(capacity) = tx.lock_open_event(&event_id).await? {
+            super::registrations::fill_free_seats(&mut tx, &event_id, capacity, &mut change)
+                .await?;
+        }
+    }
+    core.commit(tx, change).await
 }
 
 #[cfg(test)]

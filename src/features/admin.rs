@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{
-    Core, Error, FieldErrors, Result,
+    Change, Core, Error, FieldErrors, Result,
     accounts::{Role, Session, User},
     forbidden, new_id, parse_id,
     validation::single_line,
@@ -146,31 +146,56 @@ pub async fn audit_log(
     ))
 }
 
-/// `meetstage admin create`: makes `email` an administrator. An existing account is promoted
-/// (and its email counted as confirmed); otherwise a new one is created with `password`.
-/// Returns true if an account was created.
+/// What `meetstage admin create` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// A new administrator account.
+    Created,
+    /// An existing account became administrator; `password_set` if a password was given.
+    Promoted { password_set: bool },
+}
+
+/// Makes `email` an administrator from the command line. An existing account is promoted
+/// (its email counted as confirmed, and its password replaced when one is given); otherwise a
+/// new one is created with `password`.
 pub async fn bootstrap_admin(
     core: &Core,
     email: &str,
     display_name: Option<&str>,
     password: Option<&str>,
-) -> Result<bool> {
+) -> Result<Bootstrap> {
     use super::accounts::{DisplayName, Email, Password};
     let email = Email::parse(email).map_err(|m| FieldErrors::single("email", m))?;
+    let password = password
+        .map(|p| Password::parse(p, Some(email.as_str())))
+        .transpose()
+        .map_err(|m| FieldErrors::single("password", m))?;
+    let hash = match &password {
+        Some(p) => Some(core.hasher.hash(p).await?),
+        None => None,
+    };
     let now = core.clock.now_ms();
-    if let Some(row) = core
+    let existing = core
         .store
         .user_by_email(email.as_str())
         .await?
-        .filter(|u| u.deleted_at.is_none())
-    {
+        .filter(|u| u.deleted_at.is_none());
+    if let Some(row) = existing {
         core.store
             .set_role_unaudited(&row.id, Role::Admin.as_str(), now)
             .await?;
-        core.store.mark_email_verified(&row.id, now).await?;
-        return Ok(false);
+        let mut tx = core.store.begin().await?;
+        tx.mark_email_verified(&row.id, now).await?;
+        if let Some(hash) = &hash {
+            tx.set_password_hash(&row.id, hash, now).await?;
+            tx.delete_user_sessions(&row.id, None).await?;
+        }
+        core.commit(tx, Change::new(now)).await?;
+        return Ok(Bootstrap::Promoted {
+            password_set: hash.is_some(),
+        });
     }
-    let Some(password) = password else {
+    let Some(hash) = hash else {
         return Err(FieldErrors::single(
             "password",
             "No account uses this email; pass --password-stdin to create one.",
@@ -179,9 +204,6 @@ pub async fn bootstrap_admin(
     };
     let name = DisplayName::parse(display_name.unwrap_or("Administrator"))
         .map_err(|m| FieldErrors::single("display_name", m))?;
-    let password = Password::parse(password, Some(email.as_str()))
-        .map_err(|m| FieldErrors::single("password", m))?;
-    let hash = core.hasher.hash(&password).await?;
     core.store
         .insert_user(crate::store::accounts::NewUser {
             id: &new_id(),
@@ -193,7 +215,7 @@ pub async fn bootstrap_admin(
             now,
         })
         .await?;
-    Ok(true)
+    Ok(Bootstrap::Created)
 }
 
 /// An outbox row as the admin page shows it (no payload: it may hold a link token).

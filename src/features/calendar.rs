@@ -77,12 +77,27 @@ fn vevent(
     if let Some((name, email)) = attendee {
         ev.append_multi_property(
             icalendar::Property::new("ATTENDEE", format!("mailto:{email}"))
-                .add_parameter("CN", name)
+                .add_parameter("CN", &param_value(name))
                 .add_parameter("RSVP", "FALSE")
                 .done(),
         );
     }
     ev.done()
+}
+
+/// A parameter value (RFC 5545 §3.1): the crate writes parameters as given, so a name with a
+/// quote, `;`, `:` or `,` could otherwise end the parameter and start new ones. Quotes and
+/// control characters go; a value with the other separators is quoted.
+fn param_value(raw: &str) -> String {
+    let clean: String = raw
+        .chars()
+        .filter(|c| *c != '"' && !c.is_control())
+        .collect();
+    if clean.contains([';', ':', ',']) {
+        format!("\"{clean}\"")
+    } else {
+        clean
+    }
 }
 
 fn calendar(config: &Config, method: Method) -> Calendar {
@@ -118,4 +133,22 @@ pub fn feed(config: &Config, events: &[EventView], stamp: chrono::DateTime<chron
         cal.push(vevent(config, e, Method::Publish, None, stamp));
     }
     cal.done().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::param_value;
+
+    #[test]
+    fn parameter_values_cannot_inject_parameters() {
+        assert_eq!(param_value("Ada Lovelace"), "Ada Lovelace");
+        assert_eq!(
+            param_value("Eve\";ROLE=CHAIR;X=\"y"),
+            "\"Eve;ROLE=CHAIR;X=y\""
+        );
+        assert_eq!(
+            param_value("Mallory\r\nATTENDEE:x"),
+            "\"MalloryATTENDEE:x\""
+        );
+    }
 }

@@ -4,7 +4,6 @@
 
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{
     Core, Result,
@@ -13,6 +12,7 @@ use super::{
 };
 use crate::{
     clock::from_ms,
+    jobs::Job,
     mail::{Attachment, Content},
     store::{
         NewJob,
@@ -26,6 +26,8 @@ pub const RESET_PASSWORD: &str = "reset_password";
 pub const ACCOUNT_LOCKED: &str = "account_locked";
 pub const EVENT_CREATED: &str = "event_created";
 pub const REGISTRATION_CONFIRMED: &str = "registration_confirmed";
+pub const WAITLISTED: &str = "waitlisted";
+pub const ACCOUNT_EXISTS: &str = "account_exists";
 pub const REMINDER_24H: &str = "reminder_24h";
 pub const REMINDER_1H: &str = "reminder_1h";
 pub const EVENT_UPDATED: &str = "event_updated";
@@ -68,6 +70,7 @@ impl Category {
             REMINDER_24H | REMINDER_1H => Some(Category::Reminders),
             EVENT_CREATED
             | REGISTRATION_CONFIRMED
+            | WAITLISTED
             | EVENT_UPDATED
             | EVENT_CANCELLED
             | EVENT_STARTED
@@ -110,6 +113,23 @@ pub async fn unsubscribe(
     Ok(Some(category))
 }
 
+/// Which categories of mail a person gets: (reminders, event news).
+pub async fn preferences(core: &Core, user_id: &str) -> Result<(bool, bool)> {
+    Ok(core.store.mail_preferences(user_id).await?)
+}
+
+pub async fn set_preferences(
+    core: &Core,
+    user_id: &str,
+    reminders: bool,
+    event_news: bool,
+) -> Result<()> {
+    Ok(core
+        .store
+        .set_mail_preferences(user_id, reminders, event_news, core.clock.now_ms())
+        .await?)
+}
+
 /// Extra data a mail needs beyond the user and the event. A link token lives here only until
 /// the mail is sent.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -118,6 +138,9 @@ pub struct Payload {
     pub token: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<i64>,
+    /// A place on the waitlist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
 }
 
 /// An account mail (confirmation, reset, lockout). `key` must be unique per intended mail.
@@ -159,17 +182,28 @@ pub fn event_mail(
     }
 }
 
-/// The confirmation for whoever gets a seat in a registration transaction.
-pub fn confirmation(event_id: String, now: i64) -> impl Fn(&str) -> NewMail + Send + Sync {
-    move |user_id| event_mail(REGISTRATION_CONFIRMED, &event_id, user_id, now, now)
+/// The confirmation for whoever gets a seat (registered, or moved up from the waitlist).
+pub fn confirmation(event_id: &str, user_id: &str, now: i64) -> NewMail {
+    event_mail(REGISTRATION_CONFIRMED, event_id, user_id, now, now)
+}
+
+/// "You are on the waitlist, number N."
+pub fn waitlisted(event_id: &str, user_id: &str, position: i64, now: i64) -> NewMail {
+    let mut mail = event_mail(WAITLISTED, event_id, user_id, now, now);
+    mail.payload = serde_json::to_string(&Payload {
+        position: Some(position),
+        ..Payload::default()
+    })
+    .expect("plain data");
+    mail
 }
 
 // --- jobs that fan out to every registrant --------------------------------------------------
 
-pub const JOB_REMINDER: &str = "reminder";
-pub const JOB_NOTIFY_REGISTRANTS: &str = "notify_registrants";
+/// Fan-outs write this many outbox rows per transaction.
+const FANOUT_BATCH: i64 = 500;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FanOut {
     pub event_id: String,
     pub purpose: String,
@@ -202,12 +236,7 @@ pub fn reminders(event_id: &str, starts_at: i64, now: i64) -> (Vec<NewJob>, Vec<
                 version: starts_at,
                 starts_at: Some(starts_at),
             };
-            jobs.push(NewJob {
-                kind: JOB_REMINDER,
-                dedupe_key: Some(key),
-                payload: json!(payload).to_string(),
-                run_at,
-            });
+            jobs.push(Job::Reminder(payload).at(run_at, Some(key)));
         } else {
             cancel.push(key);
         }
@@ -227,16 +256,7 @@ pub fn cancel_reminders(event_id: &str) -> Vec<String> {
 pub async fn recording_published(core: &Core, event_id: &str) -> Result<()> {
     let now = core.clock.now_ms();
     let job = notify_registrants(event_id, RECAP, 0, now);
-    Ok(core
-        .store
-        .schedule_job(
-            job.kind,
-            job.dedupe_key.as_deref(),
-            &job.payload,
-            job.run_at,
-            now,
-        )
-        .await?)
+    Ok(core.store.schedule_job(&job, now).await?)
 }
 
 /// A job that mails every registrant now; the request that causes it writes one row,
@@ -248,12 +268,52 @@ pub fn notify_registrants(event_id: &str, purpose: &'static str, version: i64, n
         version,
         starts_at: None,
     };
-    NewJob {
-        kind: JOB_NOTIFY_REGISTRANTS,
-        dedupe_key: None,
-        payload: json!(payload).to_string(),
-        run_at: now,
+    Job::NotifyRegistrants(payload).at(now, None)
+}
+
+/// Job handler: mails every registered person of an event, in batches; an outbox row per
+/// person and version, so running it again after a crash adds nothing twice.
+pub async fn fan_out(core: &Core, f: FanOut, is_reminder: bool) -> anyhow::Result<()> {
+    let Some(event) = core.store.event(&f.event_id).await? else {
+        return Ok(());
+    };
+    if is_reminder {
+        let now = core.clock.now_ms();
+        // Never for a cancelled, started or ended event; never late.
+        if event.status != Status::Scheduled.as_str()
+            || f.starts_at != Some(event.starts_at)
+            || now >= event.starts_at
+        {
+            return Ok(());
+        }
     }
+    let purpose = match f.purpose.as_str() {
+        REMINDER_24H => REMINDER_24H,
+        REMINDER_1H => REMINDER_1H,
+        EVENT_UPDATED => EVENT_UPDATED,
+        EVENT_CANCELLED => EVENT_CANCELLED,
+        EVENT_STARTED => EVENT_STARTED,
+        RECAP => RECAP,
+        other => anyhow::bail!("no fan-out for {other}"),
+    };
+    let mut after = String::new();
+    loop {
+        let users = core
+            .store
+            .registered_user_ids(&f.event_id, &after, FANOUT_BATCH)
+            .await?;
+        let Some(last) = users.last().cloned() else {
+            break;
+        };
+        let now = core.clock.now_ms();
+        let mails: Vec<NewMail> = users
+            .iter()
+            .map(|u| event_mail(purpose, &f.event_id, u, f.version, now))
+            .collect();
+        core.store.enqueue_mails(&mails).await?;
+        after = last;
+    }
+    Ok(())
 }
 
 // --- rendering at delivery ------------------------------------------------------------------
@@ -313,16 +373,22 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
             .para("Someone asked to reset the password of your account. Choose a new one here:")
             .action("Choose a new password", link(&format!("/account/reset?token={}", token())))
             .note("The link works once and expires in 1 hour. If you did not ask, ignore this mail; your password stays as it is."),
+        ACCOUNT_EXISTS => Content::new(format!("Signing up to {community}"))
+            .greeting(&user.display_name)
+            .para("Someone tried to sign up with this email address, but you already have an account.")
+            .para("If it was you, log in instead. Forgot your password? Choose a new one from the login page.")
+            .action("Log in", link("/login"))
+            .note("If it was not you, you can ignore this mail; nothing changed."),
         ACCOUNT_LOCKED => {
             let until = from_ms(payload.until.unwrap_or_default());
-            Content::new(format!("Your {community} account was locked"))
+            Content::new(format!("Logins to your {community} account were paused"))
                 .greeting(&user.display_name)
                 .para(format!(
-                    "We locked your account after {} failed login attempts. It unlocks by itself at {} UTC.",
+                    "Someone typed a wrong password for your account {} times in a row from one device, so we paused logins from that device until {} UTC. Your other devices are not affected.",
                     super::accounts::MAX_FAILED_LOGINS,
                     until.format("%Y-%m-%d %H:%M")
                 ))
-                .para("If this was not you, reset your password now.")
+                .para("If this was not you, choose a new password now.")
                 .action("Reset password", link("/account/forgot"))
         }
         purpose => {
@@ -359,6 +425,23 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                         .action("Open the event", page)
                         .note("Can't make it? Cancel your registration on the event page so someone on the waitlist gets your seat.")
                         .attach(invite(Method::Request))
+                }
+                WAITLISTED => {
+                    let status = core.store.registration_status(&e.id, &user.id).await?;
+                    if status.as_deref() != Some("waitlisted") || !e.status.accepts_registrations() {
+                        return Ok(Rendered::Skip("no longer on the waitlist"));
+                    }
+                    Content::new(format!("You're on the waitlist: {}", e.title))
+                        .greeting(&user.display_name)
+                        .para(format!(
+                            "\u{201c}{}\u{201d} ({}) is full. You are number {} on the waitlist.",
+                            e.title,
+                            when(&e),
+                            payload.position.unwrap_or(1)
+                        ))
+                        .para("When a seat frees up, the next person in line gets it automatically, and we mail them at once.")
+                        .action("Open the event", page)
+                        .note("Changed your mind? Leave the waitlist on the event page.")
                 }
                 REMINDER_24H | REMINDER_1H => {
                     if e.status != Status::Scheduled || core.clock.now() >= e.starts_at {

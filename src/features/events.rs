@@ -7,18 +7,17 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::{
-    Core, Error, FieldErrors, Result,
+    Change, Core, Error, FieldErrors, Result,
     accounts::{Session, User},
-    email, forbidden, live, new_id, parse_id,
+    email, forbidden, live, new_id, parse_id, registrations,
     validation::single_line,
 };
 use crate::{
     clock::from_ms,
-    store::{
-        Effects,
-        events::{Cursor, EventFields, EventRow, Section},
-    },
+    store::events::{Cursor, EventFields, EventRow},
 };
+
+pub use crate::store::events::Section;
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_DESCRIPTION: usize = 5_000;
@@ -26,6 +25,9 @@ pub const MIN_DURATION: i32 = 15;
 pub const MAX_DURATION: i32 = 480;
 pub const MAX_CAPACITY: i32 = 100_000;
 pub const PAGE_SIZE: i64 = 20;
+/// How far ahead an event may be scheduled: keeps every date the product computes (ends,
+/// reminders, calendar lines) far inside what the date types can hold.
+pub const MAX_YEARS_AHEAD: i64 = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -225,10 +227,16 @@ impl EventInput {
             e.take(
                 "start_local",
                 local_to_utc(&self.start_local, tz).and_then(|t| {
-                    if Some(t) == unchanged_start || t > now {
+                    if Some(t) == unchanged_start {
                         Ok(t)
-                    } else {
+                    } else if t <= now {
                         Err("The start must be in the future.".into())
+                    } else if t > now + Duration::days(366 * MAX_YEARS_AHEAD) {
+                        Err(format!(
+                            "The start must be within {MAX_YEARS_AHEAD} years from now."
+                        ))
+                    } else {
+                        Ok(t)
                     }
                 }),
             )
@@ -304,7 +312,11 @@ impl From<EventRow> for EventView {
     fn from(r: EventRow) -> Self {
         let starts_at = from_ms(r.starts_at);
         EventView {
-            ends_at: starts_at + Duration::minutes(i64::from(r.duration_minutes)),
+            // Rows are bounded on the way in; a row that is not (written before the bound
+            // existed, or by hand) must still render, so the sum saturates.
+            ends_at: starts_at
+                .checked_add_signed(Duration::minutes(i64::from(r.duration_minutes)))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
             starts_at,
             status: Status::parse(&r.status),
             members_only: r.visibility == "members",
@@ -382,6 +394,7 @@ fn decode_cursor(raw: &str) -> Result<Cursor> {
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (at, id) = text.split_once('.').ok_or_else(bad)?;
+    let id = uuid::Uuid::parse_str(id).map_err(|_| bad())?;
     Ok((at.parse().map_err(|_| bad())?, id.to_string()))
 }
 
@@ -434,24 +447,21 @@ pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Resul
     let valid = input.validate(core.clock.now(), None)?;
     let id = new_id();
     let now = core.clock.now_ms();
-    let starts_at = valid.starts_at.timestamp_millis();
     // The organizer's mail and the reminders commit with the event, or not at all.
-    let (jobs, _) = email::reminders(&id, starts_at, now);
-    let effects = Effects {
-        mails: vec![email::event_mail(
-            email::EVENT_CREATED,
-            &id,
-            &session.user.id,
-            0,
-            now,
-        )],
-        jobs,
-        unschedule: Vec::new(),
+    let mut change = Change::new(now);
+    let (jobs, _) = email::reminders(&id, valid.starts_at.timestamp_millis(), now);
+    change.effects.jobs = jobs;
+    change.effects.mails.push(email::event_mail(
+        email::EVENT_CREATED,
+        &id,
+        &session.user.id,
+        0,
         now,
-    };
-    core.store
-        .insert_event(&id, &session.user.id, &valid.fields(), now, &effects)
+    ));
+    let mut tx = core.store.begin().await?;
+    tx.insert_event(&id, &session.user.id, &valid.fields(), now)
         .await?;
+    core.commit(tx, change).await?;
     get_row(core, &id).await
 }
 
@@ -482,6 +492,8 @@ pub async fn get_managed(core: &Core, session: &Session, id: &str) -> Result<Eve
     Ok(event)
 }
 
+/// Edits an event that has not started. A new time moves the reminders and tells every
+/// registrant; a larger capacity gives the new seats to the waitlist, in the same transaction.
 pub async fn update(
     core: &Core,
     session: &Session,
@@ -489,56 +501,45 @@ pub async fn update(
     input: &EventInput,
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
+    let not_editable = || {
+        Error::Conflict(format!(
+            "A {} event can no longer be edited.",
+            event.status.as_str()
+        ))
+    };
+    if !matches!(event.status, Status::Scheduled | Status::Staging) {
+        return Err(not_editable());
+    }
     let valid = input.validate(core.clock.now(), Some(event.starts_at))?;
     let now = core.clock.now_ms();
-    let starts_at = valid.starts_at.timestamp_millis();
-    // A new time moves the reminders and tells every registrant.
-    let mut effects = Effects {
-        now,
-        ..Effects::default()
-    };
+    let mut change = Change::new(now);
     if valid.starts_at != event.starts_at || valid.duration_minutes != event.duration_minutes {
-        let (jobs, unschedule) = email::reminders(&event.id, starts_at, now);
-        effects.jobs = jobs;
-        effects.unschedule = unschedule;
-        effects.jobs.push(email::notify_registrants(
+        let (jobs, unschedule) =
+            email::reminders(&event.id, valid.starts_at.timestamp_millis(), now);
+        change.effects.jobs = jobs;
+        change.effects.unschedule = unschedule;
+        change.effects.jobs.push(email::notify_registrants(
             &event.id,
             email::EVENT_UPDATED,
             i64::from(event.sequence) + 1,
             now,
         ));
     }
-    if !core
-        .store
-        .update_event(&event.id, &valid.fields(), now, &effects)
-        .await?
-    {
-        return Err(Error::Conflict(format!(
-            "A {} event can no longer be edited.",
-            event.status.as_str()
-        )));
+    let mut tx = core.store.begin().await?;
+    if !tx.update_event(&event.id, &valid.fields(), now).await? {
+        return Err(not_editable());
     }
-    // A larger capacity frees seats for the waitlist.
-    let confirm = email::confirmation(event.id.clone(), now);
-    core.store.promote_waitlist(&event.id, &confirm).await?;
+    if let Some(capacity) = tx.lock_open_event(&event.id).await? {
+        registrations::fill_free_seats(&mut tx, &event.id, capacity, &mut change).await?;
+    }
+    core.commit(tx, change).await?;
     get_row(core, &event.id).await
 }
 
+/// Cancels an event on its organizer's word.
 pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
-    let now = core.clock.now_ms();
-    let effects = Effects {
-        jobs: vec![email::notify_registrants(
-            &event.id,
-            email::EVENT_CANCELLED,
-            i64::from(event.sequence) + 1,
-            now,
-        )],
-        unschedule: live::transition_unschedules(&event.id, Transition::End),
-        mails: Vec::new(),
-        now,
-    };
-    if !core.store.cancel_event(&event.id, now, &effects).await? {
+    if !apply_cancel(core, &event).await? {
         return Err(Error::Conflict(format!(
             "This event has already {}.",
             match event.status {
@@ -547,8 +548,37 @@ pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventVie
             }
         )));
     }
-    live::announce(core, &event.id, Status::Cancelled);
     get_row(core, &event.id).await
+}
+
+/// Cancels an event whose organizer deletes their account: the same step, mail and notice
+/// as a cancellation by hand. An event that has meanwhile ended or been cancelled is left.
+pub(crate) async fn cancel_as_owner_leaves(core: &Core, id: &str) -> Result<()> {
+    apply_cancel(core, &get_row(core, id).await?).await?;
+    Ok(())
+}
+
+/// Cancellation with its effects: registrants mailed (one job), reminders and end jobs
+/// dropped, the live room told. False if the event had already ended or been cancelled.
+async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
+    let now = core.clock.now_ms();
+    let mut change = Change::new(now);
+    change.effects.jobs.push(email::notify_registrants(
+        &event.id,
+        email::EVENT_CANCELLED,
+        i64::from(event.sequence) + 1,
+        now,
+    ));
+    change.effects.unschedule = live::transition_unschedules(&event.id, Transition::End);
+    change
+        .notices
+        .push(live::status_notice(&event.id, Status::Cancelled));
+    let mut tx = core.store.begin().await?;
+    if !tx.cancel_event(&event.id, now).await? {
+        return Ok(false);
+    }
+    core.commit(tx, change).await?;
+    Ok(true)
 }
 
 /// Moves an event along its lifecycle; only one of several concurrent callers succeeds.
@@ -579,15 +609,12 @@ pub(crate) async fn apply_transition(
 ) -> Result<bool> {
     let (from, to) = t.endpoints();
     let now = core.clock.now_ms();
-    let mut effects = Effects {
-        unschedule: live::transition_unschedules(&event.id, t),
-        now,
-        ..Effects::default()
-    };
+    let mut change = Change::new(now);
+    change.effects.unschedule = live::transition_unschedules(&event.id, t);
     if t == Transition::GoLive {
         // Every registrant hears of it (one job, whatever their number), and the session's
         // clock starts: warnings and the automatic stop.
-        effects.jobs.push(email::notify_registrants(
+        change.effects.jobs.push(email::notify_registrants(
             &event.id,
             email::EVENT_STARTED,
             now,
@@ -595,17 +622,19 @@ pub(crate) async fn apply_transition(
         ));
         let ends_at = live::stop_at(event.ends_at.timestamp_millis(), now);
         let (jobs, stale) = live::end_jobs(&event.id, ends_at, now);
-        effects.jobs.extend(jobs);
-        effects.unschedule.extend(stale);
+        change.effects.jobs.extend(jobs);
+        change.effects.unschedule.extend(stale);
     }
-    let moved = core
-        .store
-        .transition_event(&event.id, from.as_str(), to.as_str(), now, &effects)
-        .await?;
-    if moved {
-        live::announce(core, &event.id, to);
+    change.notices.push(live::status_notice(&event.id, to));
+    let mut tx = core.store.begin().await?;
+    if !tx
+        .transition_event(&event.id, from.as_str(), to.as_str(), now)
+        .await?
+    {
+        return Ok(false);
     }
-    Ok(moved)
+    core.commit(tx, change).await?;
+    Ok(true)
 }
 
 pub async fn list(

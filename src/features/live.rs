@@ -4,27 +4,27 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{
     Core, Result,
     email::cancel_reminders,
     events::{EventView, Status, Transition, apply_transition},
 };
-use crate::{clock::from_ms, realtime::Notice, store::NewJob};
+use crate::{clock::from_ms, jobs::Job, realtime::Notice, store::NewJob};
 
-pub const JOB_END_WARNING: &str = "end_warning";
-pub const JOB_AUTO_STOP: &str = "auto_stop";
+const END_WARNING: &str = "end_warning";
+const AUTO_STOP: &str = "auto_stop";
 const WARNINGS_MINUTES: [u32; 2] = [5, 1];
 /// Going live after the scheduled end still gives the session this long.
 pub const LATE_START_GRACE_MS: i64 = 5 * 60_000;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct EndPayload {
-    event_id: String,
-    ends_at: i64,
+/// The payload of the warning and stop jobs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndOfSession {
+    pub event_id: String,
+    pub ends_at: i64,
     #[serde(default)]
-    minutes_left: u32,
+    pub minutes_left: u32,
 }
 
 fn key(kind: &str, event_id: &str, minutes: u32) -> String {
@@ -43,35 +43,25 @@ pub fn end_jobs(event_id: &str, ends_at: i64, now: i64) -> (Vec<NewJob>, Vec<Str
     let mut jobs = Vec::new();
     let mut stale = Vec::new();
     for minutes in WARNINGS_MINUTES {
-        let run_at = ends_at - i64::from(minutes) * 60_000;
-        let k = key(JOB_END_WARNING, event_id, minutes);
+        let run_at = ends_at.saturating_sub(i64::from(minutes) * 60_000);
+        let k = key(END_WARNING, event_id, minutes);
         if run_at > now {
-            jobs.push(NewJob {
-                kind: JOB_END_WARNING,
-                dedupe_key: Some(k),
-                payload: json!(EndPayload {
-                    event_id: event_id.into(),
-                    ends_at,
-                    minutes_left: minutes,
-                })
-                .to_string(),
-                run_at,
-            });
+            let warning = EndOfSession {
+                event_id: event_id.into(),
+                ends_at,
+                minutes_left: minutes,
+            };
+            jobs.push(Job::EndWarning(warning).at(run_at, Some(k)));
         } else {
             stale.push(k);
         }
     }
-    jobs.push(NewJob {
-        kind: JOB_AUTO_STOP,
-        dedupe_key: Some(key(JOB_AUTO_STOP, event_id, 0)),
-        payload: json!(EndPayload {
-            event_id: event_id.into(),
-            ends_at,
-            minutes_left: 0,
-        })
-        .to_string(),
-        run_at: ends_at,
-    });
+    let stop = EndOfSession {
+        event_id: event_id.into(),
+        ends_at,
+        minutes_left: 0,
+    };
+    jobs.push(Job::AutoStop(stop).at(ends_at, Some(key(AUTO_STOP, event_id, 0))));
     (jobs, stale)
 }
 
@@ -79,23 +69,19 @@ pub fn end_jobs(event_id: &str, ends_at: i64, now: i64) -> (Vec<NewJob>, Vec<Str
 pub fn cancel_end_jobs(event_id: &str) -> Vec<String> {
     WARNINGS_MINUTES
         .iter()
-        .map(|m| key(JOB_END_WARNING, event_id, *m))
-        .chain([key(JOB_AUTO_STOP, event_id, 0)])
+        .map(|m| key(END_WARNING, event_id, *m))
+        .chain([key(AUTO_STOP, event_id, 0)])
         .collect()
 }
 
 /// When a live session stops on its own: its scheduled end, or later after a late start.
 pub async fn stops_at(core: &Core, event_id: &str) -> Result<Option<DateTime<Utc>>> {
-    let at = core
-        .store
-        .job_run_at(&key(JOB_AUTO_STOP, event_id, 0))
-        .await?;
+    let at = core.store.job_run_at(&key(AUTO_STOP, event_id, 0)).await?;
     Ok(at.map(from_ms))
 }
 
 /// Job handler: tells the room how long is left, if the session is still live.
-pub async fn end_warning(core: &Core, payload: &str) -> anyhow::Result<()> {
-    let p: EndPayload = serde_json::from_str(payload)?;
+pub async fn end_warning(core: &Core, p: EndOfSession) -> anyhow::Result<()> {
     let Some(event) = core.store.event(&p.event_id).await? else {
         return Ok(());
     };
@@ -115,8 +101,7 @@ pub async fn end_warning(core: &Core, payload: &str) -> anyhow::Result<()> {
 
 /// Job handler: ends the session at its end. A session already ended (by hand, or by an
 /// earlier run of this job) is left alone.
-pub async fn auto_stop(core: &Core, payload: &str) -> anyhow::Result<()> {
-    let p: EndPayload = serde_json::from_str(payload)?;
+pub async fn auto_stop(core: &Core, p: EndOfSession) -> anyhow::Result<()> {
     let Some(row) = core.store.event(&p.event_id).await? else {
         return Ok(());
     };
@@ -138,11 +123,12 @@ pub(crate) fn transition_unschedules(event_id: &str, t: Transition) -> Vec<Strin
     }
 }
 
-pub(crate) fn announce(core: &Core, event_id: &str, status: Status) {
-    core.hub.publish(
-        event_id,
+/// What a live room is told when its event changes status.
+pub(crate) fn status_notice(event_id: &str, status: Status) -> (String, Notice) {
+    (
+        event_id.to_string(),
         Notice::Status {
             status: status.as_str().to_string(),
         },
-    );
+    )
 }

@@ -17,8 +17,8 @@ use crate::{
     clock::Clock,
     config::Config,
     mail::Mailer,
-    realtime::Hub,
-    store::{Store, StoreError},
+    realtime::{Hub, Notice},
+    store::{Effects, Store, StoreError, Tx},
 };
 
 pub use validation::{FieldError, FieldErrors};
@@ -37,10 +37,38 @@ pub struct Core {
     pub secret: Arc<[u8; 32]>,
 }
 
+/// What one write does besides its own rows: the durable effects (mail, jobs) written in its
+/// transaction, and the notices for live rooms, published only after it commits.
+#[derive(Debug, Default)]
+pub struct Change {
+    pub effects: Effects,
+    pub notices: Vec<(String, Notice)>,
+}
+
+impl Change {
+    pub fn new(now: i64) -> Change {
+        Change {
+            effects: Effects {
+                now,
+                ..Effects::default()
+            },
+            notices: Vec::new(),
+        }
+    }
+}
+
 impl Core {
-    /// HMAC-SHA256 of `parts` under the server key, base64url: a stateless signature.
-    pub fn sign(&self, parts: &[&str]) -> String {
-        use base64::Engine;
+    /// Commits a write with its effects, then tells the live rooms. Every feature finishes
+    /// its writes here, so a room never hears of a change that did not happen.
+    pub async fn commit(&self, tx: Tx, change: Change) -> Result<()> {
+        tx.commit(&change.effects).await?;
+        for (event_id, notice) in change.notices {
+            self.hub.publish(&event_id, notice);
+        }
+        Ok(())
+    }
+
+    fn mac(&self, parts: &[&str]) -> hmac::Hmac<sha2::Sha256> {
         use hmac::Mac;
         let mut mac =
             hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.secret[..]).expect("any key size");
@@ -48,12 +76,24 @@ impl Core {
             mac.update(p.as_bytes());
             mac.update(b"\0");
         }
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        mac
     }
 
-    /// Checks a signature from [`Core::sign`] in constant time.
+    /// HMAC-SHA256 of `parts` under the server key, base64url: a stateless signature.
+    pub fn sign(&self, parts: &[&str]) -> String {
+        use base64::Engine;
+        use hmac::Mac;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.mac(parts).finalize().into_bytes())
+    }
+
+    /// Checks a signature from [`Core::sign`]; the hmac crate compares in constant time.
     pub fn verify(&self, parts: &[&str], signature: &str) -> bool {
-        constant_time_eq(self.sign(parts).as_bytes(), signature.as_bytes())
+        use base64::Engine;
+        use hmac::Mac;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .is_ok_and(|sig| self.mac(parts).verify_slice(&sig).is_ok())
     }
 }
 
@@ -73,7 +113,7 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
     /// Too many failed logins; `minutes` is how long is left, from the injected clock.
-    #[error("Too many failed logins. This account is locked for about {minutes} more minute{}. We sent its owner an email.", plural(.minutes))]
+    #[error("Too many failed logins. Logging in with this address from here is locked for about {minutes} more minute{}. If it is your account, we sent you an email.", plural(.minutes))]
     Locked {
         until: chrono::DateTime<chrono::Utc>,
         minutes: i64,
@@ -113,11 +153,6 @@ pub fn locked(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono
 
 pub fn forbidden(msg: impl Into<String>) -> Error {
     Error::Forbidden(msg.into())
-}
-
-/// Compares secrets without revealing, through timing, where they first differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A new time-ordered id (UUIDv7), as the text every id column holds.

@@ -1,19 +1,39 @@
 //! Registrations: verified members register and unregister; with a capacity, extra people
-//! wait in line and move up in order when a seat frees.
+//! wait in line and move up in order when a seat frees. The store locks the event and counts
+//! seats; the rules of who gets one live here.
 
 use serde::Serialize;
 
 use super::{
-    Core, Error, Result,
+    Change, Core, Error, Result,
     accounts::Session,
     email,
     events::{self, EventView, Status},
     forbidden,
 };
-use crate::{
-    clock::from_ms,
-    store::{StoreError, registrations::RegisterOutcome},
-};
+use crate::{clock::from_ms, store::Tx};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    Registered,
+    /// Waiting for a seat; `position` 1 is next in line.
+    Waitlisted {
+        position: i64,
+    },
+    /// Nothing changed; the person already held this status.
+    AlreadyRegistered,
+    AlreadyWaitlisted,
+}
+
+impl RegisterOutcome {
+    /// "registered" or "waitlisted": where the person stands now.
+    pub fn status(self) -> &'static str {
+        match self {
+            RegisterOutcome::Registered | RegisterOutcome::AlreadyRegistered => "registered",
+            RegisterOutcome::Waitlisted { .. } | RegisterOutcome::AlreadyWaitlisted => "waitlisted",
+        }
+    }
+}
 
 fn closed(status: Status) -> Error {
     Error::Conflict(match status {
@@ -22,6 +42,45 @@ fn closed(status: Status) -> Error {
     })
 }
 
+/// Opens a registration transaction on the event: its lock taken, its capacity read. An
+/// event that closed between the read and the write reads as ended.
+async fn lock_open(core: &Core, event_id: &str) -> Result<(Tx, Option<i32>)> {
+    let mut tx = core.store.begin().await?;
+    match tx.lock_open_event(event_id).await? {
+        Some(capacity) => Ok((tx, capacity)),
+        None => Err(closed(Status::Ended)),
+    }
+}
+
+/// Gives free seats to the waitlist, longest waiting first, each with a confirmation in the
+/// same transaction. Returns who moved up.
+pub(crate) async fn fill_free_seats(
+    tx: &mut Tx,
+    event_id: &str,
+    capacity: Option<i32>,
+    change: &mut Change,
+) -> Result<Vec<String>> {
+    let mut promoted = Vec::new();
+    loop {
+        if let Some(cap) = capacity {
+            let (taken, _) = tx.seat_counts(event_id).await?;
+            if taken >= i64::from(cap) {
+                break;
+            }
+        }
+        let Some(user) = tx.promote_next_waitlisted(event_id).await? else {
+            break;
+        };
+        change
+            .effects
+            .mails
+            .push(email::confirmation(event_id, &user, change.effects.now));
+        promoted.push(user);
+    }
+    Ok(promoted)
+}
+
+/// Registers, or waitlists when the event is full; idempotent.
 pub async fn register(
     core: &Core,
     session: &Session,
@@ -36,20 +95,38 @@ pub async fn register(
     if !event.status.accepts_registrations() {
         return Err(closed(event.status));
     }
-    let outcome = match core
-        .store
-        .register(
-            &event.id,
-            &session.user.id,
-            core.clock.now_ms(),
-            &email::confirmation(event.id.clone(), core.clock.now_ms()),
-        )
-        .await
-    {
-        // The event closed between the read and the write.
-        Err(StoreError::NotFound) => return Err(closed(Status::Ended)),
-        other => other?,
+    let user = &session.user.id;
+    let now = core.clock.now_ms();
+    let mut change = Change::new(now);
+    let (mut tx, capacity) = lock_open(core, &event.id).await?;
+    let outcome = match tx.registration_status(&event.id, user).await?.as_deref() {
+        Some("registered") => RegisterOutcome::AlreadyRegistered,
+        Some(_) => RegisterOutcome::AlreadyWaitlisted,
+        None => {
+            let (taken, waiting) = tx.seat_counts(&event.id).await?;
+            // Nobody jumps the queue: a free seat with people waiting goes to them first.
+            let full = capacity.is_some_and(|c| taken >= i64::from(c) || waiting > 0);
+            if full {
+                tx.insert_registration(&event.id, user, "waitlisted", now)
+                    .await?;
+                let position = tx.waitlist_position(&event.id, user).await?;
+                change
+                    .effects
+                    .mails
+                    .push(email::waitlisted(&event.id, user, position, now));
+                RegisterOutcome::Waitlisted { position }
+            } else {
+                tx.insert_registration(&event.id, user, "registered", now)
+                    .await?;
+                change
+                    .effects
+                    .mails
+                    .push(email::confirmation(&event.id, user, now));
+                RegisterOutcome::Registered
+            }
+        }
     };
+    core.commit(tx, change).await?;
     Ok((
         events::get(core, Some(&session.user), &event.id).await?,
         outcome,
@@ -66,18 +143,11 @@ pub async fn unregister(
     if !event.status.accepts_registrations() {
         return Err(closed(event.status));
     }
-    let (_, promoted) = match core
-        .store
-        .unregister(
-            &event.id,
-            &session.user.id,
-            &email::confirmation(event.id.clone(), core.clock.now_ms()),
-        )
-        .await
-    {
-        Err(StoreError::NotFound) => return Err(closed(Status::Ended)),
-        other => other?,
-    };
+    let mut change = Change::new(core.clock.now_ms());
+    let (mut tx, capacity) = lock_open(core, &event.id).await?;
+    tx.delete_registration(&event.id, &session.user.id).await?;
+    let promoted = fill_free_seats(&mut tx, &event.id, capacity, &mut change).await?;
+    core.commit(tx, change).await?;
     Ok((
         events::get(core, Some(&session.user), &event.id).await?,
         promoted,
@@ -131,7 +201,9 @@ pub fn to_csv(list: &[Registrant]) -> Result<String> {
             defuse(&r.display_name).as_str(),
             defuse(&r.email).as_str(),
             r.status.as_str(),
-            r.registered_at.to_rfc3339().as_str(),
+            r.registered_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                .as_str(),
         ])
         .map_err(anyhow::Error::from)?;
     }

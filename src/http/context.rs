@@ -25,6 +25,8 @@ use crate::{
 pub struct Ctx {
     pub session: Option<Session>,
     pub csrf_token: String,
+    /// What the CSRF token signs: the session's hash, or the pre-session cookie.
+    pub csrf_binding: String,
     pub ip: IpAddr,
     pub path: String,
     /// A notice named in the query string (`?notice=registered`), already mapped to text.
@@ -179,6 +181,7 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
     let ctx = Ctx {
         session,
         csrf_token: csrf_token(&state.core, &binding),
+        csrf_binding: binding.clone(),
         ip: client_ip(&req, config.trust_proxy),
         path: req.uri().path().to_string(),
         notice: req

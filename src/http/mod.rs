@@ -8,6 +8,7 @@ pub mod error;
 pub mod ops;
 pub mod pages;
 pub mod security;
+pub mod serve;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -102,7 +103,8 @@ pub fn service(
         .layer(middleware::from_fn_with_state(state.clone(), context::resolve))
         .layer(middleware::from_fn_with_state(state.clone(), error::render_error_pages))
         .layer(middleware::from_fn_with_state(state.clone(), security::rate_limit))
+        .layer(middleware::from_fn(security::refuse_control_characters))
         .layer(middleware::from_fn(security::limit_body))
-        .layer(middleware::from_fn(security::csrf))
+        .layer(middleware::from_fn_with_state(state.clone(), security::csrf))
         .service(routes)
 }

@@ -33,7 +33,33 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<AppState>) -> Response {
+/// Prometheus scrapes with `Authorization: Bearer <metrics_token>`; without a configured
+/// token the endpoint does not exist.
+async fn metrics(State(s): State<AppState>, req: Request) -> Response {
+    use sha2::{Digest, Sha256};
+    let Some(expected) = &s.core.config.metrics_token else {
+        return super::error::not_found().await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Comparing digests takes the same time wherever the strings differ.
+    if Sha256::digest(given) != Sha256::digest(expected.expose()) {
+        // JSON, so the page layer leaves it alone (a 401 page would redirect to the login).
+        let body = serde_json::json!({
+            "error": "unauthorized",
+            "message": "Send the configured metrics token as a bearer token.",
+        });
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            axum::Json(body),
+        )
+            .into_response();
+    }
     let body = s.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
     (
         [(

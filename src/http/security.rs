@@ -18,8 +18,6 @@ use governor::{
 use serde_json::json;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::features::constant_time_eq;
-
 use super::{
     AppState, BODY_LIMIT,
     context::Ctx,
@@ -43,6 +41,24 @@ fn too_large() -> Response {
         ),
     )
     .into_marker()
+}
+
+/// Refuses a query string whose decoded text holds a control character (NUL, CR, LF, …):
+/// nothing a person types needs one, and a NUL would reach the database.
+pub async fn refuse_control_characters(req: Request, next: Next) -> Response {
+    let dirty = req.uri().query().is_some_and(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .any(|(k, v)| k.chars().chain(v.chars()).any(char::is_control))
+    });
+    if dirty {
+        return ErrorInfo::new(
+            StatusCode::BAD_REQUEST,
+            "control_characters",
+            "This address contains control characters. Remove them and try again.",
+        )
+        .into_marker();
+    }
+    next.run(req).await
 }
 
 /// Reads every request body into memory, up to [`BODY_LIMIT`], before anything parses it.
@@ -105,7 +121,7 @@ fn forbidden_csrf() -> Response {
 /// Every state-changing request carries the token: forms in a `csrf` field, scripts in the
 /// `x-csrf-token` header. API calls without a session cookie have no ambient authority to
 /// abuse and need none.
-pub async fn csrf(req: Request, next: Next) -> Response {
+pub async fn csrf(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
@@ -119,9 +135,13 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     if ctx.path == "/unsubscribe" {
         return next.run(req).await;
     }
-    let expected = ctx.csrf_token.as_bytes();
+    // The hmac crate compares the token with the one this session should carry in constant
+    // time.
+    let genuine = |token: &[u8]| {
+        std::str::from_utf8(token).is_ok_and(|t| state.core.verify(&["csrf", &ctx.csrf_binding], t))
+    };
     if let Some(h) = req.headers().get("x-csrf-token") {
-        return if constant_time_eq(h.as_bytes(), expected) {
+        return if genuine(h.as_bytes()) {
             next.run(req).await
         } else {
             forbidden_csrf()
@@ -141,7 +161,7 @@ pub async fn csrf(req: Request, next: Next) -> Response {
     };
     let ok = url::form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == "csrf")
-        .is_some_and(|(_, v)| constant_time_eq(v.as_bytes(), expected));
+        .is_some_and(|(_, v)| genuine(v.as_bytes()));
     if !ok {
         return forbidden_csrf();
     }

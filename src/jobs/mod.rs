@@ -1,115 +1,244 @@
-//! The in-process job loop: one task that runs due jobs from the `jobs` table (reminders,
-//! fan-outs, end-of-session warnings and the automatic stop) and delivers the mail outbox at
-//! the configured rate. Everything it does is idempotent, so a job or mail interrupted by a
-//! crash is simply done again after restart.
+//! Two independent in-process workers over durable tables:
+//!
+//! - the **job runner** claims due rows of `jobs` (reminders, fan-outs, end-of-session warnings,
+//!   the automatic stop, clean-up) and runs each through its feature's handler;
+//! - the **mail worker** claims due rows of `outbox` and delivers them at the configured rate.
+//!
+//! They never wait for each other, so a backlog of any number of mails cannot delay a timer.
+//! Each job and mail runs behind a panic guard: a panic is recorded as a failed attempt,
+//! retried with backoff and dead-lettered after a few tries, and the worker goes on. Everything
+//! is idempotent, so work interrupted by a crash is simply done again after restart.
+//!
+//! Tests start the app without the workers and drive them step by step with
+//! [`run_next_job`], [`deliver_next`] and the `*_due` helpers.
 
-use std::time::Duration;
+mod kinds;
 
-use anyhow::Context;
+use std::{panic::AssertUnwindSafe, time::Duration};
+
+use futures_util::FutureExt;
 
 use crate::{
     features::{
         Core,
-        email::{self, FanOut, JOB_NOTIFY_REGISTRANTS, JOB_REMINDER, Rendered},
-        events::Status,
-        live::{self, JOB_AUTO_STOP, JOB_END_WARNING},
+        email::{self, Rendered},
     },
-    store::outbox::NewMail,
+    store::{jobs::JobRow, outbox::OutboxRow},
 };
+
+pub use kinds::Job;
 
 /// How long a claimed job or mail is ours before another worker may take it over.
 const LEASE_MS: i64 = 5 * 60_000;
-/// After this many failed attempts a mail is dead-lettered.
-pub const MAX_MAIL_ATTEMPTS: i32 = 6;
-const FANOUT_BATCH: i64 = 500;
+/// After this many failed attempts a mail or a job is dead-lettered.
+pub const MAX_ATTEMPTS: i32 = 6;
+/// How often an idle worker looks for due work.
 const TICK: Duration = Duration::from_millis(250);
-/// Deletes expired sessions and account tokens, then schedules itself again.
-pub const JOB_CLEANUP: &str = "cleanup";
-const CLEANUP_EVERY_MS: i64 = 10 * 60_000;
 
-/// Makes sure the recurring clean-up job exists (idempotent: one row, keyed `cleanup`).
-pub async fn schedule_cleanup(core: &Core) -> anyhow::Result<()> {
-    let now = core.clock.now_ms();
-    core.store
-        .schedule_job(JOB_CLEANUP, Some(JOB_CLEANUP), "{}", now, now)
-        .await?;
-    Ok(())
+/// The two background workers; dropping this stops nothing, [`Workers::stop`] does.
+pub struct Workers {
+    jobs: tokio::task::JoinHandle<()>,
+    mail: tokio::task::JoinHandle<()>,
 }
 
-async fn cleanup(core: &Core) -> anyhow::Result<()> {
-    let now = core.clock.now_ms();
-    let removed = core.store.delete_expired(now).await?;
-    if removed > 0 {
-        tracing::info!(removed, "expired sessions and tokens deleted");
+impl Workers {
+    pub fn spawn(core: &Core) -> Workers {
+        Workers {
+            jobs: tokio::spawn(job_runner(core.clone())),
+            mail: tokio::spawn(mail_worker(core.clone())),
+        }
     }
-    core.store
-        .schedule_job(
-            JOB_CLEANUP,
-            Some(JOB_CLEANUP),
-            "{}",
-            now + CLEANUP_EVERY_MS,
-            now,
-        )
-        .await?;
-    Ok(())
+
+    pub fn stop(self) {
+        self.jobs.abort();
+        self.mail.abort();
+    }
 }
 
-/// Runs forever (until the task is aborted at shutdown).
-pub async fn run(core: Core) {
+async fn job_runner(core: Core) {
     loop {
-        if let Err(e) = run_due(&core).await {
-            tracing::error!(error.cause_chain = ?e, "job loop failed; retrying");
+        loop {
+            match run_next_job(&core).await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error.cause_chain = ?e, "job runner could not reach the database; retrying");
+                    break;
+                }
+            }
         }
         tokio::time::sleep(TICK).await;
     }
 }
 
-/// Runs every job that is due, then delivers every mail that is due. Returns how many of
-/// each were handled; tests call it to drive the loop deterministically.
-pub async fn run_due(core: &Core) -> anyhow::Result<(usize, usize)> {
-    let mut jobs = 0;
-    while let Some(job) = core
-        .store
-        .claim_job(core.clock.now_ms(), core.clock.now_ms() + LEASE_MS)
-        .await?
-    {
-        jobs += 1;
-        let outcome = match job.kind.as_str() {
-            JOB_REMINDER | JOB_NOTIFY_REGISTRANTS => {
-                fan_out(core, &job.payload, job.kind == JOB_REMINDER).await
-            }
-            JOB_END_WARNING => live::end_warning(core, &job.payload).await,
-            JOB_AUTO_STOP => live::auto_stop(core, &job.payload).await,
-            JOB_CLEANUP => cleanup(core).await,
-            other => Err(anyhow::anyhow!("unknown job kind {other}")),
-        };
-        match outcome {
-            Ok(()) => core.store.finish_job(&job.id, job.run_at).await?,
-            Err(e) => {
-                tracing::warn!(job.kind = %job.kind, job.attempts = job.attempts, error.cause_chain = ?e, "job failed; will retry");
-                let retry = core.clock.now_ms() + backoff_ms(job.attempts);
-                core.store
-                    .retry_job(&job.id, retry, &format!("{e:#}"))
-                    .await?;
+async fn mail_worker(core: Core) {
+    let mut pacer = Pacer::new(core.config.mail_rate_per_second);
+    loop {
+        loop {
+            pacer.ready().await;
+            match deliver_next(&core).await {
+                Ok(Some(d)) => pacer.record(d),
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error.cause_chain = ?e, "mail worker could not reach the database; retrying");
+                    break;
+                }
             }
         }
+        tokio::time::sleep(TICK).await;
     }
-    let mut mails = 0;
-    let pause = Duration::from_secs_f64(1.0 / core.config.mail_rate_per_second);
-    while let Some(row) = core
-        .store
-        .claim_mail(core.clock.now_ms(), core.clock.now_ms() + LEASE_MS)
-        .await?
-    {
-        mails += 1;
-        // The rate limits what the transport sees; skipped mail costs it nothing. The pause
-        // counts from the start of the send, so a slow transport is not slowed down twice.
-        let started = tokio::time::Instant::now();
-        if deliver(core, &row).await? {
-            tokio::time::sleep_until(started + pause).await;
+}
+
+/// Keeps mail sends at most `rate` per second. Only mail that reached the transport counts;
+/// the pause runs from the start of the previous send, so a slow transport is not slowed twice.
+pub struct Pacer {
+    pause: Duration,
+    next: Option<tokio::time::Instant>,
+}
+
+impl Pacer {
+    pub fn new(rate_per_second: f64) -> Pacer {
+        Pacer {
+            pause: Duration::from_secs_f64(1.0 / rate_per_second),
+            next: None,
         }
     }
-    Ok((jobs, mails))
+
+    /// Waits until another send is allowed.
+    pub async fn ready(&mut self) {
+        if let Some(at) = self.next.take() {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    /// Records what the last delivery did; call right after [`deliver_next`] returns.
+    pub fn record(&mut self, delivery: Delivery) {
+        if delivery.used_transport() {
+            self.next = Some(tokio::time::Instant::now() + self.pause);
+        }
+    }
+}
+
+/// What happened to one claimed job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    Done,
+    /// Failed (an error or a panic); retried later, or dead when out of attempts.
+    Failed {
+        error: String,
+        dead: bool,
+    },
+}
+
+/// Claims the next due job and runs it. None when no job is due.
+pub async fn run_next_job(core: &Core) -> anyhow::Result<Option<(JobRow, JobOutcome)>> {
+    let now = core.clock.now_ms();
+    let Some(row) = core.store.claim_job(now, now + LEASE_MS).await? else {
+        return Ok(None);
+    };
+    let result = match Job::decode(&row.kind, &row.payload) {
+        Ok(job) => guarded(job.run(core)).await,
+        Err(e) => Err(e),
+    };
+    let outcome = match result {
+        Ok(()) => {
+            core.store.finish_job(&row.id, row.run_at).await?;
+            JobOutcome::Done
+        }
+        Err(e) => {
+            let error = format!("{e:#}");
+            let dead = row.attempts >= MAX_ATTEMPTS;
+            let retry =
+                (!dead).then(|| core.clock.now_ms().saturating_add(backoff_ms(row.attempts)));
+            if dead {
+                tracing::error!(job.id = %row.id, job.kind = %row.kind, job.attempts = row.attempts, error, "job dead-lettered");
+            } else {
+                tracing::warn!(job.id = %row.id, job.kind = %row.kind, job.attempts = row.attempts, error, "job failed; will retry");
+            }
+            core.store
+                .fail_job(&row.id, retry, &error, core.clock.now_ms())
+                .await?;
+            JobOutcome::Failed { error, dead }
+        }
+    };
+    Ok(Some((row, outcome)))
+}
+
+/// What happened to one claimed mail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Not sent on purpose (event cancelled, account deleted, unsubscribed, …).
+    Skipped,
+    /// The transport or the renderer failed; retried later or dead.
+    Failed {
+        reached_transport: bool,
+    },
+}
+
+impl Delivery {
+    fn used_transport(self) -> bool {
+        matches!(
+            self,
+            Delivery::Sent
+                | Delivery::Failed {
+                    reached_transport: true
+                }
+        )
+    }
+}
+
+/// Claims the next due mail and delivers it (no pacing: the mail worker paces). None when
+/// nothing is due.
+pub async fn deliver_next(core: &Core) -> anyhow::Result<Option<Delivery>> {
+    let now = core.clock.now_ms();
+    let Some(row) = core.store.claim_mail(now, now + LEASE_MS).await? else {
+        return Ok(None);
+    };
+    // Boxed: rendering and sending hold a large future (the mail transports).
+    let delivery = match Box::pin(guarded(deliver(core, &row))).await {
+        Ok(d) => d,
+        Err(e) => {
+            fail(core, &row, &format!("{e:#}"), false).await?;
+            Delivery::Failed {
+                reached_transport: false,
+            }
+        }
+    };
+    Ok(Some(delivery))
+}
+
+/// Runs every job that is due now; returns how many ran. For tests and the CLI.
+pub async fn run_due_jobs(core: &Core) -> anyhow::Result<usize> {
+    let mut n = 0;
+    while run_next_job(core).await?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Delivers every mail that is due now, unpaced; returns how many were handled.
+pub async fn deliver_due(core: &Core) -> anyhow::Result<usize> {
+    let mut n = 0;
+    while deliver_next(core).await?.is_some() {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Runs a job or a delivery; a panic inside becomes an error like any other failure.
+async fn guarded<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    match AssertUnwindSafe(work).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(anyhow::anyhow!("panicked: {what}"))
+        }
+    }
 }
 
 /// 30 s, 1 min, 2 min, … capped at an hour.
@@ -118,65 +247,21 @@ fn backoff_ms(attempts: i32) -> i64 {
     (30_000_i64 << exp).min(3_600_000)
 }
 
-/// Mails every registered person of an event, in batches; an outbox row per person and
-/// version, so running it again after a crash adds nothing twice.
-async fn fan_out(core: &Core, payload: &str, is_reminder: bool) -> anyhow::Result<()> {
-    let f: FanOut = serde_json::from_str(payload).context("fan-out payload")?;
-    let Some(event) = core.store.event(&f.event_id).await? else {
-        return Ok(());
-    };
-    if is_reminder {
-        let now = core.clock.now_ms();
-        // Never for a cancelled, started or ended event; never late.
-        if event.status != Status::Scheduled.as_str()
-            || f.starts_at != Some(event.starts_at)
-            || now >= event.starts_at
-        {
-            return Ok(());
-        }
-    }
-    let purpose = match f.purpose.as_str() {
-        email::REMINDER_24H => email::REMINDER_24H,
-        email::REMINDER_1H => email::REMINDER_1H,
-        email::EVENT_UPDATED => email::EVENT_UPDATED,
-        email::EVENT_CANCELLED => email::EVENT_CANCELLED,
-        email::EVENT_STARTED => email::EVENT_STARTED,
-        email::RECAP => email::RECAP,
-        other => anyhow::bail!("no fan-out for {other}"),
-    };
-    let mut after = String::new();
-    loop {
-        let users = core
-            .store
-            .registered_user_ids(&f.event_id, &after, FANOUT_BATCH)
-            .await?;
-        let Some(last) = users.last().cloned() else {
-            break;
-        };
-        let now = core.clock.now_ms();
-        let mails: Vec<NewMail> = users
-            .iter()
-            .map(|u| email::event_mail(purpose, &f.event_id, u, f.version, now))
-            .collect();
-        core.store.enqueue_mails(&mails).await?;
-        after = last;
-    }
-    Ok(())
-}
-
-/// Renders and sends one mail; true if the transport was used.
-async fn deliver(core: &Core, row: &crate::store::outbox::OutboxRow) -> anyhow::Result<bool> {
+/// Renders and sends one mail.
+async fn deliver(core: &Core, row: &OutboxRow) -> anyhow::Result<Delivery> {
     let rendered = match email::render(core, row).await {
         Ok(r) => r,
         Err(e) => {
             fail(core, row, &format!("could not render: {e}"), false).await?;
-            return Ok(false);
+            return Ok(Delivery::Failed {
+                reached_transport: false,
+            });
         }
     };
     let (to, content) = match rendered {
         Rendered::Skip(reason) => {
             core.store.mark_mail_skipped(&row.id, reason).await?;
-            return Ok(false);
+            return Ok(Delivery::Skipped);
         }
         Rendered::Send { to, content } => (to, content),
     };
@@ -184,23 +269,61 @@ async fn deliver(core: &Core, row: &crate::store::outbox::OutboxRow) -> anyhow::
         Ok(()) => {
             core.store
                 .mark_mail_sent(&row.id, core.clock.now_ms())
-                .await?
+                .await?;
+            Ok(Delivery::Sent)
         }
-        Err(e) => fail(core, row, &e.to_string(), e.is_permanent()).await?,
+        Err(e) => {
+            fail(core, row, &e.to_string(), e.is_permanent()).await?;
+            Ok(Delivery::Failed {
+                reached_transport: true,
+            })
+        }
     }
-    Ok(true)
 }
 
-async fn fail(
-    core: &Core,
-    row: &crate::store::outbox::OutboxRow,
-    error: &str,
-    permanent: bool,
-) -> anyhow::Result<()> {
-    let attempts = row.attempts + 1;
-    let retry = (attempts < MAX_MAIL_ATTEMPTS && !permanent)
-        .then(|| core.clock.now_ms() + backoff_ms(attempts));
+async fn fail(core: &Core, row: &OutboxRow, error: &str, permanent: bool) -> anyhow::Result<()> {
+    let attempts = row.attempts.saturating_add(1);
+    let retry = (attempts < MAX_ATTEMPTS && !permanent)
+        .then(|| core.clock.now_ms().saturating_add(backoff_ms(attempts)));
     tracing::warn!(mail.id = %row.id, mail.purpose = %row.purpose, mail.attempts = attempts, error, "mail delivery failed");
     core.store.mark_mail_failed(&row.id, error, retry).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_becomes_an_error() {
+        let r: anyhow::Result<()> = guarded(async { panic!("poisoned row") }).await;
+        assert_eq!(r.unwrap_err().to_string(), "panicked: poisoned row");
+        let r = guarded(async { Ok(7) }).await;
+        assert_eq!(r.unwrap(), 7);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff_ms(1), 30_000);
+        assert_eq!(backoff_ms(2), 60_000);
+        assert_eq!(backoff_ms(6), 960_000);
+        assert_eq!(backoff_ms(100), 3_600_000);
+    }
+
+    /// Six sends at 5 per second span at least a second of (paused, virtual) time; skipped
+    /// mail does not count against the rate.
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_keeps_to_the_rate() {
+        let mut pacer = Pacer::new(5.0);
+        let start = tokio::time::Instant::now();
+        for _ in 0..6 {
+            pacer.ready().await;
+            pacer.record(Delivery::Sent);
+            pacer.ready().await;
+            pacer.record(Delivery::Skipped);
+        }
+        let spent = start.elapsed();
+        assert!(spent >= Duration::from_millis(1000), "{spent:?}");
+        assert!(spent < Duration::from_millis(1300), "{spent:?}");
+    }
 }

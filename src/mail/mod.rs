@@ -148,9 +148,11 @@ impl Mailer {
                 std::fs::create_dir_all(&dir)?;
                 Ok(Mailer::Log(LogMailer { dir }))
             }
-            MailerKind::Smtp { url } => AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                .map(|b| Mailer::Smtp(b.build()))
-                .map_err(|e| MailError::Transport(e.to_string())),
+            MailerKind::Smtp { url } => {
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
+                    .map(|b| Mailer::Smtp(b.build()))
+                    .map_err(|e| MailError::Transport(e.to_string()))
+            }
             MailerKind::Ses(settings) => Ok(Mailer::Ses(Box::new(
                 ses::SesMailer::new(settings, &config.mail_from).await,
             ))),

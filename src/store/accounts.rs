@@ -1,6 +1,6 @@
 //! Users, server-side sessions and single-use account tokens.
 
-use super::{Store, StoreResult, affected, on_pool};
+use super::{Store, StoreResult, Tx, affected, on_pool, on_tx};
 
 /// The user columns, in the order [`UserRow`] reads them; a macro so `concat!` can splice it.
 macro_rules! user_columns {
@@ -55,23 +55,11 @@ pub struct NewUser<'a> {
 }
 
 impl Store {
+    /// Inserts a user in a transaction of its own (for the CLI and tests).
     pub async fn insert_user(&self, u: NewUser<'_>) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO users (id, email, display_name, password_hash, role, \
-                 email_verified_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-            )
-            .bind(u.id)
-            .bind(u.email)
-            .bind(u.display_name)
-            .bind(u.password_hash)
-            .bind(u.role)
-            .bind(u.email_verified_at)
-            .bind(u.now)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.insert_user(u).await?;
+        tx.commit(&super::Effects::default()).await
     }
 
     pub async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRow>> {
@@ -88,42 +76,59 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
     }
 
-    /// Writes the failed-login counter only if nobody else changed it since it was read
-    /// (compare-and-set); false means "re-read and try again".
-    pub async fn set_failed_logins(
-        &self,
-        user_id: &str,
-        expected: i32,
-        failed_logins: i32,
-        locked_until: Option<i64>,
-        now: i64,
-    ) -> StoreResult<bool> {
+    /// Until when logins for this key (account and client) are locked, if they are now.
+    pub async fn login_locked_until(&self, key: &str, now: i64) -> StoreResult<Option<i64>> {
         on_pool!(self, pool => {
-            let r = sqlx::query(
-                "UPDATE users SET failed_logins = $3, locked_until = $4, updated_at = $5 \
-                 WHERE id = $1 AND failed_logins = $2",
+            let row: Option<(Option<i64>,)> = sqlx::query_as(
+                "SELECT locked_until FROM login_failures WHERE key = $1 AND locked_until > $2",
             )
-            .bind(user_id)
-            .bind(expected)
-            .bind(failed_logins)
-            .bind(locked_until)
+            .bind(key)
             .bind(now)
-            .execute(pool)
+            .fetch_optional(pool)
             .await?;
-            Ok(r.rows_affected() == 1)
+            Ok(row.and_then(|(t,)| t))
         })
     }
 
-    pub async fn mark_email_verified(&self, user_id: &str, now: i64) -> StoreResult<()> {
+    /// Counts a failed login for `key` atomically (parallel attempts are all counted; a lock
+    /// that has run out starts the count over). At `max` failures the key is locked until
+    /// `lock_until`; returns the lock when this failure set it.
+    pub async fn record_login_failure(
+        &self,
+        key: &str,
+        now: i64,
+        max: i32,
+        lock_until: i64,
+    ) -> StoreResult<Option<i64>> {
         on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), \
-                 updated_at = $2 WHERE id = $1",
+            let mut tx = pool.begin().await?;
+            let (failures,): (i32,) = sqlx::query_as(
+                "INSERT INTO login_failures (key, failures, locked_until, updated_at) VALUES ($1, 1, NULL, $2) \
+                 ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN login_failures.locked_until IS NULL \
+                 THEN login_failures.failures + 1 ELSE 1 END, locked_until = NULL, updated_at = $2 \
+                 RETURNING failures",
             )
-            .bind(user_id)
+            .bind(key)
             .bind(now)
-            .execute(pool)
+            .fetch_one(&mut *tx)
             .await?;
+            let locked = failures >= max;
+            if locked {
+                sqlx::query("UPDATE login_failures SET locked_until = $2 WHERE key = $1")
+                    .bind(key)
+                    .bind(lock_until)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(locked.then_some(lock_until))
+        })
+    }
+
+    /// A successful login forgets the failures of that key.
+    pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(pool).await?;
         });
         Ok(())
     }
@@ -137,64 +142,6 @@ impl Store {
                 .execute(pool)
                 .await?;
             affected(r.rows_affected())
-        })
-    }
-
-    pub async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let r = sqlx::query(
-                "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL, \
-                 updated_at = $3 WHERE id = $1",
-            )
-            .bind(user_id)
-            .bind(hash)
-            .bind(now)
-            .execute(pool)
-            .await?;
-            affected(r.rows_affected())
-        })
-    }
-
-    /// Sets a new (already verified) email; Conflict if another account holds it.
-    pub async fn set_email(&self, user_id: &str, email: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let r = sqlx::query(
-                "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
-            )
-            .bind(user_id)
-            .bind(email)
-            .bind(now)
-            .execute(pool)
-            .await?;
-            affected(r.rows_affected())
-        })
-    }
-
-    /// Deletes an account by anonymising it: rows that point at it (events, audit) stay valid,
-    /// while the person's data, sessions, tokens and registrations go.
-    pub async fn anonymise_user(&self, user_id: &str, now: i64) -> StoreResult<Vec<String>> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let r = sqlx::query(
-                "UPDATE users SET email = $2, display_name = 'Deleted user', password_hash = '', \
-                 deleted_at = $3, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(format!("deleted-{user_id}@invalid"))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            affected(r.rows_affected())?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
-            let events: Vec<(String,)> = sqlx::query_as(
-                "DELETE FROM registrations WHERE user_id = $1 RETURNING event_id",
-            )
-            .bind(user_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(events.into_iter().map(|(e,)| e).collect())
         })
     }
 
@@ -256,84 +203,20 @@ impl Store {
         Ok(())
     }
 
-    /// Ends every session of a user, except `keep` (the one that made the change) if given.
-    pub async fn delete_user_sessions(
-        &self,
-        user_id: &str,
-        keep: Option<&str>,
-    ) -> StoreResult<u64> {
-        on_pool!(self, pool => {
-            let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-                .bind(user_id)
-                .bind(keep.unwrap_or(""))
-                .execute(pool)
-                .await?;
-            Ok(r.rows_affected())
-        })
-    }
-
     pub async fn delete_expired(&self, now: i64) -> StoreResult<u64> {
         on_pool!(self, pool => {
             let a = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?;
             let b = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1").bind(now).execute(pool).await?;
-            Ok(a.rows_affected() + b.rows_affected())
+            // Failure counts a day old no longer matter (a lock lasts minutes).
+            let c = sqlx::query("DELETE FROM login_failures WHERE updated_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)")
+                .bind(now - 86_400_000)
+                .execute(pool)
+                .await?;
+            Ok(a.rows_affected() + b.rows_affected() + c.rows_affected())
         })
     }
 
     // --- single-use tokens ------------------------------------------------------------------
-
-    /// Stores a token hash; earlier unused tokens of the same purpose stop working.
-    pub async fn insert_token(
-        &self,
-        token_hash: &str,
-        user_id: &str,
-        purpose: &str,
-        new_email: Option<&str>,
-        now: i64,
-        expires_at: i64,
-    ) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
-                .bind(user_id)
-                .bind(purpose)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "INSERT INTO account_tokens (token_hash, user_id, purpose, new_email, created_at, \
-                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(token_hash)
-            .bind(user_id)
-            .bind(purpose)
-            .bind(new_email)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Uses a token exactly once: the conditional UPDATE lets one caller win even if two
-    /// clicks arrive together.
-    pub async fn consume_token(
-        &self,
-        token_hash: &str,
-        purpose: &str,
-        now: i64,
-    ) -> StoreResult<Option<TokenRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as(
-            "UPDATE account_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
-             AND used_at IS NULL AND expires_at > $3 RETURNING user_id, new_email",
-        )
-        .bind(token_hash)
-        .bind(purpose)
-        .bind(now)
-        .fetch_optional(pool)
-        .await?))
-    }
 }
 
 impl Store {
@@ -363,5 +246,174 @@ impl Store {
                 .await?;
             affected(r.rows_affected())
         })
+    }
+}
+
+/// Account writes, inside a feature's transaction.
+impl Tx {
+    pub async fn insert_user(&mut self, u: NewUser<'_>) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO users (id, email, display_name, password_hash, role, \
+                 email_verified_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(u.id)
+            .bind(u.email)
+            .bind(u.display_name)
+            .bind(u.password_hash)
+            .bind(u.role)
+            .bind(u.email_verified_at)
+            .bind(u.now)
+            .execute(&mut **conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn mark_email_verified(&mut self, user_id: &str, now: i64) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), \
+                 updated_at = $2 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A new password; open reset links stop working (the old password may be what leaked).
+    pub async fn set_password_hash(
+        &mut self,
+        user_id: &str,
+        hash: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'reset_password' AND used_at IS NULL")
+                .bind(user_id)
+                .execute(&mut **conn)
+                .await?;
+            let r = sqlx::query(
+                "UPDATE users SET password_hash = $2, failed_logins = 0, locked_until = NULL, \
+                 updated_at = $3 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            affected(r.rows_affected())
+        })
+    }
+
+    /// Sets a new (already verified) email; Conflict if another account holds it.
+    pub async fn set_email(&mut self, user_id: &str, email: &str, now: i64) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            let r = sqlx::query(
+                "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(email)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            affected(r.rows_affected())
+        })
+    }
+
+    /// Deletes an account by anonymising it: rows that point at it (events, audit) stay valid,
+    /// while the person's data, sessions, tokens and registrations go.
+    pub async fn anonymise_user(&mut self, user_id: &str, now: i64) -> StoreResult<Vec<String>> {
+        on_tx!(self, conn => {
+            let r = sqlx::query(
+                "UPDATE users SET email = $2, display_name = 'Deleted user', password_hash = '', \
+                 deleted_at = $3, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(format!("deleted-{user_id}@invalid"))
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            affected(r.rows_affected())?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **conn).await?;
+            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1").bind(user_id).execute(&mut **conn).await?;
+            let events: Vec<(String,)> = sqlx::query_as(
+                "DELETE FROM registrations WHERE user_id = $1 RETURNING event_id",
+            )
+            .bind(user_id)
+            .fetch_all(&mut **conn)
+            .await?;
+            Ok(events.into_iter().map(|(e,)| e).collect())
+        })
+    }
+
+    /// Ends every session of a user, except `keep` (the one that made the change) if given.
+    pub async fn delete_user_sessions(
+        &mut self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<u64> {
+        on_tx!(self, conn => {
+            let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
+                .bind(user_id)
+                .bind(keep.unwrap_or(""))
+                .execute(&mut **conn)
+                .await?;
+            Ok(r.rows_affected())
+        })
+    }
+
+    /// Stores a token hash; earlier unused tokens of the same purpose stop working.
+    pub async fn insert_token(
+        &mut self,
+        token_hash: &str,
+        user_id: &str,
+        purpose: &str,
+        new_email: Option<&str>,
+        now: i64,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
+                .bind(user_id)
+                .bind(purpose)
+                .execute(&mut **conn)
+                .await?;
+            sqlx::query(
+                "INSERT INTO account_tokens (token_hash, user_id, purpose, new_email, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(purpose)
+            .bind(new_email)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut **conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Uses a token exactly once: the conditional UPDATE lets one caller win even if two
+    /// clicks arrive together.
+    pub async fn consume_token(
+        &mut self,
+        token_hash: &str,
+        purpose: &str,
+        now: i64,
+    ) -> StoreResult<Option<TokenRow>> {
+        on_tx!(self, conn => Ok(sqlx::query_as(
+            "UPDATE account_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
+             AND used_at IS NULL AND expires_at > $3 RETURNING user_id, new_email",
+        )
+        .bind(token_hash)
+        .bind(purpose)
+        .bind(now)
+        .fetch_optional(&mut **conn)
+        .await?))
     }
 }

@@ -1,7 +1,7 @@
 //! Events and their lifecycle. Every status change is a compare-and-set UPDATE, so two clicks
 //! or two processes can never make two transitions.
 
-use super::{Effects, Store, StoreResult, apply_effects, on_pool};
+use super::{Store, StoreResult, Tx, on_pool, on_tx};
 
 /// Columns of [`EventRow`]: the event, its owner's name and its registration counts.
 macro_rules! event_columns {
@@ -57,39 +57,6 @@ pub enum Section {
 pub type Cursor = (i64, String);
 
 impl Store {
-    pub async fn insert_event(
-        &self,
-        id: &str,
-        owner_id: &str,
-        f: &EventFields<'_>,
-        now: i64,
-        effects: &Effects,
-    ) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO events (id, owner_id, title, description, starts_at, duration_minutes, \
-                 time_zone, capacity, visibility, status, sequence, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', 0, $10, $10)",
-            )
-            .bind(id)
-            .bind(owner_id)
-            .bind(f.title)
-            .bind(f.description)
-            .bind(f.starts_at)
-            .bind(f.duration_minutes)
-            .bind(f.time_zone)
-            .bind(f.capacity)
-            .bind(f.visibility)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            apply_effects!(tx, effects);
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
     pub async fn event(&self, id: &str) -> StoreResult<Option<EventRow>> {
         const SQL: &str = concat!(
             "SELECT ",
@@ -97,95 +64,6 @@ impl Store {
             " FROM events e JOIN users o ON o.id = e.owner_id WHERE e.id = $1"
         );
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
-    }
-
-    /// Updates an event that has not ended; raises SEQUENCE when the time changes (calendar
-    /// clients use it to replace the old invite). False if the event is no longer editable.
-    pub async fn update_event(
-        &self,
-        id: &str,
-        f: &EventFields<'_>,
-        now: i64,
-        effects: &Effects,
-    ) -> StoreResult<bool> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let r = sqlx::query(
-                "UPDATE events SET title = $2, description = $3, \
-                 sequence = sequence + CASE WHEN starts_at <> $4 OR duration_minutes <> $5 THEN 1 ELSE 0 END, \
-                 starts_at = $4, duration_minutes = $5, time_zone = $6, capacity = $7, \
-                 visibility = $8, updated_at = $9 \
-                 WHERE id = $1 AND status IN ('scheduled', 'staging')",
-            )
-            .bind(id)
-            .bind(f.title)
-            .bind(f.description)
-            .bind(f.starts_at)
-            .bind(f.duration_minutes)
-            .bind(f.time_zone)
-            .bind(f.capacity)
-            .bind(f.visibility)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let updated = r.rows_affected() == 1;
-            if updated {
-                apply_effects!(tx, effects);
-            }
-            tx.commit().await?;
-            Ok(updated)
-        })
-    }
-
-    /// Moves an event from `from` to `to` only if it is still in `from`; true for the caller
-    /// that won.
-    pub async fn transition_event(
-        &self,
-        id: &str,
-        from: &str,
-        to: &str,
-        now: i64,
-        effects: &Effects,
-    ) -> StoreResult<bool> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let r = sqlx::query(
-                "UPDATE events SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
-            )
-            .bind(id)
-            .bind(from)
-            .bind(to)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let moved = r.rows_affected() == 1;
-            if moved {
-                apply_effects!(tx, effects);
-            }
-            tx.commit().await?;
-            Ok(moved)
-        })
-    }
-
-    /// Cancels from any state before `ended`, with its effects; true for the caller that won.
-    pub async fn cancel_event(&self, id: &str, now: i64, effects: &Effects) -> StoreResult<bool> {
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let r = sqlx::query(
-                "UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = $2 \
-                 WHERE id = $1 AND status IN ('scheduled', 'staging', 'live')",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let cancelled = r.rows_affected() == 1;
-            if cancelled {
-                apply_effects!(tx, effects);
-            }
-            tx.commit().await?;
-            Ok(cancelled)
-        })
     }
 
     /// One page of a home-page section, keyset-paginated; returns up to `limit + 1` rows so
@@ -254,18 +132,120 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(owner_id).bind(at).bind(id).bind(limit + 1).fetch_all(pool).await?))
     }
 
-    /// Cancels every not-yet-ended event of an owner (used when their account is deleted).
-    pub async fn cancel_events_of_owner(&self, owner_id: &str, now: i64) -> StoreResult<u64> {
+    /// Ids of a person's events that have not ended or been cancelled.
+    pub async fn open_events_of_owner(&self, owner_id: &str) -> StoreResult<Vec<String>> {
         on_pool!(self, pool => {
-            let r = sqlx::query(
-                "UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = $2 \
-                 WHERE owner_id = $1 AND status IN ('scheduled', 'staging', 'live')",
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT id FROM events WHERE owner_id = $1 AND status IN ('scheduled', 'staging', 'live') ORDER BY id",
             )
             .bind(owner_id)
-            .bind(now)
-            .execute(pool)
+            .fetch_all(pool)
             .await?;
-            Ok(r.rows_affected())
+            Ok(rows.into_iter().map(|(id,)| id).collect())
+        })
+    }
+}
+
+/// Event writes, inside a feature's transaction.
+impl Tx {
+    pub async fn insert_event(
+        &mut self,
+        id: &str,
+        owner_id: &str,
+        f: &EventFields<'_>,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            sqlx::query(
+                "INSERT INTO events (id, owner_id, title, description, starts_at, duration_minutes, \
+                 time_zone, capacity, visibility, status, sequence, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'scheduled', 0, $10, $10)",
+            )
+            .bind(id)
+            .bind(owner_id)
+            .bind(f.title)
+            .bind(f.description)
+            .bind(f.starts_at)
+            .bind(f.duration_minutes)
+            .bind(f.time_zone)
+            .bind(f.capacity)
+            .bind(f.visibility)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Updates an event that has not ended; raises SEQUENCE when the time changes (calendar
+    /// clients use it to replace the old invite). False if the event is no longer editable.
+    pub async fn update_event(
+        &mut self,
+        id: &str,
+        f: &EventFields<'_>,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_tx!(self, conn => {
+            let r = sqlx::query(
+                "UPDATE events SET title = $2, description = $3, \
+                 sequence = sequence + CASE WHEN starts_at <> $4 OR duration_minutes <> $5 THEN 1 ELSE 0 END, \
+                 starts_at = $4, duration_minutes = $5, time_zone = $6, capacity = $7, \
+                 visibility = $8, updated_at = $9 \
+                 WHERE id = $1 AND status IN ('scheduled', 'staging')",
+            )
+            .bind(id)
+            .bind(f.title)
+            .bind(f.description)
+            .bind(f.starts_at)
+            .bind(f.duration_minutes)
+            .bind(f.time_zone)
+            .bind(f.capacity)
+            .bind(f.visibility)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            let updated = r.rows_affected() == 1;
+            Ok(updated)
+        })
+    }
+
+    /// Moves an event from `from` to `to` only if it is still in `from`; true for the caller
+    /// that won.
+    pub async fn transition_event(
+        &mut self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_tx!(self, conn => {
+            let r = sqlx::query(
+                "UPDATE events SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+            )
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            let moved = r.rows_affected() == 1;
+            Ok(moved)
+        })
+    }
+
+    /// Cancels from any state before `ended`, with its effects; true for the caller that won.
+    pub async fn cancel_event(&mut self, id: &str, now: i64) -> StoreResult<bool> {
+        on_tx!(self, conn => {
+            let r = sqlx::query(
+                "UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = $2 \
+                 WHERE id = $1 AND status IN ('scheduled', 'staging', 'live')",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            let cancelled = r.rows_affected() == 1;
+            Ok(cancelled)
         })
     }
 }

@@ -1,7 +1,7 @@
 //! The `jobs` table behind the in-process job loop. Claiming is atomic: a conditional UPDATE
 //! with a lease (plus `FOR UPDATE SKIP LOCKED` on Postgres, so instances can share it).
 
-use super::{Backend, Store, StoreResult, on_pool};
+use super::{Backend, NewJob, Store, StoreResult, on_pool};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct JobRow {
@@ -11,23 +11,24 @@ pub struct JobRow {
     pub payload: String,
     pub run_at: i64,
     pub attempts: i32,
+    pub last_error: Option<String>,
 }
 
 /// Schedules a job on any connection or transaction. With a dedupe key, scheduling again
 /// replaces the earlier run time and payload (how reminders follow a moved start).
 macro_rules! schedule_job {
-    ($conn:expr, $kind:expr, $dedupe:expr, $payload:expr, $run_at:expr, $now:expr) => {
+    ($conn:expr, $job:expr, $now:expr) => {
         sqlx::query(
             "INSERT INTO jobs (id, kind, dedupe_key, payload, run_at, attempts, created_at) \
              VALUES ($1, $2, $3, $4, $5, 0, $6) \
-             ON CONFLICT (dedupe_key) DO UPDATE SET payload = excluded.payload, run_at = excluded.run_at, \
-             attempts = 0, locked_until = NULL, last_error = NULL",
+             ON CONFLICT (dedupe_key) DO UPDATE SET kind = excluded.kind, payload = excluded.payload, \
+             run_at = excluded.run_at, attempts = 0, locked_until = NULL, last_error = NULL, dead_at = NULL",
         )
         .bind(uuid::Uuid::now_v7().to_string())
-        .bind($kind)
-        .bind($dedupe)
-        .bind($payload)
-        .bind($run_at)
+        .bind($job.kind)
+        .bind(&$job.dedupe_key)
+        .bind(&$job.payload)
+        .bind($job.run_at)
         .bind($now)
         .execute(&mut *$conn)
         .await?
@@ -48,38 +49,25 @@ macro_rules! unschedule_jobs {
 pub(crate) use unschedule_jobs;
 
 impl Store {
-    pub async fn schedule_job(
-        &self,
-        kind: &str,
-        dedupe_key: Option<&str>,
-        payload: &str,
-        run_at: i64,
-        now: i64,
-    ) -> StoreResult<()> {
+    pub async fn schedule_job(&self, job: &NewJob, now: i64) -> StoreResult<()> {
         on_pool!(self, pool => {
             let mut conn = pool.acquire().await?;
-            schedule_job!(conn, kind, dedupe_key, payload, run_at, now);
+            schedule_job!(conn, job, now);
         });
         Ok(())
     }
 
     /// Leases the next due job until `lease_until`.
     pub async fn claim_job(&self, now: i64, lease_until: i64) -> StoreResult<Option<JobRow>> {
-        const SQLITE: &str = "UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = \
-             (SELECT id FROM jobs WHERE run_at <= $1 AND (locked_until IS NULL OR locked_until < $1) \
-              ORDER BY run_at, id LIMIT 1) \
+        let sql = format!(
+            "UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = \
+             (SELECT id FROM jobs WHERE run_at <= $1 AND dead_at IS NULL \
+              AND (locked_until IS NULL OR locked_until < $1) ORDER BY run_at, id LIMIT 1{}) \
              AND (locked_until IS NULL OR locked_until < $1) \
-             RETURNING id, kind, dedupe_key, payload, run_at, attempts";
-        const POSTGRES: &str = "UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = \
-             (SELECT id FROM jobs WHERE run_at <= $1 AND (locked_until IS NULL OR locked_until < $1) \
-              ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             AND (locked_until IS NULL OR locked_until < $1) \
-             RETURNING id, kind, dedupe_key, payload, run_at, attempts";
-        let sql = match self.backend() {
-            Backend::Sqlite => SQLITE,
-            Backend::Postgres => POSTGRES,
-        };
-        on_pool!(self, pool => Ok(sqlx::query_as(sql).bind(now).bind(lease_until).fetch_optional(pool).await?))
+             RETURNING id, kind, dedupe_key, payload, run_at, attempts, last_error",
+            self.skip_locked()
+        );
+        on_pool!(self, pool => Ok(sqlx::query_as(&sql).bind(now).bind(lease_until).fetch_optional(pool).await?))
     }
 
     /// Done: the job is removed, unless it was rescheduled while it ran (its run time moved).
@@ -91,16 +79,37 @@ impl Store {
         Ok(())
     }
 
-    pub async fn retry_job(&self, id: &str, run_at: i64, error: &str) -> StoreResult<()> {
+    /// A failed run: retried at `retry_at`, or dead-lettered (never claimed again) when None.
+    pub async fn fail_job(
+        &self,
+        id: &str,
+        retry_at: Option<i64>,
+        error: &str,
+        now: i64,
+    ) -> StoreResult<()> {
         on_pool!(self, pool => {
-            sqlx::query("UPDATE jobs SET run_at = $2, last_error = $3, locked_until = NULL WHERE id = $1")
-                .bind(id)
-                .bind(run_at)
-                .bind(error)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE jobs SET run_at = COALESCE($2, run_at), last_error = $3, locked_until = NULL, \
+                 dead_at = CASE WHEN $2 IS NULL THEN $4 ELSE NULL END WHERE id = $1",
+            )
+            .bind(id)
+            .bind(retry_at)
+            .bind(error)
+            .bind(now)
+            .execute(pool)
+            .await?;
         });
         Ok(())
+    }
+
+    /// Dead-lettered jobs, for operators and tests.
+    pub async fn dead_jobs(&self) -> StoreResult<Vec<JobRow>> {
+        on_pool!(self, pool => Ok(sqlx::query_as(
+            "SELECT id, kind, dedupe_key, payload, run_at, attempts, last_error FROM jobs \
+             WHERE dead_at IS NOT NULL ORDER BY run_at, id",
+        )
+        .fetch_all(pool)
+        .await?))
     }
 
     /// When the job with this dedupe key runs, if it is scheduled.
@@ -113,7 +122,7 @@ impl Store {
 
     pub async fn jobs_by_kind(&self, kind: &str) -> StoreResult<Vec<JobRow>> {
         on_pool!(self, pool => Ok(sqlx::query_as(
-            "SELECT id, kind, dedupe_key, payload, run_at, attempts FROM jobs WHERE kind = $1 ORDER BY run_at, id",
+            "SELECT id, kind, dedupe_key, payload, run_at, attempts, last_error FROM jobs WHERE kind = $1 ORDER BY run_at, id",
         )
         .bind(kind)
         .fetch_all(pool)

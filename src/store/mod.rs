@@ -25,9 +25,9 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/p
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A uniqueness or check constraint refused the write; carries the constraint's message.
-    #[error("conflict: {0}")]
-    Conflict(String),
+    /// A uniqueness constraint refused the write; says which.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
     #[error(transparent)]
     Database(sqlx::Error),
     #[error("migration failed: {0}")]
@@ -39,7 +39,7 @@ impl From<sqlx::Error> for StoreError {
         match e {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::Database(ref d) if d.is_unique_violation() => {
-                StoreError::Conflict(d.message().to_string())
+                StoreError::Conflict(Conflict::of(d.as_ref()))
             }
             other => StoreError::Database(other),
         }
@@ -47,6 +47,27 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which uniqueness rule refused a write, so a feature answers "email already taken" only
+/// when that is what happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Conflict {
+    UserEmail,
+    /// Any other; the database's message.
+    Other(String),
+}
+
+impl Conflict {
+    fn of(e: &dyn sqlx::error::DatabaseError) -> Conflict {
+        // Postgres names the constraint; SQLite names table and column in its message.
+        let name = e.constraint().unwrap_or_default();
+        if name == "users_email_key" || e.message().ends_with("users.email") {
+            Conflict::UserEmail
+        } else {
+            Conflict::Other(e.message().to_string())
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -69,6 +90,42 @@ pub(crate) use on_pool;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+}
+
+/// An open write transaction on either backend. Features begin one, make their changes
+/// through its methods, and finish with [`Tx::commit`], which writes the change's
+/// [`Effects`] (mail, jobs) in the same transaction. Dropped without commit, it rolls back.
+pub struct Tx(TxInner);
+
+pub(crate) enum TxInner {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Like [`on_pool!`] for a [`Tx`]: `$conn` is the concrete `&mut Transaction`; queries run on
+/// `&mut **$conn`.
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match &mut $tx.0 {
+            $crate::store::TxInner::Sqlite($conn) => $body,
+            $crate::store::TxInner::Postgres($conn) => $body,
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Tx {
+    /// Writes the effects, then commits: the change, its mail and its jobs, or none of them.
+    pub async fn commit(mut self, effects: &Effects) -> StoreResult<()> {
+        on_tx!(self, conn => {
+            apply_effects!(*conn, effects);
+        });
+        match self.0 {
+            TxInner::Sqlite(t) => t.commit().await?,
+            TxInner::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +189,23 @@ impl Store {
         Ok(())
     }
 
+    /// The one dialect difference of the queue queries (jobs, outbox): on Postgres a claim
+    /// skips rows another instance is claiming; SQLite serialises writers anyway.
+    fn skip_locked(&self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    /// Begins a write transaction (see [`Tx`]).
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        Ok(Tx(match &self.db {
+            Db::Sqlite(p) => TxInner::Sqlite(p.begin().await?),
+            Db::Postgres(p) => TxInner::Postgres(p.begin().await?),
+        }))
+    }
+
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
@@ -163,14 +237,7 @@ macro_rules! apply_effects {
             $crate::store::outbox::insert_mail!($tx, m);
         }
         for j in &e.jobs {
-            $crate::store::jobs::schedule_job!(
-                $tx,
-                j.kind,
-                &j.dedupe_key,
-                &j.payload,
-                j.run_at,
-                e.now
-            );
+            $crate::store::jobs::schedule_job!($tx, j, e.now);
         }
         $crate::store::jobs::unschedule_jobs!($tx, &e.unschedule);
     }};

@@ -1,7 +1,7 @@
 //! The mail outbox: rows written in the same transaction as the change that causes them,
 //! claimed by the delivery worker with a lease, and marked sent, retried or dead.
 
-use super::{Backend, Store, StoreResult, on_pool};
+use super::{Store, StoreResult, on_pool};
 
 macro_rules! outbox_columns {
     () => {
@@ -72,28 +72,17 @@ impl Store {
         Ok(())
     }
 
-    /// Leases the next due mail until `lease_until`; None when nothing is due. On Postgres
-    /// `SKIP LOCKED` lets several instances share the table; on SQLite writes are serial.
+    /// Leases the next due mail until `lease_until`; None when nothing is due.
     pub async fn claim_mail(&self, now: i64, lease_until: i64) -> StoreResult<Option<OutboxRow>> {
-        const SQLITE: &str = concat!(
+        let sql = format!(
             "UPDATE outbox SET locked_until = $2 WHERE id = (SELECT id FROM outbox \
              WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1) \
-             ORDER BY next_attempt_at, id LIMIT 1) \
-             AND (locked_until IS NULL OR locked_until < $1) RETURNING ",
+             ORDER BY next_attempt_at, id LIMIT 1{}) \
+             AND (locked_until IS NULL OR locked_until < $1) RETURNING {}",
+            self.skip_locked(),
             outbox_columns!()
         );
-        const POSTGRES: &str = concat!(
-            "UPDATE outbox SET locked_until = $2 WHERE id = (SELECT id FROM outbox \
-             WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1) \
-             ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-             AND (locked_until IS NULL OR locked_until < $1) RETURNING ",
-            outbox_columns!()
-        );
-        let sql = match self.backend() {
-            Backend::Sqlite => SQLITE,
-            Backend::Postgres => POSTGRES,
-        };
-        on_pool!(self, pool => Ok(sqlx::query_as(sql).bind(now).bind(lease_until).fetch_optional(pool).await?))
+        on_pool!(self, pool => Ok(sqlx::query_as(&sql).bind(now).bind(lease_until).fetch_optional(pool).await?))
     }
 
     /// Sent: the payload (which may hold a link token) is emptied.

@@ -58,7 +58,7 @@ async fn admin_manages_users_and_everything_is_audited(b: Backend) {
             &[("email", "mia@example.org"), ("password", PASSWORD)],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.status(), StatusCode::OK, "the form again, with why");
     assert!(
         r.text()
             .await
@@ -99,7 +99,7 @@ async fn admin_manages_users_and_everything_is_audited(b: Backend) {
             &[("email", "mia@example.org"), ("password", PASSWORD)],
         )
         .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.status(), StatusCode::OK, "the form again, with why");
     assert!(r.text().await.unwrap().contains("banned"));
     let r = app
         .api(
@@ -223,7 +223,7 @@ async fn only_admins_and_never_yourself(b: Backend) {
 }
 
 async fn bootstrap_admin_command(b: Backend) {
-    use meetstage::features::admin::bootstrap_admin;
+    use meetstage::features::admin::{Bootstrap, bootstrap_admin};
     let app = TestApp::spawn(b).await;
     // A new account needs a password; then it is an admin with a confirmed email.
     assert!(
@@ -231,7 +231,7 @@ async fn bootstrap_admin_command(b: Backend) {
             .await
             .is_err()
     );
-    assert!(
+    assert_eq!(
         bootstrap_admin(
             &app.core,
             "boss@example.org",
@@ -239,7 +239,8 @@ async fn bootstrap_admin_command(b: Backend) {
             Some("a strong admin passphrase")
         )
         .await
-        .unwrap()
+        .unwrap(),
+        Bootstrap::Created
     );
     let c = app.browser();
     let r = app
@@ -256,10 +257,13 @@ async fn bootstrap_admin_command(b: Backend) {
     assert_eq!(app.get(&c, "/admin").await.status(), StatusCode::OK);
     // An existing account is promoted in place.
     let m = app.signup("later@example.org", "Later").await;
-    assert!(
-        !bootstrap_admin(&app.core, "later@example.org", None, None)
+    assert_eq!(
+        bootstrap_admin(&app.core, "later@example.org", None, None)
             .await
-            .unwrap()
+            .unwrap(),
+        Bootstrap::Promoted {
+            password_set: false
+        }
     );
     let j: serde_json::Value = app
         .api(&m, Method::GET, "/api/v1/me", None)
@@ -271,4 +275,33 @@ async fn bootstrap_admin_command(b: Backend) {
         (j["role"].as_str(), j["email_verified"].as_bool()),
         (Some("admin"), Some(true))
     );
+    // Given a password, an existing account takes it (and its old sessions end) rather than
+    // silently keeping the old one.
+    assert_eq!(
+        bootstrap_admin(
+            &app.core,
+            "later@example.org",
+            None,
+            Some("the recovered admin passphrase")
+        )
+        .await
+        .unwrap(),
+        Bootstrap::Promoted { password_set: true }
+    );
+    assert_eq!(
+        app.get(&m, "/account").await.status(),
+        StatusCode::SEE_OTHER,
+        "old sessions ended"
+    );
+    let r = app
+        .form(
+            &app.browser(),
+            "/login",
+            &[
+                ("email", "later@example.org"),
+                ("password", "the recovered admin passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 }

@@ -165,6 +165,14 @@ async fn creation_rejects_bad_input(b: Backend) {
             form_fields("Date", "tomorrow", "UTC", "60", ""),
             "Enter a date and time like",
         ),
+        (
+            form_fields("Far", "+262142-12-31T20:00", "UTC", "480", ""),
+            "The start must be within 3 years from now.",
+        ),
+        (
+            form_fields("Later", "2033-02-01T10:00", "UTC", "60", ""),
+            "The start must be within 3 years from now.",
+        ),
     ];
     for (fields, message) in cases {
         let r = app.form(&org, "/events/create", &fields).await;

@@ -78,7 +78,17 @@ impl TestApp {
     }
 
     /// Starts an app; `tweak` may change any option before the configuration is validated.
+    /// The test drives the job and mail workers itself (`deliver`, `run_jobs`).
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Options)) -> TestApp {
+        TestApp::start(backend, tweak, false).await
+    }
+
+    /// Starts an app with its own background workers running, as in production.
+    pub async fn spawn_with_workers(backend: Backend, tweak: impl FnOnce(&mut Options)) -> TestApp {
+        TestApp::start(backend, tweak, true).await
+    }
+
+    async fn start(backend: Backend, tweak: impl FnOnce(&mut Options), workers: bool) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().unwrap();
@@ -111,6 +121,7 @@ impl TestApp {
         let app = App::build_with_clock(config, listener, clock.clone())
             .await
             .expect("app builds");
+        let app = if workers { app } else { app.without_workers() };
         let core = app.core().clone();
         let server = tokio::spawn(async move {
             app.run_until(std::future::pending())
@@ -136,6 +147,16 @@ impl TestApp {
         Client::builder()
             .cookie_store(true)
             .redirect(Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// A browser on another machine: its connections come from `ip` (any 127.x address).
+    pub fn browser_from(&self, ip: [u8; 4]) -> Client {
+        Client::builder()
+            .cookie_store(true)
+            .redirect(Policy::none())
+            .local_address(std::net::IpAddr::from(ip))
             .build()
             .unwrap()
     }
@@ -201,46 +222,21 @@ impl TestApp {
         self.dir.path().join("mail")
     }
 
-    /// Runs the job loop until no mail is due (the server's own loop may be delivering too;
-    /// both claim atomically), so the mail directory holds everything sent so far.
-    pub async fn deliver(&self) {
-        for _ in 0..500 {
-            meetstage::jobs::run_due(&self.core)
-                .await
-                .expect("job loop");
-            let now = self.clock.now_ms();
-            let due = self
-                .core
-                .store
-                .outbox(Some("pending"), 0, 1000)
-                .await
-                .unwrap();
-            let jobs = self.core.store.due_jobs(now).await.unwrap();
-            if jobs == 0 && due.iter().all(|m| m.next_attempt_at > now) {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("mail was still due after 5 s");
+    /// Runs every due job, then delivers every due mail, as the server's workers would; so
+    /// the mail directory holds everything sent so far. Returns (jobs run, mails handled).
+    pub async fn deliver(&self) -> (usize, usize) {
+        let jobs = self.run_jobs().await;
+        let mails = meetstage::jobs::deliver_due(&self.core)
+            .await
+            .expect("mail worker");
+        (jobs, mails)
     }
 
-    /// Runs the job loop until `check` gives a value (the server's own loop runs too, so a
-    /// result may appear from either); bounded to 5 s.
-    pub async fn eventually<T, F, Fut>(&self, what: &str, mut check: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Option<T>>,
-    {
-        for _ in 0..500 {
-            meetstage::jobs::run_due(&self.core)
-                .await
-                .expect("job loop");
-            if let Some(v) = check().await {
-                return v;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-        panic!("never happened: {what}");
+    /// Runs every job that is due now (what the job runner would do next).
+    pub async fn run_jobs(&self) -> usize {
+        meetstage::jobs::run_due_jobs(&self.core)
+            .await
+            .expect("job runner")
     }
 
     /// Every captured mail, oldest first.
@@ -306,7 +302,7 @@ impl TestApp {
 
     // --- people -------------------------------------------------------------------------
 
-    /// Signs up through the form and returns the logged-in browser (email not confirmed).
+    /// Signs up through the form, then logs in; returns the browser (email not confirmed).
     pub async fn signup(&self, email: &str, name: &str) -> Client {
         let c = self.browser();
         let r = self
@@ -326,7 +322,22 @@ impl TestApp {
             "sign-up of {email} failed: {}",
             r.text().await.unwrap()
         );
+        assert_eq!(r.headers()["location"], "/login?notice=check_email");
+        self.login(&c, email).await;
         c
+    }
+
+    /// Logs `c` in with the test password.
+    pub async fn login(&self, c: &Client, email: &str) {
+        let r = self
+            .form(c, "/login", &[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "login of {email} failed: {}",
+            r.text().await.unwrap()
+        );
     }
 
     /// Signs up and confirms the email through the mailed link.
@@ -370,6 +381,21 @@ impl TestApp {
             .await
             .unwrap();
         id
+    }
+
+    /// The session a person has after logging in, for calling features directly.
+    pub async fn session_of(&self, user_id: &str) -> meetstage::features::accounts::Session {
+        use meetstage::features::accounts;
+        let token = accounts::create_session(&self.core, user_id).await.unwrap();
+        accounts::authenticate(&self.core, &token)
+            .await
+            .unwrap()
+            .expect("a live session")
+    }
+
+    /// Gives `user_id` a seat at `event` directly in the store, without any mail.
+    pub async fn seat(&self, event: &str, user_id: &str) {
+        seat(&self.core.store, event, user_id, self.clock.now_ms()).await;
     }
 
     /// A confirmed member promoted to organizer (as an admin would on /admin).
@@ -483,6 +509,21 @@ pub fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let i = s.find(start)? + start.len();
     let j = s[i..].find(end)? + i;
     Some(&s[i..j])
+}
+
+/// Gives `user_id` a seat at `event` directly in the store, without any mail.
+pub async fn seat(store: &meetstage::store::Store, event: &str, user_id: &str, now: i64) {
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_open_event(event)
+        .await
+        .unwrap()
+        .expect("open event");
+    tx.insert_registration(event, user_id, "registered", now)
+        .await
+        .unwrap();
+    tx.commit(&meetstage::store::Effects::default())
+        .await
+        .unwrap();
 }
 
 // --- the real binary ------------------------------------------------------------------------

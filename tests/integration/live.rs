@@ -4,10 +4,7 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use meetstage::{
-    features::live::{JOB_AUTO_STOP, JOB_END_WARNING},
-    realtime::Notice,
-};
+use meetstage::{features::email, realtime::Notice};
 use reqwest::{Method, StatusCode};
 use tokio::sync::broadcast::Receiver;
 
@@ -30,7 +27,7 @@ fn status(s: &str) -> Notice {
 /// (run_at, kind) of this event's end jobs.
 async fn end_jobs(app: &TestApp, event: &str) -> Vec<(i64, String, String)> {
     let mut out = Vec::new();
-    for kind in [JOB_END_WARNING, JOB_AUTO_STOP] {
+    for kind in ["end_warning", "auto_stop"] {
         for j in app.core.store.jobs_by_kind(kind).await.unwrap() {
             if j.payload.contains(event) {
                 out.push((j.run_at, j.kind, j.dedupe_key.unwrap_or_default()));
@@ -132,28 +129,32 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
     assert_eq!(
         jobs.iter().map(|j| (j.0, j.1.as_str())).collect::<Vec<_>>(),
         [
-            (ends_at - 5 * 60_000, JOB_END_WARNING),
-            (ends_at - 60_000, JOB_END_WARNING),
-            (ends_at, JOB_AUTO_STOP),
+            (ends_at - 5 * 60_000, "end_warning"),
+            (ends_at - 60_000, "end_warning"),
+            (ends_at, "auto_stop"),
         ]
     );
     let now = app.clock.now_ms();
     app.clock
         .advance(Duration::milliseconds(ends_at - 5 * 60_000 - now));
-    app.eventually("the 5-minute warning has run", || async {
-        (end_jobs(&app, &event).await.len() == 2).then_some(())
-    })
-    .await;
+    // One minute early, nothing runs.
+    app.clock.advance(Duration::minutes(-1));
+    app.deliver().await;
+    assert!(room.try_recv().is_err());
+    app.clock.advance(Duration::minutes(1));
+    assert_eq!(app.run_jobs().await, 1, "the 5-minute warning");
+    assert_eq!(end_jobs(&app, &event).await.len(), 2);
     assert_eq!(
-        next_notice(&mut room).await,
+        room.try_recv().unwrap(),
         Notice::EndingSoon {
             minutes_left: 5,
             ends_at
         }
     );
     app.clock.advance(Duration::minutes(4));
+    assert_eq!(app.run_jobs().await, 1, "the 1-minute warning");
     assert_eq!(
-        next_notice(&mut room).await,
+        room.try_recv().unwrap(),
         Notice::EndingSoon {
             minutes_left: 1,
             ends_at
@@ -161,12 +162,10 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
     );
     assert_eq!(event_status(&app, &event).await, "live");
     app.clock.advance(Duration::minutes(1));
-    assert_eq!(next_notice(&mut room).await, status("ended"));
+    assert_eq!(app.run_jobs().await, 1, "the automatic stop");
+    assert_eq!(room.try_recv().unwrap(), status("ended"));
     assert_eq!(event_status(&app, &event).await, "ended");
-    app.eventually("the stop job is gone", || async {
-        end_jobs(&app, &event).await.is_empty().then_some(())
-    })
-    .await;
+    assert!(end_jobs(&app, &event).await.is_empty(), "no end job left");
     let (_, html) = app.text(&org, &page).await;
     assert!(html.contains("This event has ended.") && !html.contains("End event"));
 }
@@ -198,8 +197,8 @@ async fn late_start_and_manual_end(backend: Backend) {
     assert_eq!(
         jobs.iter().map(|j| (j.0, j.1.as_str())).collect::<Vec<_>>(),
         [
-            (now + 4 * 60_000, JOB_END_WARNING),
-            (now + 5 * 60_000, JOB_AUTO_STOP)
+            (now + 4 * 60_000, "end_warning"),
+            (now + 5 * 60_000, "auto_stop")
         ]
     );
     assert!(jobs[0].2.starts_with("end_warning:1:"));
@@ -222,7 +221,71 @@ async fn late_start_and_manual_end(backend: Backend) {
     assert!(room.try_recv().is_err(), "no notice after the end");
 }
 
+/// A mail backlog of any size never holds the session's clock back: with the server's own
+/// workers running at the default mail rate and 3,000 mails waiting, the warning and the stop
+/// still come when due, while the backlog is still being worked off.
+async fn a_mail_backlog_never_delays_the_clock(backend: Backend) {
+    let app = TestApp::spawn_with_workers(backend, |o| {
+        o.session_idle_hours = Some(24 * 30);
+        o.mail_rate = Some(14.0);
+    })
+    .await;
+    let org = app.organizer("org@example.org", "Org").await;
+    let event = app.create_event(&org, "Busy night", "").await;
+    for step in ["green-room", "go-live"] {
+        let r = app
+            .api(
+                &org,
+                Method::POST,
+                &format!("/api/v1/events/{event}/{step}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let org_id = app.user_id("org@example.org").await;
+    let now = app.clock.now_ms();
+    let backlog: Vec<_> = (0..3_000)
+        .map(|i| email::event_mail(email::EVENT_CREATED, &event, &org_id, i, now))
+        .collect();
+    app.core.store.enqueue_mails(&backlog).await.unwrap();
+
+    let mut room = app.core.hub.subscribe(&event);
+    let (stop_at, _, _) = end_jobs(&app, &event).await.pop().unwrap();
+    app.clock
+        .advance(Duration::milliseconds(stop_at - 5 * 60_000 - now));
+    assert_eq!(
+        next_notice(&mut room).await,
+        Notice::EndingSoon {
+            minutes_left: 5,
+            ends_at: stop_at
+        }
+    );
+    app.clock.advance(Duration::minutes(5));
+    // The 1-minute warning was due too; the stop follows it.
+    assert!(matches!(
+        next_notice(&mut room).await,
+        Notice::EndingSoon {
+            minutes_left: 1,
+            ..
+        }
+    ));
+    assert_eq!(next_notice(&mut room).await, status("ended"));
+    let pending = app
+        .core
+        .store
+        .outbox(Some("pending"), 0, 5_000)
+        .await
+        .unwrap();
+    assert!(
+        pending.len() > 2_500,
+        "the backlog was still being delivered ({} left)",
+        pending.len()
+    );
+}
+
 both!(
     lifecycle_buttons_warnings_and_auto_stop,
-    late_start_and_manual_end
+    late_start_and_manual_end,
+    a_mail_backlog_never_delays_the_clock
 );

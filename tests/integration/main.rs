@@ -18,3 +18,4 @@ mod security;
 mod ses;
 mod smtp;
 mod snapshots;
+mod workers;

@@ -9,8 +9,38 @@ use crate::{
 
 both!(health_ready_metrics_and_openapi);
 
+/// Without a configured token there is no metrics endpoint at all.
+#[tokio::test]
+async fn metrics_are_off_without_a_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (status, _) = app.text(&app.browser(), "/metrics").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The image creates and owns its data directory before declaring it a volume, so a fresh
+/// named volume is writable by the unprivileged user (no container engine runs here, so the
+/// Dockerfile is read, in order).
+#[test]
+fn the_image_owns_its_data_volume() {
+    let dockerfile = include_str!("../../Dockerfile");
+    let runtime = dockerfile.split("\nFROM ").last().expect("a runtime stage");
+    let creates = runtime
+        .find("install -d -o meetstage -g meetstage -m 0750 /var/lib/meetstage/data")
+        .expect("the data directory is created for meetstage");
+    let user = runtime.find("\nUSER meetstage").expect("runs unprivileged");
+    let volume = runtime
+        .find("VOLUME [\"/var/lib/meetstage/data\"]")
+        .expect("declares the volume");
+    assert!(creates < user && user < volume);
+}
+
+const METRICS_TOKEN: &str = "scrape-me-0123456789";
+
 async fn health_ready_metrics_and_openapi(b: Backend) {
-    let app = TestApp::spawn(b).await;
+    let app = TestApp::spawn_with(b, |o| {
+        o.metrics_token = Some(meetstage::config::Secret::new(METRICS_TOKEN));
+    })
+    .await;
     let c = app.browser();
     assert_eq!(
         app.text(&c, "/healthz").await,
@@ -23,8 +53,25 @@ async fn health_ready_metrics_and_openapi(b: Backend) {
     app.get(&c, "/events/00000000-0000-7000-8000-000000000000")
         .await;
 
-    let (status, metrics) = app.text(&c, "/metrics").await;
-    assert_eq!(status, StatusCode::OK);
+    // Only Prometheus, with the configured token, reads the metrics.
+    let r = app.get(&c, "/metrics").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = c
+        .get(app.url("/metrics"))
+        .bearer_auth("scrape-me-wrong-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let metrics = r.text().await.unwrap();
     assert!(
         metrics.contains("http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"),
         "{metrics}"

@@ -3,6 +3,8 @@
 
 use reqwest::{Method, StatusCode};
 
+use meetstage::features::registrations::{self, RegisterOutcome};
+
 use crate::{
     both,
     helpers::{Backend, TestApp},
@@ -264,27 +266,31 @@ async fn concurrent_registrations_never_overbook(b: Backend) {
         let id = app.quick_member(&email).await;
         ids.push(id);
     }
-    let mut tasks = Vec::new();
+    let mut sessions = Vec::new();
     for id in ids {
+        sessions.push(app.session_of(&id).await);
+    }
+    let mut tasks = Vec::new();
+    for session in sessions {
         let (core, event) = (app.core.clone(), event.clone());
         tasks.push(tokio::spawn(async move {
-            core.store
-                .register(
-                    &event,
-                    &id,
-                    core.clock.now_ms(),
-                    &meetstage::features::email::confirmation(event.clone(), 0),
-                )
+            registrations::register(&core, &session, &event)
                 .await
                 .unwrap()
+                .1
         }));
     }
     let mut registered = 0;
+    let mut positions = Vec::new();
     for t in tasks {
-        if t.await.unwrap() == meetstage::store::registrations::RegisterOutcome::Registered {
-            registered += 1;
+        match t.await.unwrap() {
+            RegisterOutcome::Registered => registered += 1,
+            RegisterOutcome::Waitlisted { position } => positions.push(position),
+            other => panic!("{other:?}"),
         }
     }
+    positions.sort();
+    assert_eq!(positions, (1..=15).collect::<Vec<i64>>(), "one place each");
     assert_eq!(registered, 5);
     let e = app.core.store.event(&event).await.unwrap().unwrap();
     assert_eq!((e.registered_count, e.waitlisted_count), (5, 15));

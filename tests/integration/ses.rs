@@ -158,7 +158,7 @@ async fn ses_transport_sends_the_exact_request() {
                 .send()
                 .await
                 .unwrap();
-            assert_eq!(r.status(), reqwest::StatusCode::CREATED, "signup {email}");
+            assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED, "signup {email}");
         }
     };
 

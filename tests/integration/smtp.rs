@@ -107,10 +107,14 @@ impl Sink {
     }
 
     /// The server goes away: no new connections, open ones cut.
-    fn stop(&self) {
+    /// Stops listening and drops every connection; returns once the port is closed.
+    async fn stop(self) {
         self.task.abort();
-        for c in self.connections.lock().unwrap().drain(..) {
+        let _ = self.task.await;
+        let conns: Vec<_> = self.connections.lock().unwrap().drain(..).collect();
+        for c in conns {
             c.abort();
+            let _ = c.await;
         }
     }
 
@@ -125,7 +129,9 @@ async fn smtp_transport_delivers_real_mime() {
     let port = sink.port;
     let app = TestApp::spawn_with(Backend::Sqlite, |o| {
         o.mailer = Some("smtp".into());
-        o.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        o.smtp_url = Some(meetstage::config::Secret::new(format!(
+            "smtp://127.0.0.1:{port}"
+        )));
         o.mail_from = Some("Rust Group <events@rust.example>".into());
     })
     .await;
@@ -143,6 +149,7 @@ async fn smtp_transport_delivers_real_mime() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.login(&org, "olga@example.org").await;
     app.deliver().await;
     let got = sink.messages();
     assert_eq!(got.len(), 1);
@@ -171,7 +178,9 @@ async fn smtp_transport_delivers_real_mime() {
 
     // An event mail: text, HTML and the calendar invite, with one-click unsubscribe.
     let id = app.user_id("olga@example.org").await;
-    app.core.store.mark_email_verified(&id, 0).await.unwrap();
+    let mut tx = app.core.store.begin().await.unwrap();
+    tx.mark_email_verified(&id, 0).await.unwrap();
+    tx.commit(&Default::default()).await.unwrap();
     app.core
         .store
         .set_role_unaudited(&id, "organizer", 0)
@@ -233,12 +242,9 @@ async fn smtp_transport_delivers_real_mime() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let dead = app
-        .eventually("the refused mail is dead-lettered", || async {
-            let rows = app.core.store.outbox(Some("dead"), 0, 10).await.unwrap();
-            rows.into_iter().next()
-        })
-        .await;
+    app.deliver().await;
+    let rows = app.core.store.outbox(Some("dead"), 0, 10).await.unwrap();
+    let dead = rows.into_iter().next().expect("the refused mail is dead");
     assert_eq!(dead.attempts, 1);
     assert!(
         dead.last_error
@@ -250,8 +256,7 @@ async fn smtp_transport_delivers_real_mime() {
     );
 
     // The server goes away: the mail waits for a retry with the reason recorded.
-    sink.stop();
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    sink.stop().await;
     let r = app
         .form(
             &app.browser(),
@@ -264,12 +269,12 @@ async fn smtp_transport_delivers_real_mime() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let waiting = app
-        .eventually("a failed attempt is recorded", || async {
-            let rows = app.core.store.outbox(Some("pending"), 0, 10).await.unwrap();
-            rows.into_iter().find(|m| m.attempts == 1)
-        })
-        .await;
+    app.deliver().await;
+    let rows = app.core.store.outbox(Some("pending"), 0, 10).await.unwrap();
+    let waiting = rows
+        .into_iter()
+        .find(|m| m.attempts == 1)
+        .expect("a failed attempt is recorded");
     assert!(
         waiting
             .last_error

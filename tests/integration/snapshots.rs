@@ -28,7 +28,7 @@ async fn every_email_type_matches_its_snapshot() {
             "/api/v1/events",
             Some(serde_json::json!({
                 "title": "Async Rust & you", "description": "Talks.", "start_local": start,
-                "time_zone": "Europe/Berlin", "duration_minutes": 90
+                "time_zone": "Europe/Berlin", "duration_minutes": 90, "capacity": 1
             })),
         )
         .await;
@@ -45,6 +45,16 @@ async fn every_email_type_matches_its_snapshot() {
     )
     .await;
     let ann_id = app.user_id("ann@example.org").await;
+    // The one seat is Ann's: Bea waits.
+    let bea = app.member("bea@example.org", "Bea").await;
+    app.api(
+        &bea,
+        reqwest::Method::PUT,
+        &format!("/api/v1/events/{event}/registration"),
+        None,
+    )
+    .await;
+    let bea_id = app.user_id("bea@example.org").await;
 
     let now = app.clock.now_ms();
     let token = Payload {
@@ -101,8 +111,23 @@ async fn every_email_type_matches_its_snapshot() {
             ),
         ),
         (
+            email::ACCOUNT_EXISTS,
+            email::account_mail(
+                email::ACCOUNT_EXISTS,
+                &ann_id,
+                None,
+                Payload::default(),
+                "s5".into(),
+                now,
+            ),
+        ),
+        (
             email::EVENT_CREATED,
             email::event_mail(email::EVENT_CREATED, &event, &ann_id, "s", now),
+        ),
+        (
+            email::WAITLISTED,
+            email::waitlisted(&event, &bea_id, 1, now),
         ),
         (
             email::REGISTRATION_CONFIRMED,

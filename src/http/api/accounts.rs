@@ -105,8 +105,12 @@ pub struct LoginRequest {
 /// Log in; sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/session", tag = "accounts", request_body = LoginRequest,
     responses((status = 200, body = SessionInfo), (status = 422, body = ApiErrorBody), (status = 423, description = "Locked after 5 failures", body = ApiErrorBody), (status = 429, body = ApiErrorBody)))]
-pub async fn login(State(s): State<AppState>, ApiJson(r): ApiJson<LoginRequest>) -> ApiResult {
-    let (user, token) = accounts::login(&s.core, &r.email, &r.password).await?;
+pub async fn login(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    ApiJson(r): ApiJson<LoginRequest>,
+) -> ApiResult {
+    let (user, token) = accounts::login(&s.core, &r.email, &r.password, ctx.ip).await?;
     Ok(with_cookie(&s, StatusCode::OK, &user, token))
 }
 
@@ -129,17 +133,26 @@ pub struct SignupRequest {
     pub password: String,
 }
 
-/// Create an account; sends a confirmation link and logs in.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub message: String,
+}
+
+/// Sign up: mails a confirmation link to the address. The answer is the same whether or not
+/// the address already has an account (its owner is mailed instead); log in afterwards.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = SignupRequest,
-    responses((status = 201, body = SessionInfo), (status = 422, body = ApiErrorBody)))]
+    responses((status = 202, body = Accepted), (status = 422, body = ApiErrorBody)))]
 pub async fn signup(State(s): State<AppState>, ApiJson(r): ApiJson<SignupRequest>) -> ApiResult {
     let input = accounts::SignupInput {
         email: &r.email,
         display_name: &r.display_name,
         password: &r.password,
     };
-    let (user, token) = accounts::signup(&s.core, input).await?;
-    Ok(with_cookie(&s, StatusCode::CREATED, &user, token))
+    accounts::signup(&s.core, input).await?;
+    let body = Accepted {
+        message: "We sent a link to that address. Open it to confirm, then log in.".into(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -217,13 +230,8 @@ pub async fn update_me(
     ApiJson(r): ApiJson<ProfileRequest>,
 ) -> Result<Json<UserOut>, HttpError> {
     accounts::change_display_name(&s.core, &session, &r.display_name).await?;
-    let row = s
-        .core
-        .store
-        .user_by_id(&session.user.id)
-        .await?
-        .ok_or(crate::features::Error::NotFound)?;
-    Ok(Json(UserOut::from(&User::from(&row))))
+    let user = accounts::current_user(&s.core, &session).await?;
+    Ok(Json(UserOut::from(&user)))
 }
 
 #[derive(Deserialize, ToSchema)]

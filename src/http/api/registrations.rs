@@ -15,7 +15,6 @@ use crate::{
         registrations::{self, Registrant},
     },
     http::{AppState, context::Ctx, error::HttpError},
-    store::registrations::RegisterOutcome,
 };
 
 pub fn router() -> Router<AppState> {
@@ -43,10 +42,7 @@ pub async fn register(
     Path(id): Path<String>,
 ) -> Result<Json<RegistrationOut>, HttpError> {
     let (event, outcome) = registrations::register(&s.core, ctx.require()?, &id).await?;
-    let status = match outcome {
-        RegisterOutcome::Registered | RegisterOutcome::AlreadyRegistered => "registered",
-        RegisterOutcome::Waitlisted | RegisterOutcome::AlreadyWaitlisted => "waitlisted",
-    };
+    let status = outcome.status();
     Ok(Json(RegistrationOut {
         status: Some(status.into()),
         event,

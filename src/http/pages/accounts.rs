@@ -84,12 +84,8 @@ async fn signup(State(s): State<AppState>, ctx: Ctx, Form(f): Form<SignupForm>) 
         password: &f.password,
     };
     match form_errors(accounts::signup(&s.core, input).await)? {
-        Ok((_, token)) => {
-            let mut res = see_other("/", "welcome");
-            res.headers_mut()
-                .insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
-            Ok(res)
-        }
+        // The same answer whether the address was new or already had an account.
+        Ok(()) => Ok(see_other("/login", "check_email")),
         Err(errors) => Ok(render(&SignupPage {
             layout: Layout::new(&s, &ctx, "Sign up"),
             email: f.email,
@@ -137,27 +133,26 @@ async fn login_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<NextQue
 
 async fn login(State(s): State<AppState>, ctx: Ctx, Form(f): Form<LoginForm>) -> PageResult {
     let next = safe_next(f.next.as_deref());
-    let (status, problem, errors) = match accounts::login(&s.core, &f.email, &f.password).await {
+    // Refusals re-render the form (200): browsers log other statuses as console errors.
+    let (problem, errors) = match accounts::login(&s.core, &f.email, &f.password, ctx.ip).await {
         Ok((_, token)) => {
             let mut res = see_other(&next, "logged_in");
             res.headers_mut()
                 .insert(header::SET_COOKIE, login_cookie(&s.core.config, token));
             return Ok(res);
         }
-        Err(Error::Invalid(errors)) => (200, None, errors),
-        Err(e @ Error::Locked { .. }) => (423, Some(e.to_string()), FieldErrors::default()),
-        Err(Error::Forbidden(m)) => (403, Some(m), FieldErrors::default()),
+        Err(Error::Invalid(errors)) => (None, errors),
+        Err(e @ Error::Locked { .. }) => (Some(e.to_string()), FieldErrors::default()),
+        Err(Error::Forbidden(m)) => (Some(m), FieldErrors::default()),
         Err(e) => return Err(HttpError(e)),
     };
-    let mut res = render(&LoginPage {
+    Ok(render(&LoginPage {
         layout: Layout::new(&s, &ctx, "Log in"),
         email: f.email,
         next,
         problem,
         errors,
-    });
-    *res.status_mut() = axum::http::StatusCode::from_u16(status).expect("valid status");
-    Ok(res)
+    }))
 }
 
 async fn logout(State(s): State<AppState>, ctx: Ctx) -> PageResult {
@@ -177,6 +172,7 @@ async fn logout(State(s): State<AppState>, ctx: Ctx) -> PageResult {
 struct VerifyPage {
     layout: Layout,
     token: String,
+    problem: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -191,12 +187,28 @@ async fn verify_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<TokenF
     render(&VerifyPage {
         layout: Layout::new(&s, &ctx, "Confirm your email"),
         token: q.token,
+        problem: None,
     })
 }
 
-async fn verify(State(s): State<AppState>, Form(f): Form<TokenForm>) -> PageResult {
-    accounts::verify_email(&s.core, &f.token).await?;
-    Ok(see_other("/account", "verified"))
+async fn verify(State(s): State<AppState>, ctx: Ctx, Form(f): Form<TokenForm>) -> PageResult {
+    // A used or expired link is a page that says so (200), like any form re-render.
+    match accounts::verify_email(&s.core, &f.token).await {
+        Ok(()) => {}
+        Err(Error::Conflict(problem)) => {
+            return Ok(render(&VerifyPage {
+                layout: Layout::new(&s, &ctx, "Confirm your email"),
+                token: String::new(),
+                problem: Some(problem),
+            }));
+        }
+        Err(e) => return Err(HttpError(e)),
+    }
+    Ok(if ctx.session.is_some() {
+        see_other("/account", "verified")
+    } else {
+        see_other("/login", "verified")
+    })
 }
 
 async fn resend_verification(State(s): State<AppState>, ctx: Ctx) -> PageResult {
@@ -248,6 +260,7 @@ struct ResetPage {
     layout: Layout,
     token: String,
     errors: FieldErrors,
+    problem: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -263,11 +276,22 @@ async fn reset_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<TokenFo
         layout: Layout::new(&s, &ctx, "Choose a new password"),
         token: q.token,
         errors: FieldErrors::default(),
+        problem: None,
     })
 }
 
 async fn reset(State(s): State<AppState>, ctx: Ctx, Form(f): Form<ResetForm>) -> PageResult {
-    match form_errors(accounts::reset_password(&s.core, &f.token, &f.password).await)? {
+    let result = accounts::reset_password(&s.core, &f.token, &f.password).await;
+    // A used or expired link is said on the page (200), like any form re-render.
+    if let Err(Error::Conflict(problem)) = result {
+        return Ok(render(&ResetPage {
+            layout: Layout::new(&s, &ctx, "Choose a new password"),
+            token: f.token,
+            errors: FieldErrors::default(),
+            problem: Some(problem),
+        }));
+    }
+    match form_errors(result)? {
         Ok(()) => {
             let mut res = see_other("/login", "password_reset");
             res.headers_mut()
@@ -278,6 +302,7 @@ async fn reset(State(s): State<AppState>, ctx: Ctx, Form(f): Form<ResetForm>) ->
             layout: Layout::new(&s, &ctx, "Choose a new password"),
             token: f.token,
             errors,
+            problem: None,
         })),
     }
 }
@@ -453,7 +478,7 @@ struct NotificationsPage {
 
 async fn notifications_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {
     let session = ctx.require()?;
-    let (reminders, event_news) = s.core.store.mail_preferences(&session.user.id).await?;
+    let (reminders, event_news) = email::preferences(&s.core, &session.user.id).await?;
     Ok(render(&NotificationsPage {
         layout: Layout::new(&s, &ctx, "Email notifications"),
         reminders,
@@ -473,15 +498,13 @@ async fn save_notifications(
     Form(f): Form<NotificationsForm>,
 ) -> PageResult {
     let session = ctx.require()?;
-    s.core
-        .store
-        .set_mail_preferences(
-            &session.user.id,
-            f.reminders.is_some(),
-            f.event_news.is_some(),
-            s.core.clock.now_ms(),
-        )
-        .await?;
+    email::set_preferences(
+        &s.core,
+        &session.user.id,
+        f.reminders.is_some(),
+        f.event_news.is_some(),
+    )
+    .await?;
     Ok(see_other("/account/notifications", "preferences_saved"))
 }
 

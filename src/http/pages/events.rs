@@ -264,7 +264,9 @@ async fn registrants_csv(
 
 // --- calendar files -----------------------------------------------------------------------
 
-fn ics_response(body: String, filename: &str) -> Response {
+/// A calendar file; `shared` only when anyone may see it (a members-only event must not sit
+/// in a shared cache).
+fn ics_response(body: String, filename: &str, shared: bool) -> Response {
     let disposition = format!("inline; filename=\"{filename}\"");
     (
         [
@@ -278,7 +280,11 @@ fn ics_response(body: String, filename: &str) -> Response {
             ),
             (
                 header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
+                HeaderValue::from_static(if shared {
+                    "public, max-age=300"
+                } else {
+                    "private, max-age=300"
+                }),
             ),
         ],
         body,
@@ -296,19 +302,16 @@ async fn event_ics(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) 
         None,
         s.core.clock.now(),
     );
-    Ok(ics_response(body, &format!("event-{}.ics", e.id)))
+    Ok(ics_response(
+        body,
+        &format!("event-{}.ics", e.id),
+        !e.members_only,
+    ))
 }
 
 /// The subscribable feed (`webcal://…/calendar.ics`): upcoming public events.
 async fn feed_ics(State(s): State<AppState>) -> PageResult {
-    let page = events::list(
-        &s.core,
-        None,
-        crate::store::events::Section::Upcoming,
-        None,
-        500,
-    )
-    .await?;
+    let page = events::list(&s.core, None, events::Section::Upcoming, None, 500).await?;
     let body = calendar::feed(&s.core.config, &page.items, s.core.clock.now());
-    Ok(ics_response(body, "calendar.ics"))
+    Ok(ics_response(body, "calendar.ics", true))
 }

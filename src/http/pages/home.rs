@@ -11,9 +11,8 @@ use serde::Deserialize;
 
 use super::{Layout, render};
 use crate::{
-    features::events::{self, EventView, PAGE_SIZE, Page},
+    features::events::{self, EventView, PAGE_SIZE, Page, Section},
     http::{AppState, context::Ctx, error::HttpError},
-    store::events::Section,
 };
 
 pub fn router() -> Router<AppState> {

@@ -69,7 +69,9 @@ impl Layout {
 /// types is ever reflected.
 pub fn notice_text(key: &str) -> Option<&'static str> {
     Some(match key {
-        "welcome" => "Welcome! We sent you a link to confirm your email address.",
+        "check_email" => {
+            "Check your inbox: we sent a link to that address. Open it to confirm, then log in."
+        }
         "verified" => "Your email address is confirmed.",
         "verification_sent" => "We sent you a new confirmation link.",
         "logged_in" => "You are logged in.",
@@ -126,10 +128,42 @@ pub fn form_errors<T>(r: Result<T, Error>) -> Result<Result<T, FieldErrors>, Htt
     }
 }
 
-/// A redirect target from a `next` parameter, kept on this site.
+/// A redirect target from a `next` parameter, kept on this site: a path starting with one
+/// `/`, with no backslash, whitespace or control character (browsers drop tabs and line
+/// breaks from URLs, so `/\t/evil.example` would become `//evil.example`).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n
+                    .chars()
+                    .any(|c| c == '\\' || c.is_whitespace() || c.is_control()) =>
+        {
+            n.to_string()
+        }
         _ => "/".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/events/1?x=2")), "/events/1?x=2");
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "/a\r\nSet-Cookie: x=1",
+            "https://evil.example",
+            "/ /evil.example",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/");
     }
 }

@@ -11,7 +11,6 @@ use super::see_other;
 use crate::{
     features::registrations,
     http::{AppState, context::Ctx, error::HttpError},
-    store::registrations::RegisterOutcome,
 };
 
 pub fn router() -> Router<AppState> {
@@ -27,10 +26,7 @@ async fn register(
 ) -> Result<Response, HttpError> {
     let session = ctx.require()?;
     let (e, outcome) = registrations::register(&s.core, session, &id).await?;
-    let notice = match outcome {
-        RegisterOutcome::Registered | RegisterOutcome::AlreadyRegistered => "registered",
-        RegisterOutcome::Waitlisted | RegisterOutcome::AlreadyWaitlisted => "waitlisted",
-    };
+    let notice = outcome.status();
     Ok(see_other(&format!("/events/{}", e.id), notice))
 }
 
