@@ -16,6 +16,7 @@ both!(
     lockout_after_five_failures,
     profile_changes,
     delete_account,
+    deleting_an_organizer_cancels_their_events,
     sliding_session_expiry
 );
 
@@ -608,6 +609,63 @@ async fn delete_account(b: Backend) {
         .text(&org, &format!("/events/{event}/registrations"))
         .await;
     assert!(!list.contains("fay@example.org") && list.contains("gus@example.org"));
+}
+
+/// An organizer who deletes their account cancels their events the way the cancel button
+/// does: registrants are mailed, the session's end jobs go, and the live room is told.
+async fn deleting_an_organizer_cancels_their_events(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let org = app.organizer("org@example.org", "Org").await;
+    let upcoming = app.create_event(&org, "Next month", "").await;
+    let live = app.create_event(&org, "On air", "").await;
+    let hal = app.member("hal@example.org", "Hal").await;
+    for event in [&upcoming, &live] {
+        app.form(&hal, &format!("/events/{event}/register"), &[])
+            .await;
+    }
+    for step in ["green-room", "go-live"] {
+        let r = app.form(&org, &format!("/events/{live}/{step}"), &[]).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+    let end_jobs = || async {
+        let mut n = 0;
+        for kind in ["end_warning", "auto_stop", "reminder"] {
+            n += app.core.store.jobs_by_kind(kind).await.unwrap().len();
+        }
+        n
+    };
+    assert!(end_jobs().await > 0);
+    let mut room = app.core.hub.subscribe(&live);
+
+    let r = app
+        .form(&org, "/account/delete", &[("current_password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    assert_eq!(
+        room.try_recv().unwrap(),
+        meetstage::realtime::Notice::Status {
+            status: "cancelled".into()
+        }
+    );
+    assert_eq!(end_jobs().await, 0, "no reminder, warning or stop is left");
+    let cancelled: Vec<String> = app
+        .mails_to("hal@example.org")
+        .await
+        .into_iter()
+        .filter(|m| m.subject.starts_with("Cancelled: "))
+        .map(|m| m.subject)
+        .collect();
+    assert_eq!(cancelled.len(), 2, "{cancelled:?}");
+    for event in [&upcoming, &live] {
+        let j: serde_json::Value = app
+            .get(&hal, &format!("/api/v1/events/{event}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(j["status"], "cancelled");
+    }
 }
 
 async fn sliding_session_expiry(b: Backend) {

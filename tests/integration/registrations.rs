@@ -189,8 +189,14 @@ async fn organizer_list_and_csv(b: Backend) {
     let z = app.member("z@example.org", "Zed").await;
     app.form(&a, &format!("/events/{event}/register"), &[])
         .await;
+    // A registration a second and a half later still prints to the second, like every other.
+    app.clock.advance(chrono::Duration::milliseconds(1_500));
     app.form(&z, &format!("/events/{event}/register"), &[])
         .await;
+    // Joining the waitlist is confirmed by mail, with the place in line.
+    let waiting = app.last_mail_to("z@example.org").await;
+    assert_eq!(waiting.subject, "You're on the waitlist: Listed");
+    assert!(waiting.text.contains("You are number 1 on the waitlist."));
 
     let (status, page) = app
         .text(&org, &format!("/events/{event}/registrations"))
@@ -219,6 +225,11 @@ async fn organizer_list_and_csv(b: Backend) {
     );
     assert!(lines[2].starts_with("Zed,z@example.org,waitlisted,"));
     assert_eq!(lines.len(), 3);
+    let times: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(times, ["2030-01-15T12:00:00Z", "2030-01-15T12:00:01Z"]);
 
     // Members cannot read it.
     assert_eq!(

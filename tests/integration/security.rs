@@ -11,7 +11,9 @@ use crate::{
 both!(
     csrf_is_required,
     content_type_and_body_limits,
-    rate_limits_answer_429
+    rate_limits_answer_429,
+    hostile_input_at_the_edges,
+    calendar_files_are_escaped_and_private
 );
 
 async fn csrf_is_required(b: Backend) {
@@ -354,4 +356,151 @@ async fn https_cors_and_no_500s(b: Backend) {
             }
         }
     }
+}
+
+/// Defects found by trying the product from outside, each at the edge where it entered.
+async fn hostile_input_at_the_edges(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let admin = app.admin("root@example.org", "Root").await;
+    // NUL and other control characters in a query string: a clear 400, never the database.
+    for path in [
+        "/api/v1/events?cursor=%00",
+        "/events?section=upcoming&cursor=a%00b",
+        "/admin?q=%00",
+        "/api/v1/admin/users?q=x%0Dy",
+    ] {
+        let r = app.get(&admin, path).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert!(
+            r.text().await.unwrap().contains("control characters"),
+            "{path}"
+        );
+    }
+    // A cursor that decodes to something that is not ours is a 422 with a message, not a 500.
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1.\u{0}x");
+    let r = app
+        .get(&admin, &format!("/api/v1/events?cursor={forged}"))
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // `next=` after login stays on this site whatever it holds (browsers drop tabs and line
+    // breaks from URLs, so `/\t/evil.example` would leave it), and never breaks the redirect.
+    for next in ["/%09/evil.example", "/%0D%0ASet-Cookie:x=1", "//evil.example"] {
+        let c = app.browser();
+        let (status, page) = app.text(&c, &format!("/login?next={next}")).await;
+        if next.contains('%') {
+            // In a link, the control characters are refused before anything reads them.
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{next}");
+        } else {
+            assert_eq!(status, StatusCode::OK);
+            assert!(page.contains("name=\"next\" value=\"/\""), "{next}");
+        }
+        // In a posted form, `next` falls back to the home page.
+        let r = app
+            .form(
+                &c,
+                "/login",
+                &[
+                    ("email", "root@example.org"),
+                    ("password", PASSWORD),
+                    ("next", &next.replace("%09", "\t").replace("%0D%0A", "\r\n")),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(r.headers()["location"], "/?notice=logged_in", "{next}");
+    }
+}
+
+/// A display name cannot inject parameters into the calendar invite's ATTENDEE line, and a
+/// members-only event's calendar file is not cached by shared caches.
+async fn calendar_files_are_escaped_and_private(b: Backend) {
+    let app = TestApp::spawn(b).await;
+    let org = app.organizer("org@example.org", "Olga").await;
+    let c = app.member("eve@example.org", "Eve\";ROLE=CHAIR:x,y").await;
+    let event = app.create_event(&org, "Escapes", "").await;
+    let r = app
+        .form(&c, &format!("/events/{event}/register"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mail = app.last_mail_to("eve@example.org").await;
+    let (_, ics) = mail.ics.expect("an invite");
+    let unfolded = ics.replace("\r\n ", "");
+    let attendee = unfolded
+        .lines()
+        .find(|l| l.starts_with("ATTENDEE"))
+        .expect("an ATTENDEE line");
+    assert!(
+        attendee.starts_with("ATTENDEE;CN=\"Eve;ROLE=CHAIR:x,y\";RSVP=FALSE:mailto:"),
+        "{attendee}"
+    );
+
+    let r = app.get(&c, &format!("/events/{event}/calendar.ics")).await;
+    assert_eq!(r.headers()["cache-control"], "public, max-age=300");
+    let r = app
+        .api(
+            &org,
+            Method::PUT,
+            &format!("/api/v1/events/{event}"),
+            Some(json!({"title": "Escapes", "start_local": "2030-01-22T12:00", "time_zone": "UTC", "duration_minutes": 60, "visibility": "members"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    let r = app.get(&c, &format!("/events/{event}/calendar.ics")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "private, max-age=300");
+}
+
+/// A client that never finishes its headers is cut off after the header timeout, and a
+/// shutdown waits for a request stuck mid-body at most the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_shutdown_is_bounded() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = meetstage::config::Config::from_options(meetstage::config::Options {
+        data_dir: Some(dir.path().to_path_buf()),
+        header_timeout_secs: Some(1),
+        shutdown_grace_secs: Some(1),
+        ..Default::default()
+    })
+    .unwrap();
+    let app = meetstage::App::build(config, listener)
+        .await
+        .unwrap()
+        .without_workers();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    // Slow loris: half a request, then nothing. The server closes the connection.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_end(&mut rest))
+        .await
+        .expect("the server hangs up on a client that never finishes its headers")
+        .unwrap();
+
+    // A request whose body never arrives in full is in flight when the shutdown starts.
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stuck
+        .write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=a")
+        .await
+        .unwrap();
+    // Let the server read the headers and start on the body.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("shutdown ends within its grace period, stuck request or not")
+        .unwrap()
+        .unwrap();
+    drop(stuck);
 }
