@@ -185,18 +185,20 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-impl From<&UserRow> for User {
-    fn from(r: &UserRow) -> Self {
-        User {
+impl TryFrom<&UserRow> for User {
+    type Error = Error;
+
+    fn try_from(r: &UserRow) -> Result<Self> {
+        Ok(User {
             id: r.id.clone(),
             email: r.email.clone(),
             display_name: r.display_name.clone(),
-            role: Role::parse(&r.role).unwrap_or(Role::Member),
+            role: Role::parse(&r.role).ok_or_else(|| super::corrupt("user role", &r.role))?,
             verified: r.email_verified_at.is_some(),
             disabled: r.disabled_at.is_some(),
             banned: r.banned_at.is_some(),
             created_at: from_ms(r.created_at),
-        }
+        })
     }
 }
 
@@ -496,7 +498,7 @@ pub async fn login(
             ));
         }
         core.store.clear_login_failures(&key).await?;
-        let user = User::from(row);
+        let user = User::try_from(row)?;
         let token = create_session(core, &user.id).await?;
         return Ok((user, token));
     }
@@ -554,27 +556,61 @@ pub async fn create_session(core: &Core, user_id: &str) -> Result<String> {
     Ok(token)
 }
 
-/// Resolves a session cookie to its user, sliding the expiry forward. Disabled and banned
-/// accounts have no live sessions.
-pub async fn authenticate(core: &Core, token: &str) -> Result<Option<Session>> {
+/// What a session cookie turned out to be.
+pub enum SessionState {
+    Active(Session),
+    /// The account was disabled or banned (or deleted) since the session began; the session
+    /// is gone now, and the person should be told why.
+    Ended(EndedBecause),
+    /// Unknown or expired.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndedBecause {
+    Disabled,
+    Banned,
+    Deleted,
+}
+
+impl EndedBecause {
+    /// The notice key shown on the next page.
+    pub fn notice(self) -> &'static str {
+        match self {
+            EndedBecause::Disabled => "account_disabled",
+            EndedBecause::Banned => "account_banned",
+            EndedBecause::Deleted => "account_deleted",
+        }
+    }
+}
+
+/// Resolves a session cookie to its user, sliding the expiry forward. Disabled, banned and
+/// deleted accounts have no live sessions.
+pub async fn authenticate(core: &Core, token: &str) -> Result<SessionState> {
     let id_hash = token_hash(token);
     let now = core.clock.now_ms();
     let Some(row) = core.store.session_user(&id_hash, now).await? else {
-        return Ok(None);
+        return Ok(SessionState::None);
     };
-    if row.user.disabled_at.is_some()
-        || row.user.banned_at.is_some()
-        || row.user.deleted_at.is_some()
-    {
+    let ended = if row.user.deleted_at.is_some() {
+        Some(EndedBecause::Deleted)
+    } else if row.user.banned_at.is_some() {
+        Some(EndedBecause::Banned)
+    } else if row.user.disabled_at.is_some() {
+        Some(EndedBecause::Disabled)
+    } else {
+        None
+    };
+    if let Some(why) = ended {
         core.store.delete_session(&id_hash).await?;
-        return Ok(None);
+        return Ok(SessionState::Ended(why));
     }
     if now - row.session_last_seen_at > TOUCH_EVERY_MS {
         let expires = now + i64::from(core.config.session_idle_hours) * 3_600_000;
         core.store.touch_session(&id_hash, now, expires).await?;
     }
-    Ok(Some(Session {
-        user: User::from(&row.user),
+    Ok(SessionState::Active(Session {
+        user: User::try_from(&row.user)?,
         id_hash,
     }))
 }
@@ -639,7 +675,7 @@ pub async fn current_user(core: &Core, session: &Session) -> Result<User> {
         .user_by_id(&session.user.id)
         .await?
         .ok_or(Error::NotFound)?;
-    Ok(User::from(&row))
+    User::try_from(&row)
 }
 
 pub async fn change_display_name(core: &Core, session: &Session, name: &str) -> Result<()> {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{
     Change, Core, Error, FieldErrors, Result,
     accounts::{Role, Session, User},
-    forbidden, new_id, parse_id,
+    forbidden, new_id, paging, parse_id,
     validation::single_line,
 };
 use crate::{
@@ -39,14 +39,9 @@ pub async fn search(
         .store
         .search_users(query, offset.max(0), PAGE_SIZE)
         .await?;
-    let more = rows.len() as i64 > PAGE_SIZE;
-    Ok((
-        rows.iter()
-            .take(PAGE_SIZE as usize)
-            .map(User::from)
-            .collect(),
-        more,
-    ))
+    let (rows, more) = paging::split(rows, PAGE_SIZE);
+    let users = rows.iter().map(User::try_from).collect::<Result<_>>()?;
+    Ok((users, more))
 }
 
 #[derive(Clone, Debug)]
@@ -78,7 +73,7 @@ pub async fn act(core: &Core, session: &Session, target_id: &str, action: Action
         Action::SetRole(r) => (
             UserChange::Role(r.as_str()),
             "set_role",
-            format!("{} -> {}", target.role, r.as_str()),
+            format!("{} \u{2192} {}", target.role, r.as_str()),
         ),
         Action::Disable => (UserChange::Disabled(true), "disable", String::new()),
         Action::Enable => (UserChange::Disabled(false), "enable", String::new()),
@@ -88,10 +83,13 @@ pub async fn act(core: &Core, session: &Session, target_id: &str, action: Action
         }
         Action::Unban => (UserChange::Banned(None), "unban", String::new()),
     };
-    let detail = match (&action, detail.is_empty()) {
-        (Action::Ban(r), _) => format!("reason: {}", r.trim()),
-        (_, true) => format!("{} ({})", target.display_name, target.email),
-        (_, false) => detail,
+    // Every entry names the person as they were then (names change; deleted accounts are
+    // anonymised), followed by what changed.
+    let who = format!("{} ({})", target.display_name, target.email);
+    let detail = match &action {
+        Action::Ban(r) => format!("{who}: reason: {}", r.trim()),
+        _ if detail.is_empty() => who,
+        _ => format!("{who}: {detail}"),
     };
     let audit = Audit {
         id: &new_id(),
@@ -107,7 +105,7 @@ pub async fn act(core: &Core, session: &Session, target_id: &str, action: Action
         .user_by_id(&target.id)
         .await?
         .ok_or(Error::NotFound)?;
-    Ok(User::from(&row))
+    User::try_from(&row)
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -128,10 +126,9 @@ pub async fn audit_log(
 ) -> Result<(Vec<AuditEntry>, bool)> {
     require_admin(session)?;
     let rows = core.store.audit_log(offset.max(0), PAGE_SIZE).await?;
-    let more = rows.len() as i64 > PAGE_SIZE;
+    let (rows, more) = paging::split(rows, PAGE_SIZE);
     Ok((
         rows.into_iter()
-            .take(PAGE_SIZE as usize)
             .map(|r| AuditEntry {
                 id: r.id,
                 actor_id: r.actor_id,
@@ -249,10 +246,9 @@ pub async fn outbox(
         .store
         .outbox(status, offset.max(0), PAGE_SIZE + 1)
         .await?;
-    let more = rows.len() as i64 > PAGE_SIZE;
+    let (rows, more) = paging::split(rows, PAGE_SIZE);
     Ok((
         rows.into_iter()
-            .take(PAGE_SIZE as usize)
             .map(|r| OutboxEntry {
                 id: r.id,
                 purpose: r.purpose,

@@ -395,7 +395,7 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
             let Some(event_id) = &row.event_id else {
                 return Ok(Rendered::Skip("no event"));
             };
-            let Some(e) = core.store.event(event_id).await?.map(EventView::from) else {
+            let Some(e) = core.store.event(event_id).await?.map(EventView::try_from).transpose()? else {
                 return Ok(Rendered::Skip("the event no longer exists"));
             };
             let page = link(&format!("/events/{}", e.id));
@@ -476,7 +476,8 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                     .para(format!("\u{201c}{}\u{201d}, planned for {}, was cancelled by its organizer.", e.title, when(&e)))
                     .action("See other events", link("/"))
                     .attach(invite(Method::Cancel)),
-                _ => return Ok(Rendered::Skip("unknown purpose")),
+                // Fails loudly (retried, then dead with this reason), never silently skipped.
+                other => return Err(super::corrupt("mail purpose", other)),
             }
         }
     };

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{
     Change, Core, Error, FieldErrors, Result,
     accounts::{Session, User},
-    email, forbidden, live, new_id, parse_id, registrations,
+    corrupt, email, forbidden, live, new_id, parse_id, registrations,
     validation::single_line,
 };
 use crate::{
@@ -40,14 +40,15 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn parse(s: &str) -> Status {
-        match s {
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "scheduled" => Status::Scheduled,
             "staging" => Status::Staging,
             "live" => Status::Live,
             "ended" => Status::Ended,
             "cancelled" => Status::Cancelled,
-            _ => Status::Scheduled,
-        }
+            _ => return None,
+        })
     }
 
     pub fn as_str(self) -> &'static str {
@@ -308,18 +309,26 @@ pub struct EventView {
     pub sequence: i32,
 }
 
-impl From<EventRow> for EventView {
-    fn from(r: EventRow) -> Self {
+impl TryFrom<EventRow> for EventView {
+    type Error = Error;
+
+    fn try_from(r: EventRow) -> Result<Self> {
         let starts_at = from_ms(r.starts_at);
-        EventView {
+        let status = Status::parse(&r.status).ok_or_else(|| corrupt("event status", &r.status))?;
+        let members_only = match r.visibility.as_str() {
+            "public" => false,
+            "members" => true,
+            other => return Err(corrupt("event visibility", other)),
+        };
+        Ok(EventView {
             // Rows are bounded on the way in; a row that is not (written before the bound
             // existed, or by hand) must still render, so the sum saturates.
             ends_at: starts_at
                 .checked_add_signed(Duration::minutes(i64::from(r.duration_minutes)))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
             starts_at,
-            status: Status::parse(&r.status),
-            members_only: r.visibility == "members",
+            status,
+            members_only,
             id: r.id,
             title: r.title,
             description: r.description,
@@ -331,7 +340,7 @@ impl From<EventRow> for EventView {
             registered_count: r.registered_count,
             waitlisted_count: r.waitlisted_count,
             sequence: r.sequence,
-        }
+        })
     }
 }
 
@@ -368,17 +377,17 @@ impl EventView {
         }
     }
 
+    /// Only an event that has not started (or been cancelled) can be edited.
+    pub fn editable(&self) -> bool {
+        matches!(self.status, Status::Scheduled | Status::Staging)
+    }
+
     pub fn can_manage(&self, user: &User) -> bool {
         user.id == self.owner_id || user.is_admin()
     }
 }
 
-/// A page of results and the opaque cursor of the next one.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+pub use super::paging::Page;
 
 fn encode_cursor(row: &EventView) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}.{}", row.starts_at.timestamp_millis(), row.id))
@@ -406,16 +415,18 @@ fn parse_cursor(cursor: Option<&str>) -> Result<Option<Cursor>> {
         .transpose()
 }
 
-fn paginate(rows: Vec<EventRow>, limit: i64) -> Page<EventView> {
-    let mut items: Vec<EventView> = rows.into_iter().map(EventView::from).collect();
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
+fn paginate(rows: Vec<EventRow>, limit: i64) -> Result<Page<EventView>> {
+    let (rows, more) = super::paging::split(rows, limit);
+    let items = rows
+        .into_iter()
+        .map(EventView::try_from)
+        .collect::<Result<Vec<_>>>()?;
     let next_cursor = if more {
         items.last().map(encode_cursor)
     } else {
         None
     };
-    Page { items, next_cursor }
+    Ok(Page { items, next_cursor })
 }
 
 /// A home-page section by its name in URLs; upcoming when none is given.
@@ -469,7 +480,8 @@ async fn get_row(core: &Core, id: &str) -> Result<EventView> {
     core.store
         .event(id)
         .await?
-        .map(EventView::from)
+        .map(EventView::try_from)
+        .transpose()?
         .ok_or(Error::NotFound)
 }
 
@@ -507,7 +519,7 @@ pub async fn update(
             event.status.as_str()
         ))
     };
-    if !matches!(event.status, Status::Scheduled | Status::Staging) {
+    if !event.editable() {
         return Err(not_editable());
     }
     let valid = input.validate(core.clock.now(), Some(event.starts_at))?;
@@ -655,7 +667,7 @@ pub async fn list(
             limit,
         )
         .await?;
-    Ok(paginate(rows, limit))
+    paginate(rows, limit)
 }
 
 pub async fn mine(
@@ -669,7 +681,7 @@ pub async fn mine(
         .store
         .events_by_owner(&session.user.id, after.as_ref(), limit)
         .await?;
-    Ok(paginate(rows, limit))
+    paginate(rows, limit)
 }
 
 #[cfg(test)]
@@ -708,9 +720,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let row = EventRow {
+    fn row() -> EventRow {
+        EventRow {
             id: "0190f0f0-0000-7000-8000-000000000001".into(),
             owner_id: String::new(),
             owner_name: String::new(),
@@ -727,8 +738,29 @@ mod tests {
             updated_at: 0,
             registered_count: 0,
             waitlisted_count: 0,
+        }
+    }
+
+    #[test]
+    fn unknown_values_in_a_row_fail_loudly() {
+        let archived = EventRow {
+            status: "archived".into(),
+            ..row()
         };
-        let cursor = encode_cursor(&EventView::from(row));
+        let err = EventView::try_from(archived).unwrap_err().to_string();
+        assert!(err.contains("unknown event status \"archived\""), "{err}");
+        let secret = EventRow {
+            visibility: "secret".into(),
+            ..row()
+        };
+        assert!(EventView::try_from(secret).is_err());
+        assert_eq!(Status::parse("scheduled"), Some(Status::Scheduled));
+        assert_eq!(Status::parse("Scheduled"), None);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = encode_cursor(&EventView::try_from(row()).unwrap());
         assert_eq!(
             decode_cursor(&cursor).unwrap(),
             (

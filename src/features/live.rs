@@ -105,7 +105,7 @@ pub async fn auto_stop(core: &Core, p: EndOfSession) -> anyhow::Result<()> {
     let Some(row) = core.store.event(&p.event_id).await? else {
         return Ok(());
     };
-    if apply_transition(core, &EventView::from(row), Transition::End).await? {
+    if apply_transition(core, &EventView::try_from(row)?, Transition::End).await? {
         tracing::info!(event.id = %p.event_id, "session stopped at its scheduled end");
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod email;
 pub mod events;
 pub mod live;
+pub mod paging;
 pub mod registrations;
 pub mod validation;
 
@@ -153,6 +154,14 @@ pub fn locked(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono
 
 pub fn forbidden(msg: impl Into<String>) -> Error {
     Error::Forbidden(msg.into())
+}
+
+/// A value read from the database that no variant matches: the row was written by something
+/// else (a newer version, a hand edit). It fails loudly instead of reading as a default.
+pub(crate) fn corrupt(column: &str, value: &str) -> Error {
+    Error::Internal(anyhow::anyhow!(
+        "unknown {column} {value:?} in the database"
+    ))
 }
 
 /// A new time-ordered id (UUIDv7), as the text every id column holds.

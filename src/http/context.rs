@@ -17,7 +17,7 @@ use crate::{
     config::Config,
     features::{
         Error,
-        accounts::{self, Session, random_token},
+        accounts::{self, EndedBecause, Session, SessionState, random_token},
     },
 };
 
@@ -31,6 +31,9 @@ pub struct Ctx {
     pub path: String,
     /// A notice named in the query string (`?notice=registered`), already mapped to text.
     pub notice: Option<&'static str>,
+    /// Set when this request's session cookie belonged to an account disabled, banned or
+    /// deleted since: the login page it is sent to says so.
+    pub ended: Option<EndedBecause>,
 }
 
 impl Ctx {
@@ -154,10 +157,15 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
     let config = &state.core.config;
     let mut set_cookies = Vec::new();
     let mut session = None;
+    let mut ended = None;
     if let Some(token) = cookie_value(req.headers(), session_cookie_name(config)) {
         match accounts::authenticate(&state.core, token).await {
-            Ok(Some(s)) => session = Some(s),
-            Ok(None) => set_cookies.push(logout_cookie(config)),
+            Ok(SessionState::Active(s)) => session = Some(s),
+            Ok(SessionState::Ended(why)) => {
+                ended = Some(why);
+                set_cookies.push(logout_cookie(config));
+            }
+            Ok(SessionState::None) => set_cookies.push(logout_cookie(config)),
             Err(e) => return HttpError(e).into_response(),
         }
     }
@@ -184,11 +192,18 @@ pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next
         csrf_binding: binding.clone(),
         ip: client_ip(&req, config.trust_proxy),
         path: req.uri().path().to_string(),
-        notice: req
-            .uri()
-            .query()
-            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "notice"))
-            .and_then(|(_, v)| super::pages::notice_text(&v)),
+        // A session that just ended says why on whatever page comes next.
+        notice: ended
+            .and_then(|why| super::pages::notice_text(why.notice()))
+            .or_else(|| {
+                req.uri()
+                    .query()
+                    .and_then(|q| {
+                        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "notice")
+                    })
+                    .and_then(|(_, v)| super::pages::notice_text(&v))
+            }),
+        ended,
     };
     req.extensions_mut().insert(ctx);
     let mut res = next.run(req).await;

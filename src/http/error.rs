@@ -187,7 +187,11 @@ pub async fn render_error_pages(
             None => ctx.path.clone(),
         };
         let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-        Redirect::to(&format!("/login?next={next}")).into_response()
+        let why = ctx
+            .ended
+            .map(|e| format!("&notice={}", e.notice()))
+            .unwrap_or_default();
+        Redirect::to(&format!("/login?next={next}{why}")).into_response()
     } else {
         let page = ErrorPage {
             layout: Layout::new(&state, &ctx, "Error"),

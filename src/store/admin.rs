@@ -60,7 +60,9 @@ impl Store {
         on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(pattern).bind(limit + 1).bind(offset).fetch_all(pool).await?))
     }
 
-    /// Applies one change and logs it; disabling or banning also ends every session at once.
+    /// Applies one change and logs it. A disabled or banned account's sessions are refused from
+    /// the next request on (and say why, once); enabling or unbanning deletes them, so no old
+    /// session comes back to life.
     pub async fn change_user(
         &self,
         user_id: &str,
@@ -92,7 +94,7 @@ impl Store {
                 .bind(reason),
             };
             affected(q.execute(&mut *tx).await?.rows_affected())?;
-            if matches!(change, UserChange::Disabled(true) | UserChange::Banned(Some(_))) {
+            if matches!(change, UserChange::Disabled(false) | UserChange::Banned(None)) {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
             }
             sqlx::query(

@@ -47,10 +47,17 @@ async fn admin_manages_users_and_everything_is_audited(b: Backend) {
         .form(&admin, &format!("/admin/users/{mia}/disable"), &[])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // Her next click says why she is logged out.
+    let r = app.get(&member, "/account").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
-        app.get(&member, "/account").await.status(),
-        StatusCode::SEE_OTHER
+        r.headers()["location"],
+        "/login?next=%2Faccount&notice=account_disabled"
     );
+    let (_, login) = app
+        .text(&member, "/login?next=%2Faccount&notice=account_disabled")
+        .await;
+    assert!(login.contains("An administrator disabled your account"));
     let r = app
         .form(
             &app.browser(),
@@ -139,8 +146,24 @@ async fn admin_manages_users_and_everything_is_audited(b: Backend) {
             .iter()
             .all(|e| e["actor_name"] == "Root" && e["target_id"] == mia.as_str())
     );
-    assert_eq!(j["entries"][1]["detail"], "reason: spam in chat");
-    assert_eq!(j["entries"][4]["detail"], "member -> organizer");
+    // Each entry names the person affected, whatever the action.
+    let details: Vec<&str> = j["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    let mia_named = "Mia (mia@example.org)";
+    assert_eq!(
+        details,
+        [
+            mia_named.to_string(),
+            format!("{mia_named}: reason: spam in chat"),
+            mia_named.to_string(),
+            mia_named.to_string(),
+            format!("{mia_named}: member \u{2192} organizer"),
+        ]
+    );
     let (_, page) = app.text(&admin, "/admin/audit").await;
     assert!(page.contains("set_role") && page.contains("reason: spam in chat"));
 }

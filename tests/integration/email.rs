@@ -489,10 +489,7 @@ async fn unsubscribe_and_preferences(b: Backend) {
 both!(going_live_recap_and_cleanup);
 
 async fn going_live_recap_and_cleanup(b: Backend) {
-    use meetstage::features::{
-        accounts::{Session, User},
-        events::{self, Transition},
-    };
+    use meetstage::features::events::{self, Transition};
     let app = TestApp::spawn(b).await;
     let org = app.organizer("org@example.org", "Olga").await;
     let event = event_in(&app, &org, 72, None).await;
@@ -507,10 +504,7 @@ async fn going_live_recap_and_cleanup(b: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let session = Session {
-        user: User::from(&row),
-        id_hash: String::new(),
-    };
+    let session = app.session_of(&row.id).await;
     events::transition(&app.core, &session, &event, Transition::OpenGreenRoom)
         .await
         .unwrap();

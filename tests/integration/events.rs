@@ -87,7 +87,7 @@ async fn create_show_and_list(b: Backend) {
     let (status, page) = app.text(&app.browser(), &format!("/events/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Rust &#38; WebRTC"));
-    assert!(page.contains("Line one\nLine two &#60;script&#62;alert(1)&#60;/script&#62;"));
+    assert!(page.contains("Line one\nLine two &lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!page.contains("<script>alert(1)"));
     assert!(
         page.contains("datetime=\"2030-07-01T16:00:00+00:00\""),
@@ -362,6 +362,14 @@ async fn edit_and_cancel(b: Backend) {
     let r = app.form(&org, &format!("/events/{id}/cancel"), &[]).await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     assert!(r.text().await.unwrap().contains("already been cancelled"));
+    // The edit form no longer opens; it sends to the event page, which says why.
+    let r = app.get(&org, &format!("/events/{id}/edit")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/events/{id}?notice=not_editable")
+    );
+    // A form left open elsewhere: saving keeps what was typed and says why it was not saved.
     let r = app
         .form(
             &org,
@@ -369,7 +377,39 @@ async fn edit_and_cancel(b: Backend) {
             &form_fields("Again", "2030-09-01T09:30", "UTC", "60", ""),
         )
         .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("A cancelled event can no longer be edited."),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Again\""), "typed title kept");
+    let r = app
+        .api(
+            &org,
+            reqwest::Method::PUT,
+            &format!("/api/v1/events/{id}"),
+            Some(json!({"title": "Again", "start_local": "2030-09-01T09:30", "time_zone": "UTC", "duration_minutes": 60})),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // Links in a description are links, and only real web addresses are.
+    let linked = app.create_event(&org, "Linked", "").await;
+    let mut fields = form_fields("Linked", "2030-09-01T09:30", "UTC", "60", "");
+    fields[1] = (
+        "description",
+        "Slides: https://slides.example/talk. <script>alert(1)</script>",
+    );
+    let r = app.form(&org, &format!("/events/{linked}"), &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.text(&org, &format!("/events/{linked}")).await;
+    assert!(page.contains(
+        "<a href=\"https://slides.example/talk\" rel=\"nofollow noopener noreferrer\" target=\"_blank\">https://slides.example/talk</a>."
+    ));
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !page.contains("<script>alert")
+    );
 }
 
 async fn unknown_events_are_404(b: Backend) {
@@ -511,17 +551,7 @@ async fn lifecycle_transitions_are_compare_and_set(b: Backend) {
     let app = TestApp::spawn(b).await;
     let org = app.organizer("org@example.org", "Olga").await;
     let id = app.create_event(&org, "Lifecycle", "").await;
-    let session = meetstage::features::accounts::Session {
-        user: meetstage::features::accounts::User::from(
-            &app.core
-                .store
-                .user_by_email("org@example.org")
-                .await
-                .unwrap()
-                .unwrap(),
-        ),
-        id_hash: String::new(),
-    };
+    let session = app.session_of(&app.user_id("org@example.org").await).await;
     // Ten simultaneous "open the green room" clicks: exactly one wins.
     let mut tasks = Vec::new();
     for _ in 0..10 {

@@ -387,10 +387,10 @@ impl TestApp {
     pub async fn session_of(&self, user_id: &str) -> meetstage::features::accounts::Session {
         use meetstage::features::accounts;
         let token = accounts::create_session(&self.core, user_id).await.unwrap();
-        accounts::authenticate(&self.core, &token)
-            .await
-            .unwrap()
-            .expect("a live session")
+        match accounts::authenticate(&self.core, &token).await.unwrap() {
+            accounts::SessionState::Active(s) => s,
+            _ => panic!("a live session"),
+        }
     }
 
     /// Gives `user_id` a seat at `event` directly in the store, without any mail.

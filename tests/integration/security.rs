@@ -386,7 +386,11 @@ async fn hostile_input_at_the_edges(b: Backend) {
 
     // `next=` after login stays on this site whatever it holds (browsers drop tabs and line
     // breaks from URLs, so `/\t/evil.example` would leave it), and never breaks the redirect.
-    for next in ["/%09/evil.example", "/%0D%0ASet-Cookie:x=1", "//evil.example"] {
+    for next in [
+        "/%09/evil.example",
+        "/%0D%0ASet-Cookie:x=1",
+        "//evil.example",
+    ] {
         let c = app.browser();
         let (status, page) = app.text(&c, &format!("/login?next={next}")).await;
         if next.contains('%') {

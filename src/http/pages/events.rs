@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Layout, form_errors, render, see_other};
 use crate::{
     features::{
-        FieldErrors, calendar,
+        Error, FieldErrors, calendar,
         events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
         live,
         registrations::{self, Registrant},
@@ -56,6 +56,13 @@ struct ShowPage {
     stops_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+impl ShowPage {
+    /// The description as HTML: escaped, with its web addresses as links.
+    fn description_html(&self) -> String {
+        super::linked(&self.e.description)
+    }
+}
+
 async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let e = events::get(&s.core, ctx.user(), &id).await?;
     let my_status = match &ctx.session {
@@ -86,6 +93,8 @@ struct FormPage {
     event_id: Option<String>,
     f: EventInput,
     errors: FieldErrors,
+    /// Why the form could not be saved at all (the event moved on meanwhile).
+    problem: Option<String>,
     time_zones: &'static [chrono_tz::Tz],
 }
 
@@ -95,6 +104,7 @@ fn form_page(
     event_id: Option<String>,
     f: EventInput,
     errors: FieldErrors,
+    problem: Option<String>,
 ) -> Response {
     let title = if event_id.is_some() {
         "Edit event"
@@ -106,6 +116,7 @@ fn form_page(
         event_id,
         f,
         errors,
+        problem,
         time_zones: &chrono_tz::TZ_VARIANTS,
     })
 }
@@ -123,7 +134,14 @@ async fn new_page(State(s): State<AppState>, ctx: Ctx) -> PageResult {
         visibility: "public".into(),
         ..EventInput::default()
     };
-    Ok(form_page(&s, &ctx, None, blank, FieldErrors::default()))
+    Ok(form_page(
+        &s,
+        &ctx,
+        None,
+        blank,
+        FieldErrors::default(),
+        None,
+    ))
 }
 
 async fn create(
@@ -134,19 +152,23 @@ async fn create(
 ) -> PageResult {
     match form_errors(events::create(&s.core, &session, &f).await)? {
         Ok(e) => Ok(see_other(&format!("/events/{}", e.id), "event_created")),
-        Err(errors) => Ok(form_page(&s, &ctx, None, f, errors)),
+        Err(errors) => Ok(form_page(&s, &ctx, None, f, errors, None)),
     }
 }
 
 async fn edit_page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
     let session = ctx.require()?;
     let e = events::get_managed(&s.core, session, &id).await?;
+    if !e.editable() {
+        return Ok(see_other(&format!("/events/{}", e.id), "not_editable"));
+    }
     Ok(form_page(
         &s,
         &ctx,
         Some(e.id.clone()),
         e.to_input(),
         FieldErrors::default(),
+        None,
     ))
 }
 
@@ -157,9 +179,22 @@ async fn update(
     Path(id): Path<String>,
     Form(f): Form<EventInput>,
 ) -> PageResult {
-    match form_errors(events::update(&s.core, &session, &id, &f).await)? {
+    let result = events::update(&s.core, &session, &id, &f).await;
+    // The event started or was cancelled while the form was open: keep what was typed and
+    // say why it cannot be saved.
+    if let Err(Error::Conflict(problem)) = result {
+        return Ok(form_page(
+            &s,
+            &ctx,
+            Some(id),
+            f,
+            FieldErrors::default(),
+            Some(problem),
+        ));
+    }
+    match form_errors(result)? {
         Ok(e) => Ok(see_other(&format!("/events/{}", e.id), "event_updated")),
-        Err(errors) => Ok(form_page(&s, &ctx, Some(id), f, errors)),
+        Err(errors) => Ok(form_page(&s, &ctx, Some(id), f, errors, None)),
     }
 }
 

@@ -84,8 +84,15 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         }
         "password_changed" => "Your password was changed. Your other sessions were logged out.",
         "account_deleted" => "Your account was deleted.",
+        "account_disabled" => {
+            "An administrator disabled your account, so you were logged out. Contact them to have it enabled again."
+        }
+        "account_banned" => "Your account is banned from this community, so you were logged out.",
         "event_created" => "Your event was created.",
         "event_updated" => "Your changes were saved.",
+        "not_editable" => {
+            "This event can no longer be edited: it has started, ended or been cancelled."
+        }
         "event_cancelled" => "The event was cancelled.",
         "green_room_open" => "The green room is open. Presenters can rehearse; attendees wait.",
         "went_live" => {
@@ -128,6 +135,52 @@ pub fn form_errors<T>(r: Result<T, Error>) -> Result<Result<T, FieldErrors>, Htt
     }
 }
 
+/// Text as HTML, every character escaped, with `http(s)://` addresses turned into links that
+/// open in a new tab and pass no referrer or opener. Trailing punctuation stays text, so
+/// "see https://example.org." links the address without the full stop.
+pub fn linked(text: &str) -> String {
+    fn escape(s: &str, out: &mut String) {
+        for c in s.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '"' => out.push_str("&quot;"),
+                '\'' => out.push_str("&#39;"),
+                c => out.push(c),
+            }
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = ["https://", "http://"]
+        .iter()
+        .filter_map(|p| rest.find(p))
+        .min()
+    {
+        escape(&rest[..start], &mut out);
+        let candidate = &rest[start..];
+        let len = candidate
+            .find(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '\''))
+            .unwrap_or(candidate.len());
+        let url = candidate[..len].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']']);
+        if url::Url::parse(url).is_ok_and(|u| u.host_str().is_some()) {
+            out.push_str("<a href=\"");
+            escape(url, &mut out);
+            out.push_str("\" rel=\"nofollow noopener noreferrer\" target=\"_blank\">");
+            escape(url, &mut out);
+            out.push_str("</a>");
+            rest = &candidate[url.len()..];
+        } else {
+            let skip = candidate.find("//").map_or(candidate.len(), |i| i + 2);
+            escape(&candidate[..skip], &mut out);
+            rest = &candidate[skip..];
+        }
+    }
+    escape(rest, &mut out);
+    out
+}
+
 /// A redirect target from a `next` parameter, kept on this site: a path starting with one
 /// `/`, with no backslash, whitespace or control character (browsers drop tabs and line
 /// breaks from URLs, so `/\t/evil.example` would become `//evil.example`).
@@ -148,7 +201,24 @@ pub fn safe_next(next: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{linked, safe_next};
+
+    #[test]
+    fn descriptions_link_web_addresses_and_escape_everything_else() {
+        assert_eq!(
+            linked("Slides: https://example.org/a?b=1&c=2. <b>Bring</b> a \"laptop\""),
+            "Slides: <a href=\"https://example.org/a?b=1&amp;c=2\" rel=\"nofollow noopener noreferrer\" target=\"_blank\">https://example.org/a?b=1&amp;c=2</a>. &lt;b&gt;Bring&lt;/b&gt; a &quot;laptop&quot;"
+        );
+        assert_eq!(linked("javascript:alert(1)"), "javascript:alert(1)");
+        assert_eq!(
+            linked("x http://\"onmouseover=alert(1) y"),
+            "x http://&quot;onmouseover=alert(1) y"
+        );
+        assert_eq!(
+            linked("(see http://a.example)"),
+            "(see <a href=\"http://a.example\" rel=\"nofollow noopener noreferrer\" target=\"_blank\">http://a.example</a>)"
+        );
+    }
 
     #[test]
     fn next_stays_on_this_site() {
