@@ -61,10 +61,100 @@ async fn file(Path(name): Path<String>) -> Response {
 }
 
 async fn theme(State(s): State<AppState>) -> Response {
-    // The colour was validated as #rrggbb when the configuration was read.
-    let accent = &s.core.config.branding.accent_color;
     cached(
         "text/css; charset=utf-8",
-        format!(":root {{ --accent: {accent}; }}\n"),
+        theme_css(&s.core.config.branding.accent_color),
     )
+}
+
+/// The accent as three colours that each keep WCAG AA contrast (4.5:1) whatever colour is
+/// configured: `--accent` fills buttons under white text, `--accent-ink` colours links and
+/// outlined buttons on the light or the dark background.
+fn theme_css(accent: &str) -> String {
+    // The colour was validated as #rrggbb when the configuration was read.
+    let rgb = parse_hex(accent).unwrap_or([0x2f, 0x6f, 0xde]);
+    let fill = until_contrast(rgb, [0xff, 0xff, 0xff], [0, 0, 0]);
+    // The darker of the two light backgrounds and the lighter of the two dark ones.
+    let ink_light = until_contrast(rgb, [0xf6, 0xf7, 0xf9], [0, 0, 0]);
+    let ink_dark = until_contrast(rgb, [0x1b, 0x20, 0x29], [0xff, 0xff, 0xff]);
+    format!(
+        ":root {{ --accent: {}; --accent-ink: {}; }}\n\
+         @media (prefers-color-scheme: dark) {{ :root {{ --accent-ink: {}; }} }}\n",
+        hex(fill),
+        hex(ink_light),
+        hex(ink_dark)
+    )
+}
+
+fn parse_hex(s: &str) -> Option<[u8; 3]> {
+    let n = u32::from_str_radix(s.strip_prefix('#')?, 16).ok()?;
+    Some([(n >> 16) as u8, (n >> 8) as u8, n as u8])
+}
+
+fn hex([r, g, b]: [u8; 3]) -> String {
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// WCAG relative luminance.
+fn luminance(rgb: [u8; 3]) -> f64 {
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.03928 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * lin(rgb[0]) + 0.7152 * lin(rgb[1]) + 0.0722 * lin(rgb[2])
+}
+
+fn contrast(a: [u8; 3], b: [u8; 3]) -> f64 {
+    let (la, lb) = (luminance(a), luminance(b));
+    (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+}
+
+/// Mixes `colour` towards `toward` (black or white) in small steps until it stands out from
+/// `against` by at least 4.6:1 (a margin over AA's 4.5 for rounding in browsers).
+fn until_contrast(colour: [u8; 3], against: [u8; 3], toward: [u8; 3]) -> [u8; 3] {
+    let mix = |t: f64| {
+        let m = |c: u8, d: u8| (f64::from(c) + (f64::from(d) - f64::from(c)) * t).round() as u8;
+        [
+            m(colour[0], toward[0]),
+            m(colour[1], toward[1]),
+            m(colour[2], toward[2]),
+        ]
+    };
+    (0..=100)
+        .map(|step| mix(f64::from(step) / 100.0))
+        .find(|c| contrast(*c, against) >= 4.6)
+        .unwrap_or(toward)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_accent_keeps_aa_contrast() {
+        for accent in [
+            "#2f6fde", "#ffff00", "#000000", "#ffffff", "#7f7f7f", "#d93025",
+        ] {
+            let css = theme_css(accent);
+            let colours: Vec<[u8; 3]> = css
+                .split('#')
+                .skip(1)
+                .map(|h| parse_hex(&format!("#{}", &h[..6])).unwrap())
+                .collect();
+            let [fill, ink_light, ink_dark] = colours[..] else {
+                panic!("{css}")
+            };
+            assert!(contrast(fill, [255, 255, 255]) >= 4.5, "{accent}: {css}");
+            assert!(contrast(ink_light, [0xf6, 0xf7, 0xf9]) >= 4.5, "{accent}");
+            assert!(contrast(ink_light, [0xff, 0xff, 0xff]) >= 4.5, "{accent}");
+            assert!(contrast(ink_dark, [0x1b, 0x20, 0x29]) >= 4.5, "{accent}");
+            assert!(contrast(ink_dark, [0x12, 0x15, 0x1b]) >= 4.5, "{accent}");
+        }
+        // A colour that already has enough contrast is kept as configured.
+        assert!(theme_css("#1d4ed8").starts_with(":root { --accent: #1d4ed8;"));
+    }
 }

@@ -289,3 +289,193 @@ async fn person_signs_up_confirms_creates_and_registers() {
     std::fs::write(std::env::temp_dir().join("meetstage-event-page.png"), png).unwrap();
     c.close().await.unwrap();
 }
+
+/// ChromeDriver's passthrough to the DevTools protocol (themes and phone sizes), which
+/// fantoccini has no method for.
+#[derive(Debug)]
+struct Cdp(&'static str, serde_json::Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(json!({"cmd": self.0, "params": self.1}).to_string()),
+        )
+    }
+}
+
+/// axe-core, installed from npm at the version tests/browser/package-lock.json pins.
+fn axe_source() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/browser/node_modules/axe-core/axe.min.js"
+    );
+    std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!("{path}: {e}; scripts/test installs it (npm ci --prefix tests/browser)")
+    })
+}
+
+/// Every page a signed-out visitor, a member, an organizer and an admin can open passes
+/// axe-core (WCAG 2.1 AA) in the light and the dark theme, and fits a 390 px wide phone
+/// without sideways scrolling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = app.admin("root@example.org", "Root Admin").await;
+    let org = app.organizer("olga@example.org", "Olga Organizer").await;
+    let event = app.create_event(&org, "Accessible meetups", "1").await;
+    let live = app.create_event(&org, "On air now", "").await;
+    for step in ["green-room", "go-live"] {
+        app.form(&org, &format!("/events/{live}/{step}"), &[]).await;
+    }
+    let member = app.member("mo@example.org", "Mo Member").await;
+    app.form(&member, &format!("/events/{event}/register"), &[])
+        .await;
+    let late = app.member("lu@example.org", "Lu Late").await;
+    app.form(&late, &format!("/events/{event}/register"), &[])
+        .await;
+    // Something failed in the outbox, so the admin's outbox page has rows to show.
+    app.deliver().await;
+    drop((admin, org, member, late));
+
+    let signed_out = vec![
+        "/".to_string(),
+        "/events?section=upcoming".into(),
+        "/events?section=past".into(),
+        format!("/events/{event}"),
+        format!("/events/{live}"),
+        "/login".into(),
+        "/signup".into(),
+        "/account/forgot".into(),
+        "/account/reset?token=x".into(),
+        "/account/verify?token=x".into(),
+        "/events/00000000-0000-7000-8000-000000000000".into(),
+    ];
+    let member_pages = vec![
+        "/".to_string(),
+        format!("/events/{event}"),
+        "/account".into(),
+        "/account/notifications".into(),
+    ];
+    let organizer_pages = vec![
+        "/my/events".to_string(),
+        "/events/new".into(),
+        format!("/events/{event}"),
+        format!("/events/{event}/edit"),
+        format!("/events/{event}/registrations"),
+        format!("/events/{live}"),
+    ];
+    let admin_pages = vec![
+        "/admin".to_string(),
+        "/admin?q=example".into(),
+        "/admin/audit".into(),
+        "/admin/outbox".into(),
+        "/admin/outbox?status=sent".into(),
+    ];
+
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let axe = axe_source();
+    let mut problems = Vec::new();
+    for (who, pages) in [
+        (None, signed_out),
+        (Some("mo@example.org"), member_pages),
+        (Some("olga@example.org"), organizer_pages),
+        (Some("root@example.org"), admin_pages),
+    ] {
+        c.delete_all_cookies().await.unwrap();
+        if let Some(email) = who {
+            c.goto(&app.url("/login")).await.unwrap();
+            fill(&c, "email", email).await;
+            fill(&c, "password", PASSWORD).await;
+            click(&c, Locator::Css("main form button[type=submit]")).await;
+            c.wait()
+                .for_element(Locator::Css("header form button"))
+                .await
+                .unwrap();
+        }
+        for page in &pages {
+            for (theme, width) in [
+                ("light", 1280),
+                ("dark", 1280),
+                ("light", 390),
+                ("dark", 390),
+            ] {
+                c.issue_cmd(Cdp(
+                    "Emulation.setEmulatedMedia",
+                    json!({"features": [{"name": "prefers-color-scheme", "value": theme}]}),
+                ))
+                .await
+                .unwrap();
+                c.issue_cmd(Cdp(
+                    "Emulation.setDeviceMetricsOverride",
+                    json!({"width": width, "height": 844, "deviceScaleFactor": 1, "mobile": width < 500}),
+                ))
+                .await
+                .unwrap();
+                c.goto(&app.url(page)).await.unwrap();
+                let at = format!(
+                    "{page} as {} in {theme} at {width}px",
+                    who.unwrap_or("visitor")
+                );
+                c.execute(&format!("{axe}\nreturn true;"), vec![])
+                    .await
+                    .unwrap();
+                let violations = c
+                    .execute_async(
+                        "const done = arguments[arguments.length - 1];
+                         axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})
+                           .then(r => done(r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))))
+                           .catch(e => done([{id: 'axe failed', nodes: [String(e)]}]));",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                if violations.as_array().is_some_and(|v| !v.is_empty()) {
+                    problems.push(format!("{at}: {violations:#}"));
+                }
+                let overflow = c
+                    .execute(
+                        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap();
+                if overflow.as_i64().unwrap_or(0) > 0 {
+                    problems.push(format!("{at}: scrolls sideways by {overflow} px"));
+                }
+                // For a person to look at: MEETSTAGE_SCREENSHOTS=<dir> keeps every page as PNG.
+                if let Ok(dir) = std::env::var("MEETSTAGE_SCREENSHOTS") {
+                    let name: String =
+                        format!("{}-{page}-{theme}-{width}", who.unwrap_or("visitor"))
+                            .chars()
+                            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                            .collect();
+                    let png = c.screenshot().await.unwrap();
+                    std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+                }
+                // The error page is meant to answer 404, which the browser logs.
+                let log = c.issue_cmd(BrowserLog).await.unwrap();
+                let errors: Vec<&serde_json::Value> = log
+                    .as_array()
+                    .map(|a| a.iter().filter(|e| e["level"] == "SEVERE").collect())
+                    .unwrap_or_default();
+                if !errors.is_empty() && !page.starts_with("/events/00000000-") {
+                    problems.push(format!("{at}: console errors {errors:?}"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}

@@ -30,6 +30,8 @@ struct HomePage {
     past: Page<EventView>,
     /// The feed with the `webcal:` scheme, which calendar apps open as a subscription.
     webcal: String,
+    /// Event titles sit under the section headings (h2).
+    card_heading: u8,
 }
 
 async fn home(State(s): State<AppState>, ctx: Ctx) -> Result<Response, HttpError> {
@@ -49,6 +51,7 @@ async fn home(State(s): State<AppState>, ctx: Ctx) -> Result<Response, HttpError
         upcoming,
         past,
         webcal,
+        card_heading: 3,
     }))
 }
 
@@ -73,6 +76,8 @@ struct SectionPage {
     heading: &'static str,
     section: &'static str,
     page: Page<EventView>,
+    /// Event titles sit right under the page heading (h1).
+    card_heading: u8,
 }
 
 async fn section(
@@ -93,5 +98,6 @@ async fn section(
         heading,
         section: section_name(section),
         page,
+        card_heading: 2,
     }))
 }
