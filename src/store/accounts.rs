@@ -68,17 +68,23 @@ impl Store {
             user_columns!(),
             " FROM users u WHERE u.email = $1"
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(email).fetch_optional(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(SQL)
+            .bind(email)
+            .fetch_optional(pool)
+            .await?))
     }
 
     pub async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserRow>> {
         const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = $1");
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Until when logins for this key (account and client) are locked, if they are now.
     pub async fn login_locked_until(&self, key: &str, now: i64) -> StoreResult<Option<i64>> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let row: Option<(Option<i64>,)> = sqlx::query_as(
                 "SELECT locked_until FROM login_failures WHERE key = $1 AND locked_until > $2",
             )
@@ -100,7 +106,7 @@ impl Store {
         max: i32,
         lock_until: i64,
     ) -> StoreResult<Option<i64>> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let (failures,): (i32,) = sqlx::query_as(
                 "INSERT INTO login_failures (key, failures, locked_until, updated_at) VALUES ($1, 1, NULL, $2) \
@@ -127,20 +133,24 @@ impl Store {
 
     /// A successful login forgets the failures of that key.
     pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(pool).await?;
+        on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM login_failures WHERE key = $1")
+                .bind(key)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
 
     pub async fn set_display_name(&self, user_id: &str, name: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            let r = sqlx::query("UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1")
-                .bind(user_id)
-                .bind(name)
-                .bind(now)
-                .execute(pool)
-                .await?;
+        on_pool!(self, |pool| {
+            let r =
+                sqlx::query("UPDATE users SET display_name = $2, updated_at = $3 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(name)
+                    .bind(now)
+                    .execute(pool)
+                    .await?;
             affected(r.rows_affected())
         })
     }
@@ -154,7 +164,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
                  VALUES ($1, $2, $3, $3, $4)",
@@ -181,32 +191,47 @@ impl Store {
             user_columns!(),
             " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2"
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id_hash).bind(now).fetch_optional(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(SQL)
+            .bind(id_hash)
+            .bind(now)
+            .fetch_optional(pool)
+            .await?))
     }
 
     pub async fn touch_session(&self, id_hash: &str, now: i64, expires_at: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1")
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_hash = $1",
+            )
+            .bind(id_hash)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
                 .bind(id_hash)
-                .bind(now)
-                .bind(expires_at)
                 .execute(pool)
                 .await?;
         });
         Ok(())
     }
 
-    pub async fn delete_session(&self, id_hash: &str) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(pool).await?;
-        });
-        Ok(())
-    }
-
     pub async fn delete_expired(&self, now: i64) -> StoreResult<u64> {
-        on_pool!(self, pool => {
-            let a = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(pool).await?;
-            let b = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1").bind(now).execute(pool).await?;
+        on_pool!(self, |pool| {
+            let a = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            let b = sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
             // Failure counts a day old no longer matter (a lock lasts minutes).
             let c = sqlx::query("DELETE FROM login_failures WHERE updated_at <= $1 AND (locked_until IS NULL OR locked_until <= $1)")
                 .bind(now - 86_400_000)
@@ -222,11 +247,13 @@ impl Store {
 impl Store {
     /// (reminders, event news) switches of a user.
     pub async fn mail_preferences(&self, user_id: &str) -> StoreResult<(bool, bool)> {
-        on_pool!(self, pool => Ok(sqlx::query_as("SELECT mail_reminders, mail_event_news FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?
-            .ok_or(super::StoreError::NotFound)?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(
+            "SELECT mail_reminders, mail_event_news FROM users WHERE id = $1"
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or(super::StoreError::NotFound)?))
     }
 
     pub async fn set_mail_preferences(
@@ -236,7 +263,7 @@ impl Store {
         event_news: bool,
         now: i64,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let r = sqlx::query("UPDATE users SET mail_reminders = $2, mail_event_news = $3, updated_at = $4 WHERE id = $1")
                 .bind(user_id)
                 .bind(reminders)
@@ -252,7 +279,7 @@ impl Store {
 /// Account writes, inside a feature's transaction.
 impl Tx {
     pub async fn insert_user(&mut self, u: NewUser<'_>) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO users (id, email, display_name, password_hash, role, \
                  email_verified_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -271,7 +298,7 @@ impl Tx {
     }
 
     pub async fn mark_email_verified(&mut self, user_id: &str, now: i64) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), \
                  updated_at = $2 WHERE id = $1",
@@ -291,7 +318,7 @@ impl Tx {
         hash: &str,
         now: i64,
     ) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'reset_password' AND used_at IS NULL")
                 .bind(user_id)
                 .execute(&mut **conn)
@@ -311,7 +338,7 @@ impl Tx {
 
     /// Sets a new (already verified) email; Conflict if another account holds it.
     pub async fn set_email(&mut self, user_id: &str, email: &str, now: i64) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let r = sqlx::query(
                 "UPDATE users SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
             )
@@ -327,7 +354,7 @@ impl Tx {
     /// Deletes an account by anonymising it: rows that point at it (events, audit) stay valid,
     /// while the person's data, sessions, tokens and registrations go.
     pub async fn anonymise_user(&mut self, user_id: &str, now: i64) -> StoreResult<Vec<String>> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let r = sqlx::query(
                 "UPDATE users SET email = $2, display_name = 'Deleted user', password_hash = '', \
                  deleted_at = $3, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL",
@@ -338,14 +365,19 @@ impl Tx {
             .execute(&mut **conn)
             .await?;
             affected(r.rows_affected())?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut **conn).await?;
-            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1").bind(user_id).execute(&mut **conn).await?;
-            let events: Vec<(String,)> = sqlx::query_as(
-                "DELETE FROM registrations WHERE user_id = $1 RETURNING event_id",
-            )
-            .bind(user_id)
-            .fetch_all(&mut **conn)
-            .await?;
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut **conn)
+                .await?;
+            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut **conn)
+                .await?;
+            let events: Vec<(String,)> =
+                sqlx::query_as("DELETE FROM registrations WHERE user_id = $1 RETURNING event_id")
+                    .bind(user_id)
+                    .fetch_all(&mut **conn)
+                    .await?;
             Ok(events.into_iter().map(|(e,)| e).collect())
         })
     }
@@ -356,7 +388,7 @@ impl Tx {
         user_id: &str,
         keep: Option<&str>,
     ) -> StoreResult<u64> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
                 .bind(user_id)
                 .bind(keep.unwrap_or(""))
@@ -376,7 +408,7 @@ impl Tx {
         now: i64,
         expires_at: i64,
     ) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = $2")
                 .bind(user_id)
                 .bind(purpose)
@@ -406,7 +438,7 @@ impl Tx {
         purpose: &str,
         now: i64,
     ) -> StoreResult<Option<TokenRow>> {
-        on_tx!(self, conn => Ok(sqlx::query_as(
+        on_tx!(self, |conn| Ok(sqlx::query_as(
             "UPDATE account_tokens SET used_at = $3 WHERE token_hash = $1 AND purpose = $2 \
              AND used_at IS NULL AND expires_at > $3 RETURNING user_id, new_email",
         )

@@ -57,7 +57,12 @@ impl Store {
             .replace('%', "\\%")
             .replace('_', "\\_");
         let pattern = format!("%{escaped}%");
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(pattern).bind(limit + 1).bind(offset).fetch_all(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(SQL)
+            .bind(pattern)
+            .bind(limit + 1)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Applies one change and logs it. A disabled or banned account's sessions are refused from
@@ -69,7 +74,7 @@ impl Store {
         change: UserChange<'_>,
         audit: Audit<'_>,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             let q = match change {
                 UserChange::Role(role) => sqlx::query(
@@ -94,8 +99,14 @@ impl Store {
                 .bind(reason),
             };
             affected(q.execute(&mut *tx).await?.rows_affected())?;
-            if matches!(change, UserChange::Disabled(false) | UserChange::Banned(None)) {
-                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
+            if matches!(
+                change,
+                UserChange::Disabled(false) | UserChange::Banned(None)
+            ) {
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query(
                 "INSERT INTO audit_log (id, actor_id, action, target_id, detail, created_at) \
@@ -115,7 +126,8 @@ impl Store {
     }
 
     pub async fn audit_log(&self, offset: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as(
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT a.id, a.actor_id, u.display_name AS actor_name, a.action, a.target_id, a.detail, \
              a.created_at FROM audit_log a JOIN users u ON u.id = a.actor_id \
              ORDER BY a.created_at DESC, a.id DESC LIMIT $1 OFFSET $2",
@@ -123,12 +135,13 @@ impl Store {
         .bind(limit + 1)
         .bind(offset)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 
     /// Role set by the command line (`meetstage admin create`), logged as a system action.
     pub async fn set_role_unaudited(&self, user_id: &str, role: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let r = sqlx::query("UPDATE users SET role = $2, updated_at = $3 WHERE id = $1")
                 .bind(user_id)
                 .bind(role)

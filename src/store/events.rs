@@ -63,7 +63,10 @@ impl Store {
             event_columns!(),
             " FROM events e JOIN users o ON o.id = e.owner_id WHERE e.id = $1"
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(id).fetch_optional(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(SQL)
+            .bind(id)
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// One page of a home-page section, keyset-paginated; returns up to `limit + 1` rows so
@@ -105,7 +108,7 @@ impl Store {
             Section::Past => (PAST, (i64::MAX, String::new())),
         };
         let (at, id) = after.cloned().unwrap_or(default_cursor);
-        on_pool!(self, pool => Ok(sqlx::query_as(sql)
+        on_pool!(self, |pool| Ok(sqlx::query_as(sql)
             .bind(include_members_only)
             .bind(now)
             .bind(at)
@@ -129,12 +132,18 @@ impl Store {
              AND (e.starts_at, e.id) < ($2, $3) ORDER BY e.starts_at DESC, e.id DESC LIMIT $4"
         );
         let (at, id) = after.cloned().unwrap_or((i64::MAX, String::new()));
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(owner_id).bind(at).bind(id).bind(limit + 1).fetch_all(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(SQL)
+            .bind(owner_id)
+            .bind(at)
+            .bind(id)
+            .bind(limit + 1)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Ids of a person's events that have not ended or been cancelled.
     pub async fn open_events_of_owner(&self, owner_id: &str) -> StoreResult<Vec<String>> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let rows: Vec<(String,)> = sqlx::query_as(
                 "SELECT id FROM events WHERE owner_id = $1 AND status IN ('scheduled', 'staging', 'live') ORDER BY id",
             )
@@ -155,7 +164,7 @@ impl Tx {
         f: &EventFields<'_>,
         now: i64,
     ) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO events (id, owner_id, title, description, starts_at, duration_minutes, \
                  time_zone, capacity, visibility, status, sequence, created_at, updated_at) \
@@ -185,7 +194,7 @@ impl Tx {
         f: &EventFields<'_>,
         now: i64,
     ) -> StoreResult<bool> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let r = sqlx::query(
                 "UPDATE events SET title = $2, description = $3, \
                  sequence = sequence + CASE WHEN starts_at <> $4 OR duration_minutes <> $5 THEN 1 ELSE 0 END, \
@@ -218,7 +227,7 @@ impl Tx {
         to: &str,
         now: i64,
     ) -> StoreResult<bool> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let r = sqlx::query(
                 "UPDATE events SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
             )
@@ -235,7 +244,7 @@ impl Tx {
 
     /// Cancels from any state before `ended`, with its effects; true for the caller that won.
     pub async fn cancel_event(&mut self, id: &str, now: i64) -> StoreResult<bool> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let r = sqlx::query(
                 "UPDATE events SET status = 'cancelled', sequence = sequence + 1, updated_at = $2 \
                  WHERE id = $1 AND status IN ('scheduled', 'staging', 'live')",

@@ -50,7 +50,7 @@ pub(crate) use unschedule_jobs;
 
 impl Store {
     pub async fn schedule_job(&self, job: &NewJob, now: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let mut conn = pool.acquire().await?;
             schedule_job!(conn, job, now);
         });
@@ -67,14 +67,25 @@ impl Store {
              RETURNING id, kind, dedupe_key, payload, run_at, attempts, last_error",
             self.skip_locked()
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(&sql).bind(now).bind(lease_until).fetch_optional(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(now)
+            .bind(lease_until)
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Done: the job is removed, unless it was rescheduled while it ran (its run time moved).
     pub async fn finish_job(&self, id: &str, claimed_run_at: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
-            sqlx::query("DELETE FROM jobs WHERE id = $1 AND run_at = $2").bind(id).bind(claimed_run_at).execute(pool).await?;
-            sqlx::query("UPDATE jobs SET locked_until = NULL WHERE id = $1").bind(id).execute(pool).await?;
+        on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM jobs WHERE id = $1 AND run_at = $2")
+                .bind(id)
+                .bind(claimed_run_at)
+                .execute(pool)
+                .await?;
+            sqlx::query("UPDATE jobs SET locked_until = NULL WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
@@ -87,7 +98,7 @@ impl Store {
         error: &str,
         now: i64,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE jobs SET run_at = COALESCE($2, run_at), last_error = $3, locked_until = NULL, \
                  dead_at = CASE WHEN $2 IS NULL THEN $4 ELSE NULL END WHERE id = $1",
@@ -104,7 +115,7 @@ impl Store {
 
     /// Dead-lettered jobs, for operators and tests.
     pub async fn dead_jobs(&self) -> StoreResult<Vec<JobRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as(
+        on_pool!(self, |pool| Ok(sqlx::query_as(
             "SELECT id, kind, dedupe_key, payload, run_at, attempts, last_error FROM jobs \
              WHERE dead_at IS NOT NULL ORDER BY run_at, id",
         )
@@ -114,19 +125,23 @@ impl Store {
 
     /// When the job with this dedupe key runs, if it is scheduled.
     pub async fn job_run_at(&self, dedupe_key: &str) -> StoreResult<Option<i64>> {
-        on_pool!(self, pool => Ok(sqlx::query_scalar("SELECT run_at FROM jobs WHERE dedupe_key = $1")
-            .bind(dedupe_key)
-            .fetch_optional(pool)
-            .await?))
+        on_pool!(self, |pool| Ok(sqlx::query_scalar(
+            "SELECT run_at FROM jobs WHERE dedupe_key = $1"
+        )
+        .bind(dedupe_key)
+        .fetch_optional(pool)
+        .await?))
     }
 
     pub async fn jobs_by_kind(&self, kind: &str) -> StoreResult<Vec<JobRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as(
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT id, kind, dedupe_key, payload, run_at, attempts, last_error FROM jobs WHERE kind = $1 ORDER BY run_at, id",
         )
         .bind(kind)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 
     /// User ids of registered people of an event after `after` (keyset), for fan-outs in
@@ -137,7 +152,7 @@ impl Store {
         after: &str,
         limit: i64,
     ) -> StoreResult<Vec<String>> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let rows: Vec<(String,)> = sqlx::query_as(
                 "SELECT user_id FROM registrations WHERE event_id = $1 AND status = 'registered' \
                  AND user_id > $2 ORDER BY user_id LIMIT $3",
@@ -153,7 +168,7 @@ impl Store {
 
     /// Enqueues many mails in one transaction (a fan-out batch); duplicates are dropped.
     pub async fn enqueue_mails(&self, mails: &[super::outbox::NewMail]) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             for m in mails {
                 super::outbox::insert_mail!(tx, m);
@@ -171,9 +186,13 @@ impl Store {
         if self.backend() != Backend::Sqlite {
             return Ok(());
         }
-        on_pool!(self, pool => {
-            sqlx::query("UPDATE jobs SET locked_until = NULL WHERE locked_until IS NOT NULL").execute(pool).await?;
-            sqlx::query("UPDATE outbox SET locked_until = NULL WHERE locked_until IS NOT NULL").execute(pool).await?;
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE jobs SET locked_until = NULL WHERE locked_until IS NOT NULL")
+                .execute(pool)
+                .await?;
+            sqlx::query("UPDATE outbox SET locked_until = NULL WHERE locked_until IS NOT NULL")
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
@@ -182,8 +201,11 @@ impl Store {
 impl Store {
     /// Jobs whose time has come, running or not (tests wait for these to drain).
     pub async fn due_jobs(&self, now: i64) -> StoreResult<i64> {
-        on_pool!(self, pool => {
-            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE run_at <= $1").bind(now).fetch_one(pool).await?;
+        on_pool!(self, |pool| {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM jobs WHERE run_at <= $1")
+                .bind(now)
+                .fetch_one(pool)
+                .await?;
             Ok(n)
         })
     }

@@ -75,10 +75,11 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// Runs the same block on whichever pool is configured; `$pool` is bound to the concrete pool,
-/// so `sqlx::query_as::<_, Row>(SQL)` is type-checked once per backend from one text.
+/// Runs the same block on whichever pool is configured; `pool` is bound to the concrete pool,
+/// so one SQL text and one block of Rust serve both backends (the block is compiled once for
+/// each). Written `on_pool!(self, |pool| …)`, closure-shaped so rustfmt formats the body.
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.db {
             $crate::store::Db::Sqlite($pool) => $body,
             $crate::store::Db::Postgres($pool) => $body,
@@ -105,7 +106,7 @@ pub(crate) enum TxInner {
 /// Like [`on_pool!`] for a [`Tx`]: `$conn` is the concrete `&mut Transaction`; queries run on
 /// `&mut **$conn`.
 macro_rules! on_tx {
-    ($tx:expr, $conn:ident => $body:expr) => {
+    ($tx:expr, |$conn:ident| $body:expr) => {
         match &mut $tx.0 {
             $crate::store::TxInner::Sqlite($conn) => $body,
             $crate::store::TxInner::Postgres($conn) => $body,
@@ -117,7 +118,7 @@ pub(crate) use on_tx;
 impl Tx {
     /// Writes the effects, then commits: the change, its mail and its jobs, or none of them.
     pub async fn commit(mut self, effects: &Effects) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             apply_effects!(*conn, effects);
         });
         match self.0 {
@@ -183,7 +184,7 @@ impl Store {
 
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
@@ -207,7 +208,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        on_pool!(self, |pool| pool.close().await)
     }
 }
 

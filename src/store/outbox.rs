@@ -65,7 +65,7 @@ pub(crate) use insert_mail;
 
 impl Store {
     pub async fn enqueue_mail(&self, m: &NewMail) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let mut conn = pool.acquire().await?;
             insert_mail!(conn, m);
         });
@@ -82,12 +82,16 @@ impl Store {
             self.skip_locked(),
             outbox_columns!()
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(&sql).bind(now).bind(lease_until).fetch_optional(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(now)
+            .bind(lease_until)
+            .fetch_optional(pool)
+            .await?))
     }
 
     /// Sent: the payload (which may hold a link token) is emptied.
     pub async fn mark_mail_sent(&self, id: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE outbox SET status = 'sent', payload = '{}', sent_at = $2, attempts = attempts + 1, \
                  locked_until = NULL, last_error = NULL WHERE id = $1",
@@ -102,7 +106,7 @@ impl Store {
 
     /// Not sent on purpose (the event was cancelled, the account deleted, …).
     pub async fn mark_mail_skipped(&self, id: &str, reason: &str) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE outbox SET status = 'skipped', payload = '{}', locked_until = NULL, last_error = $2 WHERE id = $1",
             )
@@ -121,7 +125,7 @@ impl Store {
         error: &str,
         retry_at: Option<i64>,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             sqlx::query(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = $2, locked_until = NULL, \
                  status = CASE WHEN $3 IS NULL THEN 'dead' ELSE 'pending' END, \
@@ -148,14 +152,19 @@ impl Store {
             outbox_columns!(),
             " FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
         );
-        on_pool!(self, pool => Ok(sqlx::query_as(SQL).bind(status).bind(limit).bind(offset).fetch_all(pool).await?))
+        on_pool!(self, |pool| Ok(sqlx::query_as(SQL)
+            .bind(status)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?))
     }
 }
 
 impl Store {
     /// Puts a dead (or waiting) mail back in line now; false if it was already sent.
     pub async fn retry_mail(&self, id: &str, now: i64) -> StoreResult<bool> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let r = sqlx::query(
                 "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, locked_until = NULL \
                  WHERE id = $1 AND status IN ('pending', 'dead')",

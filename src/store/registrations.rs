@@ -19,7 +19,7 @@ impl Tx {
     /// Takes the per-event lock (see module docs) and returns the capacity (`Some(None)`: no
     /// limit), or None if the event is not open for registration changes.
     pub async fn lock_open_event(&mut self, event_id: &str) -> StoreResult<Option<Option<i32>>> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let row: Option<(Option<i32>,)> = sqlx::query_as(
                 "UPDATE events SET updated_at = updated_at WHERE id = $1 \
                  AND status IN ('scheduled', 'staging', 'live') RETURNING capacity",
@@ -33,7 +33,7 @@ impl Tx {
 
     /// (registered, waitlisted) for an event.
     pub async fn seat_counts(&mut self, event_id: &str) -> StoreResult<(i64, i64)> {
-        on_tx!(self, conn => Ok(sqlx::query_as(
+        on_tx!(self, |conn| Ok(sqlx::query_as(
             "SELECT \
              (SELECT COUNT(*) FROM registrations WHERE event_id = $1 AND status = 'registered'), \
              (SELECT COUNT(*) FROM registrations WHERE event_id = $1 AND status = 'waitlisted')",
@@ -48,7 +48,7 @@ impl Tx {
         event_id: &str,
         user_id: &str,
     ) -> StoreResult<Option<String>> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let row: Option<(String,)> = sqlx::query_as(
                 "SELECT status FROM registrations WHERE event_id = $1 AND user_id = $2",
             )
@@ -67,7 +67,7 @@ impl Tx {
         status: &str,
         now: i64,
     ) -> StoreResult<()> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             sqlx::query(
                 "INSERT INTO registrations (event_id, user_id, status, created_at, seq) VALUES ($1, $2, $3, $4, \
                  (SELECT COALESCE(MAX(seq), 0) + 1 FROM registrations WHERE event_id = $1))",
@@ -88,7 +88,7 @@ impl Tx {
         event_id: &str,
         user_id: &str,
     ) -> StoreResult<bool> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let r = sqlx::query("DELETE FROM registrations WHERE event_id = $1 AND user_id = $2")
                 .bind(event_id)
                 .bind(user_id)
@@ -100,7 +100,7 @@ impl Tx {
 
     /// Gives the seat to whoever has waited longest; returns who, or None if nobody waits.
     pub async fn promote_next_waitlisted(&mut self, event_id: &str) -> StoreResult<Option<String>> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let next: Option<(String,)> = sqlx::query_as(
                 "UPDATE registrations SET status = 'registered' WHERE event_id = $1 AND user_id = \
                  (SELECT user_id FROM registrations WHERE event_id = $1 AND status = 'waitlisted' \
@@ -115,7 +115,7 @@ impl Tx {
 
     /// A waitlisted person's place in line (1 = next).
     pub async fn waitlist_position(&mut self, event_id: &str, user_id: &str) -> StoreResult<i64> {
-        on_tx!(self, conn => {
+        on_tx!(self, |conn| {
             let (n,): (i64,) = sqlx::query_as(
                 "SELECT COUNT(*) FROM registrations w, registrations me \
                  WHERE me.event_id = $1 AND me.user_id = $2 AND w.event_id = $1 AND w.status = 'waitlisted' \
@@ -136,7 +136,7 @@ impl Store {
         event_id: &str,
         user_id: &str,
     ) -> StoreResult<Option<String>> {
-        on_pool!(self, pool => {
+        on_pool!(self, |pool| {
             let row: Option<(String,)> = sqlx::query_as(
                 "SELECT status FROM registrations WHERE event_id = $1 AND user_id = $2",
             )
@@ -150,13 +150,15 @@ impl Store {
 
     /// Everyone registered or waiting, registered first, each group in arrival order.
     pub async fn registrants(&self, event_id: &str) -> StoreResult<Vec<RegistrantRow>> {
-        on_pool!(self, pool => Ok(sqlx::query_as(
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_as(
             "SELECT r.user_id, u.display_name, u.email, r.status, r.created_at \
              FROM registrations r JOIN users u ON u.id = r.user_id WHERE r.event_id = $1 \
              ORDER BY CASE r.status WHEN 'registered' THEN 0 ELSE 1 END, r.seq, r.created_at, r.user_id",
         )
         .bind(event_id)
         .fetch_all(pool)
-        .await?))
+        .await?)
+        })
     }
 }

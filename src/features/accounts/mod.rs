@@ -1,25 +1,12 @@
 //! Accounts: sign-up, email verification, login with lockout, sessions, password reset,
 //! profile changes and deletion.
 
-use std::{
-    net::IpAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-};
+use std::net::IpAddr;
 
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::{SaltString, rand_core::OsRng},
-};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
-use super::{Change, Core, Error, FieldErrors, Result, email, new_id, validation::single_line};
+use super::{Change, Core, Error, FieldErrors, Result, email, new_id};
 use crate::{
     clock::from_ms,
     jobs::Job,
@@ -34,8 +21,6 @@ pub const MAX_FAILED_LOGINS: i32 = 5;
 pub const LOCKOUT: Duration = Duration::minutes(15);
 const VERIFY_TTL: Duration = Duration::hours(48);
 const RESET_TTL: Duration = Duration::hours(1);
-/// Sessions are extended at most this often, so a busy page does not write on every request.
-const TOUCH_EVERY_MS: i64 = 60_000;
 
 /// The clean-up job runs this often.
 const CLEANUP_EVERY_MS: i64 = 10 * 60_000;
@@ -61,262 +46,17 @@ pub async fn cleanup(core: &Core) -> anyhow::Result<()> {
     Ok(())
 }
 
-// --- parsed inputs ------------------------------------------------------------------------
+mod hasher;
+mod input;
+mod sessions;
 
-/// A syntactically valid, lower-cased email address.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Email(String);
-
-impl Email {
-    pub fn parse(raw: &str) -> std::result::Result<Email, String> {
-        let s = raw.trim().to_lowercase();
-        let bad = || Err("Enter an email address like name@example.org.".to_string());
-        if s.is_empty() {
-            return Err("Email is required.".into());
-        }
-        if s.len() > 254 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return bad();
-        }
-        let Some((local, domain)) = s.rsplit_once('@') else {
-            return bad();
-        };
-        let domain_ok = domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains("..")
-            && domain
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '-' || c == '.');
-        if local.is_empty() || local.len() > 64 || local.contains('@') || !domain_ok {
-            return bad();
-        }
-        Ok(Email(s))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DisplayName(String);
-
-impl DisplayName {
-    pub fn parse(raw: &str) -> std::result::Result<DisplayName, String> {
-        single_line(raw, "Display name", 80).map(DisplayName)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A password that meets the policy: 12 to 256 characters, not a known common password.
-/// No composition rules and no truncation (OWASP ASVS 6.2).
-pub struct Password(String);
-
-static COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
-
-impl Password {
-    pub fn parse(raw: &str, email: Option<&str>) -> std::result::Result<Password, String> {
-        let n = raw.chars().count();
-        if n < 12 {
-            return Err("Use at least 12 characters.".into());
-        }
-        if n > 256 {
-            return Err("Use at most 256 characters.".into());
-        }
-        let lower = raw.to_lowercase();
-        let first = lower.chars().next().unwrap_or(' ');
-        if lower.chars().all(|c| c == first)
-            || COMMON_PASSWORDS.lines().any(|p| p == lower)
-            || email.is_some_and(|e| e == lower)
-        {
-            return Err("This password is too common. Choose one that is harder to guess.".into());
-        }
-        Ok(Password(raw.to_string()))
-    }
-}
-
-impl std::fmt::Debug for Password {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Password(REDACTED)")
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Member,
-    Organizer,
-    Admin,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "member" => Some(Role::Member),
-            "organizer" => Some(Role::Organizer),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Member => "member",
-            Role::Organizer => "organizer",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-// --- the signed-in user -------------------------------------------------------------------
-
-/// A user as the rest of the program sees them; built only from a database row.
-#[derive(Clone, Debug)]
-pub struct User {
-    pub id: String,
-    pub email: String,
-    pub display_name: String,
-    pub role: Role,
-    pub verified: bool,
-    pub disabled: bool,
-    pub banned: bool,
-    pub created_at: DateTime<Utc>,
-}
-
-impl TryFrom<&UserRow> for User {
-    type Error = Error;
-
-    fn try_from(r: &UserRow) -> Result<Self> {
-        Ok(User {
-            id: r.id.clone(),
-            email: r.email.clone(),
-            display_name: r.display_name.clone(),
-            role: Role::parse(&r.role).ok_or_else(|| super::corrupt("user role", &r.role))?,
-            verified: r.email_verified_at.is_some(),
-            disabled: r.disabled_at.is_some(),
-            banned: r.banned_at.is_some(),
-            created_at: from_ms(r.created_at),
-        })
-    }
-}
-
-impl User {
-    pub fn can_organize(&self) -> bool {
-        self.role >= Role::Organizer
-    }
-
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}
-
-/// A logged-in request: the user and the hash of the session that proved it.
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub user: User,
-    pub id_hash: String,
-}
-
-// --- password hashing ---------------------------------------------------------------------
-
-/// Argon2id with the OWASP parameters (19 MiB, 2 passes, 1 lane), run off the async threads
-/// and behind a semaphore so a login storm cannot take more than `permits × 19 MiB`.
-#[derive(Clone)]
-pub struct Hasher {
-    permits: Arc<Semaphore>,
-    /// Argon2 computations so far: lets tests check that every path pays the same cost.
-    computed: Arc<AtomicU64>,
-}
-
-impl Hasher {
-    pub fn new(max_concurrent: usize) -> Self {
-        Hasher {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            computed: Arc::default(),
-        }
-    }
-
-    /// How many Argon2 hashes or verifications this hasher has computed.
-    pub fn computed(&self) -> u64 {
-        self.computed.load(Ordering::Relaxed)
-    }
-
-    pub async fn hash(&self, password: &Password) -> Result<String> {
-        let _permit = self.permits.acquire().await.map_err(anyhow::Error::from)?;
-        let pw = password.0.clone();
-        let computed = self.computed.clone();
-        tokio::task::spawn_blocking(move || {
-            let salt = SaltString::generate(&mut OsRng);
-            computed.fetch_add(1, Ordering::Relaxed);
-            Argon2::default()
-                .hash_password(pw.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
-        })
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(Error::Internal)
-    }
-
-    /// Verifies `password` against `hash`; an unusable hash (deleted account) never matches
-    /// but costs the same time, so timing does not reveal which accounts exist.
-    pub async fn verify(&self, password: &str, hash: &str) -> Result<bool> {
-        let _permit = self.permits.acquire().await.map_err(anyhow::Error::from)?;
-        let pw = password.to_string();
-        let hash = if hash.is_empty() {
-            DUMMY_HASH.to_string()
-        } else {
-            hash.to_string()
-        };
-        let real = hash != DUMMY_HASH;
-        let computed = self.computed.clone();
-        tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("bad hash: {e}"))?;
-            // Always compute, then look at `real`: the other order would skip the work for
-            // unknown addresses and tell them apart by time.
-            let matches = argon2_verify(&computed, &pw, &parsed);
-            Ok(matches && real)
-        })
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(Error::Internal)
-    }
-}
-
-/// The one place a password is checked; counted, so tests can see that every path pays.
-fn argon2_verify(computed: &AtomicU64, password: &str, hash: &PasswordHash<'_>) -> bool {
-    computed.fetch_add(1, Ordering::Relaxed);
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
-}
-
-/// A valid Argon2id hash of a random string, for equal-time failures.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$KlzC3C2bXnJD8P7y9tZ4GH6WbjS5c0Wz0nV8q0mJ7xI";
-
-// --- tokens -------------------------------------------------------------------------------
-
-/// 256 random bits, URL-safe; what goes in links and cookies.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Only hashes are stored, so a database leak yields no usable session or link.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use hasher::{Hasher, random_token, token_hash};
+pub use input::{DisplayName, Email, Password, Role, SignupInput};
+pub use sessions::{
+    EndedBecause, Session, SessionState, User, authenticate, create_session, logout,
+};
 
 // --- use cases ----------------------------------------------------------------------------
-
-pub struct SignupInput<'a> {
-    pub email: &'a str,
-    pub display_name: &'a str,
-    pub password: &'a str,
-}
 
 /// Creates a member account and mails its confirmation link, all in one transaction. The
 /// answer is the same whether or not the address already has an account (the owner of an
@@ -541,85 +281,6 @@ async fn notify_lockout(core: &Core, row: &UserRow, until: DateTime<Utc>) {
     }
 }
 
-pub async fn create_session(core: &Core, user_id: &str) -> Result<String> {
-    let token = random_token();
-    let now = core.clock.now();
-    let expires = now + Duration::hours(i64::from(core.config.session_idle_hours));
-    core.store
-        .insert_session(
-            &token_hash(&token),
-            user_id,
-            now.timestamp_millis(),
-            expires.timestamp_millis(),
-        )
-        .await?;
-    Ok(token)
-}
-
-/// What a session cookie turned out to be.
-pub enum SessionState {
-    Active(Session),
-    /// The account was disabled or banned (or deleted) since the session began; the session
-    /// is gone now, and the person should be told why.
-    Ended(EndedBecause),
-    /// Unknown or expired.
-    None,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EndedBecause {
-    Disabled,
-    Banned,
-    Deleted,
-}
-
-impl EndedBecause {
-    /// The notice key shown on the next page.
-    pub fn notice(self) -> &'static str {
-        match self {
-            EndedBecause::Disabled => "account_disabled",
-            EndedBecause::Banned => "account_banned",
-            EndedBecause::Deleted => "account_deleted",
-        }
-    }
-}
-
-/// Resolves a session cookie to its user, sliding the expiry forward. Disabled, banned and
-/// deleted accounts have no live sessions.
-pub async fn authenticate(core: &Core, token: &str) -> Result<SessionState> {
-    let id_hash = token_hash(token);
-    let now = core.clock.now_ms();
-    let Some(row) = core.store.session_user(&id_hash, now).await? else {
-        return Ok(SessionState::None);
-    };
-    let ended = if row.user.deleted_at.is_some() {
-        Some(EndedBecause::Deleted)
-    } else if row.user.banned_at.is_some() {
-        Some(EndedBecause::Banned)
-    } else if row.user.disabled_at.is_some() {
-        Some(EndedBecause::Disabled)
-    } else {
-        None
-    };
-    if let Some(why) = ended {
-        core.store.delete_session(&id_hash).await?;
-        return Ok(SessionState::Ended(why));
-    }
-    if now - row.session_last_seen_at > TOUCH_EVERY_MS {
-        let expires = now + i64::from(core.config.session_idle_hours) * 3_600_000;
-        core.store.touch_session(&id_hash, now, expires).await?;
-    }
-    Ok(SessionState::Active(Session {
-        user: User::try_from(&row.user)?,
-        id_hash,
-    }))
-}
-
-pub async fn logout(core: &Core, session: &Session) -> Result<()> {
-    Ok(core.store.delete_session(&session.id_hash).await?)
-}
-
-/// Sends a reset link if the account exists; the answer is the same either way.
 pub async fn request_password_reset(core: &Core, email: &str) -> Result<()> {
     let email = Email::parse(email).map_err(|m| FieldErrors::single("email", m))?;
     let Some(row) = core.store.user_by_email(email.as_str()).await? else {
@@ -777,64 +438,4 @@ pub async fn delete_account(core: &Core, session: &Session, current: &str) -> Re
         }
     }
     core.commit(tx, change).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails_are_trimmed_lowercased_and_checked() {
-        assert_eq!(
-            Email::parse("  Ada@Example.ORG ").unwrap().as_str(),
-            "ada@example.org"
-        );
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.org",
-            "ada@example",
-            "a da@example.org",
-            "ada@@example.org",
-            "ada@.example.org",
-            "ada@example..org",
-        ] {
-            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
-        }
-        assert!(Email::parse(&format!("{}@example.org", "a".repeat(65))).is_err());
-    }
-
-    #[test]
-    fn password_policy_is_length_and_commonness_only() {
-        assert!(Password::parse("elevenchars", None).is_err());
-        assert!(Password::parse("twelve chars", None).is_ok());
-        assert!(
-            Password::parse("ÄÖÜäöüßéèêëï", None).is_ok(),
-            "counted in characters, not bytes"
-        );
-        assert!(
-            Password::parse("Password1234", None).is_err(),
-            "common, case-insensitively"
-        );
-        assert!(Password::parse("aaaaaaaaaaaaaaaa", None).is_err());
-        assert!(Password::parse("ada@example.org", Some("ada@example.org")).is_err());
-        assert!(
-            Password::parse(&"x y".repeat(100), None).is_err(),
-            "over 256 characters"
-        );
-        assert_eq!(
-            format!("{:?}", Password::parse("twelve chars", None).unwrap()),
-            "Password(REDACTED)"
-        );
-    }
-
-    #[test]
-    fn tokens_carry_256_bits_and_only_hashes_are_stored() {
-        let a = random_token();
-        assert_eq!(a.len(), 43, "32 bytes, base64url without padding");
-        assert_ne!(a, random_token());
-        assert_eq!(token_hash(&a).len(), 64);
-        assert_ne!(token_hash(&a), a);
-    }
 }

@@ -1,0 +1,342 @@
+//! Configuration: `MEETSTAGE_*` environment variables and flags (clap), over an optional TOML
+//! file, over defaults. Every option is documented once, on [`Options`], and `meetstage serve
+//! --help` prints that documentation. [`Config::from_options`] validates them into a [`Config`].
+
+mod options;
+#[cfg(test)]
+mod tests;
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use url::Url;
+
+pub use options::{Options, Secret};
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum MailerKind {
+    Log,
+    Smtp { url: Secret },
+    Ses(SesSettings),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SesSettings {
+    pub region: String,
+    pub configuration_set: Option<String>,
+    pub from_arn: Option<String>,
+    pub endpoint_url: Option<Url>,
+}
+
+/// The SMTP URL holds a password: show only the scheme and host.
+impl fmt::Debug for MailerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailerKind::Log => f.write_str("Log"),
+            MailerKind::Smtp { url } => {
+                let shown = Url::parse(url.expose())
+                    .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")))
+                    .unwrap_or_default();
+                write!(f, "Smtp({shown})")
+            }
+            MailerKind::Ses(s) => write!(f, "Ses({})", s.region),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Branding {
+    pub community_name: String,
+    pub logo_url: Option<String>,
+    pub accent_color: String,
+    pub footer_links: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    pub anonymous_per_min: u32,
+    pub user_per_min: u32,
+    pub auth_per_min: u32,
+}
+
+/// A validated configuration with every default applied.
+#[derive(Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub base_url: Url,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub secret_key: Option<Secret>,
+    pub mailer: MailerKind,
+    pub mail_from: String,
+    pub mail_rate_per_second: f64,
+    pub branding: Branding,
+    pub cors_origins: Vec<String>,
+    pub trust_proxy: bool,
+    pub rate_limits: RateLimits,
+    pub session_idle_hours: u32,
+    pub max_concurrent_hashes: usize,
+    pub log_format: LogFormat,
+    pub metrics_token: Option<Secret>,
+    pub header_timeout: std::time::Duration,
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Config {
+    pub fn from_options(o: Options) -> Result<Config, ConfigError> {
+        let bind = o
+            .bind
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
+        let base_url = match o.base_url {
+            Some(u) if u.scheme() == "http" || u.scheme() == "https" => u,
+            Some(u) => return Err(ConfigError(format!("base_url must be http(s), got {u}"))),
+            None => Url::parse(&format!("http://{bind}")).expect("address is a valid URL"),
+        };
+        let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = o.database_url.unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("meetstage.db").display()
+            )
+        });
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database_url must start with sqlite: or postgres://".into(),
+            ));
+        }
+        if let Some(k) = &o.secret_key
+            && k.expose().len() < 32
+        {
+            return Err(ConfigError(
+                "secret_key must be at least 32 characters".into(),
+            ));
+        }
+        let mailer = match o.mailer.as_deref().unwrap_or("log") {
+            "log" => MailerKind::Log,
+            "smtp" => match o.smtp_url {
+                Some(url)
+                    if url.expose().starts_with("smtp://")
+                        || url.expose().starts_with("smtps://") =>
+                {
+                    MailerKind::Smtp { url }
+                }
+                _ => {
+                    return Err(ConfigError(
+                        "mailer `smtp` needs smtp_url (smtp://… or smtps://…)".into(),
+                    ));
+                }
+            },
+            "ses" => {
+                let region = o.ses_region.filter(|r| is_aws_region(r)).ok_or_else(|| {
+                    ConfigError("mailer `ses` needs ses_region, e.g. eu-west-1".into())
+                })?;
+                // SES sends only from a verified identity; the built-in default never is one.
+                if o.mail_from.is_none() {
+                    return Err(ConfigError(
+                        "mailer `ses` needs mail_from: an address or domain verified in SES".into(),
+                    ));
+                }
+                if let Some(u) = &o.ses_endpoint_url
+                    && !matches!(u.scheme(), "http" | "https")
+                {
+                    return Err(ConfigError("ses_endpoint_url must be http(s)".into()));
+                }
+                MailerKind::Ses(SesSettings {
+                    region,
+                    configuration_set: o.ses_configuration_set.filter(|c| !c.is_empty()),
+                    from_arn: o.ses_from_arn.filter(|a| !a.is_empty()),
+                    endpoint_url: o.ses_endpoint_url,
+                })
+            }
+            other => {
+                return Err(ConfigError(format!(
+                    "unknown mailer `{other}` (use `log`, `smtp` or `ses`)"
+                )));
+            }
+        };
+        let production = match o.environment.as_deref().unwrap_or("development") {
+            "development" => false,
+            "production" => true,
+            other => {
+                return Err(ConfigError(format!(
+                    "environment `{other}`: use development or production"
+                )));
+            }
+        };
+        if production && mailer == MailerKind::Log {
+            return Err(ConfigError(
+                "the log mailer only writes files and would lose mail in production; set mailer = smtp or ses".into(),
+            ));
+        }
+        let mail_rate_per_second = o.mail_rate.unwrap_or(14.0);
+        if !(mail_rate_per_second.is_finite() && mail_rate_per_second > 0.0) {
+            return Err(ConfigError(
+                "mail_rate must be a positive number of mails per second".into(),
+            ));
+        }
+        let community_name = o.community_name.unwrap_or_else(|| "meetstage".into());
+        let accent_color = o.accent_color.unwrap_or_else(|| "#2f6fde".into());
+        if !is_hex_colour(&accent_color) {
+            return Err(ConfigError(format!(
+                "accent_color must look like #1a2b3c, got {accent_color}"
+            )));
+        }
+        if let Some(logo) = &o.logo_url
+            && !(logo.starts_with("https://") || logo.starts_with("/static/"))
+        {
+            return Err(ConfigError(
+                "logo_url must start with https:// or /static/".into(),
+            ));
+        }
+        let mut footer_links = Vec::new();
+        for link in o.footer_links.unwrap_or_default() {
+            let (label, url) = link
+                .split_once('=')
+                .ok_or_else(|| ConfigError(format!("footer link `{link}` is not Label=URL")))?;
+            if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
+            {
+                return Err(ConfigError(format!(
+                    "footer link URL `{url}` must be http(s)"
+                )));
+            }
+            footer_links.push((label.trim().to_string(), url.trim().to_string()));
+        }
+        let log_format = match o.log_format.as_deref().unwrap_or("json") {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            other => {
+                return Err(ConfigError(format!(
+                    "log_format `{other}`: use json or pretty"
+                )));
+            }
+        };
+        if let Some(t) = &o.metrics_token
+            && t.expose().len() < 16
+        {
+            return Err(ConfigError(
+                "metrics_token must be at least 16 characters".into(),
+            ));
+        }
+        let seconds = |v: Option<u64>, name: &str| match v.unwrap_or(10) {
+            s @ 1..=3600 => Ok(std::time::Duration::from_secs(s)),
+            _ => Err(ConfigError(format!(
+                "{name} must be from 1 to 3600 seconds"
+            ))),
+        };
+        let header_timeout = seconds(o.header_timeout_secs, "header_timeout_secs")?;
+        let shutdown_grace = seconds(o.shutdown_grace_secs, "shutdown_grace_secs")?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let sqlite = database_url.starts_with("sqlite:");
+        Ok(Config {
+            bind,
+            mail_rate_per_second,
+            base_url,
+            mail_from: o
+                .mail_from
+                .unwrap_or_else(|| format!("{community_name} <noreply@localhost>")),
+            branding: Branding {
+                community_name,
+                logo_url: o.logo_url,
+                accent_color,
+                footer_links,
+            },
+            data_dir,
+            database_url,
+            database_max_connections: o
+                .database_max_connections
+                .unwrap_or(if sqlite { cores as u32 } else { 16 })
+                .max(1),
+            secret_key: o.secret_key,
+            mailer,
+            cors_origins: o.cors_origins.unwrap_or_default(),
+            trust_proxy: o.trust_proxy.unwrap_or(false),
+            rate_limits: RateLimits {
+                anonymous_per_min: o.rate_limit_anonymous.unwrap_or(100).max(1),
+                user_per_min: o.rate_limit_user.unwrap_or(500).max(1),
+                auth_per_min: o.rate_limit_auth.unwrap_or(10).max(1),
+            },
+            session_idle_hours: o.session_idle_hours.unwrap_or(168).max(1),
+            max_concurrent_hashes: o.max_concurrent_hashes.unwrap_or(cores).max(1),
+            log_format,
+            metrics_token: o.metrics_token,
+            header_timeout,
+            shutdown_grace,
+        })
+    }
+
+    /// A configuration for tests and embedding: every default, with the given data directory.
+    pub fn for_data_dir(data_dir: PathBuf) -> Config {
+        Config::from_options(Options {
+            data_dir: Some(data_dir),
+            ..Options::default()
+        })
+        .expect("defaults are valid")
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// An absolute link to a path of this site, for mail.
+    pub fn link(&self, path: &str) -> String {
+        let base = self.base_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+}
+
+/// `eu-west-1`, `us-gov-east-1`: lower-case words and a number, joined by dashes.
+fn is_aws_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
+
+fn is_hex_colour(s: &str) -> bool {
+    s.len() == 7 && s.starts_with('#') && s[1..].chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// Secrets stay out of logs: the database password and the key are never printed.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let db = match Url::parse(&self.database_url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("REDACTED"));
+                u.to_string()
+            }
+            _ => self.database_url.clone(),
+        };
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("base_url", &self.base_url.as_str())
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &db)
+            .field("secret_key", &self.secret_key)
+            .field("metrics_token", &self.metrics_token)
+            .field("mailer", &self.mailer)
+            .field("branding", &self.branding)
+            .field("cors_origins", &self.cors_origins)
+            .field("trust_proxy", &self.trust_proxy)
+            .field("rate_limits", &self.rate_limits)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,234 @@
+//! The options as given, from flags, `MEETSTAGE_*` variables and a TOML file, layered; and
+//! [`Secret`], the type every secret option is read into.
+
+use std::{fmt, net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+use super::ConfigError;
+
+/// Options as given; every field is optional so the three sources can be layered.
+#[derive(clap::Args, Deserialize, Default, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// TOML file with any of these options (snake_case keys); flags and variables override it.
+    #[arg(long, env = "MEETSTAGE_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "MEETSTAGE_BIND")]
+    pub bind: Option<SocketAddr>,
+
+    /// Public URL people reach meetstage at; links in mail use it. `https://` turns on Secure
+    /// cookies and HSTS [default: http://<bind>].
+    #[arg(long, env = "MEETSTAGE_BASE_URL")]
+    pub base_url: Option<Url>,
+
+    /// Directory for the SQLite database, the secret key file and logged mail [default: ./data].
+    #[arg(long, env = "MEETSTAGE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// `sqlite://…` or `postgres://…` [default: sqlite://<data dir>/meetstage.db].
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Largest number of database connections in the pool [default: number of cores for
+    /// SQLite, whose reads are CPU-bound; 16 for Postgres].
+    #[arg(long, env = "MEETSTAGE_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
+
+    /// Key for signing CSRF tokens, at least 32 characters. When unset, one is generated once and
+    /// kept in `<data dir>/secret.key`.
+    #[arg(long, env = "MEETSTAGE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
+    /// Mail transport: `log` writes each message as an .eml file under `<data dir>/mail/`;
+    /// `smtp` sends through MEETSTAGE_SMTP_URL; `ses` sends through Amazon SES v2 with the
+    /// standard AWS credential chain (environment, profile, instance or task role) [default: log].
+    #[arg(long, env = "MEETSTAGE_MAILER")]
+    pub mailer: Option<String>,
+
+    /// SMTP server for `mailer = smtp`: `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465` (TLS), or `smtp://host:1025` (plain, local catchers only).
+    #[arg(long, env = "MEETSTAGE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<Secret>,
+
+    /// AWS region of SES for `mailer = ses`, e.g. `eu-west-1`.
+    #[arg(long, env = "MEETSTAGE_SES_REGION")]
+    pub ses_region: Option<String>,
+
+    /// SES configuration set to send with (event publishing, dedicated IPs) [default: none].
+    #[arg(long, env = "MEETSTAGE_SES_CONFIGURATION_SET")]
+    pub ses_configuration_set: Option<String>,
+
+    /// ARN of the SES identity that authorises the From address, when sending on behalf of
+    /// an identity owned by another account [default: none].
+    #[arg(long, env = "MEETSTAGE_SES_FROM_ARN")]
+    pub ses_from_arn: Option<String>,
+
+    /// Other SES endpoint (a VPC endpoint or a local fake) [default: the region's].
+    #[arg(long, env = "MEETSTAGE_SES_ENDPOINT_URL")]
+    pub ses_endpoint_url: Option<Url>,
+
+    /// `development` or `production`; production refuses settings that would lose data, such
+    /// as the `log` mailer [default: development].
+    #[arg(long, env = "MEETSTAGE_ENV")]
+    pub environment: Option<String>,
+
+    /// From address of every mail [default: "<community name> <noreply@localhost>"].
+    #[arg(long, env = "MEETSTAGE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// Mails delivered per second at most (SES allows 1/s in its sandbox, 14/s in
+    /// production) [default: 14].
+    #[arg(long, env = "MEETSTAGE_MAIL_RATE")]
+    pub mail_rate: Option<f64>,
+
+    /// Community name shown in the header, page titles and mail [default: meetstage].
+    #[arg(long, env = "MEETSTAGE_COMMUNITY_NAME")]
+    pub community_name: Option<String>,
+
+    /// URL of the community logo (https:// or a path under /static/).
+    #[arg(long, env = "MEETSTAGE_LOGO_URL")]
+    pub logo_url: Option<String>,
+
+    /// Accent colour as #rrggbb [default: #2f6fde].
+    #[arg(long, env = "MEETSTAGE_ACCENT_COLOR")]
+    pub accent_color: Option<String>,
+
+    /// Footer links as `Label=https://…`, comma separated.
+    #[arg(long, env = "MEETSTAGE_FOOTER_LINKS", value_delimiter = ',')]
+    pub footer_links: Option<Vec<String>>,
+
+    /// Origins allowed to call the API from other sites (CORS), comma separated [default: none].
+    #[arg(long, env = "MEETSTAGE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Option<Vec<String>>,
+
+    /// Take the client address from the last X-Forwarded-For entry; only behind a trusted proxy
+    /// [default: false].
+    #[arg(long, env = "MEETSTAGE_TRUST_PROXY")]
+    pub trust_proxy: Option<bool>,
+
+    /// Requests per minute per IP for visitors who are not logged in [default: 100].
+    #[arg(long, env = "MEETSTAGE_RATE_LIMIT_ANONYMOUS")]
+    pub rate_limit_anonymous: Option<u32>,
+
+    /// Requests per minute per IP for logged-in people [default: 500].
+    #[arg(long, env = "MEETSTAGE_RATE_LIMIT_USER")]
+    pub rate_limit_user: Option<u32>,
+
+    /// Login, sign-up and password-reset attempts per minute per IP [default: 10].
+    #[arg(long, env = "MEETSTAGE_RATE_LIMIT_AUTH")]
+    pub rate_limit_auth: Option<u32>,
+
+    /// Hours of inactivity after which a session ends; every request extends it [default: 168].
+    #[arg(long, env = "MEETSTAGE_SESSION_IDLE_HOURS")]
+    pub session_idle_hours: Option<u32>,
+
+    /// Password hashes computed at once; each takes 19 MiB [default: number of cores].
+    #[arg(long, env = "MEETSTAGE_MAX_CONCURRENT_HASHES")]
+    pub max_concurrent_hashes: Option<usize>,
+
+    /// Log format: `json` or `pretty` [default: json]. Levels come from RUST_LOG.
+    #[arg(long, env = "MEETSTAGE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Bearer token Prometheus must send to read `/metrics` (at least 16 characters); without
+    /// one, `/metrics` is not served [default: none].
+    #[arg(long, env = "MEETSTAGE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
+    /// Seconds a client may take to send a request's headers before the connection is closed
+    /// (slow clients must not hold connections open) [default: 10].
+    #[arg(long, env = "MEETSTAGE_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+
+    /// Seconds a shutdown waits for requests in flight before closing their connections
+    /// [default: 10].
+    #[arg(long, env = "MEETSTAGE_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// A value that must never reach a log or an error page: its `Debug` prints REDACTED, and
+/// the value itself only comes out through [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("REDACTED")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+impl Options {
+    /// Fills every unset field of `self` from `other`.
+    pub fn or(self, other: Options) -> Options {
+        Options {
+            config: self.config.or(other.config),
+            bind: self.bind.or(other.bind),
+            base_url: self.base_url.or(other.base_url),
+            data_dir: self.data_dir.or(other.data_dir),
+            database_url: self.database_url.or(other.database_url),
+            database_max_connections: self
+                .database_max_connections
+                .or(other.database_max_connections),
+            secret_key: self.secret_key.or(other.secret_key),
+            mailer: self.mailer.or(other.mailer),
+            smtp_url: self.smtp_url.or(other.smtp_url),
+            ses_region: self.ses_region.or(other.ses_region),
+            ses_configuration_set: self.ses_configuration_set.or(other.ses_configuration_set),
+            ses_from_arn: self.ses_from_arn.or(other.ses_from_arn),
+            ses_endpoint_url: self.ses_endpoint_url.or(other.ses_endpoint_url),
+            environment: self.environment.or(other.environment),
+            mail_from: self.mail_from.or(other.mail_from),
+            mail_rate: self.mail_rate.or(other.mail_rate),
+            community_name: self.community_name.or(other.community_name),
+            logo_url: self.logo_url.or(other.logo_url),
+            accent_color: self.accent_color.or(other.accent_color),
+            footer_links: self.footer_links.or(other.footer_links),
+            cors_origins: self.cors_origins.or(other.cors_origins),
+            trust_proxy: self.trust_proxy.or(other.trust_proxy),
+            rate_limit_anonymous: self.rate_limit_anonymous.or(other.rate_limit_anonymous),
+            rate_limit_user: self.rate_limit_user.or(other.rate_limit_user),
+            rate_limit_auth: self.rate_limit_auth.or(other.rate_limit_auth),
+            session_idle_hours: self.session_idle_hours.or(other.session_idle_hours),
+            max_concurrent_hashes: self.max_concurrent_hashes.or(other.max_concurrent_hashes),
+            log_format: self.log_format.or(other.log_format),
+            metrics_token: self.metrics_token.or(other.metrics_token),
+            header_timeout_secs: self.header_timeout_secs.or(other.header_timeout_secs),
+            shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
+        }
+    }
+
+    /// Layers the TOML file named by `--config` (if any) under the given options.
+    pub fn with_file(self) -> Result<Options, ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let file: Options =
+            toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        Ok(self.or(file))
+    }
+}

@@ -1,0 +1,187 @@
+//! Configuration: defaults, layering, validation, and secrets kept out of logs.
+
+use super::*;
+
+#[test]
+fn defaults_need_no_configuration() {
+    let c = Config::from_options(Options::default()).unwrap();
+    assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.base_url.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(c.database_url, "sqlite://data/meetstage.db?mode=rwc");
+    assert_eq!(c.mailer, MailerKind::Log);
+    assert!(!c.is_https());
+    assert_eq!(c.link("/events/1"), "http://127.0.0.1:8080/events/1");
+}
+
+#[test]
+fn flags_and_variables_win_over_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meetstage.toml");
+    std::fs::write(&path, "community_name = \"From file\"\naccent_color = \"#112233\"\nfooter_links = [\"Code of conduct=https://example.org/coc\"]\n").unwrap();
+    let cli = Options {
+        config: Some(path),
+        community_name: Some("From flag".into()),
+        ..Options::default()
+    };
+    let c = Config::from_options(cli.with_file().unwrap()).unwrap();
+    assert_eq!(c.branding.community_name, "From flag");
+    assert_eq!(c.branding.accent_color, "#112233");
+    assert_eq!(
+        c.branding.footer_links,
+        vec![(
+            "Code of conduct".to_string(),
+            "https://example.org/coc".to_string()
+        )]
+    );
+}
+
+#[test]
+fn bad_values_are_refused_with_a_reason() {
+    let bad = |o: Options| Config::from_options(o).unwrap_err().to_string();
+    assert!(
+        bad(Options {
+            accent_color: Some("red".into()),
+            ..Options::default()
+        })
+        .contains("accent_color")
+    );
+    assert!(
+        bad(Options {
+            database_url: Some("mysql://x".into()),
+            ..Options::default()
+        })
+        .contains("database_url")
+    );
+    assert!(
+        bad(Options {
+            secret_key: Some(Secret::new("short")),
+            ..Options::default()
+        })
+        .contains("at least 32")
+    );
+    assert!(
+        bad(Options {
+            mailer: Some("pigeon".into()),
+            ..Options::default()
+        })
+        .contains("unknown mailer")
+    );
+    assert!(
+        bad(Options {
+            logo_url: Some("javascript:alert(1)".into()),
+            ..Options::default()
+        })
+        .contains("logo_url")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.toml");
+    std::fs::write(&path, "comunity_name = \"x\"\n").unwrap();
+    let err = Options {
+        config: Some(path),
+        ..Options::default()
+    }
+    .with_file()
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let c = Config::from_options(Options {
+        database_url: Some("postgres://app:hunter2hunter2@db/meetstage".into()),
+        secret_key: Some(Secret::new("k".repeat(40))),
+        base_url: Some("https://meet.example.org".parse().unwrap()),
+        ..Options::default()
+    })
+    .unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains(&"k".repeat(40)),
+        "{shown}"
+    );
+    assert!(shown.contains("REDACTED"));
+    assert!(c.is_https());
+}
+
+#[test]
+fn smtp_needs_a_url_and_production_refuses_the_log_mailer() {
+    let err = |o: Options| Config::from_options(o).unwrap_err().to_string();
+    assert!(
+        err(Options {
+            mailer: Some("smtp".into()),
+            ..Options::default()
+        })
+        .contains("needs smtp_url")
+    );
+    assert!(
+        err(Options {
+            environment: Some("production".into()),
+            ..Options::default()
+        })
+        .contains("would lose mail")
+    );
+    let smtp = Options {
+        mailer: Some("smtp".into()),
+        smtp_url: Some(Secret::new(
+            "smtp://u:topsecret@mail.example.org:587?tls=required",
+        )),
+        environment: Some("production".into()),
+        ..Options::default()
+    };
+    let c = Config::from_options(smtp).unwrap();
+    let shown = format!("{c:?}");
+    assert!(
+        shown.contains("Smtp(smtp://mail.example.org)") && !shown.contains("topsecret"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn ses_needs_a_region_and_a_verified_from_address() {
+    let err = |o: Options| Config::from_options(o).unwrap_err().to_string();
+    let ses = || Options {
+        mailer: Some("ses".into()),
+        ses_region: Some("eu-west-1".into()),
+        mail_from: Some("Meetup <events@example.org>".into()),
+        environment: Some("production".into()),
+        ..Options::default()
+    };
+    assert!(
+        err(Options {
+            ses_region: None,
+            ..ses()
+        })
+        .contains("needs ses_region")
+    );
+    assert!(
+        err(Options {
+            ses_region: Some("Ireland".into()),
+            ..ses()
+        })
+        .contains("needs ses_region")
+    );
+    assert!(
+        err(Options {
+            mail_from: None,
+            ..ses()
+        })
+        .contains("needs mail_from")
+    );
+    let c = Config::from_options(Options {
+        ses_configuration_set: Some("meetups".into()),
+        ..ses()
+    })
+    .unwrap();
+    assert_eq!(
+        c.mailer,
+        MailerKind::Ses(SesSettings {
+            region: "eu-west-1".into(),
+            configuration_set: Some("meetups".into()),
+            from_arn: None,
+            endpoint_url: None,
+        })
+    );
+    assert!(is_aws_region("us-gov-east-1") && !is_aws_region("eu-west"));
+}

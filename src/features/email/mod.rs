@@ -1,0 +1,312 @@
+//! Which mail goes to whom, and what it says. Mails are planned here as outbox rows (written
+//! by the store in the same transaction as their cause) and rendered here at delivery time,
+//! from the current state: a reminder for an event that was cancelled meanwhile is skipped.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+mod render;
+
+pub use render::{Rendered, render};
+
+use super::{Core, Result, events::Status};
+use crate::{
+    jobs::Job,
+    store::{NewJob, outbox::NewMail},
+};
+
+pub const VERIFY_EMAIL: &str = "verify_email";
+pub const CHANGE_EMAIL: &str = "change_email";
+pub const RESET_PASSWORD: &str = "reset_password";
+pub const ACCOUNT_LOCKED: &str = "account_locked";
+pub const EVENT_CREATED: &str = "event_created";
+pub const REGISTRATION_CONFIRMED: &str = "registration_confirmed";
+pub const WAITLISTED: &str = "waitlisted";
+pub const ACCOUNT_EXISTS: &str = "account_exists";
+pub const REMINDER_24H: &str = "reminder_24h";
+pub const REMINDER_1H: &str = "reminder_1h";
+pub const EVENT_UPDATED: &str = "event_updated";
+pub const EVENT_CANCELLED: &str = "event_cancelled";
+pub const EVENT_STARTED: &str = "event_started";
+pub const RECAP: &str = "recap";
+
+/// What a person can switch off. Account mail belongs to no category and always goes out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Reminders,
+    EventNews,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Reminders => "reminders",
+            Category::EventNews => "event_news",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        match s {
+            "reminders" => Some(Category::Reminders),
+            "event_news" => Some(Category::EventNews),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Reminders => "reminders before events",
+            Category::EventNews => "news about events (confirmations, changes, cancellations)",
+        }
+    }
+
+    pub fn of(purpose: &str) -> Option<Category> {
+        match purpose {
+            REMINDER_24H | REMINDER_1H => Some(Category::Reminders),
+            EVENT_CREATED
+            | REGISTRATION_CONFIRMED
+            | WAITLISTED
+            | EVENT_UPDATED
+            | EVENT_CANCELLED
+            | EVENT_STARTED
+            | RECAP => Some(Category::EventNews),
+            _ => None,
+        }
+    }
+}
+
+/// The signed one-click unsubscribe link for a user and category.
+pub fn unsubscribe_link(core: &Core, user_id: &str, category: Category) -> String {
+    let sig = core.sign(&["unsubscribe", user_id, category.as_str()]);
+    core.config.link(&format!(
+        "/unsubscribe?u={user_id}&c={}&s={sig}",
+        category.as_str()
+    ))
+}
+
+/// Turns a category off from a signed link; false when the link is not genuine.
+pub async fn unsubscribe(
+    core: &Core,
+    user_id: &str,
+    category: &str,
+    signature: &str,
+) -> Result<Option<Category>> {
+    let Some(category) = Category::parse(category) else {
+        return Ok(None);
+    };
+    if !core.verify(&["unsubscribe", user_id, category.as_str()], signature) {
+        return Ok(None);
+    }
+    let (mut reminders, mut news) = core.store.mail_preferences(user_id).await?;
+    match category {
+        Category::Reminders => reminders = false,
+        Category::EventNews => news = false,
+    }
+    core.store
+        .set_mail_preferences(user_id, reminders, news, core.clock.now_ms())
+        .await?;
+    Ok(Some(category))
+}
+
+/// Which categories of mail a person gets: (reminders, event news).
+pub async fn preferences(core: &Core, user_id: &str) -> Result<(bool, bool)> {
+    Ok(core.store.mail_preferences(user_id).await?)
+}
+
+pub async fn set_preferences(
+    core: &Core,
+    user_id: &str,
+    reminders: bool,
+    event_news: bool,
+) -> Result<()> {
+    Ok(core
+        .store
+        .set_mail_preferences(user_id, reminders, event_news, core.clock.now_ms())
+        .await?)
+}
+
+/// Extra data a mail needs beyond the user and the event. A link token lives here only until
+/// the mail is sent.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Payload {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// A place on the waitlist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<i64>,
+}
+
+/// An account mail (confirmation, reset, lockout). `key` must be unique per intended mail.
+pub fn account_mail(
+    purpose: &'static str,
+    user_id: &str,
+    to: Option<&str>,
+    payload: Payload,
+    key: String,
+    now: i64,
+) -> NewMail {
+    NewMail {
+        key: format!("{purpose}:{user_id}:{key}"),
+        purpose,
+        user_id: user_id.to_string(),
+        event_id: None,
+        to_address: to.map(str::to_string),
+        payload: serde_json::to_string(&payload).unwrap_or_else(|_| "{}".into()),
+        now,
+    }
+}
+
+/// A mail about an event to one person; one per purpose, person and `version`.
+pub fn event_mail(
+    purpose: &'static str,
+    event_id: &str,
+    user_id: &str,
+    version: impl std::fmt::Display,
+    now: i64,
+) -> NewMail {
+    NewMail {
+        key: format!("{purpose}:{event_id}:{user_id}:{version}"),
+        purpose,
+        user_id: user_id.to_string(),
+        event_id: Some(event_id.to_string()),
+        to_address: None,
+        payload: "{}".into(),
+        now,
+    }
+}
+
+/// The confirmation for whoever gets a seat (registered, or moved up from the waitlist).
+pub fn confirmation(event_id: &str, user_id: &str, now: i64) -> NewMail {
+    event_mail(REGISTRATION_CONFIRMED, event_id, user_id, now, now)
+}
+
+/// "You are on the waitlist, number N."
+pub fn waitlisted(event_id: &str, user_id: &str, position: i64, now: i64) -> NewMail {
+    let mut mail = event_mail(WAITLISTED, event_id, user_id, now, now);
+    mail.payload = serde_json::to_string(&Payload {
+        position: Some(position),
+        ..Payload::default()
+    })
+    .expect("plain data");
+    mail
+}
+
+// --- jobs that fan out to every registrant --------------------------------------------------
+
+/// Fan-outs write this many outbox rows per transaction.
+const FANOUT_BATCH: i64 = 500;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FanOut {
+    pub event_id: String,
+    pub purpose: String,
+    /// Distinguishes successive mails of the same purpose (the start time, the sequence).
+    pub version: i64,
+    /// A reminder is dropped rather than sent late once the event has started.
+    #[serde(default)]
+    pub starts_at: Option<i64>,
+}
+
+fn reminder_key(event_id: &str, purpose: &str) -> String {
+    format!("{purpose}:{event_id}")
+}
+
+/// Reminder jobs for an event starting at `starts_at`: the ones still ahead are (re)scheduled,
+/// the ones already past are cancelled.
+pub fn reminders(event_id: &str, starts_at: i64, now: i64) -> (Vec<NewJob>, Vec<String>) {
+    let mut jobs = Vec::new();
+    let mut cancel = Vec::new();
+    for (purpose, before) in [
+        (REMINDER_24H, Duration::hours(24)),
+        (REMINDER_1H, Duration::hours(1)),
+    ] {
+        let run_at = starts_at - before.num_milliseconds();
+        let key = reminder_key(event_id, purpose);
+        if run_at > now {
+            let payload = FanOut {
+                event_id: event_id.into(),
+                purpose: purpose.into(),
+                version: starts_at,
+                starts_at: Some(starts_at),
+            };
+            jobs.push(Job::Reminder(payload).at(run_at, Some(key)));
+        } else {
+            cancel.push(key);
+        }
+    }
+    (jobs, cancel)
+}
+
+pub fn cancel_reminders(event_id: &str) -> Vec<String> {
+    [REMINDER_24H, REMINDER_1H]
+        .iter()
+        .map(|p| reminder_key(event_id, p))
+        .collect()
+}
+
+/// The trigger point for the recap: called when an event's recording is published (the
+/// recording issue calls it); mails every registrant once.
+pub async fn recording_published(core: &Core, event_id: &str) -> Result<()> {
+    let now = core.clock.now_ms();
+    let job = notify_registrants(event_id, RECAP, 0, now);
+    Ok(core.store.schedule_job(&job, now).await?)
+}
+
+/// A job that mails every registrant now; the request that causes it writes one row,
+/// whatever the number of registrants.
+pub fn notify_registrants(event_id: &str, purpose: &'static str, version: i64, now: i64) -> NewJob {
+    let payload = FanOut {
+        event_id: event_id.into(),
+        purpose: purpose.into(),
+        version,
+        starts_at: None,
+    };
+    Job::NotifyRegistrants(payload).at(now, None)
+}
+
+/// Job handler: mails every registered person of an event, in batches; an outbox row per
+/// person and version, so running it again after a crash adds nothing twice.
+pub async fn fan_out(core: &Core, f: FanOut, is_reminder: bool) -> anyhow::Result<()> {
+    let Some(event) = core.store.event(&f.event_id).await? else {
+        return Ok(());
+    };
+    if is_reminder {
+        let now = core.clock.now_ms();
+        // Never for a cancelled, started or ended event; never late.
+        if event.status != Status::Scheduled.as_str()
+            || f.starts_at != Some(event.starts_at)
+            || now >= event.starts_at
+        {
+            return Ok(());
+        }
+    }
+    let purpose = match f.purpose.as_str() {
+        REMINDER_24H => REMINDER_24H,
+        REMINDER_1H => REMINDER_1H,
+        EVENT_UPDATED => EVENT_UPDATED,
+        EVENT_CANCELLED => EVENT_CANCELLED,
+        EVENT_STARTED => EVENT_STARTED,
+        RECAP => RECAP,
+        other => anyhow::bail!("no fan-out for {other}"),
+    };
+    let mut after = String::new();
+    loop {
+        let users = core
+            .store
+            .registered_user_ids(&f.event_id, &after, FANOUT_BATCH)
+            .await?;
+        let Some(last) = users.last().cloned() else {
+            break;
+        };
+        let now = core.clock.now_ms();
+        let mails: Vec<NewMail> = users
+            .iter()
+            .map(|u| event_mail(purpose, &f.event_id, u, f.version, now))
+            .collect();
+        core.store.enqueue_mails(&mails).await?;
+        after = last;
+    }
+    Ok(())
+}
