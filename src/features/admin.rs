@@ -6,7 +6,9 @@ use serde::Serialize;
 use super::{
     Change, Core, Error, FieldErrors, Result,
     accounts::{Role, Session, User},
-    forbidden, new_id, paging, parse_id,
+    forbidden,
+    ids::{MailId, UserId},
+    new_id, paging,
     validation::single_line,
 };
 use crate::{
@@ -54,17 +56,21 @@ pub enum Action {
 }
 
 /// Applies an admin action to another user and records it in the audit log.
-pub async fn act(core: &Core, session: &Session, target_id: &str, action: Action) -> Result<User> {
+pub async fn act(
+    core: &Core,
+    session: &Session,
+    target_id: &UserId,
+    action: Action,
+) -> Result<User> {
     require_admin(session)?;
-    let target_id = parse_id(target_id)?;
-    if target_id == session.user.id {
+    if target_id.as_str() == session.user.id {
         return Err(forbidden(
             "You cannot change your own account from the admin area.",
         ));
     }
     let target = core
         .store
-        .user_by_id(&target_id)
+        .user_by_id(target_id)
         .await?
         .filter(|u| u.deleted_at.is_none())
         .ok_or(Error::NotFound)?;
@@ -266,10 +272,9 @@ pub async fn outbox(
 }
 
 /// Sends a dead or waiting mail again now.
-pub async fn retry_mail(core: &Core, session: &Session, id: &str) -> Result<()> {
+pub async fn retry_mail(core: &Core, session: &Session, id: &MailId) -> Result<()> {
     require_admin(session)?;
-    let id = parse_id(id)?;
-    if core.store.retry_mail(&id, core.clock.now_ms()).await? {
+    if core.store.retry_mail(id, core.clock.now_ms()).await? {
         Ok(())
     } else {
         Err(Error::Conflict(

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod calendar;
 pub mod email;
 pub mod events;
+pub mod ids;
 pub mod live;
 pub mod paging;
 pub mod registrations;
@@ -167,11 +168,4 @@ pub(crate) fn corrupt(column: &str, value: &str) -> Error {
 /// A new time-ordered id (UUIDv7), as the text every id column holds.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
-}
-
-/// Ids arrive in URLs; anything that is not a UUID cannot name a row.
-pub fn parse_id(s: &str) -> Result<String> {
-    uuid::Uuid::parse_str(s)
-        .map(|u| u.to_string())
-        .map_err(|_| Error::NotFound)
 }

@@ -10,6 +10,7 @@ use super::{
     email,
     events::{self, EventView, Status},
     forbidden,
+    ids::EventId,
 };
 use crate::{clock::from_ms, store::Tx};
 
@@ -84,7 +85,7 @@ pub(crate) async fn fill_free_seats(
 pub async fn register(
     core: &Core,
     session: &Session,
-    event_id: &str,
+    event_id: &EventId,
 ) -> Result<(EventView, RegisterOutcome)> {
     if !session.user.verified {
         return Err(forbidden(
@@ -137,7 +138,7 @@ pub async fn register(
 pub async fn unregister(
     core: &Core,
     session: &Session,
-    event_id: &str,
+    event_id: &EventId,
 ) -> Result<(EventView, Vec<String>)> {
     let event = events::get(core, Some(&session.user), event_id).await?;
     if !event.status.accepts_registrations() {
@@ -154,7 +155,11 @@ pub async fn unregister(
     ))
 }
 
-pub async fn my_status(core: &Core, session: &Session, event_id: &str) -> Result<Option<String>> {
+pub async fn my_status(
+    core: &Core,
+    session: &Session,
+    event_id: &EventId,
+) -> Result<Option<String>> {
     Ok(core
         .store
         .registration_status(event_id, &session.user.id)
@@ -174,7 +179,7 @@ pub struct Registrant {
 pub async fn registrants(
     core: &Core,
     session: &Session,
-    event_id: &str,
+    event_id: &EventId,
 ) -> Result<(EventView, Vec<Registrant>)> {
     let event = events::get_managed(core, session, event_id).await?;
     let rows = core.store.registrants(&event.id).await?;

@@ -153,6 +153,27 @@ fn client_ip(req: &Request, trust_proxy: bool) -> IpAddr {
         .unwrap_or(peer)
 }
 
+/// An id from the URL path (`/events/{id}`), parsed into its type: anything that is not an
+/// id of that kind is simply not found, before a handler or a query sees it.
+pub struct IdPath<T>(pub T);
+
+impl<S: Send + Sync, T: std::str::FromStr> axum::extract::FromRequestParts<S> for IdPath<T> {
+    type Rejection = HttpError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, HttpError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| HttpError(crate::features::Error::NotFound))?;
+        raw.parse()
+            .map(IdPath)
+            .map_err(|_| HttpError(crate::features::Error::NotFound))
+    }
+}
+
 pub async fn resolve(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let config = &state.core.config;
     let mut set_cookies = Vec::new();

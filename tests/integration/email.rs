@@ -505,12 +505,22 @@ async fn going_live_recap_and_cleanup(b: Backend) {
         .unwrap()
         .unwrap();
     let session = app.session_of(&row.id).await;
-    events::transition(&app.core, &session, &event, Transition::OpenGreenRoom)
-        .await
-        .unwrap();
-    events::transition(&app.core, &session, &event, Transition::GoLive)
-        .await
-        .unwrap();
+    events::transition(
+        &app.core,
+        &session,
+        &event.parse().unwrap(),
+        Transition::OpenGreenRoom,
+    )
+    .await
+    .unwrap();
+    events::transition(
+        &app.core,
+        &session,
+        &event.parse().unwrap(),
+        Transition::GoLive,
+    )
+    .await
+    .unwrap();
     for p in ["a@example.org", "b@example.org"] {
         let live: Vec<_> = app
             .mails_to(p)
@@ -535,9 +545,14 @@ async fn going_live_recap_and_cleanup(b: Backend) {
             .iter()
             .all(|j| !j.payload.contains(&event))
     );
-    events::transition(&app.core, &session, &event, Transition::End)
-        .await
-        .unwrap();
+    events::transition(
+        &app.core,
+        &session,
+        &event.parse().unwrap(),
+        Transition::End,
+    )
+    .await
+    .unwrap();
     email::recording_published(&app.core, &event).await.unwrap();
     assert_eq!(
         app.mails_to("a@example.org")

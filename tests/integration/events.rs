@@ -442,6 +442,30 @@ async fn unknown_events_are_404(b: Backend) {
     let j: serde_json::Value = r.json().await.unwrap();
     assert_eq!(j["error"], "not_found");
     assert!(j["message"].as_str().unwrap().len() > 10);
+
+    // Every route with an id in its path: text that is no id is not found, before anything
+    // looks it up, for every kind of id and every method.
+    let admin = app.admin("root@example.org", "Root").await;
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/v1/events/x"),
+        (reqwest::Method::GET, "/events/x/calendar.ics"),
+        (reqwest::Method::GET, "/events/x/registrations.csv"),
+        (reqwest::Method::PUT, "/api/v1/events/x/registration"),
+        (reqwest::Method::POST, "/api/v1/events/x/go-live"),
+        (reqwest::Method::POST, "/api/v1/admin/users/x/disable"),
+        (reqwest::Method::POST, "/api/v1/admin/outbox/x/retry"),
+    ] {
+        let r = app.api(&admin, method.clone(), path, None).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    for path in [
+        "/events/x/register",
+        "/admin/users/x/disable",
+        "/admin/outbox/x/retry",
+    ] {
+        let r = app.form(&admin, path, &[]).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "POST {path}");
+    }
 }
 
 async fn pagination_with_cursors(b: Backend) {
@@ -557,9 +581,14 @@ async fn lifecycle_transitions_are_compare_and_set(b: Backend) {
     for _ in 0..10 {
         let (core, session, id) = (app.core.clone(), session.clone(), id.clone());
         tasks.push(tokio::spawn(async move {
-            events::transition(&core, &session, &id, Transition::OpenGreenRoom)
-                .await
-                .is_ok()
+            events::transition(
+                &core,
+                &session,
+                &id.parse().unwrap(),
+                Transition::OpenGreenRoom,
+            )
+            .await
+            .is_ok()
         }));
     }
     let mut wins = 0;
@@ -568,7 +597,7 @@ async fn lifecycle_transitions_are_compare_and_set(b: Backend) {
     }
     assert_eq!(wins, 1);
     // Out-of-order transitions are refused with a clear reason.
-    let err = events::transition(&app.core, &session, &id, Transition::End)
+    let err = events::transition(&app.core, &session, &id.parse().unwrap(), Transition::End)
         .await
         .unwrap_err();
     assert!(
@@ -576,12 +605,17 @@ async fn lifecycle_transitions_are_compare_and_set(b: Backend) {
             .contains("The event is staging, so it cannot become ended."),
         "{err}"
     );
-    events::transition(&app.core, &session, &id, Transition::GoLive)
-        .await
-        .unwrap();
+    events::transition(
+        &app.core,
+        &session,
+        &id.parse().unwrap(),
+        Transition::GoLive,
+    )
+    .await
+    .unwrap();
     let (_, home) = app.text(&app.browser(), "/").await;
     assert!(home.contains("Live now"));
-    events::transition(&app.core, &session, &id, Transition::End)
+    events::transition(&app.core, &session, &id.parse().unwrap(), Transition::End)
         .await
         .unwrap();
     // Ended events cannot be cancelled.

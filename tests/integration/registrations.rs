@@ -285,7 +285,7 @@ async fn concurrent_registrations_never_overbook(b: Backend) {
     for session in sessions {
         let (core, event) = (app.core.clone(), event.clone());
         tasks.push(tokio::spawn(async move {
-            registrations::register(&core, &session, &event)
+            registrations::register(&core, &session, &event.parse().unwrap())
                 .await
                 .unwrap()
                 .1

@@ -10,7 +10,9 @@ pub use view::{EventView, Status, Transition, parse_section};
 use super::{
     Change, Core, Error, Result,
     accounts::{Session, User},
-    email, forbidden, live, new_id, parse_id, registrations,
+    email, forbidden,
+    ids::EventId,
+    live, registrations,
 };
 use view::{paginate, parse_cursor};
 
@@ -44,7 +46,7 @@ fn require_organizer(session: &Session) -> Result<()> {
 pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Result<EventView> {
     require_organizer(session)?;
     let valid = input.validate(core.clock.now(), None)?;
-    let id = new_id();
+    let id = EventId::new();
     let now = core.clock.now_ms();
     // The organizer's mail and the reminders commit with the event, or not at all.
     let mut change = Change::new(now);
@@ -74,9 +76,8 @@ async fn get_row(core: &Core, id: &str) -> Result<EventView> {
 }
 
 /// An event as `viewer` may see it: members-only events need a login.
-pub async fn get(core: &Core, viewer: Option<&User>, id: &str) -> Result<EventView> {
-    let id = parse_id(id)?;
-    let event = get_row(core, &id).await?;
+pub async fn get(core: &Core, viewer: Option<&User>, id: &EventId) -> Result<EventView> {
+    let event = get_row(core, id).await?;
     if event.members_only && viewer.is_none() {
         return Err(Error::Unauthenticated);
     }
@@ -84,7 +85,7 @@ pub async fn get(core: &Core, viewer: Option<&User>, id: &str) -> Result<EventVi
 }
 
 /// An event its owner (or an admin) may change.
-pub async fn get_managed(core: &Core, session: &Session, id: &str) -> Result<EventView> {
+pub async fn get_managed(core: &Core, session: &Session, id: &EventId) -> Result<EventView> {
     let event = get(core, Some(&session.user), id).await?;
     if !event.can_manage(&session.user) {
         return Err(forbidden("Only the event's organizer can do that."));
@@ -97,7 +98,7 @@ pub async fn get_managed(core: &Core, session: &Session, id: &str) -> Result<Eve
 pub async fn update(
     core: &Core,
     session: &Session,
-    id: &str,
+    id: &EventId,
     input: &EventInput,
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
@@ -137,7 +138,7 @@ pub async fn update(
 }
 
 /// Cancels an event on its organizer's word.
-pub async fn cancel(core: &Core, session: &Session, id: &str) -> Result<EventView> {
+pub async fn cancel(core: &Core, session: &Session, id: &EventId) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
     if !apply_cancel(core, &event).await? {
         return Err(Error::Conflict(format!(
@@ -185,7 +186,7 @@ async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
 pub async fn transition(
     core: &Core,
     session: &Session,
-    id: &str,
+    id: &EventId,
     t: Transition,
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::EventInput;
 use crate::{
     clock::from_ms,
-    features::{Error, FieldErrors, Result, accounts::User, corrupt, paging::Page},
+    features::{Error, FieldErrors, Result, accounts::User, corrupt, ids::EventId, paging::Page},
     store::events::{Cursor, EventRow, Section},
 };
 
@@ -81,7 +81,8 @@ impl Transition {
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: EventId,
     pub title: String,
     pub description: String,
     pub status: Status,
@@ -120,7 +121,7 @@ impl TryFrom<EventRow> for EventView {
             starts_at,
             status,
             members_only,
-            id: r.id,
+            id: r.id.parse().map_err(|_| corrupt("event id", &r.id))?,
             title: r.title,
             description: r.description,
             duration_minutes: r.duration_minutes,

@@ -15,10 +15,11 @@ use crate::{
         FieldErrors,
         accounts::Role,
         admin::{self, Action, AuditEntry},
+        ids::{MailId, UserId},
     },
     http::{
         AppState,
-        context::{Authed, Ctx},
+        context::{Authed, Ctx, IdPath},
         error::HttpError,
     },
 };
@@ -94,6 +95,9 @@ pub async fn act(
         "unban" => Action::Unban,
         _ => return Err(HttpError(crate::features::Error::NotFound)),
     };
+    let id: UserId = id
+        .parse()
+        .map_err(|_| HttpError(crate::features::Error::NotFound))?;
     let user = admin::act(&s.core, &session, &id, action).await?;
     Ok(Json(UserOut::from(&user)))
 }
@@ -149,7 +153,7 @@ pub async fn outbox(
 pub async fn retry_mail(
     State(s): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<MailId>,
 ) -> Result<StatusCode, HttpError> {
     admin::retry_mail(&s.core, &session, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,7 +2,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -15,11 +15,12 @@ use crate::{
     features::{
         FieldErrors,
         events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
+        ids::EventId,
         registrations,
     },
     http::{
         AppState,
-        context::{Authed, Ctx},
+        context::{Authed, Ctx, IdPath},
         error::HttpError,
     },
 };
@@ -129,7 +130,7 @@ pub struct EventDetail {
 pub async fn show(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<EventDetail>, HttpError> {
     let event = events::get(&s.core, ctx.user(), &id).await?;
     let my_registration = match &ctx.session {
@@ -148,7 +149,7 @@ pub async fn show(
 pub async fn update(
     State(s): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
     ApiJson(input): ApiJson<EventInput>,
 ) -> Result<Json<EventView>, HttpError> {
     Ok(Json(events::update(&s.core, &session, &id, &input).await?))
@@ -160,7 +161,7 @@ pub async fn update(
 pub async fn cancel(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<EventView>, HttpError> {
     Ok(Json(events::cancel(&s.core, ctx.require()?, &id).await?))
 }
@@ -171,7 +172,7 @@ pub async fn cancel(
 pub async fn open_green_room(
     State(s): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<EventView>, HttpError> {
     let e = events::transition(&s.core, &session, &id, Transition::OpenGreenRoom).await?;
     Ok(Json(e))
@@ -184,7 +185,7 @@ pub async fn open_green_room(
 pub async fn go_live(
     State(s): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<EventView>, HttpError> {
     let e = events::transition(&s.core, &session, &id, Transition::GoLive).await?;
     Ok(Json(e))
@@ -196,7 +197,7 @@ pub async fn go_live(
 pub async fn end(
     State(s): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<EventView>, HttpError> {
     let e = events::transition(&s.core, &session, &id, Transition::End).await?;
     Ok(Json(e))

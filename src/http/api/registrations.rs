@@ -2,7 +2,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::State,
     routing::{get, put},
 };
 use serde::Serialize;
@@ -12,9 +12,14 @@ use super::ApiErrorBody;
 use crate::{
     features::{
         events::EventView,
+        ids::EventId,
         registrations::{self, Registrant},
     },
-    http::{AppState, context::Ctx, error::HttpError},
+    http::{
+        AppState,
+        context::{Ctx, IdPath},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -39,7 +44,7 @@ pub struct RegistrationOut {
 pub async fn register(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<RegistrationOut>, HttpError> {
     let (event, outcome) = registrations::register(&s.core, ctx.require()?, &id).await?;
     let status = outcome.status();
@@ -55,7 +60,7 @@ pub async fn register(
 pub async fn unregister(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<RegistrationOut>, HttpError> {
     let (event, _) = registrations::unregister(&s.core, ctx.require()?, &id).await?;
     Ok(Json(RegistrationOut {
@@ -70,7 +75,7 @@ pub async fn unregister(
 pub async fn list(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Json<Vec<Registrant>>, HttpError> {
     let (_, list) = registrations::registrants(&s.core, ctx.require()?, &id).await?;
     Ok(Json(list))

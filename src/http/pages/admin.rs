@@ -15,10 +15,11 @@ use crate::{
         FieldErrors,
         accounts::{Role, User},
         admin::{self, Action, AuditEntry},
+        ids::{MailId, UserId},
     },
     http::{
         AppState,
-        context::{Authed, Ctx},
+        context::{Authed, Ctx, IdPath},
         error::HttpError,
     },
 };
@@ -93,6 +94,9 @@ async fn act(
         "unban" => Action::Unban,
         _ => return Err(HttpError(crate::features::Error::NotFound)),
     };
+    let id: UserId = id
+        .parse()
+        .map_err(|_| HttpError(crate::features::Error::NotFound))?;
     admin::act(&s.core, &session, &id, action).await?;
     let q: String = url::form_urlencoded::byte_serialize(f.q.as_bytes()).collect();
     Ok(see_other(&format!("/admin?q={q}"), "user_updated"))
@@ -160,7 +164,7 @@ async fn outbox(
 async fn retry_mail(
     State(s): State<AppState>,
     Authed(session): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<MailId>,
 ) -> Result<Response, HttpError> {
     admin::retry_mail(&s.core, &session, &id).await?;
     Ok(see_other("/admin/outbox?status=pending", "mail_retried"))

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::{
     Form, Router,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -16,12 +16,13 @@ use crate::{
     features::{
         Error, FieldErrors, calendar,
         events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
+        ids::EventId,
         live,
         registrations::{self, Registrant},
     },
     http::{
         AppState,
-        context::{Authed, Ctx},
+        context::{Authed, Ctx, IdPath},
         error::HttpError,
     },
 };
@@ -63,7 +64,7 @@ impl ShowPage {
     }
 }
 
-async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+async fn show(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) -> PageResult {
     let e = events::get(&s.core, ctx.user(), &id).await?;
     let my_status = match &ctx.session {
         Some(session) => registrations::my_status(&s.core, session, &e.id).await?,
@@ -156,7 +157,7 @@ async fn create(
     }
 }
 
-async fn edit_page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+async fn edit_page(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) -> PageResult {
     let session = ctx.require()?;
     let e = events::get_managed(&s.core, session, &id).await?;
     if !e.editable() {
@@ -165,7 +166,7 @@ async fn edit_page(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) 
     Ok(form_page(
         &s,
         &ctx,
-        Some(e.id.clone()),
+        Some(e.id.to_string()),
         e.to_input(),
         FieldErrors::default(),
         None,
@@ -176,7 +177,7 @@ async fn update(
     State(s): State<AppState>,
     ctx: Ctx,
     Authed(session): Authed,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
     Form(f): Form<EventInput>,
 ) -> PageResult {
     let result = events::update(&s.core, &session, &id, &f).await;
@@ -186,7 +187,7 @@ async fn update(
         return Ok(form_page(
             &s,
             &ctx,
-            Some(id),
+            Some(id.to_string()),
             f,
             FieldErrors::default(),
             Some(problem),
@@ -194,32 +195,32 @@ async fn update(
     }
     match form_errors(result)? {
         Ok(e) => Ok(see_other(&format!("/events/{}", e.id), "event_updated")),
-        Err(errors) => Ok(form_page(&s, &ctx, Some(id), f, errors, None)),
+        Err(errors) => Ok(form_page(&s, &ctx, Some(id.to_string()), f, errors, None)),
     }
 }
 
-async fn cancel(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+async fn cancel(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) -> PageResult {
     let session = ctx.require()?;
     let e = events::cancel(&s.core, session, &id).await?;
     Ok(see_other(&format!("/events/{}", e.id), "event_cancelled"))
 }
 
-async fn open_green_room(s: State<AppState>, ctx: Ctx, id: Path<String>) -> PageResult {
+async fn open_green_room(s: State<AppState>, ctx: Ctx, id: IdPath<EventId>) -> PageResult {
     step(s, ctx, id, Transition::OpenGreenRoom).await
 }
 
-async fn go_live(s: State<AppState>, ctx: Ctx, id: Path<String>) -> PageResult {
+async fn go_live(s: State<AppState>, ctx: Ctx, id: IdPath<EventId>) -> PageResult {
     step(s, ctx, id, Transition::GoLive).await
 }
 
-async fn end(s: State<AppState>, ctx: Ctx, id: Path<String>) -> PageResult {
+async fn end(s: State<AppState>, ctx: Ctx, id: IdPath<EventId>) -> PageResult {
     step(s, ctx, id, Transition::End).await
 }
 
 async fn step(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
     t: Transition,
 ) -> PageResult {
     let e = events::transition(&s.core, ctx.require()?, &id, t).await?;
@@ -262,7 +263,11 @@ struct RegistrantsPage {
     list: Vec<Registrant>,
 }
 
-async fn registrants(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+async fn registrants(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    IdPath(id): IdPath<EventId>,
+) -> PageResult {
     let session = ctx.require()?;
     let (e, list) = registrations::registrants(&s.core, session, &id).await?;
     Ok(render(&RegistrantsPage {
@@ -275,7 +280,7 @@ async fn registrants(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>
 async fn registrants_csv(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> PageResult {
     let session = ctx.require()?;
     let (e, list) = registrations::registrants(&s.core, session, &id).await?;
@@ -328,7 +333,7 @@ fn ics_response(body: String, filename: &str, shared: bool) -> Response {
 }
 
 /// One event for "Add to calendar".
-async fn event_ics(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+async fn event_ics(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) -> PageResult {
     let e = events::get(&s.core, ctx.user(), &id).await?;
     let body = calendar::event_ics(
         &s.core.config,

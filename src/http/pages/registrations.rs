@@ -1,16 +1,15 @@
 //! Register and unregister buttons on the event page.
 
-use axum::{
-    Router,
-    extract::{Path, State},
-    response::Response,
-    routing::post,
-};
+use axum::{Router, extract::State, response::Response, routing::post};
 
 use super::see_other;
 use crate::{
-    features::registrations,
-    http::{AppState, context::Ctx, error::HttpError},
+    features::{ids::EventId, registrations},
+    http::{
+        AppState,
+        context::{Ctx, IdPath},
+        error::HttpError,
+    },
 };
 
 pub fn router() -> Router<AppState> {
@@ -22,7 +21,7 @@ pub fn router() -> Router<AppState> {
 async fn register(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Response, HttpError> {
     let session = ctx.require()?;
     let (e, outcome) = registrations::register(&s.core, session, &id).await?;
@@ -33,7 +32,7 @@ async fn register(
 async fn unregister(
     State(s): State<AppState>,
     ctx: Ctx,
-    Path(id): Path<String>,
+    IdPath(id): IdPath<EventId>,
 ) -> Result<Response, HttpError> {
     let session = ctx.require()?;
     let (e, _) = registrations::unregister(&s.core, session, &id).await?;
