@@ -479,3 +479,83 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
+
+/// Presses Tab until the focused element satisfies `is`, as a keyboard user would; fails
+/// after 40 presses. Returns the focused element's (tag, id, text).
+async fn tab_to(c: &Client, what: &str, is: impl Fn(&str, &str, &str) -> bool) {
+    for _ in 0..40 {
+        c.active_element()
+            .await
+            .unwrap()
+            .send_keys(&fantoccini::key::Key::Tab.to_string())
+            .await
+            .unwrap();
+        let el = c.active_element().await.unwrap();
+        let tag = el.tag_name().await.unwrap();
+        let id = el.attr("id").await.unwrap().unwrap_or_default();
+        let text = el.text().await.unwrap_or_default();
+        if is(&tag, &id, text.trim()) {
+            // The focus is visible: an outline, as the stylesheet draws for :focus-visible.
+            let outline = c
+                .execute(
+                    "return getComputedStyle(document.activeElement).outlineStyle;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_ne!(outline, "none", "focus on {what} is visible");
+            return;
+        }
+    }
+    panic!("Tab never reached {what}");
+}
+
+async fn type_keys(c: &Client, text: &str) {
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+/// A person with only a keyboard skips to the content, logs in and registers for an event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyboard_alone_logs_in_and_registers() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let org = app.organizer("olga@example.org", "Olga").await;
+    let event = app.create_event(&org, "Keyboard night", "").await;
+    app.member("kim@example.org", "Kim").await;
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    let enter = fantoccini::key::Key::Enter.to_string();
+
+    c.goto(&app.url(&format!("/login?next=/events/{event}")))
+        .await
+        .unwrap();
+    tab_to(&c, "the skip link", |tag, _, text| {
+        tag == "a" && text == "Skip to content"
+    })
+    .await;
+    tab_to(&c, "the email field", |_, id, _| id == "email").await;
+    type_keys(&c, "kim@example.org").await;
+    tab_to(&c, "the password field", |_, id, _| id == "password").await;
+    type_keys(&c, PASSWORD).await;
+    type_keys(&c, &enter).await;
+    c.wait().for_element(Locator::Css(".notice")).await.unwrap();
+    assert!(text_of(&c, ".notice").await.contains("You are logged in."));
+
+    tab_to(&c, "the register button", |tag, _, text| {
+        tag == "button" && text == "Register"
+    })
+    .await;
+    type_keys(&c, &enter).await;
+    c.wait()
+        .for_element(Locator::XPath(
+            "//p[contains(@class,'notice') and contains(., 'You are registered')]",
+        ))
+        .await
+        .unwrap();
+    assert_no_console_errors(&c, "keyboard path").await;
+}
