@@ -94,7 +94,7 @@ mod tests {
     fn every_kind_round_trips_and_garbage_is_refused() {
         let fan = FanOut {
             event_id: "e".into(),
-            purpose: email::REMINDER_1H.into(),
+            purpose: email::Purpose::Reminder1h,
             version: 3,
             starts_at: Some(9),
         };

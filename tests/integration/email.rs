@@ -293,7 +293,7 @@ async fn failed_delivery_retries_then_dead_letters(b: Backend) {
         let rows = app.core.store.outbox(None, 0, 10).await.unwrap();
         let row = rows
             .into_iter()
-            .find(|m| m.purpose == email::VERIFY_EMAIL)
+            .find(|m| m.purpose == email::Purpose::VerifyEmail.as_str())
             .expect("the sign-up mail is in the outbox");
         assert_eq!(row.attempts, attempt, "one attempt per due time");
         assert!(
@@ -327,7 +327,7 @@ async fn failed_delivery_retries_then_dead_letters(b: Backend) {
     let dead = app.core.store.outbox(Some("dead"), 0, 10).await.unwrap();
     let id = dead
         .iter()
-        .find(|m| m.purpose == email::VERIFY_EMAIL)
+        .find(|m| m.purpose == email::Purpose::VerifyEmail.as_str())
         .unwrap()
         .id
         .clone();

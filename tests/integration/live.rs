@@ -246,7 +246,7 @@ async fn a_mail_backlog_never_delays_the_clock(backend: Backend) {
     let org_id = app.user_id("org@example.org").await;
     let now = app.clock.now_ms();
     let backlog: Vec<_> = (0..3_000)
-        .map(|i| email::event_mail(email::EVENT_CREATED, &event, &org_id, i, now))
+        .map(|i| email::event_mail(email::Purpose::EventCreated, &event, &org_id, i, now))
         .collect();
     app.core.store.enqueue_mails(&backlog).await.unwrap();
 

@@ -159,7 +159,9 @@ async fn sigkill_during_delivery_loses_and_doubles_nothing() {
     assert_eq!(got, registrants, "exactly one reminder each");
     let pending = store.outbox(Some("pending"), 0, 500).await.unwrap();
     assert!(
-        pending.iter().all(|m| m.purpose != email::REMINDER_24H),
+        pending
+            .iter()
+            .all(|m| m.purpose != email::Purpose::Reminder24h.as_str()),
         "none left waiting"
     );
 }

@@ -51,7 +51,7 @@ async fn a_poisoned_row_stops_nothing(b: Backend) {
     .unwrap();
     tx.commit(&Effects {
         mails: vec![email::event_mail(
-            email::EVENT_CREATED,
+            email::Purpose::EventCreated,
             &poisoned,
             &org_id,
             0,
@@ -118,7 +118,12 @@ async fn a_broken_job_is_dead_lettered(b: Backend) {
     app.core.store.schedule_job(&broken, now).await.unwrap();
     for attempt in 1..=meetstage::jobs::MAX_ATTEMPTS {
         // Something healthy is due alongside it each time.
-        let recap = email::notify_registrants(&meetstage::features::new_id(), email::RECAP, 0, now);
+        let recap = email::notify_registrants(
+            &meetstage::features::new_id(),
+            email::Purpose::Recap,
+            0,
+            now,
+        );
         app.core.store.schedule_job(&recap, now).await.unwrap();
         let mut outcomes = Vec::new();
         while let Some((row, outcome)) = meetstage::jobs::run_next_job(&app.core).await.unwrap() {

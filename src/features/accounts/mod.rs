@@ -80,7 +80,7 @@ pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<()> {
         // At most one such mail an hour, however often someone tries.
         let hour = now.timestamp_millis() / 3_600_000;
         change.effects.mails.push(email::account_mail(
-            email::ACCOUNT_EXISTS,
+            email::Purpose::AccountExists,
             &existing.id,
             None,
             email::Payload::default(),
@@ -137,17 +137,20 @@ async fn verification_link(
         (now + VERIFY_TTL).timestamp_millis(),
     )
     .await?;
-    change
-        .effects
-        .mails
-        .push(link_mail(email::VERIFY_EMAIL, user_id, None, &token, now));
+    change.effects.mails.push(link_mail(
+        email::Purpose::VerifyEmail,
+        user_id,
+        None,
+        &token,
+        now,
+    ));
     Ok(())
 }
 
 /// An account mail whose link carries `token` (the key is the token's hash, so each link is
 /// mailed once).
 fn link_mail(
-    purpose: &'static str,
+    purpose: email::Purpose,
     user_id: &str,
     to: Option<&str>,
     token: &str,
@@ -269,7 +272,7 @@ async fn notify_lockout(core: &Core, row: &UserRow, until: DateTime<Utc>) {
         ..Default::default()
     };
     let mail = email::account_mail(
-        email::ACCOUNT_LOCKED,
+        email::Purpose::AccountLocked,
         &row.id,
         None,
         payload,
@@ -302,10 +305,13 @@ pub async fn request_password_reset(core: &Core, email: &str) -> Result<()> {
         (now + RESET_TTL).timestamp_millis(),
     )
     .await?;
-    change
-        .effects
-        .mails
-        .push(link_mail(email::RESET_PASSWORD, &row.id, None, &token, now));
+    change.effects.mails.push(link_mail(
+        email::Purpose::ResetPassword,
+        &row.id,
+        None,
+        &token,
+        now,
+    ));
     core.commit(tx, change).await
 }
 
@@ -409,7 +415,7 @@ pub async fn change_email(
     )
     .await?;
     change.effects.mails.push(link_mail(
-        email::CHANGE_EMAIL,
+        email::Purpose::ChangeEmail,
         &session.user.id,
         Some(email.as_str()),
         &token,

@@ -15,20 +15,107 @@ use crate::{
     store::{NewJob, outbox::NewMail},
 };
 
-pub const VERIFY_EMAIL: &str = "verify_email";
-pub const CHANGE_EMAIL: &str = "change_email";
-pub const RESET_PASSWORD: &str = "reset_password";
-pub const ACCOUNT_LOCKED: &str = "account_locked";
-pub const EVENT_CREATED: &str = "event_created";
-pub const REGISTRATION_CONFIRMED: &str = "registration_confirmed";
-pub const WAITLISTED: &str = "waitlisted";
-pub const ACCOUNT_EXISTS: &str = "account_exists";
-pub const REMINDER_24H: &str = "reminder_24h";
-pub const REMINDER_1H: &str = "reminder_1h";
-pub const EVENT_UPDATED: &str = "event_updated";
-pub const EVENT_CANCELLED: &str = "event_cancelled";
-pub const EVENT_STARTED: &str = "event_started";
-pub const RECAP: &str = "recap";
+/// Why a mail is sent: it decides the words, the category and whether it can be switched off.
+/// Stored as its snake_case name (`Purpose::as_str`); a name no variant matches fails loudly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum Purpose {
+    VerifyEmail,
+    ChangeEmail,
+    ResetPassword,
+    AccountLocked,
+    AccountExists,
+    EventCreated,
+    RegistrationConfirmed,
+    Waitlisted,
+    Reminder24h,
+    Reminder1h,
+    EventUpdated,
+    EventCancelled,
+    EventStarted,
+    Recap,
+}
+
+impl Purpose {
+    pub const ALL: [Purpose; 14] = [
+        Purpose::VerifyEmail,
+        Purpose::ChangeEmail,
+        Purpose::ResetPassword,
+        Purpose::AccountLocked,
+        Purpose::AccountExists,
+        Purpose::EventCreated,
+        Purpose::RegistrationConfirmed,
+        Purpose::Waitlisted,
+        Purpose::Reminder24h,
+        Purpose::Reminder1h,
+        Purpose::EventUpdated,
+        Purpose::EventCancelled,
+        Purpose::EventStarted,
+        Purpose::Recap,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::VerifyEmail => "verify_email",
+            Purpose::ChangeEmail => "change_email",
+            Purpose::ResetPassword => "reset_password",
+            Purpose::AccountLocked => "account_locked",
+            Purpose::AccountExists => "account_exists",
+            Purpose::EventCreated => "event_created",
+            Purpose::RegistrationConfirmed => "registration_confirmed",
+            Purpose::Waitlisted => "waitlisted",
+            Purpose::Reminder24h => "reminder_24h",
+            Purpose::Reminder1h => "reminder_1h",
+            Purpose::EventUpdated => "event_updated",
+            Purpose::EventCancelled => "event_cancelled",
+            Purpose::EventStarted => "event_started",
+            Purpose::Recap => "recap",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Purpose> {
+        Purpose::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// The category a person can switch off; None for account mail, which always goes out.
+    pub fn category(self) -> Option<Category> {
+        match self {
+            Purpose::Reminder24h | Purpose::Reminder1h => Some(Category::Reminders),
+            Purpose::EventCreated
+            | Purpose::RegistrationConfirmed
+            | Purpose::Waitlisted
+            | Purpose::EventUpdated
+            | Purpose::EventCancelled
+            | Purpose::EventStarted
+            | Purpose::Recap => Some(Category::EventNews),
+            Purpose::VerifyEmail
+            | Purpose::ChangeEmail
+            | Purpose::ResetPassword
+            | Purpose::AccountLocked
+            | Purpose::AccountExists => None,
+        }
+    }
+}
+
+/// One spelling everywhere (outbox rows, job payloads): the one `as_str` gives.
+impl From<Purpose> for &'static str {
+    fn from(p: Purpose) -> &'static str {
+        p.as_str()
+    }
+}
+
+impl TryFrom<String> for Purpose {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Purpose, String> {
+        Purpose::parse(&s).ok_or_else(|| format!("unknown mail purpose {s:?}"))
+    }
+}
+
+impl std::fmt::Display for Purpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What a person can switch off. Account mail belongs to no category and always goes out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,20 +144,6 @@ impl Category {
         match self {
             Category::Reminders => "reminders before events",
             Category::EventNews => "news about events (confirmations, changes, cancellations)",
-        }
-    }
-
-    pub fn of(purpose: &str) -> Option<Category> {
-        match purpose {
-            REMINDER_24H | REMINDER_1H => Some(Category::Reminders),
-            EVENT_CREATED
-            | REGISTRATION_CONFIRMED
-            | WAITLISTED
-            | EVENT_UPDATED
-            | EVENT_CANCELLED
-            | EVENT_STARTED
-            | RECAP => Some(Category::EventNews),
-            _ => None,
         }
     }
 }
@@ -140,7 +213,7 @@ pub struct Payload {
 
 /// An account mail (confirmation, reset, lockout). `key` must be unique per intended mail.
 pub fn account_mail(
-    purpose: &'static str,
+    purpose: Purpose,
     user_id: &str,
     to: Option<&str>,
     payload: Payload,
@@ -149,7 +222,7 @@ pub fn account_mail(
 ) -> NewMail {
     NewMail {
         key: format!("{purpose}:{user_id}:{key}"),
-        purpose,
+        purpose: purpose.as_str(),
         user_id: user_id.to_string(),
         event_id: None,
         to_address: to.map(str::to_string),
@@ -160,7 +233,7 @@ pub fn account_mail(
 
 /// A mail about an event to one person; one per purpose, person and `version`.
 pub fn event_mail(
-    purpose: &'static str,
+    purpose: Purpose,
     event_id: &str,
     user_id: &str,
     version: impl std::fmt::Display,
@@ -168,7 +241,7 @@ pub fn event_mail(
 ) -> NewMail {
     NewMail {
         key: format!("{purpose}:{event_id}:{user_id}:{version}"),
-        purpose,
+        purpose: purpose.as_str(),
         user_id: user_id.to_string(),
         event_id: Some(event_id.to_string()),
         to_address: None,
@@ -179,12 +252,12 @@ pub fn event_mail(
 
 /// The confirmation for whoever gets a seat (registered, or moved up from the waitlist).
 pub fn confirmation(event_id: &str, user_id: &str, now: i64) -> NewMail {
-    event_mail(REGISTRATION_CONFIRMED, event_id, user_id, now, now)
+    event_mail(Purpose::RegistrationConfirmed, event_id, user_id, now, now)
 }
 
 /// "You are on the waitlist, number N."
 pub fn waitlisted(event_id: &str, user_id: &str, position: i64, now: i64) -> NewMail {
-    let mut mail = event_mail(WAITLISTED, event_id, user_id, now, now);
+    let mut mail = event_mail(Purpose::Waitlisted, event_id, user_id, now, now);
     mail.payload = serde_json::to_string(&Payload {
         position: Some(position),
         ..Payload::default()
@@ -201,7 +274,7 @@ const FANOUT_BATCH: i64 = 500;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FanOut {
     pub event_id: String,
-    pub purpose: String,
+    pub purpose: Purpose,
     /// Distinguishes successive mails of the same purpose (the start time, the sequence).
     pub version: i64,
     /// A reminder is dropped rather than sent late once the event has started.
@@ -209,7 +282,7 @@ pub struct FanOut {
     pub starts_at: Option<i64>,
 }
 
-fn reminder_key(event_id: &str, purpose: &str) -> String {
+fn reminder_key(event_id: &str, purpose: Purpose) -> String {
     format!("{purpose}:{event_id}")
 }
 
@@ -219,15 +292,15 @@ pub fn reminders(event_id: &str, starts_at: i64, now: i64) -> (Vec<NewJob>, Vec<
     let mut jobs = Vec::new();
     let mut cancel = Vec::new();
     for (purpose, before) in [
-        (REMINDER_24H, Duration::hours(24)),
-        (REMINDER_1H, Duration::hours(1)),
+        (Purpose::Reminder24h, Duration::hours(24)),
+        (Purpose::Reminder1h, Duration::hours(1)),
     ] {
         let run_at = starts_at - before.num_milliseconds();
         let key = reminder_key(event_id, purpose);
         if run_at > now {
             let payload = FanOut {
                 event_id: event_id.into(),
-                purpose: purpose.into(),
+                purpose,
                 version: starts_at,
                 starts_at: Some(starts_at),
             };
@@ -240,9 +313,9 @@ pub fn reminders(event_id: &str, starts_at: i64, now: i64) -> (Vec<NewJob>, Vec<
 }
 
 pub fn cancel_reminders(event_id: &str) -> Vec<String> {
-    [REMINDER_24H, REMINDER_1H]
+    [Purpose::Reminder24h, Purpose::Reminder1h]
         .iter()
-        .map(|p| reminder_key(event_id, p))
+        .map(|p| reminder_key(event_id, *p))
         .collect()
 }
 
@@ -250,16 +323,16 @@ pub fn cancel_reminders(event_id: &str) -> Vec<String> {
 /// recording issue calls it); mails every registrant once.
 pub async fn recording_published(core: &Core, event_id: &str) -> Result<()> {
     let now = core.clock.now_ms();
-    let job = notify_registrants(event_id, RECAP, 0, now);
+    let job = notify_registrants(event_id, Purpose::Recap, 0, now);
     Ok(core.store.schedule_job(&job, now).await?)
 }
 
 /// A job that mails every registrant now; the request that causes it writes one row,
 /// whatever the number of registrants.
-pub fn notify_registrants(event_id: &str, purpose: &'static str, version: i64, now: i64) -> NewJob {
+pub fn notify_registrants(event_id: &str, purpose: Purpose, version: i64, now: i64) -> NewJob {
     let payload = FanOut {
         event_id: event_id.into(),
-        purpose: purpose.into(),
+        purpose,
         version,
         starts_at: None,
     };
@@ -282,15 +355,10 @@ pub async fn fan_out(core: &Core, f: FanOut, is_reminder: bool) -> anyhow::Resul
             return Ok(());
         }
     }
-    let purpose = match f.purpose.as_str() {
-        REMINDER_24H => REMINDER_24H,
-        REMINDER_1H => REMINDER_1H,
-        EVENT_UPDATED => EVENT_UPDATED,
-        EVENT_CANCELLED => EVENT_CANCELLED,
-        EVENT_STARTED => EVENT_STARTED,
-        RECAP => RECAP,
-        other => anyhow::bail!("no fan-out for {other}"),
-    };
+    let purpose = f.purpose;
+    if purpose.category().is_none() {
+        anyhow::bail!("no fan-out for account mail ({purpose})");
+    }
     let mut after = String::new();
     loop {
         let users = core
@@ -309,4 +377,24 @@ pub async fn fan_out(core: &Core, f: FanOut, is_reminder: bool) -> anyhow::Resul
         after = last;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purposes_round_trip_and_unknown_names_are_refused() {
+        for p in Purpose::ALL {
+            assert_eq!(Purpose::parse(p.as_str()), Some(p));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.as_str()),
+                "fan-out payloads store the same name"
+            );
+        }
+        assert_eq!(Purpose::parse("newsletter"), None);
+        assert_eq!(Purpose::VerifyEmail.category(), None);
+        assert_eq!(Purpose::Reminder1h.category(), Some(Category::Reminders));
+    }
 }

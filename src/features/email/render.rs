@@ -39,7 +39,9 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
     if user.deleted_at.is_some() {
         return Ok(Rendered::Skip("the account was deleted"));
     }
-    let category = Category::of(&row.purpose);
+    let purpose =
+        Purpose::parse(&row.purpose).ok_or_else(|| corrupt("mail purpose", &row.purpose))?;
+    let category = purpose.category();
     if let Some(c) = category {
         let (reminders, news) = core.store.mail_preferences(&user.id).await?;
         if !(match c {
@@ -54,29 +56,29 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
     let to = row.to_address.clone().unwrap_or_else(|| user.email.clone());
     let link = |path: &str| core.config.link(path);
     let token = || payload.token.clone().unwrap_or_default();
-    let content = match row.purpose.as_str() {
-        VERIFY_EMAIL => Content::new(format!("Confirm your email for {community}"))
+    let content = match purpose {
+        Purpose::VerifyEmail => Content::new(format!("Confirm your email for {community}"))
             .greeting(&user.display_name)
             .para("Confirm your email address to register for events and present.")
             .action("Confirm email", link(&format!("/account/verify?token={}", token())))
             .note("The link works once and expires in 48 hours. If you did not sign up, ignore this mail."),
-        CHANGE_EMAIL => Content::new(format!("Confirm your new email for {community}"))
+        Purpose::ChangeEmail => Content::new(format!("Confirm your new email for {community}"))
             .greeting(&user.display_name)
             .para("Confirm that this is the new email address of your account.")
             .action("Confirm new email", link(&format!("/account/verify?token={}", token())))
             .note("Until you confirm, mail keeps going to your old address."),
-        RESET_PASSWORD => Content::new(format!("Reset your {community} password"))
+        Purpose::ResetPassword => Content::new(format!("Reset your {community} password"))
             .greeting(&user.display_name)
             .para("Someone asked to reset the password of your account. Choose a new one here:")
             .action("Choose a new password", link(&format!("/account/reset?token={}", token())))
             .note("The link works once and expires in 1 hour. If you did not ask, ignore this mail; your password stays as it is."),
-        ACCOUNT_EXISTS => Content::new(format!("Signing up to {community}"))
+        Purpose::AccountExists => Content::new(format!("Signing up to {community}"))
             .greeting(&user.display_name)
             .para("Someone tried to sign up with this email address, but you already have an account.")
             .para("If it was you, log in instead. Forgot your password? Choose a new one from the login page.")
             .action("Log in", link("/login"))
             .note("If it was not you, you can ignore this mail; nothing changed."),
-        ACCOUNT_LOCKED => {
+        Purpose::AccountLocked => {
             let until = from_ms(payload.until.unwrap_or_default());
             Content::new(format!("Logins to your {community} account were paused"))
                 .greeting(&user.display_name)
@@ -105,12 +107,12 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                 body: calendar::event_ics(&core.config, &e, method, Some((&user.display_name, &to)), core.clock.now()),
             };
             match purpose {
-                EVENT_CREATED => Content::new(format!("Event created: {}", e.title))
+                Purpose::EventCreated => Content::new(format!("Event created: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("Your event \u{201c}{}\u{201d} is scheduled for {}.", e.title, when(&e)))
                     .para("Share its page so people can register. You can edit or cancel it there.")
                     .action("Open the event", page),
-                REGISTRATION_CONFIRMED => {
+                Purpose::RegistrationConfirmed => {
                     let registered = core.store.registration_status(&e.id, &user.id).await?;
                     if registered.as_deref() != Some("registered") || !e.status.accepts_registrations() {
                         return Ok(Rendered::Skip("no longer registered"));
@@ -123,7 +125,7 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                         .note("Can't make it? Cancel your registration on the event page so someone on the waitlist gets your seat.")
                         .attach(invite(Method::Request))
                 }
-                WAITLISTED => {
+                Purpose::Waitlisted => {
                     let status = core.store.registration_status(&e.id, &user.id).await?;
                     if status.as_deref() != Some("waitlisted") || !e.status.accepts_registrations() {
                         return Ok(Rendered::Skip("no longer on the waitlist"));
@@ -140,22 +142,22 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                         .action("Open the event", page)
                         .note("Changed your mind? Leave the waitlist on the event page.")
                 }
-                REMINDER_24H | REMINDER_1H => {
+                Purpose::Reminder24h | Purpose::Reminder1h => {
                     if e.status != Status::Scheduled || core.clock.now() >= e.starts_at {
                         return Ok(Rendered::Skip("the event is no longer upcoming"));
                     }
-                    let soon = if purpose == REMINDER_1H { "in an hour" } else { "tomorrow" };
+                    let soon = if purpose == Purpose::Reminder1h { "in an hour" } else { "tomorrow" };
                     Content::new(format!("Reminder: {} starts {soon}", e.title))
                         .greeting(&user.display_name)
                         .para(format!("\u{201c}{}\u{201d} starts {soon}: {}.", e.title, when(&e)))
                         .action("Open the event", page)
                 }
-                EVENT_UPDATED => Content::new(format!("Changed: {}", e.title))
+                Purpose::EventUpdated => Content::new(format!("Changed: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("The time of \u{201c}{}\u{201d} changed. It now starts {}.", e.title, when(&e)))
                     .action("Open the event", page)
                     .attach(invite(Method::Request)),
-                EVENT_STARTED => {
+                Purpose::EventStarted => {
                     if e.status != Status::Live {
                         return Ok(Rendered::Skip("the event is no longer live"));
                     }
@@ -164,17 +166,23 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                         .para(format!("\u{201c}{}\u{201d} has started. Join now to watch, chat and ask questions.", e.title))
                         .action("Join the event", page)
                 }
-                RECAP => Content::new(format!("Recap: {}", e.title))
+                Purpose::Recap => Content::new(format!("Recap: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("Thank you for joining \u{201c}{}\u{201d}. The recording is published.", e.title))
                     .action("Watch the recording", page),
-                EVENT_CANCELLED => Content::new(format!("Cancelled: {}", e.title))
+                Purpose::EventCancelled => Content::new(format!("Cancelled: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("\u{201c}{}\u{201d}, planned for {}, was cancelled by its organizer.", e.title, when(&e)))
                     .action("See other events", link("/"))
                     .attach(invite(Method::Cancel)),
                 // Fails loudly (retried, then dead with this reason), never silently skipped.
-                other => return Err(corrupt("mail purpose", other)),
+                Purpose::VerifyEmail
+                | Purpose::ChangeEmail
+                | Purpose::ResetPassword
+                | Purpose::AccountLocked
+                | Purpose::AccountExists => {
+                    return Err(corrupt("event mail purpose", purpose.as_str()));
+                }
             }
         }
     };

@@ -53,7 +53,7 @@ pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Resul
     let (jobs, _) = email::reminders(&id, valid.starts_at.timestamp_millis(), now);
     change.effects.jobs = jobs;
     change.effects.mails.push(email::event_mail(
-        email::EVENT_CREATED,
+        email::Purpose::EventCreated,
         &id,
         &session.user.id,
         0,
@@ -121,7 +121,7 @@ pub async fn update(
         change.effects.unschedule = unschedule;
         change.effects.jobs.push(email::notify_registrants(
             &event.id,
-            email::EVENT_UPDATED,
+            email::Purpose::EventUpdated,
             i64::from(event.sequence) + 1,
             now,
         ));
@@ -166,7 +166,7 @@ async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
     let mut change = Change::new(now);
     change.effects.jobs.push(email::notify_registrants(
         &event.id,
-        email::EVENT_CANCELLED,
+        email::Purpose::EventCancelled,
         i64::from(event.sequence) + 1,
         now,
     ));
@@ -217,7 +217,7 @@ pub(crate) async fn apply_transition(
         // clock starts: warnings and the automatic stop.
         change.effects.jobs.push(email::notify_registrants(
             &event.id,
-            email::EVENT_STARTED,
+            email::Purpose::EventStarted,
             now,
             now,
         ));
