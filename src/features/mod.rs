@@ -70,6 +70,11 @@ impl Core {
         Ok(())
     }
 
+    /// Readiness: the database answers.
+    pub async fn ready(&self) -> Result<()> {
+        Ok(self.store.ping().await?)
+    }
+
     fn mac(&self, parts: &[&str]) -> hmac::Hmac<sha2::Sha256> {
         use hmac::Mac;
         let mut mac =

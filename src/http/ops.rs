@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 
 /// Ready when the database answers.
 async fn readyz(State(s): State<AppState>) -> Response {
-    match s.core.store.ping().await {
+    match s.core.ready().await {
         Ok(()) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");

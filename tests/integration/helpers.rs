@@ -48,6 +48,7 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pg_database: Option<String>,
     server: tokio::task::JoinHandle<()>,
+    config: Config,
 }
 
 fn pg_admin_url() -> String {
@@ -118,7 +119,7 @@ impl TestApp {
         tweak(&mut options);
         let config = Config::from_options(options).expect("valid test config");
         let clock = Clock::manual(Utc.with_ymd_and_hms(2030, 1, 15, 12, 0, 0).unwrap());
-        let app = App::build_with_clock(config, listener, clock.clone())
+        let app = App::build_with_clock(config.clone(), listener, clock.clone())
             .await
             .expect("app builds");
         let app = if workers { app } else { app.without_workers() };
@@ -135,7 +136,27 @@ impl TestApp {
             dir,
             pg_database,
             server,
+            config,
         }
+    }
+
+    /// Starts the server again on the same data directory and database, as after a crash:
+    /// the old one is no longer served, and `core` is the new process's. (Its work in flight
+    /// stays as it was: leases held, mail written but not marked sent.)
+    pub async fn restart(&mut self) {
+        self.server.abort();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        self.base = format!("http://{}", listener.local_addr().unwrap());
+        let app = App::build_with_clock(self.config.clone(), listener, self.clock.clone())
+            .await
+            .expect("app builds again")
+            .without_workers();
+        self.core = app.core().clone();
+        self.server = tokio::spawn(async move {
+            app.run_until(std::future::pending())
+                .await
+                .expect("server runs");
+        });
     }
 
     pub fn url(&self, path: &str) -> String {
