@@ -38,6 +38,7 @@ def call(op, method, path, body=None, csrf=None):
 org = client()
 call(org, "POST", "/api/v1/accounts", {"email": "org@bench.test", "display_name": "Org", "password": "bench passphrase 1"})
 subprocess.run(["target/release/meetstage", "admin", "create", "--email", "org@bench.test"], check=True, stdout=subprocess.DEVNULL)
+call(org, "POST", "/api/v1/session", {"email": "org@bench.test", "password": "bench passphrase 1"})  # sign-up does not log in
 csrf = call(org, "GET", "/api/v1/session")["csrf_token"]
 start = (datetime.datetime.utcnow() + datetime.timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
 event = call(org, "POST", "/api/v1/events", {"title": "Benchmark night", "description": "Line\n" * 40, "start_local": start,

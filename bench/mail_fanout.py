@@ -87,6 +87,7 @@ def run(transport, sizes, sink):
         org = client()
         call(org, "POST", "/api/v1/accounts", {"email": "org@bench.test", "display_name": "Org", "password": "bench passphrase 1"})
         subprocess.run([BIN, "admin", "create", "--email", "org@bench.test"], env=env, check=True, stdout=subprocess.DEVNULL)
+        call(org, "POST", "/api/v1/session", {"email": "org@bench.test", "password": "bench passphrase 1"})  # sign-up does not log in
         csrf = call(org, "GET", "/api/v1/session")["csrf_token"]
         db = sqlite3.connect(os.path.join(data, "meetstage.db"), timeout=30)
         time.sleep(0.5)  # let the verification mail go out first
