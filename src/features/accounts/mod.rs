@@ -13,7 +13,6 @@ use crate::{
     store::{
         Conflict, StoreError, Tx,
         accounts::{NewUser, UserRow},
-        outbox::NewMail,
     },
 };
 
@@ -108,7 +107,15 @@ pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<()> {
         Err(StoreError::Conflict(Conflict::UserEmail)) => return Ok(()),
         other => other?,
     }
-    verification_link(&mut tx, &mut change, &id, now).await?;
+    link_by_mail(
+        &mut tx,
+        &mut change,
+        email::Purpose::VerifyEmail,
+        &id,
+        None,
+        now,
+    )
+    .await?;
     core.commit(tx, change).await
 }
 
@@ -117,57 +124,58 @@ pub async fn send_verification(core: &Core, user: &User) -> Result<()> {
     let now = core.clock.now();
     let mut change = Change::new(now.timestamp_millis());
     let mut tx = core.store.begin().await?;
-    verification_link(&mut tx, &mut change, &user.id, now).await?;
+    link_by_mail(
+        &mut tx,
+        &mut change,
+        email::Purpose::VerifyEmail,
+        &user.id,
+        None,
+        now,
+    )
+    .await?;
     core.commit(tx, change).await
 }
 
-async fn verification_link(
+/// A single-use link by mail, in the caller's transaction: the token's hash is stored
+/// (earlier unused links of the same kind stop working) and the mail carrying it is queued. A
+/// new address (`to`) is where an email change is confirmed.
+async fn link_by_mail(
     tx: &mut Tx,
     change: &mut Change,
-    user_id: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let token = random_token();
-    tx.insert_token(
-        &token_hash(&token),
-        user_id,
-        "verify_email",
-        None,
-        now.timestamp_millis(),
-        (now + VERIFY_TTL).timestamp_millis(),
-    )
-    .await?;
-    change.effects.mails.push(link_mail(
-        email::Purpose::VerifyEmail,
-        user_id,
-        None,
-        &token,
-        now,
-    ));
-    Ok(())
-}
-
-/// An account mail whose link carries `token` (the key is the token's hash, so each link is
-/// mailed once).
-fn link_mail(
     purpose: email::Purpose,
     user_id: &str,
     to: Option<&str>,
-    token: &str,
     now: DateTime<Utc>,
-) -> NewMail {
+) -> Result<()> {
+    let ttl = match purpose {
+        email::Purpose::ResetPassword => RESET_TTL,
+        _ => VERIFY_TTL,
+    };
+    let token = random_token();
+    // The token's kind is the purpose's name: verify_email, change_email, reset_password.
+    tx.insert_token(
+        &token_hash(&token),
+        user_id,
+        purpose.as_str(),
+        to,
+        now.timestamp_millis(),
+        (now + ttl).timestamp_millis(),
+    )
+    .await?;
     let payload = email::Payload {
-        token: Some(token.to_string()),
+        token: Some(token.clone()),
         ..Default::default()
     };
-    email::account_mail(
+    change.effects.mails.push(email::account_mail(
         purpose,
         user_id,
         to,
         payload,
-        token_hash(token),
+        // Keyed by the token's hash, so each link is mailed once.
+        token_hash(&token),
         now.timestamp_millis(),
-    )
+    ));
+    Ok(())
 }
 
 /// Confirms an email address from a link: a new account's, or a changed one.
@@ -292,26 +300,18 @@ pub async fn request_password_reset(core: &Core, email: &str) -> Result<()> {
     if row.deleted_at.is_some() {
         return Ok(());
     }
-    let token = random_token();
     let now = core.clock.now();
     let mut change = Change::new(now.timestamp_millis());
     let mut tx = core.store.begin().await?;
-    tx.insert_token(
-        &token_hash(&token),
-        &row.id,
-        "reset_password",
-        None,
-        now.timestamp_millis(),
-        (now + RESET_TTL).timestamp_millis(),
-    )
-    .await?;
-    change.effects.mails.push(link_mail(
+    link_by_mail(
+        &mut tx,
+        &mut change,
         email::Purpose::ResetPassword,
         &row.id,
         None,
-        &token,
         now,
-    ));
+    )
+    .await?;
     core.commit(tx, change).await
 }
 
@@ -401,26 +401,18 @@ pub async fn change_email(
             FieldErrors::single("email", "Another account already uses this email.").into(),
         );
     }
-    let token = random_token();
     let now = core.clock.now();
     let mut change = Change::new(now.timestamp_millis());
     let mut tx = core.store.begin().await?;
-    tx.insert_token(
-        &token_hash(&token),
-        &session.user.id,
-        "change_email",
-        Some(email.as_str()),
-        now.timestamp_millis(),
-        (now + VERIFY_TTL).timestamp_millis(),
-    )
-    .await?;
-    change.effects.mails.push(link_mail(
+    link_by_mail(
+        &mut tx,
+        &mut change,
         email::Purpose::ChangeEmail,
         &session.user.id,
         Some(email.as_str()),
-        &token,
         now,
-    ));
+    )
+    .await?;
     core.commit(tx, change).await
 }
 
