@@ -58,11 +58,13 @@ impl Workers {
 async fn job_runner(core: Core) {
     loop {
         loop {
-            match run_next_job(&core).await {
+            // Guarded twice over: a handler's panic is a failed attempt inside run_next_job;
+            // anything else that panicked here must not end the worker either.
+            match guarded(run_next_job(&core)).await {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::error!(error.cause_chain = ?e, "job runner could not reach the database; retrying");
+                    tracing::error!(error.cause_chain = ?e, "job runner step failed; retrying");
                     break;
                 }
             }
@@ -76,11 +78,11 @@ async fn mail_worker(core: Core) {
     loop {
         loop {
             pacer.ready().await;
-            match deliver_next(&core).await {
+            match Box::pin(guarded(deliver_next(&core))).await {
                 Ok(Some(d)) => pacer.record(d),
                 Ok(None) => break,
                 Err(e) => {
-                    tracing::error!(error.cause_chain = ?e, "mail worker could not reach the database; retrying");
+                    tracing::error!(error.cause_chain = ?e, "mail worker step failed; retrying");
                     break;
                 }
             }
