@@ -9,6 +9,7 @@ script (one connection pool, loopback).
 
 Usage: cargo build --release && python3 bench/mail_fanout.py [N ...]
 """
+import datetime
 import asyncio, http.cookiejar, json, os, sqlite3, subprocess, sys, tempfile, threading, time
 import urllib.request, uuid
 
@@ -92,7 +93,8 @@ def run(transport, sizes, sink):
         db = sqlite3.connect(os.path.join(data, "meetstage.db"), timeout=30)
         time.sleep(0.5)  # let the verification mail go out first
         for n in sizes:
-            event = call(org, "POST", "/api/v1/events", {"title": f"Fan-out {n}", "start_local": "2031-01-01T10:00",
+            start = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+            event = call(org, "POST", "/api/v1/events", {"title": f"Fan-out {n}", "start_local": start,
                                                        "time_zone": "UTC", "duration_minutes": 60}, csrf)["id"]
             now = int(time.time() * 1000)
             users = [(str(uuid.uuid4()), f"u{n}-{i}@bench.test") for i in range(n)]

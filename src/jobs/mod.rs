@@ -78,8 +78,9 @@ async fn mail_worker(core: Core) {
     loop {
         loop {
             pacer.ready().await;
+            let started = tokio::time::Instant::now();
             match Box::pin(guarded(deliver_next(&core))).await {
-                Ok(Some(d)) => pacer.record(d),
+                Ok(Some(d)) => pacer.record(d, started),
                 Ok(None) => break,
                 Err(e) => {
                     tracing::error!(error.cause_chain = ?e, "mail worker step failed; retrying");
@@ -106,17 +107,20 @@ impl Pacer {
         }
     }
 
-    /// Waits until another send is allowed.
+    /// Waits until another send is allowed (not at all when that time has passed: a deadline
+    /// already behind us costs no timer tick).
     pub async fn ready(&mut self) {
-        if let Some(at) = self.next.take() {
+        if let Some(at) = self.next.take()
+            && at > tokio::time::Instant::now()
+        {
             tokio::time::sleep_until(at).await;
         }
     }
 
-    /// Records what the last delivery did; call right after [`deliver_next`] returns.
-    pub fn record(&mut self, delivery: Delivery) {
+    /// Records what a delivery that began at `started` did.
+    pub fn record(&mut self, delivery: Delivery, started: tokio::time::Instant) {
         if delivery.used_transport() {
-            self.next = Some(tokio::time::Instant::now() + self.pause);
+            self.next = Some(started + self.pause);
         }
     }
 }
@@ -320,12 +324,21 @@ mod tests {
         let start = tokio::time::Instant::now();
         for _ in 0..6 {
             pacer.ready().await;
-            pacer.record(Delivery::Sent);
+            pacer.record(Delivery::Sent, tokio::time::Instant::now());
             pacer.ready().await;
-            pacer.record(Delivery::Skipped);
+            pacer.record(Delivery::Skipped, tokio::time::Instant::now());
         }
         let spent = start.elapsed();
         assert!(spent >= Duration::from_millis(1000), "{spent:?}");
         assert!(spent < Duration::from_millis(1300), "{spent:?}");
+
+        // A send slower than the pause is not slowed down again.
+        let mut pacer = Pacer::new(5.0);
+        let started = tokio::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pacer.record(Delivery::Sent, started);
+        let before = tokio::time::Instant::now();
+        pacer.ready().await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
     }
 }
