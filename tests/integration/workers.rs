@@ -79,7 +79,7 @@ async fn a_poisoned_row_stops_nothing(b: Backend) {
     }
 
     // A normal event made after it gets its mail; the poisoned one's mail is handled too.
-    let normal = app.create_event(&org, "Next week", "").await;
+    app.create_event(&org, "Next week", "").await;
     app.deliver().await;
     let subjects: Vec<String> = app
         .mails_to("org@example.org")
@@ -101,7 +101,6 @@ async fn a_poisoned_row_stops_nothing(b: Backend) {
         .filter(|m| m.next_attempt_at <= app.clock.now_ms())
         .collect();
     assert!(open.is_empty(), "nothing due is left behind: {open:?}");
-    assert!(!normal.is_empty());
 }
 
 /// A job whose payload does not decode fails loudly, is retried with backoff and then

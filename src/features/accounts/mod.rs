@@ -121,18 +121,20 @@ pub async fn signup(core: &Core, input: SignupInput<'_>) -> Result<()> {
 
 /// Mails a fresh confirmation link to the account's address (earlier links stop working).
 pub async fn send_verification(core: &Core, user: &User) -> Result<()> {
+    send_link(core, email::Purpose::VerifyEmail, &user.id, None).await
+}
+
+/// A single-use link by mail in a transaction of its own (see [`link_by_mail`]).
+async fn send_link(
+    core: &Core,
+    purpose: email::Purpose,
+    user_id: &str,
+    to: Option<&str>,
+) -> Result<()> {
     let now = core.clock.now();
     let mut change = Change::new(now.timestamp_millis());
     let mut tx = core.store.begin().await?;
-    link_by_mail(
-        &mut tx,
-        &mut change,
-        email::Purpose::VerifyEmail,
-        &user.id,
-        None,
-        now,
-    )
-    .await?;
+    link_by_mail(&mut tx, &mut change, purpose, user_id, to, now).await?;
     core.commit(tx, change).await
 }
 
@@ -300,19 +302,7 @@ pub async fn request_password_reset(core: &Core, email: &str) -> Result<()> {
     if row.deleted_at.is_some() {
         return Ok(());
     }
-    let now = core.clock.now();
-    let mut change = Change::new(now.timestamp_millis());
-    let mut tx = core.store.begin().await?;
-    link_by_mail(
-        &mut tx,
-        &mut change,
-        email::Purpose::ResetPassword,
-        &row.id,
-        None,
-        now,
-    )
-    .await?;
-    core.commit(tx, change).await
+    send_link(core, email::Purpose::ResetPassword, &row.id, None).await
 }
 
 /// Sets a new password from a reset link; every session ends.
@@ -401,19 +391,13 @@ pub async fn change_email(
             FieldErrors::single("email", "Another account already uses this email.").into(),
         );
     }
-    let now = core.clock.now();
-    let mut change = Change::new(now.timestamp_millis());
-    let mut tx = core.store.begin().await?;
-    link_by_mail(
-        &mut tx,
-        &mut change,
+    send_link(
+        core,
         email::Purpose::ChangeEmail,
         &session.user.id,
         Some(email.as_str()),
-        now,
     )
-    .await?;
-    core.commit(tx, change).await
+    .await
 }
 
 /// Deletes the account after checking the password: the person's events that have not ended
