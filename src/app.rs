@@ -13,6 +13,7 @@ use crate::{
     http::{self, AppState},
     jobs::Workers,
     mail::Mailer,
+    realtime::{Bus, Hub, Limits},
     store::Store,
 };
 
@@ -52,7 +53,16 @@ impl App {
             mailer,
             clock,
             hasher: Hasher::new(config.max_concurrent_hashes),
-            hub: Default::default(),
+            hub: Hub::new(
+                Limits {
+                    stall: config.room.stall,
+                    actions_per_min: config.room.actions_per_min,
+                    chat_per_min: config.room.chat_per_min,
+                    reactions_per_min: config.room.reactions_per_min,
+                    ..Limits::default()
+                },
+                Bus::Local,
+            ),
             secret,
             config: Arc::new(config),
         };
@@ -96,6 +106,12 @@ impl App {
         let limits = http::serve::Limits {
             header_timeout: state.core.config.header_timeout,
             shutdown_grace: state.core.config.shutdown_grace,
+        };
+        // Live-room sockets are not requests: tell them the server is going away.
+        let hub = state.core.hub.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.shutdown();
         };
         http::serve::serve(self.listener, service, limits, shutdown).await;
         housekeeping.abort();

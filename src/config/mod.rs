@@ -61,6 +61,17 @@ pub struct Branding {
     pub footer_links: Vec<(String, String)>,
 }
 
+/// The live room's limits.
+#[derive(Clone, Debug)]
+pub struct RoomSettings {
+    pub stall: std::time::Duration,
+    pub actions_per_min: u32,
+    pub chat_per_min: u32,
+    pub reactions_per_min: u32,
+    /// Lower-case hosts; a link to one of them or a subdomain is refused.
+    pub chat_blocklist: Vec<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct RateLimits {
     pub anonymous_per_min: u32,
@@ -90,6 +101,7 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     pub header_timeout: std::time::Duration,
     pub shutdown_grace: std::time::Duration,
+    pub room: RoomSettings,
 }
 
 impl Config {
@@ -238,6 +250,23 @@ impl Config {
         };
         let header_timeout = seconds(o.header_timeout_secs, "header_timeout_secs")?;
         let shutdown_grace = seconds(o.shutdown_grace_secs, "shutdown_grace_secs")?;
+        let per_min = |v: Option<u32>, default: u32, name: &str| match v.unwrap_or(default) {
+            n @ 1..=10_000 => Ok(n),
+            _ => Err(ConfigError(format!("{name} must be from 1 to 10000"))),
+        };
+        let room = RoomSettings {
+            stall: seconds(o.room_stall_secs, "room_stall_secs")?,
+            actions_per_min: per_min(o.room_actions_per_min, 60, "room_actions_per_min")?,
+            chat_per_min: per_min(o.room_chat_per_min, 20, "room_chat_per_min")?,
+            reactions_per_min: per_min(o.room_reactions_per_min, 120, "room_reactions_per_min")?,
+            chat_blocklist: o
+                .chat_blocklist
+                .unwrap_or_default()
+                .into_iter()
+                .map(|h| h.trim().trim_start_matches("*.").to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+        };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sqlite = database_url.starts_with("sqlite:");
         Ok(Config {
@@ -274,6 +303,7 @@ impl Config {
             metrics_token: o.metrics_token,
             header_timeout,
             shutdown_grace,
+            room,
         })
     }
 

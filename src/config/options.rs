@@ -149,6 +149,29 @@ pub struct Options {
     /// [default: 10].
     #[arg(long, env = "MEETSTAGE_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+
+    /// Seconds a live-room connection may stop reading before it is cut off, so one stalled
+    /// client never holds the others back [default: 10].
+    #[arg(long, env = "MEETSTAGE_ROOM_STALL_SECS")]
+    pub room_stall_secs: Option<u64>,
+
+    /// Live-room actions (questions, votes, hands, moderation) per person per minute
+    /// [default: 60].
+    #[arg(long, env = "MEETSTAGE_ROOM_ACTIONS_PER_MIN")]
+    pub room_actions_per_min: Option<u32>,
+
+    /// Chat messages per person per minute [default: 20].
+    #[arg(long, env = "MEETSTAGE_ROOM_CHAT_PER_MIN")]
+    pub room_chat_per_min: Option<u32>,
+
+    /// Reactions per person per minute [default: 120].
+    #[arg(long, env = "MEETSTAGE_ROOM_REACTIONS_PER_MIN")]
+    pub room_reactions_per_min: Option<u32>,
+
+    /// Link hosts refused in chat and questions, comma separated; subdomains count too
+    /// [default: none].
+    #[arg(long, env = "MEETSTAGE_CHAT_BLOCKLIST", value_delimiter = ',')]
+    pub chat_blocklist: Option<Vec<String>>,
 }
 
 /// A value that must never reach a log or an error page: its `Debug` prints REDACTED, and
@@ -217,6 +240,11 @@ impl Options {
             metrics_token: self.metrics_token.or(other.metrics_token),
             header_timeout_secs: self.header_timeout_secs.or(other.header_timeout_secs),
             shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
+            room_stall_secs: self.room_stall_secs.or(other.room_stall_secs),
+            room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),
+            room_chat_per_min: self.room_chat_per_min.or(other.room_chat_per_min),
+            room_reactions_per_min: self.room_reactions_per_min.or(other.room_reactions_per_min),
+            chat_blocklist: self.chat_blocklist.or(other.chat_blocklist),
         }
     }
 

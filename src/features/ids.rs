@@ -81,6 +81,14 @@ id_type!(
     /// A row of the mail outbox.
     MailId
 );
+id_type!(
+    /// A question asked in a live room.
+    QuestionId
+);
+id_type!(
+    /// A chat message in a live room.
+    MessageId
+);
 
 /// Text that is not an id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

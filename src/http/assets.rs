@@ -23,6 +23,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/app.js"),
     ),
     (
+        "room.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/room.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../static/favicon.svg"),
@@ -32,6 +37,15 @@ const FILES: &[(&str, &str, &str)] = &[
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/theme.css", get(theme))
+        .route(
+            "/static/protocol.js",
+            get(|| async {
+                cached(
+                    "text/javascript; charset=utf-8",
+                    crate::realtime::protocol::javascript(),
+                )
+            }),
+        )
         .route("/static/{file}", get(file))
         .route(
             "/favicon.ico",

@@ -139,8 +139,10 @@ pub async fn not_found() -> Response {
     HttpError(Error::NotFound).into_response()
 }
 
+/// Answered with JSON errors rather than pages: the API, and live-room sockets (a socket has no
+/// page to show, and a redirect to the login page would mean nothing to it).
 pub fn is_api(path: &str) -> bool {
-    path.starts_with("/api/")
+    path.starts_with("/api/") || path.ends_with("/live/socket")
 }
 
 /// Gives every error response its body: JSON `{error, message, details}` for the API, a

@@ -1,7 +1,8 @@
 //! The accept loop. Like `axum::serve`, plus the two limits a public server needs: a client
 //! must send its request headers within `header_timeout` (a slow-loris client cannot hold
 //! connections open), and a shutdown waits at most `shutdown_grace` for requests in flight
-//! before it closes what is left.
+//! before it closes what is left. HTTP/1.1 only: browsers speak HTTP/2 only over TLS, which
+//! the proxy in front terminates, and a live-room upgrade then hands over the bare TCP stream.
 
 use std::{convert::Infallible, future::Future, net::SocketAddr, pin::pin, time::Duration};
 
@@ -10,13 +11,15 @@ use axum::{
     extract::ConnectInfo,
     http::{Request, Response},
 };
-use hyper::body::Incoming;
+use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    rt::{TokioIo, TokioTimer},
     service::TowerToHyperService,
 };
-use tokio::net::TcpListener;
+use tokio::{
+    net::TcpListener,
+    sync::{mpsc, watch},
+};
 use tower::{Service, ServiceExt};
 
 pub struct Limits {
@@ -38,13 +41,13 @@ pub async fn serve<S>(
         + 'static,
     S::Future: Send + 'static,
 {
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let graceful = GracefulShutdown::new();
+    // Each connection holds a sender; when the last is gone, every connection has finished.
+    let (alive, mut all_done) = mpsc::channel::<()>(1);
+    let (stop, stopping) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -66,18 +69,30 @@ pub async fn serve<S>(
             req
         });
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc))
-            .into_owned();
-        let conn = graceful.watch(conn);
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc))
+            .with_upgrades();
+        let (alive, mut stopping) = (alive.clone(), stopping.clone());
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let _alive = alive;
+            let mut conn = pin!(conn);
+            let ended = tokio::select! {
+                ended = conn.as_mut() => ended,
+                _ = async { stopping.wait_for(|s| *s).await.is_ok() } => {
+                    // Finish the request in flight, then close; an idle connection closes now.
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
     }
     drop(listener);
+    let _ = stop.send(true);
+    drop(alive);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = all_done.recv() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!(grace = ?limits.shutdown_grace, "requests still open after the grace period; closing them");
         }

@@ -1,76 +1,254 @@
-//! In-process fan-out of room notices. Features and jobs publish what happened to an event
-//! (status changes, "5 minutes left"); each live-room WebSocket subscribes to its event.
-//! Within one process only: several instances would need a shared channel (Postgres
-//! LISTEN/NOTIFY), which comes with the live room.
+//! Live rooms: one per event with people connected to this instance. Features publish what
+//! changed ([`Notice`], ids only) after their transaction commits; the event's room reloads
+//! what it needs, encodes each message once and hands the same bytes to every socket.
+//!
+//! - [`wire`]: the WebSocket frames.
+//! - [`protocol`]: the messages and their names, shared with the browser.
+//! - [`room`]: the task that owns a room's state and sequences its messages.
+//! - [`connection`]: one socket's reader and writer.
+//! - [`bus`]: carries notices to every instance (in process, or Postgres `LISTEN/NOTIFY`).
+
+pub mod bus;
+pub mod connection;
+pub mod outbox;
+pub mod protocol;
+pub mod room;
+pub mod wire;
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use serde::Serialize;
-use tokio::sync::broadcast;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
-/// What a room is told, as sent to its sockets.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+use crate::features::{
+    ids::{MessageId, QuestionId, UserId},
+    live::Participant,
+};
+pub use bus::Bus;
+use protocol::{Action, Reason};
+pub use room::RoomMsg;
+
+/// What changed in an event, as small as a database notification: the rooms reload the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "k", rename_all = "snake_case")]
 pub enum Notice {
-    /// The event moved to another status (staging, live, ended).
-    Status { status: String },
+    /// The event changed status or times: reload the clock.
+    Status,
     /// The event stops on its own at `ends_at` (ms since the epoch).
-    EndingSoon { minutes_left: u32, ends_at: i64 },
+    EndingSoon {
+        minutes_left: u32,
+        ends_at: i64,
+    },
+    Question {
+        id: QuestionId,
+    },
+    /// `user` voted for question `id`: the count changed, and their own view.
+    Vote {
+        id: QuestionId,
+        user: UserId,
+    },
+    Hand {
+        user: UserId,
+    },
+    Chat {
+        id: MessageId,
+    },
+    ChatSettings,
+    /// Presenters changed what `user` may do.
+    Standing {
+        user: UserId,
+    },
+    /// `user` was kicked (`banned` false) or banned: their sockets close.
+    Removed {
+        user: UserId,
+        banned: bool,
+    },
+    /// Someone joined or left on another instance.
+    Presence {
+        instance: String,
+        user: Option<UserId>,
+        joined: bool,
+        anonymous: u64,
+    },
+    /// Reactions counted on one instance over the last interval.
+    Reactions {
+        instance: String,
+        counts: Vec<(String, u64)>,
+    },
 }
 
-/// Slow subscribers drop old notices rather than hold everyone back.
-const BUFFER: usize = 64;
+/// Sizes and bounds of rooms and sockets.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A connection that cannot take a write for this long is cut off.
+    pub stall: std::time::Duration,
+    /// Largest message a browser may send.
+    pub max_inbound: usize,
+    /// Frames a room keeps for slow readers before they must start over from a snapshot.
+    pub ring: usize,
+    /// Personal messages queued for one connection before it must start over.
+    pub outbox: usize,
+    /// Per person per minute: actions, chat messages, reactions.
+    pub actions_per_min: u32,
+    pub chat_per_min: u32,
+    pub reactions_per_min: u32,
+}
 
-#[derive(Clone, Default)]
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            stall: std::time::Duration::from_secs(10),
+            max_inbound: 4096,
+            ring: 512,
+            outbox: 256,
+            actions_per_min: 60,
+            chat_per_min: 20,
+            reactions_per_min: 120,
+        }
+    }
+}
+
+/// The rooms of this instance, keyed by event. Cheap to clone.
+#[derive(Clone)]
 pub struct Hub {
-    rooms: Arc<Mutex<HashMap<String, broadcast::Sender<Notice>>>>,
+    inner: Arc<Inner>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new(Limits::default(), Bus::Local)
+    }
+}
+
+struct Inner {
+    rooms: Mutex<HashMap<String, mpsc::Sender<RoomMsg>>>,
+    limits: Limits,
+    bus: Bus,
+    /// This process, as other instances know it.
+    instance: String,
+    /// Budgets per person: actions, chat, reactions.
+    budgets: [DefaultKeyedRateLimiter<UserId>; 3],
+    checks: std::sync::atomic::AtomicU64,
 }
 
 impl Hub {
-    pub fn subscribe(&self, event_id: &str) -> broadcast::Receiver<Notice> {
-        let mut rooms = self.rooms.lock().expect("hub lock");
-        rooms
-            .entry(event_id.to_string())
-            .or_insert_with(|| broadcast::channel(BUFFER).0)
-            .subscribe()
+    pub fn new(limits: Limits, bus: Bus) -> Hub {
+        let budget = |per_min: u32| {
+            let n = std::num::NonZeroU32::new(per_min.max(1)).expect("at least one");
+            RateLimiter::keyed(Quota::per_minute(n))
+        };
+        Hub {
+            inner: Arc::new(Inner {
+                budgets: [
+                    budget(limits.actions_per_min),
+                    budget(limits.chat_per_min),
+                    budget(limits.reactions_per_min),
+                ],
+                checks: Default::default(),
+                rooms: Mutex::default(),
+                limits,
+                bus,
+                instance: uuid::Uuid::now_v7().to_string(),
+            }),
+        }
     }
 
-    /// Tells everyone in the room; returns how many heard it.
-    pub fn publish(&self, event_id: &str, notice: Notice) -> usize {
-        let mut rooms = self.rooms.lock().expect("hub lock");
-        let Some(tx) = rooms.get(event_id) else {
-            return 0;
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Whether other instances share this one's rooms.
+    pub fn is_shared(&self) -> bool {
+        self.inner.bus.is_shared()
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// Spends one unit of the person's budget for this kind of action (chat and reactions
+    /// have their own). Guests have no budget: they may only watch.
+    pub fn allow(&self, who: &Participant, action: &Action) -> Result<(), Reason> {
+        let budget = match action {
+            Action::Resync(_) => return Ok(()),
+            Action::Chat(_) | Action::Direct(_) | Action::Reply(_) => 1,
+            Action::React(_) => 2,
+            _ => 0,
         };
-        let heard = tx.send(notice).unwrap_or(0);
-        if heard == 0 {
-            // Nobody is listening any more: forget the room.
+        let Some(user) = &who.user else {
+            return Err(Reason::SignIn);
+        };
+        let limiter = &self.inner.budgets[budget];
+        // Forget people who have been quiet for a while, now and then.
+        let n = self
+            .inner
+            .checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n.is_multiple_of(4096) {
+            for l in &self.inner.budgets {
+                l.retain_recent();
+            }
+        }
+        limiter.check_key(user).map_err(|_| Reason::RateLimited)
+    }
+
+    /// Tells every instance's room of `event_id`. Called after the change committed.
+    pub fn publish(&self, event_id: &str, notice: Notice) {
+        self.inner.bus.publish(self, event_id, notice);
+    }
+
+    /// Hands a notice to this instance's room, if it has one.
+    pub(crate) fn deliver_local(&self, event_id: &str, notice: Notice) {
+        let inbox = self.rooms().get(event_id).cloned();
+        if let Some(inbox) = inbox {
+            room::deliver(&inbox, RoomMsg::Notice(notice));
+        }
+    }
+
+    /// The room of `event_id`, started by `start` when this instance has none yet.
+    pub(crate) fn room(
+        &self,
+        event_id: &str,
+        start: impl FnOnce() -> mpsc::Sender<RoomMsg>,
+    ) -> mpsc::Sender<RoomMsg> {
+        let mut rooms = self.rooms();
+        match rooms.get(event_id) {
+            Some(inbox) if !inbox.is_closed() => inbox.clone(),
+            _ => {
+                let inbox = start();
+                rooms.insert(event_id.to_string(), inbox.clone());
+                inbox
+            }
+        }
+    }
+
+    /// Called by a room that emptied: forgets it unless a new one already took its place.
+    pub(crate) fn forget(&self, event_id: &str, inbox: &mpsc::Sender<RoomMsg>) {
+        let mut rooms = self.rooms();
+        if rooms.get(event_id).is_some_and(|i| i.same_channel(inbox)) {
             rooms.remove(event_id);
         }
-        heard
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    /// Rooms open on this instance.
+    pub fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
 
-    #[tokio::test]
-    async fn notices_reach_subscribers_of_that_event_only() {
-        let hub = Hub::default();
-        let mut a = hub.subscribe("a");
-        let mut b = hub.subscribe("b");
-        let n = Notice::Status {
-            status: "live".into(),
-        };
-        assert_eq!(hub.publish("a", n.clone()), 1);
-        assert_eq!(a.recv().await.unwrap(), n);
-        assert!(b.try_recv().is_err());
-        drop(b);
-        assert_eq!(hub.publish("b", n.clone()), 0);
-        assert!(hub.rooms.lock().unwrap().get("b").is_none());
-        assert_eq!(hub.publish("nobody", n), 0);
+    /// Closes every room, telling each socket the server is going away.
+    pub fn shutdown(&self) {
+        let rooms: Vec<_> = self.rooms().drain().map(|(_, inbox)| inbox).collect();
+        for inbox in rooms {
+            room::deliver(&inbox, RoomMsg::Shutdown);
+        }
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<RoomMsg>>> {
+        // A panic elsewhere while holding this lock leaves the map itself intact.
+        self.inner.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

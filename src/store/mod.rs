@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod events;
 pub mod jobs;
+pub mod live;
 pub mod outbox;
 pub mod registrations;
 

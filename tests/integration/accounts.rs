@@ -635,19 +635,17 @@ async fn deleting_an_organizer_cancels_their_events(b: Backend) {
         n
     };
     assert!(end_jobs().await > 0);
-    let mut room = app.core.hub.subscribe(&live);
+    let hal_session = app.cookie_of(app.user_id("hal@example.org").await).await;
+    let mut room = app.ws(&live, Some(&hal_session)).await;
+    room.greeting().await;
 
     let r = app
         .form(&org, "/account/delete", &[("current_password", PASSWORD)])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
-    assert_eq!(
-        room.try_recv().unwrap(),
-        meetstage::realtime::Notice::Status {
-            status: "cancelled".into()
-        }
-    );
+    room.until_with("clock", |c| c["status"] == "cancelled")
+        .await;
     assert_eq!(end_jobs().await, 0, "no reminder, warning or stop is left");
     let cancelled: Vec<String> = app
         .mails_to("hal@example.org")

@@ -90,6 +90,13 @@ impl TestApp {
     }
 
     async fn start(backend: Backend, tweak: impl FnOnce(&mut Options), workers: bool) -> TestApp {
+        // `RUST_LOG=…` shows the server's log while debugging a test.
+        if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().unwrap();

@@ -1,27 +1,37 @@
 //! The live event's lifecycle through the organizer's buttons, and the clock the job loop
 //! keeps for it: warnings 5 and 1 minutes before the end, then the automatic stop.
 
-use std::time::Duration as StdDuration;
-
 use chrono::Duration;
-use meetstage::{features::email, realtime::Notice};
+use meetstage::features::email;
 use reqwest::{Method, StatusCode};
-use tokio::sync::broadcast::Receiver;
+use serde_json::json;
 
 use crate::{
     both,
     helpers::{Backend, TestApp},
+    room_client::Ws,
 };
 
-async fn next_notice(rx: &mut Receiver<Notice>) -> Notice {
-    tokio::time::timeout(StdDuration::from_secs(10), rx.recv())
-        .await
-        .expect("a notice within 10 s")
-        .expect("hub open")
+/// The organizer's own live-room socket, greeted.
+async fn room_of(app: &TestApp, email: &str, event: &str) -> Ws {
+    let me = app.cookie_of(app.user_id(email).await).await;
+    let mut ws = app.ws(event, Some(&me)).await;
+    ws.greeting().await;
+    ws
 }
 
-fn status(s: &str) -> Notice {
-    Notice::Status { status: s.into() }
+/// Waits for the room's clock to show `status`.
+async fn status(room: &mut Ws, status: &str) {
+    room.until_with("clock", |c| c["status"] == status).await;
+}
+
+/// Waits for a warning; returns (minutes_left, ends_at).
+async fn warning(room: &mut Ws) -> (i64, i64) {
+    let w = room.until("ending_soon").await;
+    (
+        w["minutes_left"].as_i64().unwrap(),
+        w["ends_at"].as_i64().unwrap(),
+    )
 }
 
 /// (run_at, kind) of this event's end jobs.
@@ -58,7 +68,7 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
     let app = spawn(backend).await;
     let org = app.organizer("org@example.org", "Org").await;
     let event = app.create_event(&org, "Live night", "").await;
-    let mut room = app.core.hub.subscribe(&event);
+    let mut room = room_of(&app, "org@example.org", &event).await;
     let page = format!("/events/{event}");
 
     // Only the organizer sees the controls and may use them.
@@ -83,7 +93,7 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
     assert!(html.contains("Open green room") && !html.contains(">Go live<"));
     let r = app.form(&org, &format!("{page}/green-room"), &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(next_notice(&mut room).await, status("staging"));
+    status(&mut room, "staging").await;
     let (_, html) = app
         .text(&org, r.headers()["location"].to_str().unwrap())
         .await;
@@ -101,7 +111,7 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = app.form(&org, &format!("{page}/go-live"), &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(next_notice(&mut room).await, status("live"));
+    status(&mut room, "live").await;
     let r = app
         .api(
             &org,
@@ -139,31 +149,27 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
         .advance(Duration::milliseconds(ends_at - 5 * 60_000 - now));
     // One minute early, nothing runs.
     app.clock.advance(Duration::minutes(-1));
-    app.deliver().await;
-    assert!(room.try_recv().is_err());
+    app.run_jobs().await;
+    assert!(
+        !room
+            .settle()
+            .await
+            .iter()
+            .any(|m| m["type"] == "ending_soon")
+    );
     app.clock.advance(Duration::minutes(1));
     assert_eq!(app.run_jobs().await, 1, "the 5-minute warning");
     assert_eq!(end_jobs(&app, &event).await.len(), 2);
-    assert_eq!(
-        room.try_recv().unwrap(),
-        Notice::EndingSoon {
-            minutes_left: 5,
-            ends_at
-        }
-    );
+    assert_eq!(warning(&mut room).await, (5, ends_at));
+    let notice = room.until_with("chat", |m| m["kind"] == "system").await;
+    assert_eq!(notice["text"], "5 minutes left.");
     app.clock.advance(Duration::minutes(4));
     assert_eq!(app.run_jobs().await, 1, "the 1-minute warning");
-    assert_eq!(
-        room.try_recv().unwrap(),
-        Notice::EndingSoon {
-            minutes_left: 1,
-            ends_at
-        }
-    );
+    assert_eq!(warning(&mut room).await, (1, ends_at));
     assert_eq!(event_status(&app, &event).await, "live");
     app.clock.advance(Duration::minutes(1));
     assert_eq!(app.run_jobs().await, 1, "the automatic stop");
-    assert_eq!(room.try_recv().unwrap(), status("ended"));
+    status(&mut room, "ended").await;
     assert_eq!(event_status(&app, &event).await, "ended");
     assert!(end_jobs(&app, &event).await.is_empty(), "no end job left");
     let (_, html) = app.text(&org, &page).await;
@@ -211,14 +217,22 @@ async fn late_start_and_manual_end(backend: Backend) {
     );
 
     // Ended by hand: the pending stop and warning go with it, and nothing ends it twice.
-    let mut room = app.core.hub.subscribe(&event);
+    let mut room = room_of(&app, "org@example.org", &event).await;
     assert_eq!(go("end").await, StatusCode::OK);
-    assert_eq!(next_notice(&mut room).await, status("ended"));
+    status(&mut room, "ended").await;
     assert!(end_jobs(&app, &event).await.is_empty());
     assert_eq!(go("end").await, StatusCode::CONFLICT);
     app.clock.advance(Duration::minutes(10));
-    app.deliver().await;
-    assert!(room.try_recv().is_err(), "no notice after the end");
+    app.run_jobs().await;
+    let after = room.settle().await;
+    assert!(
+        !after
+            .iter()
+            .any(|m| m["type"] == "ending_soon" || m["type"] == "clock"),
+        "no notice after the end: {after:?}"
+    );
+    room.send("chat", json!({ "text": "anyone?" })).await;
+    assert_eq!(room.error().await, "not_live");
 }
 
 /// A mail backlog of any size never holds the session's clock back: with the server's own
@@ -250,27 +264,15 @@ async fn a_mail_backlog_never_delays_the_clock(backend: Backend) {
         .collect();
     app.core.store.enqueue_mails(&backlog).await.unwrap();
 
-    let mut room = app.core.hub.subscribe(&event);
+    let mut room = room_of(&app, "org@example.org", &event).await;
     let (stop_at, _, _) = end_jobs(&app, &event).await.pop().unwrap();
     app.clock
         .advance(Duration::milliseconds(stop_at - 5 * 60_000 - now));
-    assert_eq!(
-        next_notice(&mut room).await,
-        Notice::EndingSoon {
-            minutes_left: 5,
-            ends_at: stop_at
-        }
-    );
+    assert_eq!(warning(&mut room).await, (5, stop_at));
     app.clock.advance(Duration::minutes(5));
     // The 1-minute warning was due too; the stop follows it.
-    assert!(matches!(
-        next_notice(&mut room).await,
-        Notice::EndingSoon {
-            minutes_left: 1,
-            ..
-        }
-    ));
-    assert_eq!(next_notice(&mut room).await, status("ended"));
+    assert_eq!(warning(&mut room).await.0, 1);
+    status(&mut room, "ended").await;
     let pending = app
         .core
         .store

@@ -14,6 +14,8 @@ mod live;
 mod ops;
 mod registrations;
 mod restart;
+mod room;
+mod room_client;
 mod security;
 mod ses;
 mod smtp;

@@ -66,7 +66,7 @@ pub async fn create(core: &Core, session: &Session, input: &EventInput) -> Resul
     get_row(core, &id).await
 }
 
-async fn get_row(core: &Core, id: &str) -> Result<EventView> {
+pub(crate) async fn get_row(core: &Core, id: &str) -> Result<EventView> {
     core.store
         .event(id)
         .await?
@@ -171,9 +171,7 @@ async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
         now,
     ));
     change.effects.unschedule = live::transition_unschedules(&event.id, Transition::End);
-    change
-        .notices
-        .push(live::status_notice(&event.id, Status::Cancelled));
+    change.notices.push(live::status_notice(&event.id));
     let mut tx = core.store.begin().await?;
     if !tx.cancel_event(&event.id, now).await? {
         return Ok(false);
@@ -226,7 +224,7 @@ pub(crate) async fn apply_transition(
         change.effects.jobs.extend(jobs);
         change.effects.unschedule.extend(stale);
     }
-    change.notices.push(live::status_notice(&event.id, to));
+    change.notices.push(live::status_notice(&event.id));
     let mut tx = core.store.begin().await?;
     if !tx
         .transition_event(&event.id, from.as_str(), to.as_str(), now)
@@ -234,6 +232,12 @@ pub(crate) async fn apply_transition(
     {
         return Ok(false);
     }
+    let said = match t {
+        Transition::OpenGreenRoom => "The presenters are getting ready.",
+        Transition::GoLive => "The event is live.",
+        Transition::End => "The event has ended. Thank you for joining!",
+    };
+    live::chat::system(&mut tx, &mut change, &event.id, said).await?;
     core.commit(tx, change).await?;
     Ok(true)
 }

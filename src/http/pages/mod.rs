@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod events;
 mod home;
+mod live;
 mod registrations;
 
 use askama::Template;
@@ -21,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .merge(home::router())
         .merge(accounts::router())
         .merge(events::router())
+        .merge(live::router())
         .merge(registrations::router())
         .merge(admin::router())
 }

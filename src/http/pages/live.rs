@@ -1,0 +1,197 @@
+//! The live room: the page (the presenter dashboard for those who run the room, the attendee
+//! room for everyone else) and its WebSocket. The socket is opened by the page with the
+//! session cookie; the server decides who the person is and what they may do.
+
+use askama::Template;
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+
+use super::{Layout, render};
+use crate::{
+    features::{
+        Error,
+        events::{self, EventView, Status},
+        forbidden,
+        ids::EventId,
+        live::{self, Participant, REACTIONS, Refusal},
+    },
+    http::{
+        AppState,
+        context::{Ctx, IdPath},
+        error::HttpError,
+    },
+    realtime::{connection, wire},
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/events/{id}/live", get(page))
+        .route("/events/{id}/live/socket", get(socket))
+}
+
+fn refused(r: Refusal) -> HttpError {
+    HttpError(match r {
+        Refusal::NotFound => Error::NotFound,
+        Refusal::SignIn => Error::Unauthenticated,
+        Refusal::Banned(reason) if reason.is_empty() => {
+            forbidden("The presenters removed you from this event.")
+        }
+        Refusal::Banned(reason) => forbidden(format!(
+            "The presenters removed you from this event: {reason}"
+        )),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "events/live.html")]
+struct LivePage {
+    layout: Layout,
+    e: EventView,
+    who: Participant,
+    reactions: &'static [&'static str],
+    extensions: &'static [u32],
+}
+
+impl LivePage {
+    fn runs_room(&self) -> bool {
+        self.who.runs_room()
+    }
+
+    fn signed_in(&self) -> bool {
+        self.who.user.is_some()
+    }
+
+    fn can_manage(&self) -> bool {
+        self.layout
+            .user
+            .as_ref()
+            .is_some_and(|_| self.who.role == crate::realtime::protocol::RoomRole::Presenter)
+    }
+
+    fn role_name(&self) -> &'static str {
+        use crate::realtime::protocol::RoomRole;
+        match self.who.role {
+            RoomRole::Presenter => "presenter",
+            RoomRole::Moderator => "moderator",
+            RoomRole::Attendee => "attendee",
+            RoomRole::Viewer => "viewer",
+        }
+    }
+
+    fn status(&self) -> &'static str {
+        self.e.status.as_str()
+    }
+}
+
+async fn page(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    IdPath(id): IdPath<EventId>,
+) -> Result<Response, HttpError> {
+    let e = events::get(&s.core, ctx.user(), &id).await?;
+    let who = live::admit(&s.core, &e, ctx.user())
+        .await
+        .map_err(refused)?;
+    let title = if who.runs_room() {
+        format!("Dashboard: {}", e.title)
+    } else {
+        e.title.clone()
+    };
+    Ok(render(&LivePage {
+        layout: Layout::new(&s, &ctx, title),
+        e,
+        who,
+        reactions: &REACTIONS,
+        extensions: &live::clock::EXTENSIONS,
+    }))
+}
+
+/// The WebSocket upgrade. Cookies ride along on cross-site WebSocket requests and CSRF
+/// tokens do not cover a GET, so the `Origin` must be this site's (or a configured one).
+async fn socket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    IdPath(id): IdPath<EventId>,
+    mut req: Request,
+) -> Result<Response, HttpError> {
+    let headers = req.headers();
+    if !origin_allowed(&s, headers) {
+        metrics::counter!("meetstage_room_refused_total", "why" => "origin").increment(1);
+        return Err(HttpError(forbidden(
+            "This page may not open a live-room connection.",
+        )));
+    }
+    let Some(accept) = handshake(headers) else {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            [(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            )],
+            "This address takes WebSocket connections (version 13) only.",
+        )
+            .into_response());
+    };
+    let e = events::get(&s.core, ctx.user(), &id).await?;
+    if e.status == Status::Cancelled {
+        return Err(HttpError(Error::NotFound));
+    }
+    let who = live::admit(&s.core, &e, ctx.user())
+        .await
+        .map_err(refused)?;
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let core = s.core.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => connection::run(core, upgraded, who).await,
+            Err(e) => tracing::debug!(error = %e, "live-room upgrade failed"),
+        }
+    });
+    Ok((
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (
+                header::SEC_WEBSOCKET_ACCEPT,
+                HeaderValue::from_str(&accept).expect("base64 is a valid header value"),
+            ),
+        ],
+    )
+        .into_response())
+}
+
+fn origin_allowed(s: &AppState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return false;
+    };
+    let own = s.core.config.base_url.origin().ascii_serialization();
+    origin == own || s.core.config.cors_origins.iter().any(|o| o == origin)
+}
+
+/// The `Sec-WebSocket-Accept` for a valid version-13 upgrade request.
+fn handshake(headers: &HeaderMap) -> Option<String> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return None;
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION)? != "13" {
+        return None;
+    }
+    let key = headers.get(header::SEC_WEBSOCKET_KEY)?.to_str().ok()?;
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(key).ok()?;
+    (raw.len() == 16).then(|| wire::accept_key(key))
+}

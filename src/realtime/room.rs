@@ -1,0 +1,629 @@
+//! One event's room on this instance: a task that owns the room's state and is the only
+//! writer of its two streams, one for attendees and one for presenters (who also see the
+//! people, hands, direct messages and standings). Every message is encoded once with the
+//! stream's next sequence number, and the same bytes go to every socket on that stream.
+//! Messages for one person go to their connections' own queues.
+//!
+//! Newcomers and connections that fell behind get a snapshot at the stream's current number,
+//! then a receiver positioned right after it, so nothing is missed or seen twice.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use super::outbox::Outbox;
+use super::{
+    Notice,
+    protocol::{Gone, Out, Person, PresenceView, Reactions, RoomRole, Snapshot},
+    wire,
+};
+use crate::features::{
+    Core,
+    ids::UserId,
+    live::{self, Loaded, Participant, To},
+};
+
+/// How often presence counts and reaction bursts are sent: one frame per interval, however
+/// many people joined or clapped.
+pub const TICK: Duration = Duration::from_millis(250);
+/// Notices waiting for a busy room; beyond this the room starts everyone over.
+const INBOX: usize = 4096;
+/// Close codes of our own (4000–4999 are for applications).
+pub const CLOSE_KICKED: u16 = 4001;
+pub const CLOSE_BANNED: u16 = 4003;
+
+/// A stream frame: its number and its bytes on the wire.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub seq: u64,
+    pub bytes: Bytes,
+}
+
+pub enum RoomMsg {
+    Join(Box<Join>),
+    Leave {
+        conn: u64,
+    },
+    /// A connection fell behind its stream: snapshot, then a fresh receiver.
+    Resync {
+        conn: u64,
+        reply: oneshot::Sender<broadcast::Receiver<Frame>>,
+    },
+    Notice(Notice),
+    /// A reaction from a connection of this instance.
+    React(String),
+    Shutdown,
+}
+
+pub struct Join {
+    pub conn: u64,
+    pub who: Participant,
+    pub outbox: Arc<Outbox>,
+    pub reply: oneshot::Sender<broadcast::Receiver<Frame>>,
+}
+
+/// Hands a message to a room without waiting. A room that cannot keep up with notices is
+/// told to start everyone over, so nobody is left with silently stale state.
+pub fn deliver(inbox: &mpsc::Sender<RoomMsg>, msg: RoomMsg) {
+    match inbox.try_send(msg) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            metrics::counter!("meetstage_room_inbox_overflows_total").increment(1);
+            STALE.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => {}
+    }
+}
+
+/// Counts inbox overflows of every room; a room that sees the count move resyncs everyone.
+static STALE: AtomicU64 = AtomicU64::new(0);
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+pub fn next_conn_id() -> u64 {
+    NEXT_CONN.fetch_add(1, Ordering::Relaxed)
+}
+
+struct Stream {
+    tx: broadcast::Sender<Frame>,
+    seq: u64,
+    /// The snapshot at `seq`, encoded, until the stream moves on.
+    cached: Option<Bytes>,
+}
+
+impl Stream {
+    fn new(ring: usize) -> Stream {
+        Stream {
+            tx: broadcast::channel(ring).0,
+            seq: 0,
+            cached: None,
+        }
+    }
+
+    fn send(&mut self, out: &Out) {
+        self.seq += 1;
+        self.cached = None;
+        let frame = Frame {
+            seq: self.seq,
+            bytes: out.frame(Some(self.seq)),
+        };
+        // No receivers is fine: nobody on this stream right now.
+        let delivered = self.tx.send(frame).unwrap_or(0);
+        metrics::counter!("meetstage_room_frames_out_total").increment(delivered as u64);
+    }
+}
+
+struct Conn {
+    user: Option<UserId>,
+    role: RoomRole,
+    outbox: Arc<Outbox>,
+}
+
+/// Someone here on this instance.
+struct Present {
+    name: String,
+    role: RoomRole,
+    conns: usize,
+    attendance: String,
+}
+
+struct Room {
+    core: Core,
+    event_id: String,
+    me: mpsc::Sender<RoomMsg>,
+    attendees: Stream,
+    presenters: Stream,
+    conns: HashMap<u64, Conn>,
+    people: HashMap<UserId, Present>,
+    guests: u64,
+    /// People and guests on other instances, by instance.
+    remote: HashMap<String, (HashMap<UserId, Person>, u64)>,
+    loaded: Option<Loaded>,
+    presence_changed: bool,
+    reactions: BTreeMap<String, u64>,
+    stale_seen: u64,
+    ticks: u64,
+    ping: Bytes,
+}
+
+/// Starts the room of `event_id`; it stops by itself when its last connection leaves.
+pub fn start(core: Core, event_id: String) -> mpsc::Sender<RoomMsg> {
+    let (tx, rx) = mpsc::channel(INBOX);
+    let ring = core.hub.limits().ring;
+    let room = Room {
+        core,
+        event_id,
+        me: tx.clone(),
+        attendees: Stream::new(ring),
+        presenters: Stream::new(ring),
+        conns: HashMap::new(),
+        people: HashMap::new(),
+        guests: 0,
+        remote: HashMap::new(),
+        loaded: None,
+        presence_changed: false,
+        reactions: BTreeMap::new(),
+        stale_seen: STALE.load(Ordering::Relaxed),
+        ticks: 0,
+        ping: wire::ping(),
+    };
+    tokio::spawn(room.run(rx));
+    tx
+}
+
+impl Room {
+    async fn run(mut self, mut inbox: mpsc::Receiver<RoomMsg>) {
+        metrics::gauge!("meetstage_rooms").increment(1.0);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = inbox.recv() => match msg {
+                    Some(RoomMsg::Shutdown) | None => break,
+                    Some(msg) => self.handle(msg).await,
+                },
+                _ = tick.tick() => {
+                    self.tick();
+                    if self.conns.is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+        // Leave the hub first, so new joins start a new room; joins already queued here
+        // see their reply dropped and try again.
+        self.core.hub.forget(&self.event_id, &self.me);
+        inbox.close();
+        for conn in self.conns.values() {
+            conn.outbox
+                .close(Some(wire::close(wire::code::GOING_AWAY, "the room closed")));
+        }
+        let ids: Vec<u64> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.leave(id).await;
+        }
+        metrics::gauge!("meetstage_rooms").decrement(1.0);
+    }
+
+    async fn handle(&mut self, msg: RoomMsg) {
+        let stale = STALE.load(Ordering::Relaxed);
+        if stale != self.stale_seen {
+            self.stale_seen = stale;
+            self.restart_everyone().await;
+        }
+        match msg {
+            RoomMsg::Join(join) => self.join(*join).await,
+            RoomMsg::Leave { conn } => self.leave(conn).await,
+            RoomMsg::Resync { conn, reply } => {
+                metrics::counter!("meetstage_room_resyncs_total").increment(1);
+                let Some(c) = self.conns.get(&conn) else {
+                    return;
+                };
+                let (role, outbox) = (c.role, c.outbox.clone());
+                if let Some(rx) = self.greet(role, &outbox).await {
+                    let _ = reply.send(rx);
+                }
+            }
+            RoomMsg::Notice(notice) => self.notice(notice).await,
+            RoomMsg::React(emoji) => *self.reactions.entry(emoji).or_default() += 1,
+            RoomMsg::Shutdown => {}
+        }
+    }
+
+    fn stream(&mut self, role: RoomRole) -> &mut Stream {
+        if role.runs_room() {
+            &mut self.presenters
+        } else {
+            &mut self.attendees
+        }
+    }
+
+    /// Queues the stream's snapshot for a connection and returns its receiver, positioned
+    /// just after the snapshot. None when the room cannot be loaded (the connection closes).
+    async fn greet(
+        &mut self,
+        role: RoomRole,
+        outbox: &Outbox,
+    ) -> Option<broadcast::Receiver<Frame>> {
+        if self.loaded.is_none() {
+            match live::snapshot(&self.core, &self.event_id).await {
+                Ok(l) => self.loaded = Some(l),
+                Err(e) => {
+                    tracing::error!(error = %e, event.id = %self.event_id, "loading a room failed");
+                    outbox.close(Some(wire::close(wire::code::TRY_AGAIN, "try again")));
+                    return None;
+                }
+            }
+        }
+        let snapshot = self.snapshot_for(role);
+        let stream = self.stream(role);
+        let bytes = match &stream.cached {
+            Some(b) => b.clone(),
+            None => {
+                let b = Out::Snapshot(Box::new(snapshot)).frame(Some(stream.seq));
+                stream.cached = Some(b.clone());
+                b
+            }
+        };
+        outbox.push(bytes);
+        Some(stream.tx.subscribe())
+    }
+
+    fn snapshot_for(&self, role: RoomRole) -> Snapshot {
+        let loaded = self.loaded.as_ref().expect("loaded before use");
+        let mut s = if role.runs_room() {
+            loaded.for_presenters.clone()
+        } else {
+            loaded.for_attendees.clone()
+        };
+        s.presence = self.presence();
+        if role.runs_room() {
+            s.people = Some(self.people_list());
+        }
+        s
+    }
+
+    /// Distinct people here and on other instances, plus guests.
+    fn presence(&self) -> u64 {
+        let mut ids: std::collections::HashSet<&UserId> = self.people.keys().collect();
+        let mut guests = self.guests;
+        for (people, g) in self.remote.values() {
+            ids.extend(people.keys());
+            guests = guests.saturating_add(*g);
+        }
+        (ids.len() as u64).saturating_add(guests)
+    }
+
+    fn people_list(&self) -> Vec<Person> {
+        let mut list: BTreeMap<&UserId, Person> = BTreeMap::new();
+        for (people, _) in self.remote.values() {
+            for (id, p) in people {
+                list.insert(id, p.clone());
+            }
+        }
+        for (id, p) in &self.people {
+            list.insert(
+                id,
+                Person {
+                    user_id: id.clone(),
+                    name: p.name.clone(),
+                    role: p.role,
+                },
+            );
+        }
+        let mut v: Vec<Person> = list.into_values().collect();
+        v.sort_by(|a, b| {
+            (a.role.runs_room(), &a.name)
+                .cmp(&(b.role.runs_room(), &b.name))
+                .reverse()
+        });
+        v
+    }
+
+    async fn join(&mut self, join: Join) {
+        let Join {
+            conn,
+            who,
+            outbox,
+            reply,
+        } = join;
+        let Some(rx) = self.greet(who.role, &outbox).await else {
+            return;
+        };
+        if who.user.is_some() {
+            match live::you(&self.core, &who).await {
+                Ok(you) => {
+                    outbox.push(Out::You(Box::new(you)).frame(None));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, event.id = %self.event_id, "loading a person failed");
+                    outbox.close(Some(wire::close(wire::code::TRY_AGAIN, "try again")));
+                    return;
+                }
+            }
+        } else {
+            let you = live::you(&self.core, &who).await.ok();
+            if let Some(you) = you {
+                outbox.push(Out::You(Box::new(you)).frame(None));
+            }
+        }
+        if reply.send(rx).is_err() {
+            return;
+        }
+        metrics::gauge!("meetstage_room_connections").increment(1.0);
+        self.conns.insert(
+            conn,
+            Conn {
+                user: who.user.clone(),
+                role: who.role,
+                outbox,
+            },
+        );
+        match &who.user {
+            None => self.guests += 1,
+            Some(user) => {
+                if let Some(p) = self.people.get_mut(user) {
+                    p.conns += 1;
+                } else {
+                    let attendance = uuid::Uuid::now_v7().to_string();
+                    let now = self.core.clock.now_ms();
+                    let instance = self.core.hub.instance().to_string();
+                    if let Err(e) = self
+                        .core
+                        .store
+                        .attendance_joined(&attendance, &self.event_id, user, &instance, now)
+                        .await
+                    {
+                        tracing::warn!(error = %e, "recording attendance failed");
+                    }
+                    self.people.insert(
+                        user.clone(),
+                        Present {
+                            name: who.name.clone(),
+                            role: who.role,
+                            conns: 1,
+                            attendance,
+                        },
+                    );
+                    self.presenters.send(&Out::PersonJoined(Person {
+                        user_id: user.clone(),
+                        name: who.name.clone(),
+                        role: who.role,
+                    }));
+                    self.tell_others(Some(user.clone()), true);
+                }
+            }
+        }
+        self.presence_changed = true;
+    }
+
+    async fn leave(&mut self, conn: u64) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        metrics::gauge!("meetstage_room_connections").decrement(1.0);
+        self.presence_changed = true;
+        let Some(user) = c.user else {
+            self.guests = self.guests.saturating_sub(1);
+            return;
+        };
+        let Some(p) = self.people.get_mut(&user) else {
+            return;
+        };
+        p.conns -= 1;
+        if p.conns > 0 {
+            return;
+        }
+        let attendance = p.attendance.clone();
+        self.people.remove(&user);
+        let now = self.core.clock.now_ms();
+        if let Err(e) = self.core.store.attendance_left(&attendance, now).await {
+            tracing::warn!(error = %e, "recording attendance failed");
+        }
+        self.presenters.send(&Out::PersonLeft(Gone {
+            id: user.to_string(),
+        }));
+        self.tell_others(Some(user), false);
+    }
+
+    /// Lets other instances know someone came or went here.
+    fn tell_others(&self, user: Option<UserId>, joined: bool) {
+        if !self.core.hub.is_shared() {
+            return;
+        }
+        self.core.hub.publish(
+            &self.event_id,
+            Notice::Presence {
+                instance: self.core.hub.instance().to_string(),
+                user,
+                joined,
+                anonymous: self.guests,
+            },
+        );
+    }
+
+    async fn notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Removed { user, banned } => {
+                let (code, why) = if banned {
+                    (CLOSE_BANNED, "banned from this event")
+                } else {
+                    (CLOSE_KICKED, "removed by a presenter")
+                };
+                let removed = Out::Removed(super::protocol::RemovedView {
+                    banned,
+                    reason: why.to_string(),
+                })
+                .frame(None);
+                for c in self
+                    .conns
+                    .values()
+                    .filter(|c| c.user.as_ref() == Some(&user))
+                {
+                    c.outbox.push(removed.clone());
+                    c.outbox.close(Some(wire::close(code, why)));
+                }
+            }
+            Notice::Presence {
+                instance,
+                user,
+                joined,
+                anonymous,
+            } => {
+                if instance == self.core.hub.instance() {
+                    return;
+                }
+                // The role is recomputed here from the record, never taken from the notice.
+                let person = match (&user, joined) {
+                    (Some(u), true) => live::person(&self.core, &self.event_id, u)
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "loading a remote person failed");
+                            None
+                        }),
+                    _ => None,
+                };
+                let entry = self.remote.entry(instance).or_default();
+                entry.1 = anonymous;
+                match (user, person) {
+                    (_, Some(p)) if entry.0.insert(p.user_id.clone(), p.clone()).is_none() => {
+                        self.presenters.send(&Out::PersonJoined(p));
+                    }
+                    (Some(u), None) if !joined => {
+                        let was_here = entry.0.remove(&u).is_some();
+                        let still_here = self.people.contains_key(&u)
+                            || self
+                                .remote
+                                .values()
+                                .any(|(people, _)| people.contains_key(&u));
+                        if was_here && !still_here {
+                            self.presenters
+                                .send(&Out::PersonLeft(Gone { id: u.to_string() }));
+                        }
+                    }
+                    _ => {}
+                }
+                self.presence_changed = true;
+            }
+            Notice::Reactions { instance, counts } => {
+                if instance == self.core.hub.instance() {
+                    return;
+                }
+                let r = Out::Reactions(Reactions {
+                    counts: counts.into_iter().collect(),
+                });
+                self.attendees.send(&r);
+                self.presenters.send(&r);
+            }
+            other => {
+                // Shared state changed: the next newcomer needs a fresh load.
+                self.loaded = None;
+                match live::render(&self.core, &self.event_id, &other).await {
+                    Ok(messages) => {
+                        for (to, out) in messages {
+                            self.send(&to, &out);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, event.id = %self.event_id, "rendering a room notice failed");
+                        self.restart_everyone().await;
+                    }
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, to: &To, out: &Out) {
+        match to {
+            To::Everyone => {
+                self.attendees.send(out);
+                self.presenters.send(out);
+            }
+            To::Attendees => self.attendees.send(out),
+            To::Presenters => self.presenters.send(out),
+            To::Person(user) => {
+                let frame = out.frame(None);
+                for c in self
+                    .conns
+                    .values()
+                    .filter(|c| c.user.as_ref() == Some(user))
+                {
+                    c.outbox.push(frame.clone());
+                }
+            }
+        }
+    }
+
+    /// Sends a fresh snapshot down both streams: everyone starts over from the record.
+    async fn restart_everyone(&mut self) {
+        self.loaded = None;
+        match live::snapshot(&self.core, &self.event_id).await {
+            Ok(l) => {
+                self.loaded = Some(l);
+                for role in [RoomRole::Attendee, RoomRole::Presenter] {
+                    let s = Out::Snapshot(Box::new(self.snapshot_for(role)));
+                    self.stream(role).send(&s);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, event.id = %self.event_id, "reloading a room failed");
+            }
+        }
+    }
+
+    /// Pings quiet sockets and cuts off those that stopped answering: a client that stops
+    /// reading is gone within the stall bound, however little the room sends.
+    fn check_liveness(&self) {
+        let stall = u64::try_from(self.core.hub.limits().stall.as_millis()).unwrap_or(u64::MAX);
+        let now = super::connection::mono_ms();
+        for c in self.conns.values() {
+            let quiet = now.saturating_sub(c.outbox.heard.load(Ordering::Relaxed));
+            if quiet > stall {
+                metrics::counter!("meetstage_room_drops_total", "why" => "silent").increment(1);
+                c.outbox
+                    .close(Some(wire::close(wire::code::TRY_AGAIN, "not responding")));
+            } else if quiet > stall / 3 {
+                c.outbox.push(self.ping.clone());
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(4) {
+            self.check_liveness();
+        }
+        if self.presence_changed {
+            self.presence_changed = false;
+            self.tell_others(None, true);
+            let p = Out::Presence(PresenceView {
+                count: self.presence(),
+            });
+            self.attendees.send(&p);
+            self.presenters.send(&p);
+        }
+        if !self.reactions.is_empty() {
+            let counts = std::mem::take(&mut self.reactions);
+            if self.core.hub.is_shared() {
+                self.core.hub.publish(
+                    &self.event_id,
+                    Notice::Reactions {
+                        instance: self.core.hub.instance().to_string(),
+                        counts: counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                    },
+                );
+            }
+            let r = Out::Reactions(Reactions { counts });
+            self.attendees.send(&r);
+            self.presenters.send(&r);
+        }
+    }
+}
