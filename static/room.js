@@ -262,9 +262,10 @@ function drawStatus() {
 
 function mmss(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
   const pad = (n) => String(n).padStart(2, "0");
-  return h > 0 ? `${h}:${pad(m)}:${pad(sec)}` : `${pad(m)}:${pad(sec)}`;
+  const clock = h > 0 || d > 0 ? `${h}:${pad(m)}:${pad(sec)}` : `${pad(m)}:${pad(sec)}`;
+  return d > 0 ? `${d} d ${clock}` : clock;
 }
 
 function tick() {
@@ -276,8 +277,9 @@ function tick() {
     $("clock-elapsed").textContent = mmss(now - starts_at);
     const left = end - now;
     $("clock-left").textContent = mmss(left);
-    clock.classList.toggle("warn", left < 5 * 60000 && left >= 60000);
-    clock.classList.toggle("danger", left < 60000);
+    // Amber from the 5-minute warning on, red from the 1-minute one.
+    clock.classList.toggle("warn", left <= 5 * 60000 && left > 60000);
+    clock.classList.toggle("danger", left <= 60000);
   } else {
     $("clock-elapsed").textContent = "—";
     $("clock-left").textContent = status === "ended" ? "Ended" : "—";
@@ -295,7 +297,7 @@ const ROLE = { presenter: "Presenter", moderator: "Moderator", attendee: "Attend
 function moderationButtons(userId, name) {
   const p = state.participants.get(userId) || {};
   const act = (type, extra = {}) => () => send(type, { user_id: userId, ...extra });
-  return el("span", { class: "row-actions" },
+  return el("details", { class: "moderate" }, el("summary", {}, "Moderate", el("span", { class: "visually-hidden" }, ` ${name}`)), el("span", { class: "row-actions" },
     button(p.muted ? "Unmute" : "Mute", act(p.muted ? ACTION.UNMUTE : ACTION.MUTE), "secondary small", { "aria-label": `${p.muted ? "Unmute" : "Mute"} ${name}` }),
     button(p.chat_restricted ? "Allow chat" : "Restrict chat", act(ACTION.RESTRICT, { chat: !p.chat_restricted, questions: !!p.questions_restricted }), "secondary small", { "aria-label": `${p.chat_restricted ? "Allow chat for" : "Restrict chat for"} ${name}` }),
     button(p.questions_restricted ? "Allow questions" : "Restrict questions", act(ACTION.RESTRICT, { chat: !!p.chat_restricted, questions: !p.questions_restricted }), "secondary small", { "aria-label": `${p.questions_restricted ? "Allow questions for" : "Restrict questions for"} ${name}` }),
@@ -305,7 +307,7 @@ function moderationButtons(userId, name) {
       const reason = prompt(`Ban ${name} from this event? Optional reason (shown to presenters):`, "");
       if (reason !== null) send(ACTION.BAN, { user_id: userId, reason: reason.slice(0, 200) });
     }, "danger small", { "aria-label": `Ban ${name}` }),
-  );
+  ));
 }
 
 function drawPeople() {
@@ -440,12 +442,13 @@ function replyTo(userId, name) {
 
 function drawChat() {
   const log = $("chat-log");
-  const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const panel = $("chat-panel");
+  const stick = panel.scrollHeight - panel.scrollTop - panel.clientHeight < 40;
   const msgs = [...state.chat.values()].sort((a, b) => a.sent_at - b.sent_at || (a.id < b.id ? -1 : 1))
     .filter((m) => state.tab === "all" || (state.tab === "direct" ? m.kind === "direct" : m.kind !== "direct"));
   log.replaceChildren(...msgs.slice(-300).map(chatItem));
   if (msgs.length === 0) log.append(el("li", { class: "muted" }, "No messages yet."));
-  if (stick) log.scrollTop = log.scrollHeight;
+  if (stick) panel.scrollTop = panel.scrollHeight;
   for (const [tab, n] of Object.entries(state.unread)) {
     const badge = root.querySelector(`[data-unread=${tab}]`);
     badge.textContent = n > 0 ? String(n) : "";
@@ -502,7 +505,7 @@ function wire() {
       t.setAttribute("aria-selected", String(on));
       t.tabIndex = on ? 0 : -1;
     }
-    $("chat-log").setAttribute("aria-labelledby", tab.id);
+    $("chat-panel").setAttribute("aria-labelledby", tab.id);
     drawChat();
   };
   tabs.forEach((t, i) => {

@@ -166,7 +166,7 @@ async fn handle(
             if who.user.is_none() {
                 return Some(Out::error(Some(name), Reason::SignIn));
             }
-            if !live::REACTIONS.contains(&r.emoji.as_str()) {
+            if !live::is_reaction(&r.emoji) {
                 return Some(Out::error(Some(name), Reason::BadEmoji));
             }
             room::deliver(inbox, RoomMsg::React(r.emoji));

@@ -10,13 +10,13 @@ use serde_json::json;
 use crate::helpers::{Backend, PASSWORD, TestApp};
 
 /// Starts chromedriver on a free port and stops it when dropped.
-struct Driver {
+pub struct Driver {
     child: std::process::Child,
     url: String,
 }
 
 impl Driver {
-    async fn start() -> Driver {
+    pub async fn start() -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -76,7 +76,7 @@ impl WebDriverCompatibleCommand for BrowserLog {
     }
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+pub async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let caps = json!({
         "browserName": "chrome",
@@ -100,7 +100,7 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
 }
 
 /// Fails on any console message at error level since the last call.
-async fn assert_no_console_errors(c: &Client, page: &str) {
+pub async fn assert_no_console_errors(c: &Client, page: &str) {
     let log = c.issue_cmd(BrowserLog).await.expect("browser log");
     let errors: Vec<&serde_json::Value> = log
         .as_array()
@@ -109,7 +109,7 @@ async fn assert_no_console_errors(c: &Client, page: &str) {
     assert!(errors.is_empty(), "console errors on {page}: {errors:?}");
 }
 
-async fn fill(c: &Client, id: &str, value: &str) {
+pub async fn fill(c: &Client, id: &str, value: &str) {
     let field = c
         .find(Locator::Id(id))
         .await
@@ -118,7 +118,7 @@ async fn fill(c: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
-async fn click(c: &Client, at: Locator<'_>) {
+pub async fn click(c: &Client, at: Locator<'_>) {
     c.find(at)
         .await
         .expect("element to click")
@@ -354,6 +354,7 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         "/events?section=past".into(),
         format!("/events/{event}"),
         format!("/events/{live}"),
+        format!("/events/{live}/live"),
         "/login".into(),
         "/signup".into(),
         "/account/forgot".into(),
@@ -366,6 +367,7 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         format!("/events/{event}"),
         "/account".into(),
         "/account/notifications".into(),
+        format!("/events/{live}/live"),
     ];
     let organizer_pages = vec![
         "/my/events".to_string(),
@@ -374,6 +376,7 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         format!("/events/{event}/edit"),
         format!("/events/{event}/registrations"),
         format!("/events/{live}"),
+        format!("/events/{live}/live"),
     ];
     let admin_pages = vec![
         "/admin".to_string(),
@@ -381,6 +384,7 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         "/admin/audit".into(),
         "/admin/outbox".into(),
         "/admin/outbox?status=sent".into(),
+        format!("/events/{live}/live"),
     ];
 
     let driver = Driver::start().await;
@@ -425,6 +429,13 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
                 .await
                 .unwrap();
                 c.goto(&app.url(page)).await.unwrap();
+                if page.ends_with("/live") {
+                    // The room draws itself from the server's snapshot first.
+                    c.wait()
+                        .for_element(Locator::Css("#room[data-ready=true]"))
+                        .await
+                        .unwrap();
+                }
                 let at = format!(
                     "{page} as {} in {theme} at {width}px",
                     who.unwrap_or("visitor")

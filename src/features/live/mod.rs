@@ -34,8 +34,19 @@ use crate::realtime::{
     },
 };
 
-/// The reactions a room offers.
-pub const REACTIONS: [&str; 6] = ["👏", "❤️", "😂", "🎉", "🤔", "👍"];
+/// The reactions a room offers, with the word shown beside each.
+pub const REACTIONS: [(&str, &str); 6] = [
+    ("👏", "Applause"),
+    ("❤️", "Love"),
+    ("😂", "Laugh"),
+    ("🎉", "Celebrate"),
+    ("🤔", "Hmm"),
+    ("👍", "Agree"),
+];
+
+pub fn is_reaction(emoji: &str) -> bool {
+    REACTIONS.iter().any(|(e, _)| *e == emoji)
+}
 
 /// Chat messages a newcomer sees.
 pub const HISTORY: i64 = 200;
@@ -292,13 +303,18 @@ pub async fn render(core: &Core, event_id: &str, notice: &Notice) -> Result<Vec<
         Notice::EndingSoon {
             minutes_left,
             ends_at,
-        } => out.push((
-            To::Everyone,
-            Out::EndingSoon(EndingSoonView {
-                minutes_left: *minutes_left,
-                ends_at: *ends_at,
-            }),
-        )),
+        } => {
+            // The clock too, so every page counts down from the server's time.
+            let event = get_row(core, event_id).await?;
+            out.push((To::Everyone, Out::Clock(clock::view(core, &event).await?)));
+            out.push((
+                To::Everyone,
+                Out::EndingSoon(EndingSoonView {
+                    minutes_left: *minutes_left,
+                    ends_at: *ends_at,
+                }),
+            ));
+        }
         Notice::Question { id } => questions::render(core, id, &mut out).await?,
         Notice::Vote { id, user } => {
             questions::render(core, id, &mut out).await?;

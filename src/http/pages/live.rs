@@ -53,7 +53,7 @@ struct LivePage {
     layout: Layout,
     e: EventView,
     who: Participant,
-    reactions: &'static [&'static str],
+    reactions: &'static [(&'static str, &'static str)],
     extensions: &'static [u32],
 }
 
