@@ -63,7 +63,10 @@ pub async fn run(core: Core, upgraded: Upgraded, who: Participant) {
         conn,
         limits.stall,
     ));
-    let reader = Reader::new(parts.read_buf, read, limits.max_inbound);
+    // Hyper's read buffer would stay allocated behind any leftover bytes: copy them out.
+    let pending = Bytes::copy_from_slice(&parts.read_buf);
+    drop(parts.read_buf);
+    let reader = Reader::new(pending, read, limits.max_inbound);
     read_loop(&core, reader, &who, &outbox, &inbox).await;
     // The room must hear of the leave, or it would count a ghost: wait for space.
     let _ = inbox.send(RoomMsg::Leave { conn }).await;
@@ -118,7 +121,9 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
         match next {
             Ok(Inbound::Text(text)) => {
                 metrics::counter!("meetstage_room_frames_in_total").increment(1);
-                if let Some(reply) = handle(core, who, &text, outbox, inbox).await {
+                // Boxed: the action's future is large and exists only while it runs, so an
+                // idle connection's task stays small.
+                if let Some(reply) = Box::pin(handle(core, who, &text, outbox, inbox)).await {
                     outbox.push(reply.frame(None));
                 }
             }
@@ -201,7 +206,7 @@ async fn write_loop(
             break;
         }
         if outbox.take_resync() {
-            match resync(&inbox, conn).await {
+            match Box::pin(resync(&inbox, conn)).await {
                 Some(new_rx) => rx = new_rx,
                 None => break,
             }
@@ -226,7 +231,7 @@ async fn write_loop(
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     // Fell behind the ring: start over from a snapshot, never from stale state.
-                    match resync(&inbox, conn).await {
+                    match Box::pin(resync(&inbox, conn)).await {
                         Some(new_rx) => rx = new_rx,
                         None => break,
                     }

@@ -1,0 +1,549 @@
+//! Live-room load generator, run as its own process beside a meetstage server (see
+//! `bench/room_fanout.sh`). `seed` prepares a public live event on the server's database and
+//! prints its id and a presenter's session cookie; `run` connects N receive-only guests,
+//! has the presenter send chat messages, and measures how long each takes to reach everyone,
+//! the server's CPU time per delivered message (from /proc) and its memory per idle
+//! connection, then how one client that stops reading affects the others.
+//!
+//! Bounded in count and time: every phase has a deadline, and the run fails rather than hang.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, bail};
+use bytes::{Buf, BytesMut};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+fn now_us() -> u64 {
+    u64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros(),
+    )
+    .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    match args.get(1).map(String::as_str) {
+        Some("seed") => {
+            seed(
+                &arg("--data-dir").context("--data-dir")?,
+                arg("--database-url"),
+            )
+            .await
+        }
+        Some("run") => {
+            let opts = RunOpts {
+                base: arg("--url").context("--url http://127.0.0.1:PORT")?,
+                event: arg("--event").context("--event ID")?,
+                cookie: arg("--cookie").context("--cookie NAME=VALUE")?,
+                clients: arg("--clients").map_or(Ok(1000), |v| v.parse())?,
+                broadcasts: arg("--broadcasts").map_or(Ok(20), |v| v.parse())?,
+                server_pid: arg("--server-pid").context("--server-pid")?.parse()?,
+            };
+            run(opts).await
+        }
+        // The kernel's own cost of one small write per loopback socket, as a floor for the
+        // server's CPU per delivery (bench/write_floor.sh).
+        Some("floor-server") => {
+            floor_server(arg("--clients").map_or(Ok(10_000), |v| v.parse())?).await
+        }
+        Some("floor-client") => {
+            floor_client(arg("--clients").map_or(Ok(10_000), |v| v.parse())?).await
+        }
+        _ => bail!(
+            "usage: loadgen seed --data-dir DIR [--database-url URL] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K]"
+        ),
+    }
+}
+
+/// A public event, live, and a session for its organizer, written straight into the
+/// server's database through the same features the pages use.
+async fn seed(data_dir: &str, database_url: Option<String>) -> anyhow::Result<()> {
+    use meetstage::{
+        config::{Config, Options},
+        features::{accounts, events},
+        store::accounts::NewUser,
+    };
+    let config = Config::from_options(Options {
+        data_dir: Some(data_dir.into()),
+        database_url,
+        ..Options::default()
+    })
+    .map_err(|e| anyhow::anyhow!(e.0))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let app = meetstage::App::build(config, listener).await?;
+    let core = app.core().clone();
+    let id = meetstage::features::new_id();
+    let now = core.clock.now_ms();
+    core.store
+        .insert_user(NewUser {
+            id: &id,
+            email: &format!("bench-{id}@example.org"),
+            display_name: "Bench Presenter",
+            password_hash: "",
+            role: "organizer",
+            email_verified_at: Some(now),
+            now,
+        })
+        .await?;
+    let token = accounts::create_session(&core, &id).await?;
+    let session = match accounts::authenticate(&core, &token).await? {
+        accounts::SessionState::Active(s) => s,
+        _ => bail!("the new session is not active"),
+    };
+    let start = (core.clock.now() + chrono::Duration::minutes(5)).format("%Y-%m-%dT%H:%M");
+    let event = events::create(
+        &core,
+        &session,
+        &events::EventInput {
+            title: "Benchmark".into(),
+            description: String::new(),
+            start_local: start.to_string(),
+            time_zone: "UTC".into(),
+            duration_minutes: "480".into(),
+            capacity: String::new(),
+            visibility: "public".into(),
+        },
+    )
+    .await?;
+    for t in [
+        events::Transition::OpenGreenRoom,
+        events::Transition::GoLive,
+    ] {
+        events::transition(&core, &session, &event.id, t).await?;
+    }
+    let name = meetstage::http::context::session_cookie_name(&core.config);
+    println!("{} {name}={token}", event.id);
+    Ok(())
+}
+
+struct RunOpts {
+    base: String,
+    event: String,
+    cookie: String,
+    clients: usize,
+    broadcasts: usize,
+    server_pid: u32,
+}
+
+/// Latencies (µs) of bench messages, by message number.
+type Seen = Arc<Mutex<Vec<Vec<u64>>>>;
+
+async fn run(o: RunOpts) -> anyhow::Result<()> {
+    let addr = o.base.trim_start_matches("http://").to_string();
+    let server_port: u16 = addr
+        .rsplit_once(':')
+        .context("URL with a port")?
+        .1
+        .parse()?;
+    let path = format!("/events/{}/live/socket", o.event);
+    let rss_before = rss_kib(o.server_pid)?;
+    let rounds = o.broadcasts * 2;
+    let seen: Seen = Arc::new(Mutex::new(vec![Vec::with_capacity(o.clients); rounds]));
+    let greeted = Arc::new(AtomicUsize::new(0));
+
+    // Phase 1: connect, a few hundred at a time, and wait for every snapshot.
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(o.clients);
+    for chunk in 0..o.clients.div_ceil(500) {
+        let mut batch = Vec::new();
+        for _ in 0..500.min(o.clients - chunk * 500) {
+            let (addr, path, base) = (addr.clone(), path.clone(), o.base.clone());
+            batch.push(tokio::spawn(async move {
+                open(&addr, &path, &base, None).await
+            }));
+        }
+        for b in batch {
+            sockets.push(b.await??);
+        }
+    }
+    // One client (the last) will stop reading in phase 3.
+    let stalled = sockets.pop().context("at least two clients")?;
+    let stalled_port = stalled.0.local_addr()?.port();
+    for (stream, rest) in sockets {
+        tokio::spawn(receive(stream, rest, seen.clone(), greeted.clone()));
+    }
+    let (stall_tx, stall_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(stall_later(stalled.0, stalled.1, stall_rx, greeted.clone()));
+    wait_until(Duration::from_secs(120), || {
+        greeted.load(Ordering::Relaxed) >= o.clients
+    })
+    .await?;
+    let connect_secs = started.elapsed().as_secs_f64();
+    // Let presence frames and allocator settle, then measure memory per idle connection.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rss_after = rss_kib(o.server_pid)?;
+    let per_conn = (rss_after.saturating_sub(rss_before) as f64) * 1024.0 / o.clients as f64;
+
+    // The presenter, who sends the measured messages.
+    let (mut presenter, _) = open(&addr, &path, &o.base, Some(&o.cookie)).await?;
+
+    // Phase 2: broadcasts, one every 200 ms, each to every client.
+    let cpu_before = cpu_ticks(o.server_pid)?;
+    let t0 = Instant::now();
+    for n in 0..o.broadcasts {
+        send_chat(&mut presenter, n).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let expected = o.clients - 1;
+    wait_until(Duration::from_secs(60), || {
+        seen.lock().unwrap()[..o.broadcasts]
+            .iter()
+            .all(|v| v.len() >= expected)
+    })
+    .await
+    .context("not every client got every broadcast")?;
+    let cpu = cpu_ticks(o.server_pid)? - cpu_before;
+    let wall = t0.elapsed();
+    let deliveries = (o.broadcasts * expected) as f64;
+    let tick = 1e6 / clock_ticks_per_sec();
+    let cpu_us = cpu as f64 * tick / deliveries;
+    let quiet: Vec<u64> = seen.lock().unwrap()[..o.broadcasts]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+
+    // Phase 3: one client stops reading; the same broadcasts again. How long until the
+    // server cuts it off, and what it costs the others.
+    let _ = stall_tx.send(());
+    let stalled_at = Instant::now();
+    let mut cut_after = None;
+    for n in o.broadcasts..rounds {
+        send_chat(&mut presenter, n).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if cut_after.is_none() && !established(server_port, stalled_port)? {
+            cut_after = Some(stalled_at.elapsed());
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cut_after.is_none() && Instant::now() < deadline {
+        if !established(server_port, stalled_port)? {
+            cut_after = Some(stalled_at.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_until(Duration::from_secs(60), || {
+        seen.lock().unwrap()[o.broadcasts..]
+            .iter()
+            .all(|v| v.len() >= expected)
+    })
+    .await
+    .context("not every client got every broadcast while one was stalled")?;
+    let stalled_lat: Vec<u64> = seen.lock().unwrap()[o.broadcasts..]
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+
+    let (p50, p99, max) = percentiles(quiet);
+    let (s50, s99, smax) = percentiles(stalled_lat);
+    println!("clients                 {}", o.clients);
+    println!("connect + snapshot      {connect_secs:.1} s for all");
+    println!(
+        "server memory per idle  {per_conn:.0} bytes/connection (RSS {rss_before} -> {rss_after} KiB)"
+    );
+    println!(
+        "broadcasts              {} × {} deliveries in {:.1} s",
+        o.broadcasts,
+        expected,
+        wall.as_secs_f64()
+    );
+    println!(
+        "delivery latency        p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        p50, p99, max
+    );
+    println!("server CPU per delivery {cpu_us:.2} µs ({cpu} ticks)");
+    match cut_after {
+        Some(d) => println!("stalled client cut off  after {:.1} s", d.as_secs_f64()),
+        None => println!("stalled client cut off  NOT within the run"),
+    }
+    println!(
+        "others while stalled    p50 {s50:.1} ms, p99 {s99:.1} ms, max {smax:.1} ms ({:+.0}% p99)",
+        (s99 / p99 - 1.0) * 100.0
+    );
+    Ok(())
+}
+
+async fn wait_until(limit: Duration, done: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("gave up after {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Opens a live-room socket; returns the stream and any bytes read past the handshake.
+async fn open(
+    addr: &str,
+    path: &str,
+    origin: &str,
+    cookie: Option<&str>,
+) -> anyhow::Result<(TcpStream, BytesMut)> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let cookie = cookie
+        .map(|c| format!("Cookie: {c}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n{cookie}\r\n"
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = BytesMut::with_capacity(4096);
+    loop {
+        if s.read_buf(&mut buf).await? == 0 {
+            bail!("closed during the handshake");
+        }
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            if !buf.starts_with(b"HTTP/1.1 101") {
+                bail!("refused: {}", String::from_utf8_lossy(&buf[..end]));
+            }
+            buf.advance(end + 4);
+            return Ok((s, buf));
+        }
+    }
+}
+
+/// A masked client text frame (mask zero: the payload goes as is).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x80 | opcode];
+    match payload.len() {
+        n if n < 126 => f.push(0x80 | n as u8),
+        n => {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&[0, 0, 0, 0]);
+    f.extend_from_slice(payload);
+    f
+}
+
+async fn send_chat(s: &mut TcpStream, n: usize) -> anyhow::Result<()> {
+    let text = format!(
+        r#"{{"type":"chat","data":{{"text":"bench {n} {}"}}}}"#,
+        now_us()
+    );
+    s.write_all(&client_frame(0x1, text.as_bytes())).await?;
+    Ok(())
+}
+
+/// Splits whole frames off `buf`: (opcode, payload).
+fn frames(buf: &mut BytesMut) -> Vec<(u8, BytesMut)> {
+    let mut out = Vec::new();
+    loop {
+        if buf.len() < 2 {
+            return out;
+        }
+        let (len, head) = match buf[1] & 0x7F {
+            126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+            127 if buf.len() >= 10 => (
+                u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
+                10,
+            ),
+            126 | 127 => return out,
+            n => (usize::from(n), 2),
+        };
+        if buf.len() < head + len {
+            return out;
+        }
+        let op = buf[0] & 0x0F;
+        buf.advance(head);
+        out.push((op, buf.split_to(len)));
+    }
+}
+
+/// Reads frames: answers pings, counts the snapshot, records bench message latencies.
+async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, greeted: Arc<AtomicUsize>) {
+    let mut greeted_once = false;
+    loop {
+        for (op, payload) in frames(&mut buf) {
+            match op {
+                0x9 => {
+                    let _ = s.write_all(&client_frame(0xA, &payload)).await;
+                }
+                0x1 => record(&payload, &seen, &greeted, &mut greeted_once),
+                0x8 => return,
+                _ => {}
+            }
+        }
+        match s.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+fn record(payload: &[u8], seen: &Seen, greeted: &AtomicUsize, greeted_once: &mut bool) {
+    const SNAPSHOT: &[u8] = b"\"type\":\"snapshot\"";
+    if !*greeted_once && payload.windows(SNAPSHOT.len()).any(|w| w == SNAPSHOT) {
+        *greeted_once = true;
+        greeted.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    const MARK: &[u8] = b"\"text\":\"bench ";
+    let Some(at) = payload.windows(MARK.len()).position(|w| w == MARK) else {
+        return;
+    };
+    let rest = &payload[at + MARK.len()..];
+    let end = rest.iter().position(|b| *b == b'"').unwrap_or(rest.len());
+    let text = String::from_utf8_lossy(&rest[..end]);
+    let mut parts = text.split(' ');
+    let (Some(n), Some(sent)) = (parts.next(), parts.next()) else {
+        return;
+    };
+    if let (Ok(n), Ok(sent)) = (n.parse::<usize>(), sent.parse::<u64>()) {
+        let latency = now_us().saturating_sub(sent);
+        if let Some(v) = seen.lock().unwrap().get_mut(n) {
+            v.push(latency);
+        }
+    }
+}
+
+/// Reads normally until told to stall, then holds the socket open without reading again,
+/// answering nothing, until the process ends.
+async fn stall_later(
+    mut s: TcpStream,
+    mut buf: BytesMut,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+    greeted: Arc<AtomicUsize>,
+) {
+    let mut greeted_once = false;
+    let ignored: Seen = Arc::new(Mutex::new(Vec::new()));
+    loop {
+        for (op, payload) in frames(&mut buf) {
+            match op {
+                0x9 => {
+                    let _ = s.write_all(&client_frame(0xA, &payload)).await;
+                }
+                0x1 => record(&payload, &ignored, &greeted, &mut greeted_once),
+                _ => {}
+            }
+        }
+        tokio::select! {
+            r = s.read_buf(&mut buf) => if matches!(r, Ok(0) | Err(_)) { return },
+            _ = &mut stop => break,
+        }
+    }
+    std::future::pending::<()>().await;
+    drop(s);
+}
+
+/// Whether the server still holds the connection from `client_port` open (its side of the
+/// socket in /proc/net/tcp is ESTABLISHED).
+fn established(server_port: u16, client_port: u16) -> anyhow::Result<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp")?;
+    let local = format!(":{server_port:04X}");
+    let remote = format!(":{client_port:04X}");
+    Ok(table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 3 && f[1].ends_with(&local) && f[2].ends_with(&remote) && f[3] == "01"
+    }))
+}
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').context("stat format")?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?)
+}
+
+/// Linux reports CPU times in USER_HZ, 100 per second on every mainstream build.
+fn clock_ticks_per_sec() -> f64 {
+    100.0
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .context("VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
+}
+
+/// (p50, p99, max) in milliseconds.
+fn percentiles(mut v: Vec<u64>) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    v.sort_unstable();
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+    (at(0.5), at(0.99), at(1.0))
+}
+
+const FLOOR_ADDR: &str = "127.0.0.1:19999";
+
+/// Accepts N connections, then writes one 110-byte message to each, 20 times, on one thread;
+/// prints the process's CPU time per write.
+async fn floor_server(n: usize) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(FLOOR_ADDR).await?;
+    let mut sockets = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (s, _) = listener.accept().await?;
+        s.set_nodelay(true)?;
+        sockets.push(s);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let msg = [b'x'; 110];
+    let pid = std::process::id();
+    let before = cpu_ticks(pid)?;
+    let mut writes = 0u64;
+    for _ in 0..20 {
+        for s in &sockets {
+            if s.try_write(&msg).is_ok() {
+                writes += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ticks = cpu_ticks(pid)? - before;
+    let us = ticks as f64 * 1e6 / clock_ticks_per_sec() / writes as f64;
+    println!(
+        "kernel floor            {us:.2} µs of CPU per 110-byte write ({writes} writes to {n} sockets)"
+    );
+    Ok(())
+}
+
+/// Connects N sockets to the floor server and reads everything.
+async fn floor_client(n: usize) -> anyhow::Result<()> {
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(FLOOR_ADDR).await?;
+        tasks.push(tokio::spawn(async move {
+            let mut b = [0u8; 4096];
+            while s.read(&mut b).await.unwrap_or(0) > 0 {}
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
