@@ -255,7 +255,8 @@ impl Config {
             _ => Err(ConfigError(format!("{name} must be from 1 to 10000"))),
         };
         let room = RoomSettings {
-            stall: seconds(o.room_stall_secs, "room_stall_secs")?,
+            // Cut within 10 s: silence for 8 s, noticed within the next second's check.
+            stall: seconds(o.room_stall_secs.or(Some(8)), "room_stall_secs")?,
             actions_per_min: per_min(o.room_actions_per_min, 60, "room_actions_per_min")?,
             chat_per_min: per_min(o.room_chat_per_min, 20, "room_chat_per_min")?,
             reactions_per_min: per_min(o.room_reactions_per_min, 120, "room_reactions_per_min")?,

@@ -151,7 +151,7 @@ pub struct Options {
     pub shutdown_grace_secs: Option<u64>,
 
     /// Seconds a live-room connection may stop reading before it is cut off, so one stalled
-    /// client never holds the others back [default: 10].
+    /// client never holds the others back [default: 8].
     #[arg(long, env = "MEETSTAGE_ROOM_STALL_SECS")]
     pub room_stall_secs: Option<u64>,
 

@@ -101,7 +101,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            stall: std::time::Duration::from_secs(10),
+            stall: std::time::Duration::from_secs(8),
             max_inbound: 4096,
             ring: 512,
             outbox: 256,

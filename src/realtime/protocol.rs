@@ -494,6 +494,14 @@ mod tests {
     }
 
     #[test]
+    fn the_protocol_document_names_every_message_and_reason() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        for name in Action::NAMES.iter().chain(Out::NAMES).chain(Reason::NAMES) {
+            assert!(doc.contains(&format!("`{name}`")), "docs/PROTOCOL.md lacks `{name}`");
+        }
+    }
+
+    #[test]
     fn the_browser_module_lists_every_name() {
         let js = javascript();
         for name in Action::NAMES.iter().chain(Out::NAMES).chain(Reason::NAMES) {
