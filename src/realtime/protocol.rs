@@ -497,7 +497,10 @@ mod tests {
     fn the_protocol_document_names_every_message_and_reason() {
         let doc = include_str!("../../docs/PROTOCOL.md");
         for name in Action::NAMES.iter().chain(Out::NAMES).chain(Reason::NAMES) {
-            assert!(doc.contains(&format!("`{name}`")), "docs/PROTOCOL.md lacks `{name}`");
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/PROTOCOL.md lacks `{name}`"
+            );
         }
     }
 
