@@ -96,6 +96,8 @@ function connect() {
   });
   socket.addEventListener("close", (e) => {
     socket = null;
+    // A new role (named or no longer a co-presenter): the page itself changes.
+    if (e.code === 4000) return location.reload();
     if (e.code === 4001) return removed("A presenter removed you from the room. You can come back.", true);
     if (e.code === 4003) return removed("You were banned from this event.", false);
     if (stopped) return;

@@ -174,6 +174,7 @@ async fn handle(
             if !live::is_reaction(&r.emoji) {
                 return Some(Out::error(Some(name), Reason::BadEmoji));
             }
+            metrics::counter!("meetstage_room_reactions_total").increment(1);
             room::deliver(inbox, RoomMsg::React(r.emoji));
             None
         }

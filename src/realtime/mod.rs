@@ -62,6 +62,11 @@ pub enum Notice {
     Standing {
         user: UserId,
     },
+    /// `user` became or stopped being a co-presenter: their sockets close so their pages load
+    /// again in the new role.
+    Role {
+        user: UserId,
+    },
     /// `user` was kicked (`banned` false) or banned: their sockets close.
     Removed {
         user: UserId,

@@ -37,6 +37,8 @@ pub const TICK: Duration = Duration::from_millis(250);
 /// Notices waiting for a busy room; beyond this the room starts everyone over.
 const INBOX: usize = 4096;
 /// Close codes of our own (4000–4999 are for applications).
+/// The person's role changed: load the page again.
+pub const CLOSE_ROLE: u16 = 4000;
 pub const CLOSE_KICKED: u16 = 4001;
 pub const CLOSE_BANNED: u16 = 4003;
 
@@ -470,6 +472,16 @@ impl Room {
                 {
                     c.outbox.push(removed.clone());
                     c.outbox.close(Some(wire::close(code, why)));
+                }
+            }
+            Notice::Role { user } => {
+                let close = wire::close(CLOSE_ROLE, "your role changed");
+                for c in self
+                    .conns
+                    .values()
+                    .filter(|c| c.user.as_ref() == Some(&user))
+                {
+                    c.outbox.close(Some(close.clone()));
                 }
             }
             Notice::Presence {

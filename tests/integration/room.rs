@@ -499,7 +499,132 @@ async fn presenters_extend_the_clock(backend: Backend) {
         .await;
 }
 
+/// Presence counts people, not tabs; attendance records each visit; reactions arrive as one
+/// aggregated frame, not one per click.
+async fn presence_attendance_and_reactions(backend: Backend) {
+    let (app, event, mut presenter, ada, ada_p) = room(backend).await;
+    let count = |v: &serde_json::Value| v["count"].as_u64().unwrap();
+    let settled = presenter.until_with("presence", |p| p["count"] == 2).await;
+    assert_eq!(count(&settled), 2, "the owner and Ada");
+    // A second tab of Ada's changes nothing in the count or the list.
+    let mut tab = app.ws(&event, Some(&ada_p)).await;
+    let (snap, _) = tab.greeting().await;
+    assert_eq!(snap["presence"], 2);
+    let seen = presenter.settle().await;
+    assert!(
+        !seen.iter().any(|m| m["type"] == "person_joined"),
+        "a second tab is not a second person: {seen:?}"
+    );
+    let open = app.core.store.attendance(&event).await.unwrap();
+    let ada_visits: Vec<_> = open.iter().filter(|(u, _, _)| *u == ada_p.id).collect();
+    assert_eq!(ada_visits.len(), 1, "one visit while any tab is open");
+    assert!(ada_visits[0].2.is_none());
+    drop(tab);
+    drop(ada);
+    presenter
+        .until_with("person_left", |p| p["id"] == ada_p.id.as_str())
+        .await;
+    let visits = app.core.store.attendance(&event).await.unwrap();
+    let ada_visit = visits.iter().find(|(u, _, _)| *u == ada_p.id).unwrap();
+    assert!(
+        ada_visit.2.is_some(),
+        "the visit ended when her last tab closed"
+    );
+
+    // Many clicks, few frames: the room sums reactions per interval.
+    let mut ada = app.ws(&event, Some(&ada_p)).await;
+    ada.greeting().await;
+    let bob = app.person("Bob").await;
+    let mut bob_ws = app.ws(&event, Some(&bob)).await;
+    bob_ws.greeting().await;
+    for _ in 0..5 {
+        ada.send("react", json!({ "emoji": "👏" })).await;
+        bob_ws.send("react", json!({ "emoji": "👏" })).await;
+    }
+    bob_ws.send("react", json!({ "emoji": "🎉" })).await;
+    let mut claps = 0;
+    let mut frames = 0;
+    while claps < 10 {
+        let r = presenter.until("reactions").await;
+        frames += 1;
+        claps += r["counts"]["👏"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(claps, 10);
+    assert!(frames <= 3, "11 reactions came in {frames} frames");
+    bob_ws.send("react", json!({ "emoji": "💩" })).await;
+    assert_eq!(bob_ws.error().await, "bad_emoji");
+}
+
+/// The organizer names a co-presenter from the dashboard: their page turns into the
+/// dashboard; removing them turns it back.
+async fn co_presenters_run_the_room_too(backend: Backend) {
+    let (app, event, _presenter, mut ada, ada_p) = room(backend).await;
+    let owner = app.cookie_of(first_owner(&app, &event).await).await;
+    let org = cookie_client(&app, &owner);
+    let add = format!("/events/{event}/presenters");
+    let r = app
+        .form(&org, &add, &[("email", "nobody@example.org")])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("No member has that address.")
+    );
+    let email = app
+        .core
+        .store
+        .user_by_id(&ada_p.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email;
+    let stranger = cookie_client(&app, &app.person("Bob").await);
+    let r = app.form(&stranger, &add, &[("email", &email)]).await;
+    assert_eq!(r.status(), 403, "only the organizer names co-presenters");
+    let r = app.form(&org, &add, &[("email", &email)]).await;
+    assert_eq!(r.status(), 303);
+    // Her open page is told to load again, and now she runs the room.
+    assert_eq!(u16::from(ada.closed().await.unwrap().code), 4000);
+    let mut ada = app.ws(&event, Some(&ada_p)).await;
+    let (snap, you) = ada.greeting().await;
+    assert_eq!(you["role"], "presenter");
+    assert!(snap["hands"].is_array());
+    let (_, page) = app
+        .text(
+            &cookie_client(&app, &ada_p),
+            &format!("/events/{event}/live"),
+        )
+        .await;
+    assert!(page.contains("Dashboard: ") && page.contains("id=\"hands\""));
+    let r = app
+        .form(
+            &org,
+            &format!("/events/{event}/presenters/remove"),
+            &[("user_id", &ada_p.id)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(u16::from(ada.closed().await.unwrap().code), 4000);
+    let mut ada = app.ws(&event, Some(&ada_p)).await;
+    assert_eq!(ada.greeting().await.1["role"], "attendee");
+    let actions: Vec<String> = app
+        .core
+        .store
+        .audit_log(0, 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert!(actions.contains(&"event.presenter.add".to_string()));
+    assert!(actions.contains(&"event.presenter.remove".to_string()));
+}
+
 both!(
+    co_presenters_run_the_room_too,
+    presence_attendance_and_reactions,
     questions_are_asked_voted_answered_pinned_and_dismissed,
     hands_go_up_are_acknowledged_and_come_down,
     chat_groups_directs_replies_and_moderation,

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod clock;
 pub mod hands;
 pub mod moderation;
+pub mod presenters;
 pub mod questions;
 
 use std::collections::HashSet;
@@ -349,7 +350,10 @@ pub async fn render(core: &Core, event_id: &str, notice: &Notice) -> Result<Vec<
                 out.push((To::Person(user.clone()), Out::Participant(view)));
             }
         }
-        Notice::Removed { .. } | Notice::Presence { .. } | Notice::Reactions { .. } => {}
+        Notice::Removed { .. }
+        | Notice::Role { .. }
+        | Notice::Presence { .. }
+        | Notice::Reactions { .. } => {}
     }
     Ok(out)
 }

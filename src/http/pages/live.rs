@@ -4,25 +4,26 @@
 
 use askama::Template;
 use axum::{
-    Router,
+    Form, Router,
     extract::{Request, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
+use serde::Deserialize;
 
-use super::{Layout, render};
+use super::{Layout, form_errors, render, see_other};
 use crate::{
     features::{
         Error,
         events::{self, EventView, Status},
         forbidden,
-        ids::EventId,
-        live::{self, Participant, REACTIONS, Refusal},
+        ids::{EventId, UserId},
+        live::{self, Participant, REACTIONS, Refusal, presenters},
     },
     http::{
         AppState,
-        context::{Ctx, IdPath},
+        context::{Authed, Ctx, IdPath},
         error::HttpError,
     },
     realtime::{connection, wire},
@@ -32,6 +33,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/events/{id}/live", get(page))
         .route("/events/{id}/live/socket", get(socket))
+        .route("/events/{id}/presenters", post(add_presenter))
+        .route("/events/{id}/presenters/remove", post(remove_presenter))
 }
 
 fn refused(r: Refusal) -> HttpError {
@@ -55,6 +58,9 @@ struct LivePage {
     who: Participant,
     reactions: &'static [(&'static str, &'static str)],
     extensions: &'static [u32],
+    /// For the organizer (or an admin): the co-presenters, and why naming one failed.
+    co_presenters: Option<Vec<(String, String)>>,
+    problem: Option<String>,
 }
 
 impl LivePage {
@@ -93,7 +99,16 @@ async fn page(
     ctx: Ctx,
     IdPath(id): IdPath<EventId>,
 ) -> Result<Response, HttpError> {
-    let e = events::get(&s.core, ctx.user(), &id).await?;
+    live_page(&s, &ctx, &id, None).await
+}
+
+async fn live_page(
+    s: &AppState,
+    ctx: &Ctx,
+    id: &EventId,
+    problem: Option<String>,
+) -> Result<Response, HttpError> {
+    let e = events::get(&s.core, ctx.user(), id).await?;
     let who = live::admit(&s.core, &e, ctx.user())
         .await
         .map_err(refused)?;
@@ -102,13 +117,54 @@ async fn page(
     } else {
         e.title.clone()
     };
+    let co_presenters = match ctx.user() {
+        Some(u) if e.can_manage(u) => Some(presenters::list(&s.core, &e).await?),
+        _ => None,
+    };
     Ok(render(&LivePage {
-        layout: Layout::new(&s, &ctx, title),
+        layout: Layout::new(s, ctx, title),
         e,
         who,
         reactions: &REACTIONS,
         extensions: &live::clock::EXTENSIONS,
+        co_presenters,
+        problem,
     }))
+}
+
+#[derive(Deserialize)]
+struct PresenterForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    user_id: String,
+}
+
+async fn add_presenter(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    Authed(session): Authed,
+    IdPath(id): IdPath<EventId>,
+    Form(f): Form<PresenterForm>,
+) -> Result<Response, HttpError> {
+    match form_errors(presenters::add(&s.core, &session, &id, &f.email).await)? {
+        Ok(()) => Ok(see_other(&format!("/events/{id}/live"), "presenter_added")),
+        Err(errors) => live_page(&s, &ctx, &id, Some(errors.to_string())).await,
+    }
+}
+
+async fn remove_presenter(
+    State(s): State<AppState>,
+    Authed(session): Authed,
+    IdPath(id): IdPath<EventId>,
+    Form(f): Form<PresenterForm>,
+) -> Result<Response, HttpError> {
+    let user: UserId = f.user_id.parse().map_err(|_| HttpError(Error::NotFound))?;
+    presenters::remove(&s.core, &session, &id, &user).await?;
+    Ok(see_other(
+        &format!("/events/{id}/live"),
+        "presenter_removed",
+    ))
 }
 
 /// The WebSocket upgrade. Cookies ride along on cross-site WebSocket requests and CSRF

@@ -75,6 +75,8 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
             "Check your inbox: we sent a link to that address. Open it to confirm, then log in."
         }
         "verified" => "Your email address is confirmed.",
+        "presenter_added" => "Co-presenter added. They see this dashboard when they open the room.",
+        "presenter_removed" => "Co-presenter removed.",
         "verification_sent" => "We sent you a new confirmation link.",
         "logged_in" => "You are logged in.",
         "logged_out" => "You are logged out.",
