@@ -48,6 +48,8 @@ impl App {
         let mailer = Mailer::from_config(&config)
             .await
             .context("setting up mail")?;
+        // With Postgres, live rooms hear changes made through other instances.
+        let bus = Bus::for_store(&store);
         let core = Core {
             store,
             mailer,
@@ -61,11 +63,14 @@ impl App {
                     reactions_per_min: config.room.reactions_per_min,
                     ..Limits::default()
                 },
-                Bus::Local,
+                bus,
             ),
             secret,
             config: Arc::new(config),
         };
+        crate::realtime::bus::listen(&core.store, core.hub.clone())
+            .await
+            .context("listening for live-room changes")?;
         crate::features::accounts::schedule_cleanup(&core)
             .await
             .context("scheduling clean-up")?;

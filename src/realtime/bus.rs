@@ -1,19 +1,48 @@
 //! Carries room notices to every instance. `Local` hands them straight to this process's
-//! rooms; several instances on one Postgres database share them through `LISTEN/NOTIFY`.
+//! rooms; with Postgres, every instance `NOTIFY`s after its commit and `LISTEN`s, so a question
+//! asked on one instance appears on all. Payloads are small (an event id and a notice of ids);
+//! each room reloads the rest from the database.
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
 
 use super::{Hub, Notice};
+use crate::store::{Store, notify::Heard};
+
+const CHANNEL: &str = "meetstage_room";
 
 #[derive(Clone, Debug, Default)]
 pub enum Bus {
     /// One instance: notices stay in this process.
     #[default]
     Local,
+    /// Several instances on one Postgres database.
+    Postgres(mpsc::UnboundedSender<String>),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    e: String,
+    n: Notice,
 }
 
 impl Bus {
+    /// The bus for this store: Postgres notifications when the database has them.
+    pub fn for_store(store: &Store) -> Bus {
+        store.notifier(CHANNEL).map_or(Bus::Local, Bus::Postgres)
+    }
+
     pub(super) fn publish(&self, hub: &Hub, event_id: &str, notice: Notice) {
         match self {
             Bus::Local => hub.deliver_local(event_id, notice),
+            Bus::Postgres(tx) => {
+                let env = Envelope {
+                    e: event_id.to_string(),
+                    n: notice,
+                };
+                let payload = serde_json::to_string(&env).expect("notices serialize");
+                let _ = tx.send(payload);
+            }
         }
     }
 
@@ -21,4 +50,23 @@ impl Bus {
     pub fn is_shared(&self) -> bool {
         !matches!(self, Bus::Local)
     }
+}
+
+/// Hands what every instance notified to this instance's rooms, until the process ends.
+pub async fn listen(store: &Store, hub: Hub) -> anyhow::Result<()> {
+    let Some(mut heard) = store.listen(CHANNEL).await? else {
+        return Ok(());
+    };
+    tokio::spawn(async move {
+        while let Some(h) = heard.recv().await {
+            match h {
+                Heard::Payload(p) => match serde_json::from_str::<Envelope>(&p) {
+                    Ok(env) => hub.deliver_local(&env.e, env.n),
+                    Err(e) => tracing::warn!(error = %e, "an unreadable room notification"),
+                },
+                Heard::MayHaveMissed => super::room::mark_all_stale(),
+            }
+        }
+    });
+    Ok(())
 }

@@ -88,6 +88,11 @@ pub fn deliver(inbox: &mpsc::Sender<RoomMsg>, msg: RoomMsg) {
 /// Counts inbox overflows of every room; a room that sees the count move resyncs everyone.
 static STALE: AtomicU64 = AtomicU64::new(0);
 
+/// Notices may have been lost (the bus reconnected): every room starts everyone over.
+pub fn mark_all_stale() {
+    STALE.fetch_add(1, Ordering::Relaxed);
+}
+
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
 pub fn next_conn_id() -> u64 {

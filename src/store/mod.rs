@@ -8,6 +8,7 @@ pub mod admin;
 pub mod events;
 pub mod jobs;
 pub mod live;
+pub mod notify;
 pub mod outbox;
 pub mod registrations;
 

@@ -166,6 +166,37 @@ impl TestApp {
         });
     }
 
+    /// A second server process's worth of app on the same database (its own port, data
+    /// directory and rooms), as a second instance behind a load balancer would be.
+    pub async fn another_instance(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut config = self.config.clone();
+        config.data_dir = dir.path().to_path_buf();
+        config.base_url = base.parse().unwrap();
+        let app = App::build_with_clock(config.clone(), listener, self.clock.clone())
+            .await
+            .expect("second instance builds")
+            .without_workers();
+        let core = app.core().clone();
+        let server = tokio::spawn(async move {
+            app.run_until(std::future::pending())
+                .await
+                .expect("server runs");
+        });
+        TestApp {
+            base,
+            core,
+            clock: self.clock.clone(),
+            dir,
+            // The first instance owns (and drops) the database.
+            pg_database: None,
+            server,
+            config,
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

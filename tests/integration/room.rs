@@ -622,6 +622,53 @@ async fn co_presenters_run_the_room_too(backend: Backend) {
     assert!(actions.contains(&"event.presenter.remove".to_string()));
 }
 
+/// Two instances on one Postgres database, as behind a load balancer: a question asked through
+/// one is seen, answered and pinned through the other, and presence is summed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_room_through_postgres() {
+    let (a, event, mut presenter_a, mut ada, ada_p) = room(Backend::Postgres).await;
+    let b = a.another_instance().await;
+    let owner = a.cookie_of(first_owner(&a, &event).await).await;
+    let mut presenter_b = b.ws(&event, Some(&owner)).await;
+    presenter_b.greeting().await;
+    let bob = a.person("Bob").await;
+    let mut bob_b = b.ws(&event, Some(&bob)).await;
+    bob_b.greeting().await;
+    // Presence on A counts Bob, who is on B.
+    presenter_a
+        .until_with("person_joined", |p| p["name"] == "Bob")
+        .await;
+    presenter_a
+        .until_with("presence", |p| p["count"] == 3)
+        .await;
+
+    ada.send("ask", json!({ "text": "Asked on A?" })).await;
+    let q = bob_b.until("question").await;
+    assert_eq!(q["text"], "Asked on A?");
+    let id = q["id"].as_str().unwrap().to_string();
+    presenter_b.send("pin", json!({ "question_id": id })).await;
+    assert_eq!(
+        ada.until_with("question", |q| q["pinned"] == true).await["id"],
+        id.as_str()
+    );
+    presenter_b
+        .send(
+            "answer",
+            json!({ "question_id": id, "text": "Answered on B." }),
+        )
+        .await;
+    let answered = ada
+        .until_with("question", |q| q["status"] == "answered")
+        .await;
+    assert_eq!(answered["answer"], "Answered on B.");
+    // A kick through B closes Ada's socket on A.
+    presenter_b
+        .send("kick", json!({ "user_id": ada_p.id }))
+        .await;
+    assert_eq!(u16::from(ada.closed().await.unwrap().code), 4001);
+    drop(b);
+}
+
 both!(
     co_presenters_run_the_room_too,
     presence_attendance_and_reactions,
