@@ -365,7 +365,8 @@ impl Room {
         if reply.send(rx).is_err() {
             return;
         }
-        metrics::gauge!("meetstage_room_connections").increment(1.0);
+        metrics::gauge!("meetstage_room_connections", "event" => self.event_id.clone())
+            .increment(1.0);
         self.conns.insert(
             conn,
             Conn {
@@ -416,7 +417,8 @@ impl Room {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        metrics::gauge!("meetstage_room_connections").decrement(1.0);
+        metrics::gauge!("meetstage_room_connections", "event" => self.event_id.clone())
+            .decrement(1.0);
         self.presence_changed = true;
         let Some(user) = c.user else {
             self.guests = self.guests.saturating_sub(1);

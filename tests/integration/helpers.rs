@@ -154,16 +154,9 @@ impl TestApp {
         self.server.abort();
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         self.base = format!("http://{}", listener.local_addr().unwrap());
-        let app = App::build_with_clock(self.config.clone(), listener, self.clock.clone())
-            .await
-            .expect("app builds again")
-            .without_workers();
-        self.core = app.core().clone();
-        self.server = tokio::spawn(async move {
-            app.run_until(std::future::pending())
-                .await
-                .expect("server runs");
-        });
+        let (core, server) = serve(&self.config, listener, &self.clock).await;
+        self.core = core;
+        self.server = server;
     }
 
     /// A second server process's worth of app on the same database (its own port, data
@@ -175,16 +168,7 @@ impl TestApp {
         let mut config = self.config.clone();
         config.data_dir = dir.path().to_path_buf();
         config.base_url = base.parse().unwrap();
-        let app = App::build_with_clock(config.clone(), listener, self.clock.clone())
-            .await
-            .expect("second instance builds")
-            .without_workers();
-        let core = app.core().clone();
-        let server = tokio::spawn(async move {
-            app.run_until(std::future::pending())
-                .await
-                .expect("server runs");
-        });
+        let (core, server) = serve(&config, listener, &self.clock).await;
         TestApp {
             base,
             core,
@@ -539,6 +523,25 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+/// Builds an app without workers on `config` and serves it until aborted.
+async fn serve(
+    config: &Config,
+    listener: TcpListener,
+    clock: &Clock,
+) -> (Core, tokio::task::JoinHandle<()>) {
+    let app = App::build_with_clock(config.clone(), listener, clock.clone())
+        .await
+        .expect("app builds")
+        .without_workers();
+    let core = app.core().clone();
+    let server = tokio::spawn(async move {
+        app.run_until(std::future::pending())
+            .await
+            .expect("server runs");
+    });
+    (core, server)
 }
 
 #[derive(Clone, Debug)]

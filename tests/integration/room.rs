@@ -669,7 +669,52 @@ async fn two_instances_share_one_room_through_postgres() {
     drop(b);
 }
 
+/// An operator watching a live event sees its connections, frames and actions.
+async fn room_metrics_are_exported(backend: Backend) {
+    const TOKEN: &str = "room-metrics-token-123";
+    let app = TestApp::spawn_with(backend, |o| {
+        o.metrics_token = Some(meetstage::config::Secret::new(TOKEN));
+    })
+    .await;
+    let (_, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+    let mut one = app.ws(&event, Some(&ada)).await;
+    one.greeting().await;
+    let mut two = app.ws(&event, Some(&app.person("Bob").await)).await;
+    two.greeting().await;
+    one.send("ask", json!({ "text": "Metrics?" })).await;
+    two.until("question").await;
+    one.send("react", json!({ "emoji": "👍" })).await;
+    two.until("reactions").await;
+    let metrics = app
+        .browser()
+        .get(app.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "meetstage_room_connections{{event=\"{event}\"}} 2"
+        )),
+        "{metrics}"
+    );
+    for name in [
+        "meetstage_room_actions_total{action=\"ask\"}",
+        "meetstage_room_frames_out_total",
+        "meetstage_room_frames_in_total",
+        "meetstage_room_reactions_total",
+        "meetstage_rooms",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+}
+
 both!(
+    room_metrics_are_exported,
     co_presenters_run_the_room_too,
     presence_attendance_and_reactions,
     questions_are_asked_voted_answered_pinned_and_dismissed,
