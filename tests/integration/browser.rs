@@ -493,7 +493,7 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
 
 /// Presses Tab until the focused element satisfies `is`, as a keyboard user would; fails
 /// after 40 presses. Returns the focused element's (tag, id, text).
-async fn tab_to(c: &Client, what: &str, is: impl Fn(&str, &str, &str) -> bool) {
+pub async fn tab_to(c: &Client, what: &str, is: impl Fn(&str, &str, &str) -> bool) {
     for _ in 0..40 {
         c.active_element()
             .await
@@ -521,7 +521,7 @@ async fn tab_to(c: &Client, what: &str, is: impl Fn(&str, &str, &str) -> bool) {
     panic!("Tab never reached {what}");
 }
 
-async fn type_keys(c: &Client, text: &str) {
+pub async fn type_keys(c: &Client, text: &str) {
     c.active_element()
         .await
         .unwrap()

@@ -8,7 +8,7 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use crate::{
-    browser::{Driver, assert_no_console_errors, browser, click, fill},
+    browser::{Driver, assert_no_console_errors, browser, click, fill, tab_to, type_keys},
     helpers::{Backend, TestApp},
     room_client::Person,
 };
@@ -87,9 +87,14 @@ async fn presenter_and_attendee_run_a_live_room_in_two_browsers() {
         "live"
     );
 
-    // A question asked is seen, pinned and answered.
-    fill(&attendee, "ask-text", "How do you deploy?").await;
-    click(&attendee, Locator::Css("#ask-form button[type=submit]")).await;
+    // A question asked, from the keyboard alone, is seen, pinned and answered.
+    tab_to(&attendee, "the question field", |_, id, _| id == "ask-text").await;
+    type_keys(&attendee, "How do you deploy?").await;
+    tab_to(&attendee, "the Ask button", |tag, _, text| {
+        tag == "button" && text == "Ask"
+    })
+    .await;
+    type_keys(&attendee, &fantoccini::key::Key::Enter.to_string()).await;
     wait_text(&presenter, "#questions", "How do you deploy?").await;
     press(&presenter, "Pin: How do you deploy?").await;
     wait_text(&attendee, "#pinned", "How do you deploy?").await;
