@@ -238,6 +238,12 @@ async fn chat_groups_directs_replies_and_moderation(backend: Backend) {
             break;
         }
     }
+    // A reply goes only to someone who has been in this room.
+    let stranger = app.person("Stranger").await;
+    presenter
+        .send("reply", json!({ "user_id": stranger.id, "text": "hello?" }))
+        .await;
+    assert_eq!(presenter.error().await, "not_present");
     // Attendees cannot reply to one person, delete or close chat.
     bob_ws
         .send("reply", json!({ "user_id": ada_p.id, "text": "hi" }))

@@ -174,7 +174,8 @@ pub async fn direct(cx: &Ctx<'_>, raw: &str) -> ActResult<Reply> {
 pub async fn reply(cx: &Ctx<'_>, to: &UserId, raw: &str) -> ActResult<Reply> {
     cx.require_presenter()?;
     let body = checked(cx, raw).await?;
-    if cx.core.store.user_by_id(to).await?.is_none() {
+    // Only to someone who has been in this event's room.
+    if !cx.core.store.attended(&cx.event.id, to).await? {
         return Err(Reason::NotPresent.into());
     }
     insert(cx, &body, true, Some(to)).await
