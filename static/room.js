@@ -253,6 +253,10 @@ function drawStatus() {
   const over = status === "ended" || status === "cancelled";
   $("waiting").hidden = !(before && !runsRoom);
   $("ended").hidden = !over;
+  if (status === "cancelled") {
+    $("ended-title").textContent = "This event was cancelled";
+    $("ended-text").textContent = "The organizer cancelled it. Registrants get an email.";
+  }
   $("room-main").hidden = (before && !runsRoom) || (over && !runsRoom) || stopped;
   for (const f of root.querySelectorAll("[data-when]")) f.hidden = f.dataset.when !== status;
   for (const b of root.querySelectorAll("[data-extend]")) b.disabled = Number(b.dataset.extend) > state.clock.extendable_minutes;

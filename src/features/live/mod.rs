@@ -74,6 +74,8 @@ pub enum Refusal {
     NotFound,
     SignIn,
     Banned(String),
+    /// Ours, not theirs: the database failed.
+    Failed(Error),
 }
 
 /// Who `user` is in `event`'s room: the owner and named co-presenters present, site admins
@@ -97,16 +99,17 @@ pub async fn admit(
             role: RoomRole::Viewer,
         });
     };
-    let user_id: UserId = user.id.parse().map_err(|_| Refusal::NotFound)?;
-    let role = role_of(core, event, user)
-        .await
-        .map_err(|_| Refusal::NotFound)?;
+    let user_id: UserId = user
+        .id
+        .parse()
+        .map_err(|_| Refusal::Failed(super::corrupt("user id", &user.id)))?;
+    let role = role_of(core, event, user).await.map_err(Refusal::Failed)?;
     if !role.runs_room() {
         let standing = core
             .store
             .standing(&event.id, &user.id)
             .await
-            .map_err(|_| Refusal::NotFound)?;
+            .map_err(|e| Refusal::Failed(e.into()))?;
         if let Some(s) = standing.filter(|s| s.banned_at.is_some()) {
             return Err(Refusal::Banned(s.ban_reason.unwrap_or_default()));
         }

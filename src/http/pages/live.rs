@@ -47,6 +47,7 @@ fn refused(r: Refusal) -> HttpError {
         Refusal::Banned(reason) => forbidden(format!(
             "The presenters removed you from this event: {reason}"
         )),
+        Refusal::Failed(e) => e,
     })
 }
 
