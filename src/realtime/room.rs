@@ -270,16 +270,19 @@ impl Room {
                 }
             }
         }
-        let snapshot = self.snapshot_for(role);
-        let stream = self.stream(role);
-        let bytes = match &stream.cached {
-            Some(b) => b.clone(),
+        // Built only when the stream moved on since the last newcomer: a join storm shares
+        // one encoding.
+        let bytes = match self.stream(role).cached.clone() {
+            Some(b) => b,
             None => {
-                let b = Out::Snapshot(Box::new(snapshot)).frame(Some(stream.seq));
+                let snapshot = Out::Snapshot(Box::new(self.snapshot_for(role)));
+                let stream = self.stream(role);
+                let b = snapshot.frame(Some(stream.seq));
                 stream.cached = Some(b.clone());
                 b
             }
         };
+        let stream = self.stream(role);
         outbox.push(bytes);
         Some(stream.tx.subscribe())
     }
@@ -345,21 +348,14 @@ impl Room {
         let Some(rx) = self.greet(who.role, &outbox).await else {
             return;
         };
-        if who.user.is_some() {
-            match live::you(&self.core, &who).await {
-                Ok(you) => {
-                    outbox.push(Out::You(Box::new(you)).frame(None));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, event.id = %self.event_id, "loading a person failed");
-                    outbox.close(Some(wire::close(wire::code::TRY_AGAIN, "try again")));
-                    return;
-                }
-            }
-        } else {
-            let you = live::you(&self.core, &who).await.ok();
-            if let Some(you) = you {
+        match live::you(&self.core, &who).await {
+            Ok(you) => {
                 outbox.push(Out::You(Box::new(you)).frame(None));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, event.id = %self.event_id, "loading a person failed");
+                outbox.close(Some(wire::close(wire::code::TRY_AGAIN, "try again")));
+                return;
             }
         }
         if reply.send(rx).is_err() {

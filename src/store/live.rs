@@ -100,6 +100,22 @@ impl Store {
             .await?))
     }
 
+    /// One person's questions in an event, oldest first.
+    pub async fn questions_of(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> StoreResult<Vec<QuestionRow>> {
+        let sql = format!(
+            "{QUESTION} WHERE q.event_id = $1 AND q.user_id = $2 ORDER BY q.created_at, q.id"
+        );
+        on_pool!(self, |pool| Ok(sqlx::query_as(&sql)
+            .bind(event_id)
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?))
+    }
+
     pub async fn question(&self, id: &str) -> StoreResult<Option<QuestionRow>> {
         let sql = format!("{QUESTION} WHERE q.id = $1");
         on_pool!(self, |pool| Ok(sqlx::query_as(&sql)
@@ -230,6 +246,20 @@ impl Store {
         })
     }
 
+    /// The owner and the co-presenters of an event, in one query.
+    pub async fn presenter_ids(&self, event_id: &str) -> StoreResult<Vec<String>> {
+        on_pool!(self, |pool| {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT owner_id FROM events WHERE id = $1 \
+                 UNION SELECT user_id FROM event_presenters WHERE event_id = $1",
+            )
+            .bind(event_id)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(id,)| id).collect())
+        })
+    }
+
     /// The co-presenters the owner named.
     pub async fn co_presenters(&self, event_id: &str) -> StoreResult<Vec<(String, String)>> {
         on_pool!(self, |pool| {
@@ -298,20 +328,6 @@ impl Store {
                 .bind(now)
                 .execute(pool)
                 .await?;
-        });
-        Ok(())
-    }
-
-    /// Closes attendance left open by an instance that stopped without saying goodbye.
-    pub async fn close_attendance_of(&self, instance: &str, now: i64) -> StoreResult<()> {
-        on_pool!(self, |pool| {
-            sqlx::query(
-                "UPDATE attendance SET left_at = $2 WHERE instance = $1 AND left_at IS NULL",
-            )
-            .bind(instance)
-            .bind(now)
-            .execute(pool)
-            .await?;
         });
         Ok(())
     }

@@ -55,8 +55,7 @@ pub(super) async fn render(
     let Some(row) = core.store.chat_message(id).await? else {
         return Ok(());
     };
-    let event = crate::features::events::get_row(core, event_id).await?;
-    let presenters = super::presenter_ids(core, &event).await?;
+    let presenters = super::presenter_ids(core, event_id).await?;
     let direct = row.direct;
     let deleted = row.deleted;
     let msg = view(row, &presenters)?;

@@ -135,16 +135,13 @@ async fn role_of(core: &Core, event: &EventView, user: &User) -> Result<RoomRole
 }
 
 /// The owner and co-presenters of an event.
-pub async fn presenter_ids(core: &Core, event: &EventView) -> Result<HashSet<String>> {
-    let mut ids: HashSet<String> = core
+pub async fn presenter_ids(core: &Core, event_id: &str) -> Result<HashSet<String>> {
+    Ok(core
         .store
-        .co_presenters(&event.id)
+        .presenter_ids(event_id)
         .await?
         .into_iter()
-        .map(|(id, _)| id)
-        .collect();
-    ids.insert(event.owner_id.clone());
-    Ok(ids)
+        .collect())
 }
 
 /// Someone in the room as presenters see them, their role recomputed from the record.
@@ -152,8 +149,7 @@ pub async fn person(core: &Core, event_id: &str, user: &UserId) -> Result<Option
     let Some(row) = core.store.user_by_id(user).await? else {
         return Ok(None);
     };
-    let event = get_row(core, event_id).await?;
-    let presenters = presenter_ids(core, &event).await?;
+    let presenters = presenter_ids(core, event_id).await?;
     let role = if presenters.contains(user.as_str()) {
         RoomRole::Presenter
     } else if row.role == "admin" {
@@ -179,7 +175,7 @@ pub struct Loaded {
 /// raised hands, direct messages or anyone's standing.
 pub async fn snapshot(core: &Core, event_id: &str) -> Result<Loaded> {
     let event = get_row(core, event_id).await?;
-    let presenters = presenter_ids(core, &event).await?;
+    let presenters = presenter_ids(core, event_id).await?;
     let clock = clock::view(core, &event).await?;
     let chat_open = core.store.chat_open(event_id).await?;
     let questions: Vec<_> = core
@@ -249,8 +245,7 @@ pub async fn you(core: &Core, who: &Participant) -> Result<You> {
     let Some(user) = &who.user else {
         return Ok(you);
     };
-    let event = get_row(core, &who.event_id).await?;
-    let presenters = presenter_ids(core, &event).await?;
+    let presenters = presenter_ids(core, &who.event_id).await?;
     if let Some(s) = core.store.standing(&who.event_id, user).await? {
         you.standing = moderation::view(s)?.standing;
     }
@@ -269,10 +264,9 @@ pub async fn you(core: &Core, who: &Participant) -> Result<You> {
         .collect::<Result<_>>()?;
     you.questions = core
         .store
-        .questions(&who.event_id)
+        .questions_of(&who.event_id, user)
         .await?
         .into_iter()
-        .filter(|q| q.user_id == user.as_str())
         .map(questions::view)
         .collect::<Result<_>>()?;
     you.direct = core

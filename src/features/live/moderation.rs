@@ -39,7 +39,7 @@ async fn target(cx: &Ctx<'_>, user: &UserId) -> ActResult<String> {
     if !cx.core.store.attended(&cx.event.id, user).await? {
         return Err(Reason::NotPresent.into());
     }
-    let presenters = super::presenter_ids(cx.core, &cx.event).await?;
+    let presenters = super::presenter_ids(cx.core, &cx.event.id).await?;
     if presenters.contains(user.as_str()) {
         return Err(Reason::Presenter.into());
     }
