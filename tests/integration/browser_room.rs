@@ -178,6 +178,17 @@ async fn presenter_and_attendee_run_a_live_room_in_two_browsers() {
     app.clock.advance(Span::minutes(5));
     app.run_jobs().await;
     wait_text(&attendee, "#ended", "This event has ended").await;
+    let room_shown = attendee
+        .find(Locator::Id("room-main"))
+        .await
+        .unwrap()
+        .is_displayed()
+        .await
+        .unwrap();
+    assert!(
+        !room_shown,
+        "an ended room no longer offers hands, questions or chat"
+    );
     wait_text(&presenter, "#room-status", "ENDED").await;
 
     // For a person to look at: MEETSTAGE_SCREENSHOTS=<dir>.
