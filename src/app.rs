@@ -58,6 +58,7 @@ impl App {
             hub: Hub::new(
                 Limits {
                     stall: config.room.stall,
+                    outbox: config.room.queue,
                     actions_per_min: config.room.actions_per_min,
                     chat_per_min: config.room.chat_per_min,
                     reactions_per_min: config.room.reactions_per_min,

@@ -65,6 +65,8 @@ pub struct Branding {
 #[derive(Clone, Debug)]
 pub struct RoomSettings {
     pub stall: std::time::Duration,
+    /// Messages waiting for one socket before its connection starts over from a snapshot.
+    pub queue: usize,
     pub actions_per_min: u32,
     pub chat_per_min: u32,
     pub reactions_per_min: u32,
@@ -257,6 +259,10 @@ impl Config {
         let room = RoomSettings {
             // Cut within 10 s: silence for 8 s, noticed within the next second's check.
             stall: seconds(o.room_stall_secs.or(Some(8)), "room_stall_secs")?,
+            queue: match o.room_queue.unwrap_or(256) {
+                n @ 4..=65_536 => n,
+                _ => return Err(ConfigError("room_queue must be from 4 to 65536".into())),
+            },
             actions_per_min: per_min(o.room_actions_per_min, 60, "room_actions_per_min")?,
             chat_per_min: per_min(o.room_chat_per_min, 20, "room_chat_per_min")?,
             reactions_per_min: per_min(o.room_reactions_per_min, 120, "room_reactions_per_min")?,

@@ -155,6 +155,11 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_ROOM_STALL_SECS")]
     pub room_stall_secs: Option<u64>,
 
+    /// Live-room messages that may wait for one connection's socket before it starts over
+    /// from a fresh snapshot [default: 256].
+    #[arg(long, env = "MEETSTAGE_ROOM_QUEUE")]
+    pub room_queue: Option<usize>,
+
     /// Live-room actions (questions, votes, hands, moderation) per person per minute
     /// [default: 60].
     #[arg(long, env = "MEETSTAGE_ROOM_ACTIONS_PER_MIN")]
@@ -241,6 +246,7 @@ impl Options {
             header_timeout_secs: self.header_timeout_secs.or(other.header_timeout_secs),
             shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
             room_stall_secs: self.room_stall_secs.or(other.room_stall_secs),
+            room_queue: self.room_queue.or(other.room_queue),
             room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),
             room_chat_per_min: self.room_chat_per_min.or(other.room_chat_per_min),
             room_reactions_per_min: self.room_reactions_per_min.or(other.room_reactions_per_min),

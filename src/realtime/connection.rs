@@ -1,30 +1,35 @@
-//! One live-room socket: a reader that turns the person's messages into actions, and a
-//! writer that sends their room's stream and their own messages. The writer is the only
-//! task that writes to the socket; everything else queues for it.
+//! One live-room socket, served by one task: it reads the person's messages and turns them
+//! into actions, and writes out what the socket could not take at once. The room writes its
+//! stream straight to the socket ([`Outbox`]), so a broadcast wakes no connection task.
 
 use std::{
     sync::{Arc, OnceLock, atomic::Ordering},
     time::{Duration, Instant},
 };
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::{
-    io::AsyncWriteExt,
-    net::{TcpStream, tcp::OwnedWriteHalf},
-    sync::{broadcast, mpsc, oneshot},
+    net::TcpStream,
+    sync::{mpsc, oneshot},
 };
 
 use super::{
+    outbox::{Drained, Outbox},
     protocol::{self, Action, Out, Reason},
-    room::{self, Frame, Join, Outbox, RoomMsg},
+    room::{self, Join, RoomMsg},
     wire::{self, Inbound, Reader},
 };
 use crate::features::{
     Core,
     live::{self, Participant},
 };
+
+/// The kernel's send buffer per room socket (it doubles it). Left to itself it grows to
+/// megabytes on loopback-sized windows; bounded, a client that stops reading costs little
+/// kernel memory, and falls behind (and starts over from a snapshot) after a bounded amount.
+const SEND_BUFFER: usize = 32 * 1024;
 
 /// Milliseconds on a monotonic clock, for liveness checks.
 pub fn mono_ms() -> u64 {
@@ -44,33 +49,22 @@ pub async fn run(core: Core, upgraded: Upgraded, who: Participant) {
     };
     let stream = parts.io.into_inner();
     let _ = stream.set_nodelay(true);
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
     let (read, write) = stream.into_split();
     let limits = core.hub.limits().clone();
     let conn = room::next_conn_id();
-    let outbox = Arc::new(Outbox::new(limits.outbox));
-    let Some((inbox, rx)) = join(&core, conn, &who, &outbox).await else {
-        // Whatever the room queued (a close frame) still goes out.
-        let (frames, _) = outbox.take();
-        let mut write = write;
-        let _ = write_frames(&mut write, &frames, limits.stall).await;
-        return;
-    };
-    let writer = tokio::spawn(write_loop(
-        write,
-        rx,
-        outbox.clone(),
-        inbox.clone(),
-        conn,
-        limits.stall,
-    ));
-    // Hyper's read buffer would stay allocated behind any leftover bytes: copy them out.
-    let pending = Bytes::copy_from_slice(&parts.read_buf);
-    drop(parts.read_buf);
-    let reader = Reader::new(pending, read, limits.max_inbound);
-    read_loop(&core, reader, &who, &outbox, &inbox).await;
-    // The room must hear of the leave, or it would count a ghost: wait for space.
-    let _ = inbox.send(RoomMsg::Leave { conn }).await;
-    let _ = writer.await;
+    let outbox = Arc::new(Outbox::new(write, limits.outbox));
+    if let Some(inbox) = join(&core, conn, &who, &outbox).await {
+        // Hyper's read buffer would stay allocated behind any leftover bytes: copy them out.
+        let pending = Bytes::copy_from_slice(&parts.read_buf);
+        drop(parts.read_buf);
+        let reader = Reader::new(pending, read, limits.max_inbound);
+        serve(&core, reader, &who, &outbox, &inbox, conn).await;
+        // The room must hear of the leave, or it would count a ghost: wait for space.
+        let _ = inbox.send(RoomMsg::Leave { conn }).await;
+    }
+    // Whatever is still queued, and the close frame, go out if the socket takes them.
+    finish(&outbox, limits.stall).await;
 }
 
 /// Joins the event's room on this instance, starting it if needed. A room that is closing
@@ -80,7 +74,7 @@ async fn join(
     conn: u64,
     who: &Participant,
     outbox: &Arc<Outbox>,
-) -> Option<(mpsc::Sender<RoomMsg>, broadcast::Receiver<Frame>)> {
+) -> Option<mpsc::Sender<RoomMsg>> {
     let event_id = who.event_id.to_string();
     for _ in 0..3 {
         let inbox = core
@@ -97,7 +91,7 @@ async fn join(
             continue;
         }
         match joined.await {
-            Ok(rx) => return Some((inbox, rx)),
+            Ok(()) => return Some(inbox),
             Err(_) if outbox.is_closing() => return None,
             Err(_) => continue,
         }
@@ -105,17 +99,32 @@ async fn join(
     None
 }
 
-async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
+/// Reads the person's messages and writes out what waits for the socket, until the
+/// connection is over.
+async fn serve<R: tokio::io::AsyncRead + Unpin>(
     core: &Core,
     mut reader: Reader<R>,
     who: &Participant,
     outbox: &Outbox,
     inbox: &mpsc::Sender<RoomMsg>,
+    conn: u64,
 ) {
     loop {
+        if outbox.is_closing() {
+            return;
+        }
+        let waiting = outbox.is_waiting();
         let next = tokio::select! {
+            biased;
+            // Something changed (frames wait, or the connection must close): look again.
+            () = outbox.wake.notified() => continue,
+            ready = outbox.writable(), if waiting => {
+                if ready.is_err() || outbox.drain() == Drained::Broken {
+                    return;
+                }
+                continue;
+            }
             next = reader.next() => next,
-            () = outbox.gone.notified() => return,
         };
         outbox.heard.store(mono_ms(), Ordering::Relaxed);
         match next {
@@ -123,7 +132,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
                 metrics::counter!("meetstage_room_frames_in_total").increment(1);
                 // Boxed: the action's future is large and exists only while it runs, so an
                 // idle connection's task stays small.
-                if let Some(reply) = Box::pin(handle(core, who, &text, outbox, inbox)).await {
+                if let Some(reply) = Box::pin(handle(core, who, &text, inbox, conn)).await {
                     outbox.push(reply.frame(None));
                 }
             }
@@ -150,8 +159,8 @@ async fn handle(
     core: &Core,
     who: &Participant,
     text: &str,
-    outbox: &Outbox,
     inbox: &mpsc::Sender<RoomMsg>,
+    conn: u64,
 ) -> Option<Out> {
     let action = match protocol::parse(text) {
         Ok(a) => a,
@@ -163,8 +172,8 @@ async fn handle(
     }
     match action {
         Action::Resync(_) => {
-            // The writer owns the stream; it asks the room for a snapshot and a new receiver.
-            outbox.request_resync();
+            // The room writes the snapshot, in order with its stream.
+            room::deliver(inbox, RoomMsg::Resync { conn });
             None
         }
         Action::React(r) => {
@@ -185,105 +194,20 @@ async fn handle(
     }
 }
 
-async fn write_loop(
-    mut io: OwnedWriteHalf,
-    mut rx: broadcast::Receiver<Frame>,
-    outbox: Arc<Outbox>,
-    inbox: mpsc::Sender<RoomMsg>,
-    conn: u64,
-    stall: Duration,
-) {
-    let mut batch: Vec<Bytes> = Vec::new();
-    loop {
-        let (frames, closing) = outbox.take();
-        if !frames.is_empty() && !write_frames(&mut io, &frames, stall).await {
-            break;
-        }
-        if let Some(last) = closing {
-            if let Some(frame) = last {
-                let _ = write_frames(&mut io, &[frame], stall).await;
-            }
-            let _ = io.shutdown().await;
-            break;
-        }
-        if outbox.take_resync() {
-            match Box::pin(resync(&inbox, conn)).await {
-                Some(new_rx) => rx = new_rx,
-                None => break,
-            }
-            continue;
-        }
-        tokio::select! {
-            biased;
-            () = outbox.ready.notified() => {}
-            next = rx.recv() => match next {
-                Ok(frame) => {
-                    batch.clear();
-                    batch.push(frame.bytes);
-                    while batch.len() < 64 {
-                        match rx.try_recv() {
-                            Ok(f) => batch.push(f.bytes),
-                            Err(_) => break,
-                        }
-                    }
-                    if !write_frames(&mut io, &batch, stall).await {
-                        break;
-                    }
+/// Writes out what is queued and the close frame, waiting at most `stall` for the socket,
+/// then ends the stream.
+async fn finish(outbox: &Outbox, stall: Duration) {
+    if outbox.queue_last() {
+        let flushed = tokio::time::timeout(stall, async {
+            while outbox.drain() == Drained::Waiting {
+                if outbox.writable().await.is_err() {
+                    return;
                 }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    // Fell behind the ring: start over from a snapshot, never from stale state.
-                    match Box::pin(resync(&inbox, conn)).await {
-                        Some(new_rx) => rx = new_rx,
-                        None => break,
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    let _ = write_frames(&mut io, &[wire::close(wire::code::GOING_AWAY, "the room closed")], stall).await;
-                    break;
-                }
-            },
-        }
-    }
-    // Wakes the reader, which tells the room.
-    outbox.close(None);
-}
-
-/// Asks the room for a snapshot (queued in the outbox) and a receiver right after it.
-async fn resync(inbox: &mpsc::Sender<RoomMsg>, conn: u64) -> Option<broadcast::Receiver<Frame>> {
-    let (reply, fresh) = oneshot::channel();
-    inbox.send(RoomMsg::Resync { conn, reply }).await.ok()?;
-    fresh.await.ok()
-}
-
-/// Writes frames in one go where the socket takes them; a socket that takes nothing for
-/// `stall` is given up on. False when the connection is over.
-async fn write_frames(io: &mut OwnedWriteHalf, frames: &[Bytes], stall: Duration) -> bool {
-    let joined;
-    let bytes: &[u8] = match frames {
-        [one] => one,
-        many => {
-            let mut all = BytesMut::with_capacity(many.iter().map(Bytes::len).sum());
-            for f in many {
-                all.extend_from_slice(f);
             }
-            joined = all.freeze();
-            &joined
-        }
-    };
-    let sent = match io.try_write(bytes) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(_) => return false,
-    };
-    if sent == bytes.len() {
-        return true;
-    }
-    match tokio::time::timeout(stall, io.write_all(&bytes[sent..])).await {
-        Ok(Ok(())) => true,
-        Ok(Err(_)) => false,
-        Err(_) => {
+        });
+        if flushed.await.is_err() {
             metrics::counter!("meetstage_room_drops_total", "why" => "stalled").increment(1);
-            false
         }
     }
+    outbox.shut_down();
 }

@@ -93,9 +93,7 @@ pub struct Limits {
     pub stall: std::time::Duration,
     /// Largest message a browser may send.
     pub max_inbound: usize,
-    /// Frames a room keeps for slow readers before they must start over from a snapshot.
-    pub ring: usize,
-    /// Personal messages queued for one connection before it must start over.
+    /// Frames waiting for one connection's socket before it must start over from a snapshot.
     pub outbox: usize,
     /// Per person per minute: actions, chat messages, reactions.
     pub actions_per_min: u32,
@@ -108,7 +106,6 @@ impl Default for Limits {
         Limits {
             stall: std::time::Duration::from_secs(8),
             max_inbound: 4096,
-            ring: 512,
             outbox: 256,
             actions_per_min: 60,
             chat_per_min: 20,

@@ -1,11 +1,11 @@
 //! One event's room on this instance: a task that owns the room's state and is the only
 //! writer of its two streams, one for attendees and one for presenters (who also see the
 //! people, hands, direct messages and standings). Every message is encoded once with the
-//! stream's next sequence number, and the same bytes go to every socket on that stream.
-//! Messages for one person go to their connections' own queues.
+//! stream's next sequence number, and the room writes the same bytes to every socket on that
+//! stream itself ([`Outbox`]): one write per socket, no task woken.
 //!
 //! Newcomers and connections that fell behind get a snapshot at the stream's current number,
-//! then a receiver positioned right after it, so nothing is missed or seen twice.
+//! and the stream's frames after it, so nothing is missed or seen twice.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -17,11 +17,11 @@ use std::{
 };
 
 use bytes::Bytes;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
-pub use super::outbox::Outbox;
 use super::{
     Notice,
+    outbox::{Outbox, Pushed},
     protocol::{Gone, Out, Person, PresenceView, Reactions, RoomRole, Snapshot},
     wire,
 };
@@ -42,22 +42,14 @@ pub const CLOSE_ROLE: u16 = 4000;
 pub const CLOSE_KICKED: u16 = 4001;
 pub const CLOSE_BANNED: u16 = 4003;
 
-/// A stream frame: its number and its bytes on the wire.
-#[derive(Clone, Debug)]
-pub struct Frame {
-    pub seq: u64,
-    pub bytes: Bytes,
-}
-
 pub enum RoomMsg {
     Join(Box<Join>),
     Leave {
         conn: u64,
     },
-    /// A connection fell behind its stream: snapshot, then a fresh receiver.
+    /// The person's page saw a gap: a snapshot, then the stream from there.
     Resync {
         conn: u64,
-        reply: oneshot::Sender<broadcast::Receiver<Frame>>,
     },
     Notice(Notice),
     /// A reaction from a connection of this instance.
@@ -69,7 +61,8 @@ pub struct Join {
     pub conn: u64,
     pub who: Participant,
     pub outbox: Arc<Outbox>,
-    pub reply: oneshot::Sender<broadcast::Receiver<Frame>>,
+    /// Answered once the connection is greeted and on the room's streams.
+    pub reply: oneshot::Sender<()>,
 }
 
 /// Hands a message to a room without waiting. A room that cannot keep up with notices is
@@ -99,33 +92,11 @@ pub fn next_conn_id() -> u64 {
     NEXT_CONN.fetch_add(1, Ordering::Relaxed)
 }
 
+#[derive(Default)]
 struct Stream {
-    tx: broadcast::Sender<Frame>,
     seq: u64,
     /// The snapshot at `seq`, encoded, until the stream moves on.
     cached: Option<Bytes>,
-}
-
-impl Stream {
-    fn new(ring: usize) -> Stream {
-        Stream {
-            tx: broadcast::channel(ring).0,
-            seq: 0,
-            cached: None,
-        }
-    }
-
-    fn send(&mut self, out: &Out) {
-        self.seq += 1;
-        self.cached = None;
-        let frame = Frame {
-            seq: self.seq,
-            bytes: out.frame(Some(self.seq)),
-        };
-        // No receivers is fine: nobody on this stream right now.
-        let delivered = self.tx.send(frame).unwrap_or(0);
-        metrics::counter!("meetstage_room_frames_out_total").increment(delivered as u64);
-    }
 }
 
 struct Conn {
@@ -149,6 +120,8 @@ struct Room {
     attendees: Stream,
     presenters: Stream,
     conns: HashMap<u64, Conn>,
+    /// Connections whose queue overflowed during a broadcast: they start over from a snapshot.
+    behind: Vec<u64>,
     people: HashMap<UserId, Present>,
     guests: u64,
     /// People and guests on other instances, by instance.
@@ -164,14 +137,14 @@ struct Room {
 /// Starts the room of `event_id`; it stops by itself when its last connection leaves.
 pub fn start(core: Core, event_id: String) -> mpsc::Sender<RoomMsg> {
     let (tx, rx) = mpsc::channel(INBOX);
-    let ring = core.hub.limits().ring;
     let room = Room {
         core,
         event_id,
         me: tx.clone(),
-        attendees: Stream::new(ring),
-        presenters: Stream::new(ring),
+        attendees: Stream::default(),
+        presenters: Stream::default(),
         conns: HashMap::new(),
+        behind: Vec::new(),
         people: HashMap::new(),
         guests: 0,
         remote: HashMap::new(),
@@ -204,6 +177,7 @@ impl Room {
                     }
                 }
             }
+            self.restart_behind().await;
         }
         // Leave the hub first, so new joins start a new room; joins already queued here
         // see their reply dropped and try again.
@@ -229,16 +203,7 @@ impl Room {
         match msg {
             RoomMsg::Join(join) => self.join(*join).await,
             RoomMsg::Leave { conn } => self.leave(conn).await,
-            RoomMsg::Resync { conn, reply } => {
-                metrics::counter!("meetstage_room_resyncs_total").increment(1);
-                let Some(c) = self.conns.get(&conn) else {
-                    return;
-                };
-                let (role, outbox) = (c.role, c.outbox.clone());
-                if let Some(rx) = self.greet(role, &outbox).await {
-                    let _ = reply.send(rx);
-                }
-            }
+            RoomMsg::Resync { conn } => self.behind.push(conn),
             RoomMsg::Notice(notice) => self.notice(notice).await,
             RoomMsg::React(emoji) => *self.reactions.entry(emoji).or_default() += 1,
             RoomMsg::Shutdown => {}
@@ -253,38 +218,72 @@ impl Room {
         }
     }
 
-    /// Queues the stream's snapshot for a connection and returns its receiver, positioned
-    /// just after the snapshot. None when the room cannot be loaded (the connection closes).
-    async fn greet(
-        &mut self,
-        role: RoomRole,
-        outbox: &Outbox,
-    ) -> Option<broadcast::Receiver<Frame>> {
+    /// The stream's snapshot at its current number, encoded. None when the room cannot be
+    /// loaded.
+    async fn snapshot_frame(&mut self, role: RoomRole) -> Option<Bytes> {
         if self.loaded.is_none() {
             match live::snapshot(&self.core, &self.event_id).await {
                 Ok(l) => self.loaded = Some(l),
                 Err(e) => {
                     tracing::error!(error = %e, event.id = %self.event_id, "loading a room failed");
-                    outbox.close(Some(wire::close(wire::code::TRY_AGAIN, "try again")));
                     return None;
                 }
             }
         }
         // Built only when the stream moved on since the last newcomer: a join storm shares
         // one encoding.
-        let bytes = match self.stream(role).cached.clone() {
-            Some(b) => b,
-            None => {
-                let snapshot = Out::Snapshot(Box::new(self.snapshot_for(role)));
-                let stream = self.stream(role);
-                let b = snapshot.frame(Some(stream.seq));
-                stream.cached = Some(b.clone());
-                b
-            }
-        };
+        if let Some(b) = self.stream(role).cached.clone() {
+            return Some(b);
+        }
+        let snapshot = Out::Snapshot(Box::new(self.snapshot_for(role)));
         let stream = self.stream(role);
-        outbox.push(bytes);
-        Some(stream.tx.subscribe())
+        let b = snapshot.frame(Some(stream.seq));
+        stream.cached = Some(b.clone());
+        Some(b)
+    }
+
+    /// Starts the connections that fell behind (or asked) over from a snapshot.
+    async fn restart_behind(&mut self) {
+        while let Some(conn) = self.behind.pop() {
+            let Some(role) = self.conns.get(&conn).map(|c| c.role) else {
+                continue;
+            };
+            metrics::counter!("meetstage_room_resyncs_total").increment(1);
+            let frame = self.snapshot_frame(role).await;
+            let Some(c) = self.conns.get(&conn) else {
+                continue;
+            };
+            match frame {
+                Some(frame) => c.outbox.restart(frame),
+                None => c
+                    .outbox
+                    .close(Some(wire::close(wire::code::TRY_AGAIN, "try again"))),
+            }
+        }
+    }
+
+    /// Writes the next message of a stream to every connection on it.
+    fn publish(&mut self, presenters: bool, out: &Out) {
+        let stream = if presenters {
+            &mut self.presenters
+        } else {
+            &mut self.attendees
+        };
+        stream.seq += 1;
+        stream.cached = None;
+        let frame = out.frame(Some(stream.seq));
+        let mut delivered = 0u64;
+        for (id, c) in &self.conns {
+            if c.role.runs_room() != presenters {
+                continue;
+            }
+            match c.outbox.push_stream(&frame) {
+                Pushed::Ok => delivered += 1,
+                Pushed::Behind => self.behind.push(*id),
+                Pushed::Closed => {}
+            }
+        }
+        metrics::counter!("meetstage_room_frames_out_total").increment(delivered);
     }
 
     fn snapshot_for(&self, role: RoomRole) -> Snapshot {
@@ -345,11 +344,13 @@ impl Room {
             outbox,
             reply,
         } = join;
-        let Some(rx) = self.greet(who.role, &outbox).await else {
+        let Some(snapshot) = self.snapshot_frame(who.role).await else {
+            outbox.close(Some(wire::close(wire::code::TRY_AGAIN, "try again")));
             return;
         };
         match live::you(&self.core, &who).await {
             Ok(you) => {
+                outbox.push_stream(&snapshot);
                 outbox.push(Out::You(Box::new(you)).frame(None));
             }
             Err(e) => {
@@ -358,7 +359,7 @@ impl Room {
                 return;
             }
         }
-        if reply.send(rx).is_err() {
+        if reply.send(()).is_err() {
             return;
         }
         metrics::gauge!("meetstage_room_connections", "event" => self.event_id.clone())
@@ -397,11 +398,14 @@ impl Room {
                             attendance,
                         },
                     );
-                    self.presenters.send(&Out::PersonJoined(Person {
-                        user_id: user.clone(),
-                        name: who.name.clone(),
-                        role: who.role,
-                    }));
+                    self.publish(
+                        true,
+                        &Out::PersonJoined(Person {
+                            user_id: user.clone(),
+                            name: who.name.clone(),
+                            role: who.role,
+                        }),
+                    );
                     self.tell_others(Some(user.clone()), true);
                 }
             }
@@ -433,9 +437,12 @@ impl Room {
         if let Err(e) = self.core.store.attendance_left(&attendance, now).await {
             tracing::warn!(error = %e, "recording attendance failed");
         }
-        self.presenters.send(&Out::PersonLeft(Gone {
-            id: user.to_string(),
-        }));
+        self.publish(
+            true,
+            &Out::PersonLeft(Gone {
+                id: user.to_string(),
+            }),
+        );
         self.tell_others(Some(user), false);
     }
 
@@ -510,7 +517,7 @@ impl Room {
                 entry.1 = anonymous;
                 match (user, person) {
                     (_, Some(p)) if entry.0.insert(p.user_id.clone(), p.clone()).is_none() => {
-                        self.presenters.send(&Out::PersonJoined(p));
+                        self.publish(true, &Out::PersonJoined(p));
                     }
                     (Some(u), None) if !joined => {
                         let was_here = entry.0.remove(&u).is_some();
@@ -520,8 +527,7 @@ impl Room {
                                 .values()
                                 .any(|(people, _)| people.contains_key(&u));
                         if was_here && !still_here {
-                            self.presenters
-                                .send(&Out::PersonLeft(Gone { id: u.to_string() }));
+                            self.publish(true, &Out::PersonLeft(Gone { id: u.to_string() }));
                         }
                     }
                     _ => {}
@@ -535,8 +541,8 @@ impl Room {
                 let r = Out::Reactions(Reactions {
                     counts: counts.into_iter().collect(),
                 });
-                self.attendees.send(&r);
-                self.presenters.send(&r);
+                self.publish(false, &r);
+                self.publish(true, &r);
             }
             other => {
                 // Shared state changed: the next newcomer needs a fresh load.
@@ -559,11 +565,11 @@ impl Room {
     fn send(&mut self, to: &To, out: &Out) {
         match to {
             To::Everyone => {
-                self.attendees.send(out);
-                self.presenters.send(out);
+                self.publish(false, out);
+                self.publish(true, out);
             }
-            To::Attendees => self.attendees.send(out),
-            To::Presenters => self.presenters.send(out),
+            To::Attendees => self.publish(false, out),
+            To::Presenters => self.publish(true, out),
             To::Person(user) => {
                 let frame = out.frame(None);
                 for c in self
@@ -585,7 +591,7 @@ impl Room {
                 self.loaded = Some(l);
                 for role in [RoomRole::Attendee, RoomRole::Presenter] {
                     let s = Out::Snapshot(Box::new(self.snapshot_for(role)));
-                    self.stream(role).send(&s);
+                    self.publish(role.runs_room(), &s);
                 }
             }
             Err(e) => {
@@ -600,6 +606,13 @@ impl Room {
         let stall = u64::try_from(self.core.hub.limits().stall.as_millis()).unwrap_or(u64::MAX);
         let now = super::connection::mono_ms();
         for c in self.conns.values() {
+            let blocked = c.outbox.blocked_since.load(Ordering::Relaxed);
+            if blocked != 0 && now.saturating_sub(blocked) > stall {
+                // It stopped reading: nothing more can reach it, not even a close frame.
+                metrics::counter!("meetstage_room_drops_total", "why" => "stalled").increment(1);
+                c.outbox.abort();
+                continue;
+            }
             let quiet = now.saturating_sub(c.outbox.heard.load(Ordering::Relaxed));
             if quiet > stall {
                 metrics::counter!("meetstage_room_drops_total", "why" => "silent").increment(1);
@@ -622,8 +635,8 @@ impl Room {
             let p = Out::Presence(PresenceView {
                 count: self.presence(),
             });
-            self.attendees.send(&p);
-            self.presenters.send(&p);
+            self.publish(false, &p);
+            self.publish(true, &p);
         }
         if !self.reactions.is_empty() {
             let counts = std::mem::take(&mut self.reactions);
@@ -637,8 +650,8 @@ impl Room {
                 );
             }
             let r = Out::Reactions(Reactions { counts });
-            self.attendees.send(&r);
-            self.presenters.send(&r);
+            self.publish(false, &r);
+            self.publish(true, &r);
         }
     }
 }

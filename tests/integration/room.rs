@@ -676,6 +676,90 @@ async fn two_instances_share_one_room_through_postgres() {
 }
 
 /// An operator watching a live event sees its connections, frames and actions.
+async fn a_reader_that_falls_behind_starts_over_from_a_snapshot(backend: Backend) {
+    const TOKEN: &str = "room-metrics-token-123";
+    let app = TestApp::spawn_with(backend, |o| {
+        o.room_queue = Some(4);
+        o.room_chat_per_min = Some(10_000);
+        o.room_stall_secs = Some(120);
+        o.metrics_token = Some(meetstage::config::Secret::new(TOKEN));
+    })
+    .await;
+    let (owner, event) = app.live_event("members").await;
+    let mut presenter = app.ws(&event, Some(&owner)).await;
+    presenter.greeting().await;
+    let ada = app.person("Ada").await;
+    // Ada's page stops reading while the presenter talks: her socket's buffers fill, then
+    // her four queued messages, then the room gives up on the rest for her.
+    let mut slow = app.ws_small_buffer(&event, &ada).await;
+    presenter.until("person_joined").await;
+    let words = "the quick brown fox jumps "
+        .repeat(19)
+        .trim_end()
+        .to_string();
+    let sent = 300;
+    for i in 0..sent {
+        let text = format!("{i:03} {words}");
+        presenter.send("chat", json!({ "text": text })).await;
+        presenter
+            .until_with("chat", |m| m["text"].as_str() == Some(text.as_str()))
+            .await;
+    }
+    // She reads again: the greeting, messages in order (`next` checks the numbers), and
+    // snapshots that skip what she missed, until she has the latest message.
+    slow.greeting().await;
+    let latest = format!("{:03} ", sent - 1);
+    let is_latest =
+        |m: &serde_json::Value| m["text"].as_str().is_some_and(|t| t.starts_with(&latest));
+    let (mut chats, mut skips) = (0, 0);
+    loop {
+        let before = slow.seq;
+        let v = slow.next().await;
+        match v["type"].as_str() {
+            Some("snapshot") => {
+                if v["seq"].as_u64().unwrap() > before + 1 {
+                    skips += 1;
+                }
+                if v["data"]["chat"].as_array().unwrap().iter().any(is_latest) {
+                    break;
+                }
+            }
+            Some("chat") if is_latest(&v["data"]) => break,
+            Some("chat") => chats += 1,
+            _ => {}
+        }
+    }
+    assert!(skips > 0, "a snapshot skipped what she missed");
+    assert!(
+        chats < sent - 1,
+        "she did not get every message one by one ({chats})"
+    );
+    // From there on she follows the stream again.
+    presenter
+        .send("chat", json!({ "text": "Still there?" }))
+        .await;
+    let m = slow
+        .until_with("chat", |m| m["text"] == "Still there?")
+        .await;
+    assert_eq!(m["author_role"], "presenter");
+    let metrics = app
+        .browser()
+        .get(app.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("meetstage_room_resyncs_total ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}
+
 async fn room_metrics_are_exported(backend: Backend) {
     const TOKEN: &str = "room-metrics-token-123";
     let app = TestApp::spawn_with(backend, |o| {
@@ -721,6 +805,7 @@ async fn room_metrics_are_exported(backend: Backend) {
 
 both!(
     room_metrics_are_exported,
+    a_reader_that_falls_behind_starts_over_from_a_snapshot,
     co_presenters_run_the_room_too,
     presence_attendance_and_reactions,
     questions_are_asked_voted_answered_pinned_and_dismissed,

@@ -115,6 +115,20 @@ impl TestApp {
             .unwrap_or_else(|status| panic!("the room refused with {status}"))
     }
 
+    /// Opens the socket as `who` over a connection with a small receive buffer, so a client
+    /// that stops reading is soon behind.
+    pub async fn ws_small_buffer(&self, event: &str, who: &Person) -> Ws {
+        let addr: std::net::SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let req = self.ws_request(event, Some(&who.cookie), &self.base.clone());
+        let (stream, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("connecting");
+        Ws { stream, seq: 0 }
+    }
+
     /// Opens the socket or returns the HTTP status it was refused with.
     pub async fn try_ws(&self, event: &str, cookie: Option<&str>, origin: &str) -> Result<Ws, u16> {
         match tokio_tungstenite::connect_async(self.ws_request(event, cookie, origin)).await {
