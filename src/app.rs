@@ -59,6 +59,7 @@ impl App {
                 Limits {
                     stall: config.room.stall,
                     outbox: config.room.queue,
+                    heartbeat: config.room.heartbeat,
                     actions_per_min: config.room.actions_per_min,
                     chat_per_min: config.room.chat_per_min,
                     reactions_per_min: config.room.reactions_per_min,
@@ -106,6 +107,17 @@ impl App {
     ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        // Alive before the first visit is recorded, so no other instance takes its visits
+        // for a dead instance's.
+        let core = &state.core;
+        if let Err(e) = core
+            .store
+            .instance_seen(core.hub.instance(), core.clock.now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "instance heartbeat failed");
+        }
+        let heartbeat = tokio::spawn(crate::realtime::heartbeat(core.clone()));
         let workers = self.workers.then(|| Workers::spawn(&state.core));
         let service = http::service(state.clone());
         tracing::info!(address = %self.local_addr(), base_url = %state.core.config.base_url, "meetstage is listening");
@@ -121,6 +133,7 @@ impl App {
         };
         http::serve::serve(self.listener, service, limits, shutdown).await;
         housekeeping.abort();
+        heartbeat.abort();
         if let Some(w) = workers {
             w.stop();
         }

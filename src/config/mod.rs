@@ -67,6 +67,7 @@ pub struct RoomSettings {
     pub stall: std::time::Duration,
     /// Messages waiting for one socket before its connection starts over from a snapshot.
     pub queue: usize,
+    pub heartbeat: std::time::Duration,
     pub actions_per_min: u32,
     pub chat_per_min: u32,
     pub reactions_per_min: u32,
@@ -262,6 +263,14 @@ impl Config {
             queue: match o.room_queue.unwrap_or(256) {
                 n @ 4..=65_536 => n,
                 _ => return Err(ConfigError("room_queue must be from 4 to 65536".into())),
+            },
+            heartbeat: match o.room_heartbeat_secs.unwrap_or(10) {
+                s @ 1..=60 => std::time::Duration::from_secs(s),
+                _ => {
+                    return Err(ConfigError(
+                        "room_heartbeat_secs must be from 1 to 60".into(),
+                    ));
+                }
             },
             actions_per_min: per_min(o.room_actions_per_min, 60, "room_actions_per_min")?,
             chat_per_min: per_min(o.room_chat_per_min, 20, "room_chat_per_min")?,

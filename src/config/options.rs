@@ -160,6 +160,11 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_ROOM_QUEUE")]
     pub room_queue: Option<usize>,
 
+    /// Seconds between an instance's "still alive" notes to the others; one silent for three
+    /// of these is presumed gone, its people uncounted and their visits closed [default: 10].
+    #[arg(long, env = "MEETSTAGE_ROOM_HEARTBEAT_SECS")]
+    pub room_heartbeat_secs: Option<u64>,
+
     /// Live-room actions (questions, votes, hands, moderation) per person per minute
     /// [default: 60].
     #[arg(long, env = "MEETSTAGE_ROOM_ACTIONS_PER_MIN")]
@@ -247,6 +252,7 @@ impl Options {
             shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
             room_stall_secs: self.room_stall_secs.or(other.room_stall_secs),
             room_queue: self.room_queue.or(other.room_queue),
+            room_heartbeat_secs: self.room_heartbeat_secs.or(other.room_heartbeat_secs),
             room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),
             room_chat_per_min: self.room_chat_per_min.or(other.room_chat_per_min),
             room_reactions_per_min: self.room_reactions_per_min.or(other.room_reactions_per_min),

@@ -95,6 +95,9 @@ pub struct Limits {
     pub max_inbound: usize,
     /// Frames waiting for one connection's socket before it must start over from a snapshot.
     pub outbox: usize,
+    /// How often this instance tells the others it is alive; one silent for three of these
+    /// is presumed gone (its people no longer counted, its visits closed).
+    pub heartbeat: std::time::Duration,
     /// Per person per minute: actions, chat messages, reactions.
     pub actions_per_min: u32,
     pub chat_per_min: u32,
@@ -107,9 +110,34 @@ impl Default for Limits {
             stall: std::time::Duration::from_secs(8),
             max_inbound: 4096,
             outbox: 256,
+            heartbeat: std::time::Duration::from_secs(10),
             actions_per_min: 60,
             chat_per_min: 20,
             reactions_per_min: 120,
+        }
+    }
+}
+
+/// Tells the database this instance is alive, and closes the visits of instances that
+/// stopped saying so (they crashed, or were killed, before their people could leave).
+pub async fn heartbeat(core: crate::features::Core) {
+    let every = core.hub.limits().heartbeat;
+    let gone_after = i64::try_from(every.saturating_mul(3).as_millis()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = core.clock.now_ms();
+        let swept = async {
+            core.store.instance_seen(core.hub.instance(), now).await?;
+            core.store
+                .close_abandoned_visits(now.saturating_sub(gone_after))
+                .await
+        };
+        match swept.await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(visits = n, "closed visits left open by a stopped instance"),
+            Err(e) => tracing::warn!(error = %e, "instance heartbeat failed"),
         }
     }
 }

@@ -113,6 +113,15 @@ struct Present {
     attendance: String,
 }
 
+/// Who is in the room on another instance, as its notices tell.
+#[derive(Default)]
+struct Remote {
+    people: HashMap<UserId, Person>,
+    guests: u64,
+    /// When it last said anything ([`super::connection::mono_ms`]).
+    heard: u64,
+}
+
 struct Room {
     core: Core,
     event_id: String,
@@ -125,7 +134,7 @@ struct Room {
     people: HashMap<UserId, Present>,
     guests: u64,
     /// People and guests on other instances, by instance.
-    remote: HashMap<String, (HashMap<UserId, Person>, u64)>,
+    remote: HashMap<String, Remote>,
     loaded: Option<Loaded>,
     presence_changed: bool,
     reactions: BTreeMap<String, u64>,
@@ -162,6 +171,7 @@ pub fn start(core: Core, event_id: String) -> mpsc::Sender<RoomMsg> {
 impl Room {
     async fn run(mut self, mut inbox: mpsc::Receiver<RoomMsg>) {
         metrics::gauge!("meetstage_rooms").increment(1.0);
+        self.catch_up().await;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -304,17 +314,17 @@ impl Room {
     fn presence(&self) -> u64 {
         let mut ids: std::collections::HashSet<&UserId> = self.people.keys().collect();
         let mut guests = self.guests;
-        for (people, g) in self.remote.values() {
-            ids.extend(people.keys());
-            guests = guests.saturating_add(*g);
+        for r in self.remote.values() {
+            ids.extend(r.people.keys());
+            guests = guests.saturating_add(r.guests);
         }
         (ids.len() as u64).saturating_add(guests)
     }
 
     fn people_list(&self) -> Vec<Person> {
         let mut list: BTreeMap<&UserId, Person> = BTreeMap::new();
-        for (people, _) in self.remote.values() {
-            for (id, p) in people {
+        for r in self.remote.values() {
+            for (id, p) in &r.people {
                 list.insert(id, p.clone());
             }
         }
@@ -446,6 +456,69 @@ impl Room {
         self.tell_others(Some(user), false);
     }
 
+    /// Tells presenters someone left, unless they are still here or on another instance.
+    fn left_everywhere(&mut self, user: &UserId) {
+        let still_here = self.people.contains_key(user)
+            || self.remote.values().any(|r| r.people.contains_key(user));
+        if !still_here {
+            self.publish(
+                true,
+                &Out::PersonLeft(Gone {
+                    id: user.to_string(),
+                }),
+            );
+        }
+    }
+
+    /// Forgets instances silent for three heartbeats: they stopped without saying who left.
+    fn forget_silent(&mut self) {
+        let limit = u64::try_from(
+            self.core
+                .hub
+                .limits()
+                .heartbeat
+                .saturating_mul(3)
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX);
+        let now = super::connection::mono_ms();
+        let silent: Vec<String> = self
+            .remote
+            .iter()
+            .filter(|(_, r)| now.saturating_sub(r.heard) > limit)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in silent {
+            tracing::info!(instance = %id, event.id = %self.event_id, "an instance went silent; no longer counting its people");
+            if let Some(gone) = self.remote.remove(&id) {
+                for user in gone.people.keys() {
+                    self.left_everywhere(user);
+                }
+            }
+            self.presence_changed = true;
+        }
+    }
+
+    /// Counts the people already here through other instances when this room starts, from
+    /// their open visits; their instances' heartbeats then keep the counts (and guests) fresh.
+    async fn catch_up(&mut self) {
+        if !self.core.hub.is_shared() {
+            return;
+        }
+        let instance = self.core.hub.instance().to_string();
+        match live::present_elsewhere(&self.core, &self.event_id, &instance).await {
+            Ok(found) => {
+                let now = super::connection::mono_ms();
+                for (instance, person) in found {
+                    let entry = self.remote.entry(instance).or_default();
+                    entry.heard = now;
+                    entry.people.insert(person.user_id.clone(), person);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "loading who is here elsewhere failed"),
+        }
+    }
+
     /// Lets other instances know someone came or went here.
     fn tell_others(&self, user: Option<UserId>, joined: bool) {
         if !self.core.hub.is_shared() {
@@ -514,20 +587,17 @@ impl Room {
                     _ => None,
                 };
                 let entry = self.remote.entry(instance).or_default();
-                entry.1 = anonymous;
+                entry.guests = anonymous;
+                entry.heard = super::connection::mono_ms();
                 match (user, person) {
-                    (_, Some(p)) if entry.0.insert(p.user_id.clone(), p.clone()).is_none() => {
-                        self.publish(true, &Out::PersonJoined(p));
+                    (_, Some(p)) => {
+                        if entry.people.insert(p.user_id.clone(), p.clone()).is_none() {
+                            self.publish(true, &Out::PersonJoined(p));
+                        }
                     }
                     (Some(u), None) if !joined => {
-                        let was_here = entry.0.remove(&u).is_some();
-                        let still_here = self.people.contains_key(&u)
-                            || self
-                                .remote
-                                .values()
-                                .any(|(people, _)| people.contains_key(&u));
-                        if was_here && !still_here {
-                            self.publish(true, &Out::PersonLeft(Gone { id: u.to_string() }));
+                        if entry.people.remove(&u).is_some() {
+                            self.left_everywhere(&u);
                         }
                     }
                     _ => {}
@@ -628,6 +698,12 @@ impl Room {
         self.ticks += 1;
         if self.ticks.is_multiple_of(4) {
             self.check_liveness();
+        }
+        let beat = (self.core.hub.limits().heartbeat.as_millis() / TICK.as_millis()).max(1);
+        if u128::from(self.ticks).is_multiple_of(beat) {
+            // Said even when nothing changed, so the others know this instance is alive.
+            self.tell_others(None, true);
+            self.forget_silent();
         }
         if self.presence_changed {
             self.presence_changed = false;

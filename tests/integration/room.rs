@@ -636,7 +636,16 @@ async fn two_instances_share_one_room_through_postgres() {
     let b = a.another_instance().await;
     let owner = a.cookie_of(first_owner(&a, &event).await).await;
     let mut presenter_b = b.ws(&event, Some(&owner)).await;
-    presenter_b.greeting().await;
+    // B's room starts knowing who is already here through A (their open visits).
+    let (snap, _) = presenter_b.greeting().await;
+    assert_eq!(snap["presence"], 2, "{snap}");
+    let names: Vec<&str> = snap["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(names.contains(&"Ada"), "{names:?}");
     let bob = a.person("Bob").await;
     let mut bob_b = b.ws(&event, Some(&bob)).await;
     bob_b.greeting().await;
@@ -760,6 +769,62 @@ async fn a_reader_that_falls_behind_starts_over_from_a_snapshot(backend: Backend
     );
 }
 
+async fn silent_instances_stop_counting_and_their_visits_close(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |o| o.room_heartbeat_secs = Some(1)).await;
+    let (owner, event) = app.live_event("members").await;
+    let mut presenter = app.ws(&event, Some(&owner)).await;
+    presenter.greeting().await;
+    let ghost = app.person("Ghost").await;
+    // A visit left open by an instance last seen an hour ago (it crashed) is closed as of then.
+    let now = app.core.clock.now_ms();
+    let store = &app.core.store;
+    store
+        .instance_seen("crashed", now - 3_600_000)
+        .await
+        .unwrap();
+    store
+        .attendance_joined(
+            "0190a0a0-0000-7000-8000-000000000001",
+            &event,
+            &ghost.id,
+            "crashed",
+            now - 7_200_000,
+        )
+        .await
+        .unwrap();
+    // Another instance says Ghost and two guests are in the room, then never speaks again.
+    app.core.hub.publish(
+        &event,
+        meetstage::realtime::Notice::Presence {
+            instance: "silent".into(),
+            user: Some(ghost.id.parse().unwrap()),
+            joined: true,
+            anonymous: 2,
+        },
+    );
+    presenter
+        .until_with("person_joined", |p| p["name"] == "Ghost")
+        .await;
+    presenter.until_with("presence", |p| p["count"] == 4).await;
+    // Three silent heartbeats later it no longer counts.
+    let left = presenter.until("person_left").await;
+    assert_eq!(left["id"], ghost.id.as_str());
+    presenter.until_with("presence", |p| p["count"] == 1).await;
+    let visits = store.attendance(&event).await.unwrap();
+    let closed: Vec<_> = visits.iter().filter(|v| v.0 == ghost.id).collect();
+    assert_eq!(closed.len(), 1);
+    assert_eq!(
+        closed[0].2,
+        Some(now - 3_600_000),
+        "closed as of its last heartbeat"
+    );
+    let own: Vec<_> = visits.iter().filter(|v| v.0 != ghost.id).collect();
+    assert!(
+        own.iter().all(|v| v.2.is_none()),
+        "live visits stay open: {own:?}"
+    );
+}
+
 async fn room_metrics_are_exported(backend: Backend) {
     const TOKEN: &str = "room-metrics-token-123";
     let app = TestApp::spawn_with(backend, |o| {
@@ -805,6 +870,7 @@ async fn room_metrics_are_exported(backend: Backend) {
 
 both!(
     room_metrics_are_exported,
+    silent_instances_stop_counting_and_their_visits_close,
     a_reader_that_falls_behind_starts_over_from_a_snapshot,
     co_presenters_run_the_room_too,
     presence_attendance_and_reactions,

@@ -164,6 +164,41 @@ pub async fn person(core: &Core, event_id: &str, user: &UserId) -> Result<Option
     }))
 }
 
+/// People in the room on other live instances, by instance, from their open visits: what a
+/// room starting here needs to count them before their instances' next heartbeat.
+pub async fn present_elsewhere(
+    core: &Core,
+    event_id: &str,
+    instance: &str,
+) -> Result<Vec<(String, Person)>> {
+    let rows = core.store.present_elsewhere(event_id, instance).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let presenters = presenter_ids(core, event_id).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(instance, id, name, site_role)| {
+            let role = if presenters.contains(&id) {
+                RoomRole::Presenter
+            } else if site_role == "admin" {
+                RoomRole::Moderator
+            } else {
+                RoomRole::Attendee
+            };
+            let user_id = id.parse().ok()?;
+            Some((
+                instance,
+                Person {
+                    user_id,
+                    name,
+                    role,
+                },
+            ))
+        })
+        .collect())
+}
+
 /// The room's shared state, loaded from the database; the room adds presence.
 #[derive(Clone, Debug)]
 pub struct Loaded {
