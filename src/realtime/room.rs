@@ -590,15 +590,11 @@ impl Room {
                 entry.guests = anonymous;
                 entry.heard = super::connection::mono_ms();
                 match (user, person) {
-                    (_, Some(p)) => {
-                        if entry.people.insert(p.user_id.clone(), p.clone()).is_none() {
-                            self.publish(true, &Out::PersonJoined(p));
-                        }
+                    (_, Some(p)) if entry.people.insert(p.user_id.clone(), p.clone()).is_none() => {
+                        self.publish(true, &Out::PersonJoined(p));
                     }
-                    (Some(u), None) if !joined => {
-                        if entry.people.remove(&u).is_some() {
-                            self.left_everywhere(&u);
-                        }
+                    (Some(u), None) if !joined && entry.people.remove(&u).is_some() => {
+                        self.left_everywhere(&u);
                     }
                     _ => {}
                 }
