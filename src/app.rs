@@ -60,6 +60,7 @@ impl App {
                     stall: config.room.stall,
                     outbox: config.room.queue,
                     heartbeat: config.room.heartbeat,
+                    send_buffer: config.room.send_buffer,
                     actions_per_min: config.room.actions_per_min,
                     chat_per_min: config.room.chat_per_min,
                     reactions_per_min: config.room.reactions_per_min,

@@ -68,6 +68,7 @@ pub struct RoomSettings {
     /// Messages waiting for one socket before its connection starts over from a snapshot.
     pub queue: usize,
     pub heartbeat: std::time::Duration,
+    pub send_buffer: Option<usize>,
     pub actions_per_min: u32,
     pub chat_per_min: u32,
     pub reactions_per_min: u32,
@@ -269,6 +270,15 @@ impl Config {
                 _ => {
                     return Err(ConfigError(
                         "room_heartbeat_secs must be from 1 to 60".into(),
+                    ));
+                }
+            },
+            send_buffer: match o.room_send_buffer {
+                None => None,
+                Some(n @ 4096..=16_777_216) => Some(n),
+                Some(_) => {
+                    return Err(ConfigError(
+                        "room_send_buffer must be from 4096 to 16777216 bytes".into(),
                     ));
                 }
             },

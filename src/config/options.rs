@@ -160,6 +160,12 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_ROOM_QUEUE")]
     pub room_queue: Option<usize>,
 
+    /// Caps the kernel's send buffer of each live-room socket, in bytes (the kernel doubles
+    /// it), bounding the kernel memory a client that stops reading can hold; unset, the kernel
+    /// sizes it, which measured cheaper per write [default: unset].
+    #[arg(long, env = "MEETSTAGE_ROOM_SEND_BUFFER")]
+    pub room_send_buffer: Option<usize>,
+
     /// Seconds between an instance's "still alive" notes to the others; one silent for three
     /// of these is presumed gone, its people uncounted and their visits closed [default: 10].
     #[arg(long, env = "MEETSTAGE_ROOM_HEARTBEAT_SECS")]
@@ -252,6 +258,7 @@ impl Options {
             shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
             room_stall_secs: self.room_stall_secs.or(other.room_stall_secs),
             room_queue: self.room_queue.or(other.room_queue),
+            room_send_buffer: self.room_send_buffer.or(other.room_send_buffer),
             room_heartbeat_secs: self.room_heartbeat_secs.or(other.room_heartbeat_secs),
             room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),
             room_chat_per_min: self.room_chat_per_min.or(other.room_chat_per_min),

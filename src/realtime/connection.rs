@@ -26,11 +26,6 @@ use crate::features::{
     live::{self, Participant},
 };
 
-/// The kernel's send buffer per room socket (it doubles it). Left to itself it grows to
-/// megabytes on loopback-sized windows; bounded, a client that stops reading costs little
-/// kernel memory, and falls behind (and starts over from a snapshot) after a bounded amount.
-const SEND_BUFFER: usize = 32 * 1024;
-
 /// Milliseconds on a monotonic clock, for liveness checks.
 pub fn mono_ms() -> u64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
@@ -48,10 +43,12 @@ pub async fn run(core: Core, upgraded: Upgraded, who: Participant) {
         }
     };
     let stream = parts.io.into_inner();
-    let _ = stream.set_nodelay(true);
-    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(SEND_BUFFER);
-    let (read, write) = stream.into_split();
     let limits = core.hub.limits().clone();
+    let _ = stream.set_nodelay(true);
+    if let Some(bytes) = limits.send_buffer {
+        let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+    }
+    let (read, write) = stream.into_split();
     let conn = room::next_conn_id();
     let outbox = Arc::new(Outbox::new(write, limits.outbox));
     if let Some(inbox) = join(&core, conn, &who, &outbox).await {

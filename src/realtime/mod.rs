@@ -95,6 +95,8 @@ pub struct Limits {
     pub max_inbound: usize,
     /// Frames waiting for one connection's socket before it must start over from a snapshot.
     pub outbox: usize,
+    /// The kernel's send buffer per room socket (None: the kernel sizes it).
+    pub send_buffer: Option<usize>,
     /// How often this instance tells the others it is alive; one silent for three of these
     /// is presumed gone (its people no longer counted, its visits closed).
     pub heartbeat: std::time::Duration,
@@ -111,6 +113,7 @@ impl Default for Limits {
             max_inbound: 4096,
             outbox: 256,
             heartbeat: std::time::Duration::from_secs(10),
+            send_buffer: None,
             actions_per_min: 60,
             chat_per_min: 20,
             reactions_per_min: 120,

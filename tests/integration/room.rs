@@ -689,6 +689,8 @@ async fn a_reader_that_falls_behind_starts_over_from_a_snapshot(backend: Backend
     const TOKEN: &str = "room-metrics-token-123";
     let app = TestApp::spawn_with(backend, |o| {
         o.room_queue = Some(4);
+        // Small kernel buffers, so a few hundred messages are enough to fall behind.
+        o.room_send_buffer = Some(32 * 1024);
         o.room_chat_per_min = Some(10_000);
         o.room_stall_secs = Some(120);
         o.metrics_token = Some(meetstage::config::Secret::new(TOKEN));
