@@ -8,6 +8,7 @@ use std::{
 };
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use tokio::{
@@ -100,12 +101,19 @@ async fn join(
 /// connection is over.
 async fn serve<R: tokio::io::AsyncRead + Unpin>(
     core: &Core,
-    mut reader: Reader<R>,
+    reader: Reader<R>,
     who: &Participant,
     outbox: &Outbox,
     inbox: &mpsc::Sender<RoomMsg>,
     conn: u64,
 ) {
+    // The select below is cancelled whenever the outbox needs attention, and a frame half
+    // read would be lost with a cancelled `Reader::next`: the stream keeps that read going.
+    let incoming = futures_util::stream::unfold(reader, |mut r| async move {
+        let next = r.next().await;
+        Some((next, r))
+    });
+    let mut incoming = std::pin::pin!(incoming);
     loop {
         if outbox.is_closing() {
             return;
@@ -121,7 +129,7 @@ async fn serve<R: tokio::io::AsyncRead + Unpin>(
                 }
                 continue;
             }
-            next = reader.next() => next,
+            Some(next) = incoming.next() => next,
         };
         outbox.heard.store(mono_ms(), Ordering::Relaxed);
         match next {

@@ -771,6 +771,44 @@ async fn a_reader_that_falls_behind_starts_over_from_a_snapshot(backend: Backend
     );
 }
 
+async fn a_message_split_in_pieces_survives_a_busy_connection(backend: Backend) {
+    use tokio::io::AsyncWriteExt;
+    let app = TestApp::spawn_with(backend, |o| {
+        o.room_queue = Some(4);
+        o.room_send_buffer = Some(4096);
+        o.room_chat_per_min = Some(10_000);
+        o.room_stall_secs = Some(120);
+    })
+    .await;
+    let (owner, event) = app.live_event("members").await;
+    let mut presenter = app.ws(&event, Some(&owner)).await;
+    presenter.greeting().await;
+    let ada = app.person("Ada").await;
+    let mut raw = app.raw_ws(&event, &ada).await;
+    presenter.until("person_joined").await;
+    // Ada's page sends the start of a question, stalls, and reads nothing meanwhile...
+    let frame = crate::room_client::masked_text_frame(
+        &json!({ "type": "ask", "data": { "text": "Split in two?" } }).to_string(),
+    );
+    raw.write_all(&frame[..5]).await.unwrap();
+    // ...while the room falls behind for her and starts her over again and again, each time
+    // waking her connection's task in the middle of reading that frame.
+    let words = "the quick brown fox jumps "
+        .repeat(19)
+        .trim_end()
+        .to_string();
+    for i in 0..120 {
+        let text = format!("{i:03} {words}");
+        presenter.send("chat", json!({ "text": text })).await;
+        presenter
+            .until_with("chat", |m| m["text"].as_str() == Some(text.as_str()))
+            .await;
+    }
+    raw.write_all(&frame[5..]).await.unwrap();
+    let q = presenter.until("question").await;
+    assert_eq!(q["text"], "Split in two?");
+}
+
 async fn silent_instances_stop_counting_and_their_visits_close(backend: Backend) {
     let app = TestApp::spawn_with(backend, |o| o.room_heartbeat_secs = Some(1)).await;
     let (owner, event) = app.live_event("members").await;
@@ -873,6 +911,7 @@ async fn room_metrics_are_exported(backend: Backend) {
 both!(
     room_metrics_are_exported,
     silent_instances_stop_counting_and_their_visits_close,
+    a_message_split_in_pieces_survives_a_busy_connection,
     a_reader_that_falls_behind_starts_over_from_a_snapshot,
     co_presenters_run_the_room_too,
     presence_attendance_and_reactions,

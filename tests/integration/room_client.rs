@@ -129,6 +129,33 @@ impl TestApp {
         Ws { stream, seq: 0 }
     }
 
+    /// A bare TCP connection upgraded to the room's socket as `who`, with a small receive
+    /// buffer, for writing frames byte by byte; what the server sends is left unread.
+    pub async fn raw_ws(&self, event: &str, who: &Person) -> TcpStream {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.base.trim_start_matches("http://");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut tcp = socket.connect(host.parse().unwrap()).await.unwrap();
+        let request = format!(
+            "GET /events/{event}/live/socket HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\nOrigin: {}\r\nCookie: {}\r\n\r\n",
+            self.base, who.cookie
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tcp.read_u8().await.unwrap());
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        tcp
+    }
+
     /// Opens the socket or returns the HTTP status it was refused with.
     pub async fn try_ws(&self, event: &str, cookie: Option<&str>, origin: &str) -> Result<Ws, u16> {
         match tokio_tungstenite::connect_async(self.ws_request(event, cookie, origin)).await {
@@ -141,6 +168,22 @@ impl TestApp {
 
 async fn sqlx_rename(app: &TestApp, id: &str, name: &str) {
     app.core.store.set_display_name(id, name, 0).await.unwrap();
+}
+
+/// A text frame as a browser sends it (masked).
+pub fn masked_text_frame(text: &str) -> Vec<u8> {
+    let mask = [0x5a, 0x17, 0xc3, 0x08];
+    let mut out = vec![0x81];
+    match text.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(text.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
 }
 
 impl Ws {
