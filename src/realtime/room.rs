@@ -254,6 +254,9 @@ impl Room {
 
     /// Starts the connections that fell behind (or asked) over from a snapshot.
     async fn restart_behind(&mut self) {
+        // One snapshot each, however many frames they missed.
+        self.behind.sort_unstable();
+        self.behind.dedup();
         while let Some(conn) = self.behind.pop() {
             let Some(role) = self.conns.get(&conn).map(|c| c.role) else {
                 continue;
