@@ -50,7 +50,19 @@ impl App {
             .context("setting up mail")?;
         // With Postgres, live rooms hear changes made through other instances.
         let bus = Bus::for_store(&store);
+        let udp = match config.media_udp {
+            Some(a) => a,
+            None => listener
+                .local_addr()
+                .context("reading the listener's address")?,
+        };
+        let media = crate::media::MediaProvider::Embedded(
+            crate::media::embedded::Sfu::start(udp, config.media_public_ip)
+                .await
+                .with_context(|| format!("starting the media server on UDP {udp}"))?,
+        );
         let core = Core {
+            media,
             store,
             mailer,
             clock,

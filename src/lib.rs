@@ -17,6 +17,7 @@ pub mod features;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod media;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;

@@ -106,6 +106,10 @@ pub struct Config {
     pub header_timeout: std::time::Duration,
     pub shutdown_grace: std::time::Duration,
     pub room: RoomSettings,
+    /// Where the embedded media server listens (UDP), and the IP browsers reach it at.
+    /// None: the HTTP listener's address, over UDP.
+    pub media_udp: Option<SocketAddr>,
+    pub media_public_ip: Option<std::net::IpAddr>,
 }
 
 impl Config {
@@ -296,6 +300,8 @@ impl Config {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sqlite = database_url.starts_with("sqlite:");
         Ok(Config {
+            media_udp: o.media_udp,
+            media_public_ip: o.media_public_ip,
             bind,
             mail_rate_per_second,
             base_url,

@@ -21,6 +21,16 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_BIND")]
     pub bind: Option<SocketAddr>,
 
+    /// UDP address the embedded media server listens on [default: the HTTP listener's address
+    /// and port, over UDP].
+    #[arg(long, env = "MEETSTAGE_MEDIA_UDP")]
+    pub media_udp: Option<SocketAddr>,
+
+    /// The IP address browsers reach the media server at, when it differs from the UDP
+    /// address (NAT, containers) [default: the UDP address; loopback when that is 0.0.0.0].
+    #[arg(long, env = "MEETSTAGE_MEDIA_PUBLIC_IP")]
+    pub media_public_ip: Option<std::net::IpAddr>,
+
     /// Public URL people reach meetstage at; links in mail use it. `https://` turns on Secure
     /// cookies and HSTS [default: http://<bind>].
     #[arg(long, env = "MEETSTAGE_BASE_URL")]
@@ -258,6 +268,8 @@ impl Options {
             shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
             room_stall_secs: self.room_stall_secs.or(other.room_stall_secs),
             room_queue: self.room_queue.or(other.room_queue),
+            media_udp: self.media_udp.or(other.media_udp),
+            media_public_ip: self.media_public_ip.or(other.media_public_ip),
             room_send_buffer: self.room_send_buffer.or(other.room_send_buffer),
             room_heartbeat_secs: self.room_heartbeat_secs.or(other.room_heartbeat_secs),
             room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),

@@ -35,6 +35,8 @@ pub struct Core {
     pub hasher: accounts::Hasher,
     /// Room notices for live-room sockets.
     pub hub: Hub,
+    /// Cameras, microphones and screens.
+    pub media: crate::media::MediaProvider,
     /// The server's signing key (CSRF tokens, unsubscribe links).
     pub secret: Arc<[u8; 32]>,
 }

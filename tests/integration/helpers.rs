@@ -121,6 +121,8 @@ impl TestApp {
             rate_limit_user: Some(100_000),
             rate_limit_auth: Some(100_000),
             mail_rate: Some(10_000.0),
+            // Any free UDP port: the TCP port's number may be someone else's over UDP.
+            media_udp: Some("127.0.0.1:0".parse().unwrap()),
             ..Options::default()
         };
         tweak(&mut options);

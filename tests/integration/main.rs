@@ -12,6 +12,7 @@ mod cli;
 mod email;
 mod events;
 mod live;
+mod media;
 mod ops;
 mod registrations;
 mod restart;

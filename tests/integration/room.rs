@@ -334,10 +334,7 @@ async fn kicked_and_banned_people_are_closed_and_kept_out(backend: Backend) {
     let refused = app.try_ws(&event, Some(&ada_p.cookie), &app.base).await;
     assert_eq!(refused.err(), Some(403), "a banned person cannot reconnect");
     let (status, page) = app
-        .text(
-            &cookie_client(&app, &ada_p),
-            &format!("/events/{event}/live"),
-        )
+        .text(&ada_p.client(), &format!("/events/{event}/live"))
         .await;
     assert_eq!(status, 403);
     assert!(page.contains("removed you from this event"), "{page}");
@@ -380,17 +377,6 @@ async fn kicked_and_banned_people_are_closed_and_kept_out(backend: Backend) {
     let owner = first_owner(&app, &event).await;
     ada.send("kick", json!({ "user_id": owner })).await;
     assert_eq!(ada.error().await, "not_allowed");
-}
-
-fn cookie_client(app: &TestApp, p: &crate::room_client::Person) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("cookie", p.cookie.parse().unwrap());
-    let _ = app;
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 async fn identities_come_from_the_session_only(backend: Backend) {
@@ -566,7 +552,7 @@ async fn presence_attendance_and_reactions(backend: Backend) {
 async fn co_presenters_run_the_room_too(backend: Backend) {
     let (app, event, _presenter, mut ada, ada_p) = room(backend).await;
     let owner = app.cookie_of(first_owner(&app, &event).await).await;
-    let org = cookie_client(&app, &owner);
+    let org = owner.client();
     let add = format!("/events/{event}/presenters");
     let r = app
         .form(&org, &add, &[("email", "nobody@example.org")])
@@ -586,7 +572,7 @@ async fn co_presenters_run_the_room_too(backend: Backend) {
         .unwrap()
         .unwrap()
         .email;
-    let stranger = cookie_client(&app, &app.person("Bob").await);
+    let stranger = app.person("Bob").await.client();
     let r = app.form(&stranger, &add, &[("email", &email)]).await;
     assert_eq!(r.status(), 403, "only the organizer names co-presenters");
     let r = app.form(&org, &add, &[("email", &email)]).await;
@@ -598,10 +584,7 @@ async fn co_presenters_run_the_room_too(backend: Backend) {
     assert_eq!(you["role"], "presenter");
     assert!(snap["hands"].is_array());
     let (_, page) = app
-        .text(
-            &cookie_client(&app, &ada_p),
-            &format!("/events/{event}/live"),
-        )
+        .text(&ada_p.client(), &format!("/events/{event}/live"))
         .await;
     assert!(page.contains("Dashboard: ") && page.contains("id=\"hands\""));
     let r = app

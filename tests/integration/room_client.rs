@@ -30,6 +30,19 @@ pub struct Person {
     pub cookie: String,
 }
 
+impl Person {
+    /// An HTTP client that sends this person's session cookie.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("cookie", self.cookie.parse().unwrap());
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+}
+
 impl TestApp {
     /// A confirmed member (made in the store, no password hashing) and a session cookie.
     pub async fn person(&self, name: &str) -> Person {

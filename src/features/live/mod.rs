@@ -144,6 +144,42 @@ pub async fn presenter_ids(core: &Core, event_id: &str) -> Result<HashSet<String
         .collect())
 }
 
+/// Connects someone admitted to the room ([`admit`]) to the event's media: presenters
+/// publish from the green room on; everyone else watches once the event is live.
+pub async fn connect_media(
+    core: &Core,
+    event: &EventView,
+    who: &Participant,
+    role: crate::media::MediaRole,
+    offer: &str,
+) -> std::result::Result<String, Error> {
+    use crate::media::{MediaError, MediaRole};
+    let open = match event.status {
+        Status::Live => true,
+        Status::Staging => who.runs_room(),
+        _ => false,
+    };
+    if !open {
+        return Err(Error::Conflict(
+            "The event is not live, so there is nothing to watch yet.".into(),
+        ));
+    }
+    if role == MediaRole::Publisher && !who.runs_room() {
+        return Err(super::forbidden(
+            "Only presenters, and people a presenter brings on stage, send audio and video.",
+        ));
+    }
+    core.media
+        .connect(&event.id, who.user.as_ref(), role, offer)
+        .await
+        .map_err(|e| match e {
+            MediaError::NotSdp | MediaError::BadOffer(_) => Error::Invalid(
+                super::validation::FieldErrors::single("offer", format!("{e}.")),
+            ),
+            MediaError::Unavailable => Error::Internal(anyhow::anyhow!(e)),
+        })
+}
+
 /// Someone in the room as presenters see them, their role recomputed from the record.
 pub async fn person(core: &Core, event_id: &str, user: &UserId) -> Result<Option<Person>> {
     let Some(row) = core.store.user_by_id(user).await? else {

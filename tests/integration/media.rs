@@ -1,0 +1,175 @@
+//! Live media through the embedded SFU, with real WebRTC clients (str0m, a library apart from
+//! the server's own code paths) over UDP on loopback: who may send and watch, and audio sent
+//! by a presenter arriving at an attendee.
+
+use std::{
+    net::UdpSocket,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use str0m::{
+    Candidate, Event, Input, Output, Rtc, RtcConfig,
+    change::{SdpAnswer, SdpPendingOffer},
+    format::Codec,
+    media::{Direction, Frequency, MediaKind, MediaTime, Mid},
+    net::{Protocol, Receive},
+};
+
+use crate::{
+    both,
+    helpers::{Backend, TestApp},
+    room_client::Person,
+};
+
+/// A browser's side of one media connection.
+struct Peer {
+    rtc: Rtc,
+    socket: UdpSocket,
+    mid: Mid,
+    connected: bool,
+    received: usize,
+}
+
+impl Peer {
+    /// A connection that sends (`SendOnly`) or receives (`RecvOnly`) one audio track, and
+    /// its offer.
+    fn new(direction: Direction) -> (Peer, String, SdpPendingOffer) {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let mut rtc = RtcConfig::new()
+            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+            .build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let mid = api.add_media(MediaKind::Audio, direction, None, None, None);
+        let (offer, pending) = api.apply().unwrap();
+        let peer = Peer {
+            rtc,
+            socket,
+            mid,
+            connected: false,
+            received: 0,
+        };
+        (peer, offer.to_sdp_string(), pending)
+    }
+
+    fn accept(&mut self, answer: &str, pending: SdpPendingOffer) {
+        let answer = SdpAnswer::from_sdp_string(answer).expect("an SDP answer");
+        self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+    }
+
+    /// Sends what is due, reads what arrived, notes connection and media.
+    fn pump(&mut self) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Timeout(_) => break,
+                Output::Transmit(t) => {
+                    let _ = self.socket.send_to(&t.contents, t.destination);
+                }
+                Output::Event(Event::Connected) => {
+                    self.connected = true;
+                }
+                Output::Event(Event::MediaData(_)) => self.received += 1,
+                Output::Event(_) => {}
+            }
+        }
+        let mut buf = [0u8; 2000];
+        let local = self.socket.local_addr().unwrap();
+        while let Ok((n, source)) = self.socket.recv_from(&mut buf) {
+            let Ok(contents) = buf[..n].try_into() else {
+                continue;
+            };
+            let input = Input::Receive(
+                Instant::now(),
+                Receive {
+                    proto: Protocol::Udp,
+                    source,
+                    destination: local,
+                    contents,
+                },
+            );
+            self.rtc.handle_input(input).unwrap();
+        }
+        self.rtc
+            .handle_input(Input::Timeout(Instant::now()))
+            .unwrap();
+    }
+
+    /// One 20 ms Opus frame (silence); the SFU forwards it without decoding.
+    fn send_audio(&mut self, n: u64) {
+        let writer = self.rtc.writer(self.mid).expect("a sending track");
+        let pt = writer
+            .payload_params()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .expect("Opus negotiated")
+            .pt();
+        let time = MediaTime::new(n * 960, Frequency::FORTY_EIGHT_KHZ);
+        writer
+            .write(pt, Instant::now(), time, vec![0xF8, 0xFF, 0xFE])
+            .unwrap();
+    }
+}
+
+/// Posts an offer as `who`; the status and the body.
+async fn offer(app: &TestApp, who: Option<&Person>, path: &str, sdp: &str) -> (u16, String) {
+    let client = who.map_or_else(|| app.browser(), Person::client);
+    let csrf = app.csrf(&client).await;
+    let r = client
+        .post(app.url(path))
+        .header("x-csrf-token", csrf)
+        .header("content-type", "application/sdp")
+        .body(sdp.to_string())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+    let publish = format!("/events/{event}/live/publish");
+    let watch = format!("/events/{event}/live/watch");
+
+    // Who may do what: an attendee does not send, a guest of a members event gets nothing,
+    // an offer that is not SDP is refused with a reason.
+    let (_, attempt, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(offer(&app, Some(&ada), &publish, &attempt).await.0, 403);
+    let (_, attempt, _) = Peer::new(Direction::RecvOnly);
+    assert_eq!(offer(&app, None, &watch, &attempt).await.0, 401);
+    let (status, body) = offer(&app, Some(&owner), &publish, "hello").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("not a session description"), "{body}");
+
+    let (mut presenter, sdp, pending) = Peer::new(Direction::SendOnly);
+    let (status, answer) = offer(&app, Some(&owner), &publish, &sdp).await;
+    assert_eq!(status, 201, "{answer}");
+    presenter.accept(&answer, pending);
+    let (mut attendee, sdp, pending) = Peer::new(Direction::RecvOnly);
+    let (status, answer) = offer(&app, Some(&ada), &watch, &sdp).await;
+    assert_eq!(status, 201, "{answer}");
+    attendee.accept(&answer, pending);
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut sent = 0;
+    while attendee.received < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "audio did not arrive: connected {} / {}, sent {sent}, received {}",
+            presenter.connected,
+            attendee.connected,
+            attendee.received
+        );
+        presenter.pump();
+        attendee.pump();
+        if presenter.connected && attendee.connected {
+            presenter.send_audio(sent);
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+both!(a_presenter_is_heard_by_an_attendee);
