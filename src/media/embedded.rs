@@ -5,7 +5,10 @@
 
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -23,6 +26,8 @@ use crate::features::ids::{EventId, UserId};
 
 /// Largest datagram we read: WebRTC keeps packets under the path MTU.
 const DATAGRAM: usize = 2000;
+/// Connections one SFU carries at most; beyond that new ones are refused, not queued.
+const MAX_PEERS: usize = 4096;
 
 /// This instance's SFU. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +36,8 @@ pub struct Sfu {
     /// The address browsers send media to: our one host candidate.
     candidate: SocketAddr,
     crypto: Arc<CryptoProvider>,
+    /// Connections being served, kept by the serving task.
+    peers: Arc<AtomicUsize>,
 }
 
 enum Command {
@@ -60,12 +67,14 @@ impl Sfu {
             local.ip()
         });
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(serve(socket, rx));
+        let peers = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(serve(socket, rx, peers.clone()));
         tracing::info!(udp = %local, candidate = %SocketAddr::new(ip, local.port()), "media server listening");
         Ok(Sfu {
             tx,
             candidate: SocketAddr::new(ip, local.port()),
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
+            peers,
         })
     }
 
@@ -81,6 +90,9 @@ impl Sfu {
         role: MediaRole,
         offer: &str,
     ) -> Result<String, MediaError> {
+        if self.peers.load(Ordering::Relaxed) >= MAX_PEERS {
+            return Err(MediaError::Full);
+        }
         let offer = SdpOffer::from_sdp_string(offer).map_err(|_| MediaError::NotSdp)?;
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
@@ -115,7 +127,7 @@ struct Pass {
     keyframes: Vec<(usize, KeyframeRequest)>,
 }
 
-async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>) {
+async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>, count: Arc<AtomicUsize>) {
     let Ok(local) = socket.local_addr() else {
         return;
     };
@@ -133,6 +145,7 @@ async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>) {
             continue;
         }
         peers.retain(|p| p.rtc.is_alive());
+        count.store(peers.len(), Ordering::Relaxed);
         let wait = wake.saturating_duration_since(Instant::now());
         tokio::select! {
             command = commands.recv() => match command {

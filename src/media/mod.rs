@@ -25,6 +25,9 @@ pub enum MediaError {
     /// The browser's session description could not be used; the message says why.
     #[error("the connection offer was not usable: {0}")]
     BadOffer(String),
+    /// The media server carries all the connections it can.
+    #[error("the media server is full; try again in a minute")]
+    Full,
     /// The media server is not running (it stopped, or failed to start).
     #[error("live media is not available")]
     Unavailable,
