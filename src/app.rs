@@ -62,7 +62,7 @@ impl App {
                 .with_context(|| format!("starting the media server on UDP {udp}"))?,
         );
         let core = Core {
-            media,
+            media: media.clone(),
             store,
             mailer,
             clock,
@@ -79,6 +79,7 @@ impl App {
                     ..Limits::default()
                 },
                 bus,
+                Some(media),
             ),
             secret,
             config: Arc::new(config),

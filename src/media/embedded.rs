@@ -42,6 +42,11 @@ pub struct Sfu {
 
 enum Command {
     Add(Box<Peer>),
+    /// Ends every connection of a person on a stage.
+    Drop {
+        stage: EventId,
+        user: UserId,
+    },
 }
 
 struct Peer {
@@ -76,6 +81,16 @@ impl Sfu {
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             peers,
         })
+    }
+
+    pub fn disconnect(&self, stage: &EventId, user: &UserId) {
+        let command = Command::Drop {
+            stage: stage.clone(),
+            user: user.clone(),
+        };
+        // Waits for room in the queue rather than losing a removal.
+        let tx = self.tx.clone();
+        tokio::spawn(async move { tx.send(command).await });
     }
 
     /// The UDP address in our answers.
@@ -150,6 +165,13 @@ async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>, count: 
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Add(peer)) => peers.push(*peer),
+                Some(Command::Drop { stage, user }) => {
+                    for peer in &mut peers {
+                        if peer.stage == stage && peer.user.as_ref() == Some(&user) {
+                            peer.rtc.disconnect();
+                        }
+                    }
+                }
                 None => return,
             },
             received = socket.recv_from(&mut buf) => {

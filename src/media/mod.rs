@@ -40,6 +40,13 @@ pub enum MediaProvider {
 }
 
 impl MediaProvider {
+    /// Ends every media connection of `user` on this event's stage (kicked, banned).
+    pub fn disconnect(&self, event: &EventId, user: &UserId) {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.disconnect(event, user),
+        }
+    }
+
     /// Connects a person's browser (an SDP offer) to the event's stage; returns the answer.
     pub async fn connect(
         &self,

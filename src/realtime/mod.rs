@@ -29,6 +29,8 @@ use crate::features::{
     live::Participant,
 };
 pub use bus::Bus;
+
+use crate::media::MediaProvider;
 use protocol::{Action, Reason};
 pub use room::RoomMsg;
 
@@ -153,7 +155,7 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        Hub::new(Limits::default(), Bus::Local)
+        Hub::new(Limits::default(), Bus::Local, None)
     }
 }
 
@@ -161,6 +163,8 @@ struct Inner {
     rooms: Mutex<HashMap<String, mpsc::Sender<RoomMsg>>>,
     limits: Limits,
     bus: Bus,
+    /// This instance's media server: removals reach it even where no room runs.
+    media: Option<MediaProvider>,
     /// This process, as other instances know it.
     instance: String,
     /// Budgets per person: actions, chat, reactions.
@@ -169,7 +173,7 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(limits: Limits, bus: Bus) -> Hub {
+    pub fn new(limits: Limits, bus: Bus, media: Option<MediaProvider>) -> Hub {
         let budget = |per_min: u32| {
             let n = std::num::NonZeroU32::new(per_min.max(1)).expect("at least one");
             RateLimiter::keyed(Quota::per_minute(n))
@@ -185,6 +189,7 @@ impl Hub {
                 rooms: Mutex::default(),
                 limits,
                 bus,
+                media,
                 instance: uuid::Uuid::now_v7().to_string(),
             }),
         }
@@ -236,6 +241,12 @@ impl Hub {
 
     /// Hands a notice to this instance's room, if it has one.
     pub(crate) fn deliver_local(&self, event_id: &str, notice: Notice) {
+        // A person removed loses their media at once, on every instance, room or not.
+        if let (Some(media), Notice::Removed { user, .. }) = (&self.inner.media, &notice)
+            && let Ok(event) = event_id.parse()
+        {
+            media.disconnect(&event, user);
+        }
         let inbox = self.rooms().get(event_id).cloned();
         if let Some(inbox) = inbox {
             room::deliver(&inbox, RoomMsg::Notice(notice));

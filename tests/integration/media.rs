@@ -16,6 +16,8 @@ use str0m::{
     net::{Protocol, Receive},
 };
 
+use serde_json::json;
+
 use crate::{
     both,
     helpers::{Backend, TestApp},
@@ -29,6 +31,7 @@ struct Peer {
     mid: Mid,
     connected: bool,
     received: usize,
+    sent: u64,
 }
 
 impl Peer {
@@ -50,6 +53,7 @@ impl Peer {
             mid,
             connected: false,
             received: 0,
+            sent: 0,
         };
         (peer, offer.to_sdp_string(), pending)
     }
@@ -126,6 +130,110 @@ async fn offer(app: &TestApp, who: Option<&Person>, path: &str, sdp: &str) -> (u
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// The presenter sending audio and `who` receiving it, both connected.
+async fn stage(app: &TestApp, event: &str, owner: &Person, who: &Person) -> (Peer, Peer) {
+    let (mut presenter, sdp, pending) = Peer::new(Direction::SendOnly);
+    let (status, answer) = offer(
+        app,
+        Some(owner),
+        &format!("/events/{event}/live/publish"),
+        &sdp,
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    presenter.accept(&answer, pending);
+    let (mut attendee, sdp, pending) = Peer::new(Direction::RecvOnly);
+    let (status, answer) =
+        offer(app, Some(who), &format!("/events/{event}/live/watch"), &sdp).await;
+    assert_eq!(status, 201, "{answer}");
+    attendee.accept(&answer, pending);
+    (presenter, attendee)
+}
+
+/// Pumps both sides, the presenter sending a frame every 20 ms once both are connected,
+/// until `done` or `within` has passed; returns whether `done` was reached.
+async fn run(
+    presenter: &mut Peer,
+    attendee: &mut Peer,
+    within: Duration,
+    done: impl Fn(&Peer) -> bool,
+) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if done(attendee) {
+            return true;
+        }
+        presenter.pump();
+        attendee.pump();
+        if presenter.connected && attendee.connected {
+            presenter.send_audio(presenter.sent);
+            presenter.sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done(attendee)
+}
+
+async fn kicked_and_banned_people_lose_their_media(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+    let mut room = app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    let mut ada_room = app.ws(&event, Some(&ada)).await;
+    ada_room.greeting().await;
+    let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
+    assert!(
+        run(
+            &mut presenter,
+            &mut attendee,
+            Duration::from_secs(10),
+            |a| a.received >= 5
+        )
+        .await
+    );
+
+    // Kicked: her room closes and her media with it, whatever her page does.
+    room.send("kick", json!({ "user_id": ada.id })).await;
+    assert_eq!(u16::from(ada_room.closed().await.unwrap().code), 4001);
+    run(
+        &mut presenter,
+        &mut attendee,
+        Duration::from_millis(300),
+        |_| false,
+    )
+    .await;
+    let before = attendee.received;
+    run(
+        &mut presenter,
+        &mut attendee,
+        Duration::from_millis(600),
+        |_| false,
+    )
+    .await;
+    assert_eq!(attendee.received, before, "nothing reaches a kicked person");
+
+    // She may come back after a kick; once banned, she may not.
+    let (_, watching) = stage(&app, &event, &owner, &ada).await;
+    drop(watching);
+    room.send("ban", json!({ "user_id": ada.id, "reason": "spam" }))
+        .await;
+    // The ban commits before the presenter's socket hears of it: ask until it bites.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+        let path = format!("/events/{event}/live/watch");
+        let (status, body) = offer(&app, Some(&ada), &path, &sdp).await;
+        if status == 403 {
+            assert!(body.contains("removed you"), "{body}");
+            break;
+        }
+        assert_eq!(status, 201, "{body}");
+        assert!(Instant::now() < deadline, "the ban never kept her out");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (owner, event) = app.live_event("members").await;
@@ -143,33 +251,24 @@ async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("not a session description"), "{body}");
 
-    let (mut presenter, sdp, pending) = Peer::new(Direction::SendOnly);
-    let (status, answer) = offer(&app, Some(&owner), &publish, &sdp).await;
-    assert_eq!(status, 201, "{answer}");
-    presenter.accept(&answer, pending);
-    let (mut attendee, sdp, pending) = Peer::new(Direction::RecvOnly);
-    let (status, answer) = offer(&app, Some(&ada), &watch, &sdp).await;
-    assert_eq!(status, 201, "{answer}");
-    attendee.accept(&answer, pending);
-
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut sent = 0;
-    while attendee.received < 10 {
-        assert!(
-            Instant::now() < deadline,
-            "audio did not arrive: connected {} / {}, sent {sent}, received {}",
-            presenter.connected,
-            attendee.connected,
-            attendee.received
-        );
-        presenter.pump();
-        attendee.pump();
-        if presenter.connected && attendee.connected {
-            presenter.send_audio(sent);
-            sent += 1;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
+    assert!(
+        run(
+            &mut presenter,
+            &mut attendee,
+            Duration::from_secs(10),
+            |a| a.received >= 10
+        )
+        .await,
+        "audio did not arrive: connected {} / {}, sent {}, received {}",
+        presenter.connected,
+        attendee.connected,
+        presenter.sent,
+        attendee.received
+    );
 }
 
-both!(a_presenter_is_heard_by_an_attendee);
+both!(
+    a_presenter_is_heard_by_an_attendee,
+    kicked_and_banned_people_lose_their_media
+);
