@@ -63,7 +63,7 @@ impl App {
         );
         let core = Core {
             media: media.clone(),
-            store,
+            store: store.clone(),
             mailer,
             clock,
             hasher: Hasher::new(config.max_concurrent_hashes),
@@ -79,7 +79,7 @@ impl App {
                     ..Limits::default()
                 },
                 bus,
-                Some(media),
+                Some((media, store.clone())),
             ),
             secret,
             config: Arc::new(config),

@@ -47,12 +47,21 @@ enum Command {
         stage: EventId,
         user: UserId,
     },
+    /// Mutes or unmutes a person; ends their sending connections when they may not publish.
+    Restrict {
+        stage: EventId,
+        user: UserId,
+        muted: bool,
+        may_publish: bool,
+    },
 }
 
 struct Peer {
     stage: EventId,
     user: Option<UserId>,
     role: MediaRole,
+    /// A muted publisher's audio is not forwarded.
+    muted: bool,
     rtc: Rtc,
     /// The connection's media lines by kind: what a publisher sends us, what a subscriber
     /// asked to receive.
@@ -84,11 +93,23 @@ impl Sfu {
     }
 
     pub fn disconnect(&self, stage: &EventId, user: &UserId) {
-        let command = Command::Drop {
+        self.command(Command::Drop {
             stage: stage.clone(),
             user: user.clone(),
-        };
-        // Waits for room in the queue rather than losing a removal.
+        });
+    }
+
+    pub fn restrict(&self, stage: &EventId, user: &UserId, muted: bool, may_publish: bool) {
+        self.command(Command::Restrict {
+            stage: stage.clone(),
+            user: user.clone(),
+            muted,
+            may_publish,
+        });
+    }
+
+    /// Waits for room in the queue rather than losing a moderation decision.
+    fn command(&self, command: Command) {
         let tx = self.tx.clone();
         tokio::spawn(async move { tx.send(command).await });
     }
@@ -103,6 +124,7 @@ impl Sfu {
         stage: &EventId,
         user: Option<&UserId>,
         role: MediaRole,
+        muted: bool,
         offer: &str,
     ) -> Result<String, MediaError> {
         if self.peers.load(Ordering::Relaxed) >= MAX_PEERS {
@@ -124,6 +146,7 @@ impl Sfu {
             stage: stage.clone(),
             user: user.cloned(),
             role,
+            muted,
             rtc,
             mids: Vec::new(),
         };
@@ -132,6 +155,12 @@ impl Sfu {
             .await
             .map_err(|_| MediaError::Unavailable)?;
         Ok(answer.to_sdp_string())
+    }
+}
+
+impl Peer {
+    fn is(&self, stage: &EventId, user: &UserId) -> bool {
+        self.stage == *stage && self.user.as_ref() == Some(user)
     }
 }
 
@@ -166,8 +195,14 @@ async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>, count: 
             command = commands.recv() => match command {
                 Some(Command::Add(peer)) => peers.push(*peer),
                 Some(Command::Drop { stage, user }) => {
-                    for peer in &mut peers {
-                        if peer.stage == stage && peer.user.as_ref() == Some(&user) {
+                    for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                        peer.rtc.disconnect();
+                    }
+                }
+                Some(Command::Restrict { stage, user, muted, may_publish }) => {
+                    for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                        peer.muted = muted;
+                        if peer.role == MediaRole::Publisher && !may_publish {
                             peer.rtc.disconnect();
                         }
                     }
@@ -240,6 +275,10 @@ fn forward(peers: &mut [Peer], pass: Pass) {
         let Some(&(kind, _)) = peers[from].mids.iter().find(|(_, m)| *m == data.mid) else {
             continue;
         };
+        // Enforced here, whatever the muted person's page does.
+        if kind == MediaKind::Audio && peers[from].muted {
+            continue;
+        }
         let stage = peers[from].stage.clone();
         for (j, peer) in peers.iter_mut().enumerate() {
             if j == from || peer.stage != stage || peer.role != MediaRole::Subscriber {

@@ -47,16 +47,25 @@ impl MediaProvider {
         }
     }
 
+    /// Applies what presenters decided about `user`: a muted person's audio is no longer
+    /// forwarded; one who may no longer publish loses their sending connections.
+    pub fn restrict(&self, event: &EventId, user: &UserId, muted: bool, may_publish: bool) {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.restrict(event, user, muted, may_publish),
+        }
+    }
+
     /// Connects a person's browser (an SDP offer) to the event's stage; returns the answer.
     pub async fn connect(
         &self,
         event: &EventId,
         user: Option<&UserId>,
         role: MediaRole,
+        muted: bool,
         offer: &str,
     ) -> Result<String, MediaError> {
         match self {
-            MediaProvider::Embedded(sfu) => sfu.connect(event, user, role, offer).await,
+            MediaProvider::Embedded(sfu) => sfu.connect(event, user, role, muted, offer).await,
         }
     }
 }

@@ -163,8 +163,9 @@ struct Inner {
     rooms: Mutex<HashMap<String, mpsc::Sender<RoomMsg>>>,
     limits: Limits,
     bus: Bus,
-    /// This instance's media server: removals reach it even where no room runs.
-    media: Option<MediaProvider>,
+    /// This instance's media server (and the record it enforces): removals and standings
+    /// reach it even where no room runs.
+    media: Option<(MediaProvider, crate::store::Store)>,
     /// This process, as other instances know it.
     instance: String,
     /// Budgets per person: actions, chat, reactions.
@@ -173,7 +174,11 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(limits: Limits, bus: Bus, media: Option<MediaProvider>) -> Hub {
+    pub fn new(
+        limits: Limits,
+        bus: Bus,
+        media: Option<(MediaProvider, crate::store::Store)>,
+    ) -> Hub {
         let budget = |per_min: u32| {
             let n = std::num::NonZeroU32::new(per_min.max(1)).expect("at least one");
             RateLimiter::keyed(Quota::per_minute(n))
@@ -241,11 +246,23 @@ impl Hub {
 
     /// Hands a notice to this instance's room, if it has one.
     pub(crate) fn deliver_local(&self, event_id: &str, notice: Notice) {
-        // A person removed loses their media at once, on every instance, room or not.
-        if let (Some(media), Notice::Removed { user, .. }) = (&self.inner.media, &notice)
-            && let Ok(event) = event_id.parse()
+        // Media obeys moderation at once, on every instance, room or not.
+        if let Some((media, store)) = &self.inner.media
+            && let Ok(event) = event_id.parse::<crate::features::ids::EventId>()
         {
-            media.disconnect(&event, user);
+            match &notice {
+                Notice::Removed { user, .. } => media.disconnect(&event, user),
+                Notice::Standing { user } => {
+                    let (media, store, user) = (media.clone(), store.clone(), user.clone());
+                    tokio::spawn(async move {
+                        crate::features::live::moderation::enforce_media(
+                            &store, &media, &event, &user,
+                        )
+                        .await
+                    });
+                }
+                _ => {}
+            }
         }
         let inbox = self.rooms().get(event_id).cloned();
         if let Some(inbox) = inbox {

@@ -130,12 +130,12 @@ async fn offer(app: &TestApp, who: Option<&Person>, path: &str, sdp: &str) -> (u
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// The presenter sending audio and `who` receiving it, both connected.
-async fn stage(app: &TestApp, event: &str, owner: &Person, who: &Person) -> (Peer, Peer) {
+/// `sender` sending audio and `who` receiving it, both connected.
+async fn stage(app: &TestApp, event: &str, sender: &Person, who: &Person) -> (Peer, Peer) {
     let (mut presenter, sdp, pending) = Peer::new(Direction::SendOnly);
     let (status, answer) = offer(
         app,
-        Some(owner),
+        Some(sender),
         &format!("/events/{event}/live/publish"),
         &sdp,
     )
@@ -234,6 +234,61 @@ async fn kicked_and_banned_people_lose_their_media(backend: Backend) {
     }
 }
 
+/// Runs the stage for a grace period (a decision travels through the database and the
+/// bus), then for a while longer: how much arrived in that second while.
+async fn heard_after_grace(speaker: &mut Peer, listener: &mut Peer) -> usize {
+    run(speaker, listener, Duration::from_millis(300), |_| false).await;
+    let before = listener.received;
+    run(speaker, listener, Duration::from_millis(600), |_| false).await;
+    listener.received - before
+}
+
+async fn speakers_are_heard_until_muted_or_revoked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+    let publish = format!("/events/{event}/live/publish");
+    let mut room = app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    let mut ada_room = app.ws(&event, Some(&ada)).await;
+    ada_room.greeting().await;
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(offer(&app, Some(&ada), &publish, &sdp).await.0, 403);
+
+    // Brought on stage, she is heard by the presenter.
+    room.send("grant_speak", json!({ "user_id": ada.id })).await;
+    room.until_with("participant", |p| p["can_speak"] == true)
+        .await;
+    let (mut speaker, mut listener) = stage(&app, &event, &ada, &owner).await;
+    assert!(
+        run(&mut speaker, &mut listener, Duration::from_secs(10), |l| l
+            .received
+            >= 5)
+        .await
+    );
+
+    // Muted: the SFU stops forwarding her audio, whatever her page keeps sending.
+    room.send("mute", json!({ "user_id": ada.id })).await;
+    room.until_with("participant", |p| p["muted"] == true).await;
+    assert_eq!(heard_after_grace(&mut speaker, &mut listener).await, 0);
+    room.send("unmute", json!({ "user_id": ada.id })).await;
+    room.until_with("participant", |p| p["muted"] == false)
+        .await;
+    assert!(
+        heard_after_grace(&mut speaker, &mut listener).await > 0,
+        "heard again"
+    );
+
+    // Revoked: her sending connection ends, and a new one is refused.
+    room.send("revoke_speak", json!({ "user_id": ada.id }))
+        .await;
+    room.until_with("participant", |p| p["can_speak"] == false)
+        .await;
+    assert_eq!(heard_after_grace(&mut speaker, &mut listener).await, 0);
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(offer(&app, Some(&ada), &publish, &sdp).await.0, 403);
+}
+
 async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (owner, event) = app.live_event("members").await;
@@ -270,5 +325,6 @@ async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
 
 both!(
     a_presenter_is_heard_by_an_attendee,
+    speakers_are_heard_until_muted_or_revoked,
     kicked_and_banned_people_lose_their_media
 );

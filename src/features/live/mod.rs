@@ -164,13 +164,20 @@ pub async fn connect_media(
             "The event is not live, so there is nothing to watch yet.".into(),
         ));
     }
-    if role == MediaRole::Publisher && !who.runs_room() {
+    // Presenters publish; attendees once a presenter lets them speak, and never past a mute.
+    let standing = match &who.user {
+        Some(user) => core.store.standing(&event.id, user).await?,
+        None => None,
+    };
+    let may_speak = standing.as_ref().is_some_and(|s| s.can_speak);
+    if role == MediaRole::Publisher && !who.runs_room() && !may_speak {
         return Err(super::forbidden(
             "Only presenters, and people a presenter brings on stage, send audio and video.",
         ));
     }
+    let muted = standing.is_some_and(|s| s.muted);
     core.media
-        .connect(&event.id, who.user.as_ref(), role, offer)
+        .connect(&event.id, who.user.as_ref(), role, muted, offer)
         .await
         .map_err(|e| match e {
             MediaError::NotSdp | MediaError::BadOffer(_) => Error::Invalid(

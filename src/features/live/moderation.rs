@@ -4,15 +4,44 @@
 
 use super::{ActResult, Ctx, Reply, chat, user_id};
 use crate::{
-    features::{Change, Result, ids::UserId},
+    features::{
+        Change, Result,
+        ids::{EventId, UserId},
+    },
+    media::MediaProvider,
     realtime::{
         Notice,
         protocol::{ParticipantView, Reason, Standing},
     },
-    store::live::{StandingChange, StandingRow},
+    store::{
+        Store,
+        live::{StandingChange, StandingRow},
+    },
 };
 
 pub const MAX_BAN_REASON: usize = 200;
+
+/// Brings this instance's media in line with what presenters decided about `user`: muted
+/// audio stops being forwarded, and someone no longer allowed to speak stops publishing.
+pub async fn enforce_media(store: &Store, media: &MediaProvider, event: &EventId, user: &UserId) {
+    let decided = async {
+        let standing = store.standing(event, user).await?;
+        let presenter = store
+            .presenter_ids(event)
+            .await?
+            .iter()
+            .any(|p| p == user.as_str());
+        Ok::<_, crate::store::StoreError>((standing, presenter))
+    };
+    match decided.await {
+        Ok((standing, presenter)) => {
+            let muted = standing.as_ref().is_some_and(|s| s.muted);
+            let may_publish = presenter || standing.is_some_and(|s| s.can_speak);
+            media.restrict(event, user, muted, may_publish);
+        }
+        Err(e) => tracing::error!(error = %e, "loading a standing for media failed"),
+    }
+}
 
 pub fn view(row: StandingRow) -> Result<ParticipantView> {
     Ok(ParticipantView {
