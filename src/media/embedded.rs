@@ -47,6 +47,10 @@ enum Command {
         stage: EventId,
         user: UserId,
     },
+    /// Ends every connection of a stage.
+    Close {
+        stage: EventId,
+    },
     /// Mutes or unmutes a person; ends their sending connections when they may not publish.
     Restrict {
         stage: EventId,
@@ -96,6 +100,12 @@ impl Sfu {
         self.command(Command::Drop {
             stage: stage.clone(),
             user: user.clone(),
+        });
+    }
+
+    pub fn close_stage(&self, stage: &EventId) {
+        self.command(Command::Close {
+            stage: stage.clone(),
         });
     }
 
@@ -196,6 +206,11 @@ async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>, count: 
                 Some(Command::Add(peer)) => peers.push(*peer),
                 Some(Command::Drop { stage, user }) => {
                     for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                        peer.rtc.disconnect();
+                    }
+                }
+                Some(Command::Close { stage }) => {
+                    for peer in peers.iter_mut().filter(|p| p.stage == stage) {
                         peer.rtc.disconnect();
                     }
                 }

@@ -47,6 +47,13 @@ impl MediaProvider {
         }
     }
 
+    /// Ends every media connection of the event's stage (the event is over).
+    pub fn close_stage(&self, event: &EventId) {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.close_stage(event),
+        }
+    }
+
     /// Applies what presenters decided about `user`: a muted person's audio is no longer
     /// forwarded; one who may no longer publish loses their sending connections.
     pub fn restrict(&self, event: &EventId, user: &UserId, muted: bool, may_publish: bool) {

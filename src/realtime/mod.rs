@@ -261,6 +261,13 @@ impl Hub {
                         .await
                     });
                 }
+                Notice::Status => {
+                    let (media, store) = (media.clone(), store.clone());
+                    tokio::spawn(async move {
+                        crate::features::live::clock::close_media_if_over(&store, &media, &event)
+                            .await
+                    });
+                }
                 _ => {}
             }
         }

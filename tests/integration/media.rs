@@ -321,6 +321,19 @@ async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
         presenter.sent,
         attendee.received
     );
+    // The end releases the stage: nothing more arrives, and there is nothing to join.
+    let r = app
+        .api(
+            &owner.client(),
+            reqwest::Method::POST,
+            &format!("/api/v1/events/{event}/end"),
+            None,
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(heard_after_grace(&mut presenter, &mut attendee).await, 0);
+    let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+    assert_eq!(offer(&app, Some(&ada), &watch, &sdp).await.0, 409);
 }
 
 both!(
