@@ -4,9 +4,10 @@
 //! in, our answer out, with our single ICE-lite host candidate in it.
 
 use std::{
+    collections::{HashMap, HashSet},
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -28,6 +29,12 @@ use crate::features::ids::{EventId, UserId};
 const DATAGRAM: usize = 2000;
 /// Connections one SFU carries at most; beyond that new ones are refused, not queued.
 const MAX_PEERS: usize = 4096;
+/// People sending audio and video on one stage at once (as on an IVS stage).
+pub const MAX_PUBLISHERS: usize = 12;
+
+/// Who publishes on each stage: a place is taken before the connection is handed to the
+/// serving task and given back when the person's last sending connection ends.
+type Publishers = Arc<Mutex<HashMap<EventId, HashSet<UserId>>>>;
 
 /// This instance's SFU. Cheap to clone.
 #[derive(Clone)]
@@ -38,6 +45,7 @@ pub struct Sfu {
     crypto: Arc<CryptoProvider>,
     /// Connections being served, kept by the serving task.
     peers: Arc<AtomicUsize>,
+    publishers: Publishers,
 }
 
 enum Command {
@@ -86,13 +94,15 @@ impl Sfu {
         });
         let (tx, rx) = mpsc::channel(256);
         let peers = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(serve(socket, rx, peers.clone()));
+        let publishers = Publishers::default();
+        tokio::spawn(serve(socket, rx, peers.clone(), publishers.clone()));
         tracing::info!(udp = %local, candidate = %SocketAddr::new(ip, local.port()), "media server listening");
         Ok(Sfu {
             tx,
             candidate: SocketAddr::new(ip, local.port()),
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             peers,
+            publishers,
         })
     }
 
@@ -152,6 +162,17 @@ impl Sfu {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        if role == MediaRole::Publisher {
+            let Some(user) = user else {
+                return Err(MediaError::BadOffer("guests do not publish".into()));
+            };
+            let mut all = self.publishers.lock().unwrap_or_else(|p| p.into_inner());
+            let on_stage = all.entry(stage.clone()).or_default();
+            if !on_stage.contains(user) && on_stage.len() >= MAX_PUBLISHERS {
+                return Err(MediaError::StageFull);
+            }
+            on_stage.insert(user.clone());
+        }
         let peer = Peer {
             stage: stage.clone(),
             user: user.cloned(),
@@ -181,7 +202,12 @@ struct Pass {
     keyframes: Vec<(usize, KeyframeRequest)>,
 }
 
-async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>, count: Arc<AtomicUsize>) {
+async fn serve(
+    socket: UdpSocket,
+    mut commands: mpsc::Receiver<Command>,
+    count: Arc<AtomicUsize>,
+    publishers: Publishers,
+) {
     let Ok(local) = socket.local_addr() else {
         return;
     };
@@ -198,7 +224,12 @@ async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>, count: 
             // What was just written must go out before we wait.
             continue;
         }
-        peers.retain(|p| p.rtc.is_alive());
+        if peers.iter().any(|p| !p.rtc.is_alive()) {
+            let (alive, gone): (Vec<Peer>, Vec<Peer>) =
+                peers.into_iter().partition(|p| p.rtc.is_alive());
+            peers = alive;
+            release(&publishers, &peers, &gone);
+        }
         count.store(peers.len(), Ordering::Relaxed);
         let wait = wake.saturating_duration_since(Instant::now());
         tokio::select! {
@@ -246,6 +277,23 @@ async fn serve(socket: UdpSocket, mut commands: mpsc::Receiver<Command>, count: 
         for peer in &mut peers {
             if peer.rtc.is_alive() && peer.rtc.handle_input(Input::Timeout(now)).is_err() {
                 peer.rtc.disconnect();
+            }
+        }
+    }
+}
+
+/// Gives back the stage places of people whose last sending connection just ended.
+fn release(publishers: &Publishers, alive: &[Peer], gone: &[Peer]) {
+    let mut all = publishers.lock().unwrap_or_else(|p| p.into_inner());
+    for peer in gone.iter().filter(|p| p.role == MediaRole::Publisher) {
+        let Some(user) = &peer.user else { continue };
+        let still = alive
+            .iter()
+            .any(|p| p.role == MediaRole::Publisher && p.is(&peer.stage, user));
+        if !still && let Some(on_stage) = all.get_mut(&peer.stage) {
+            on_stage.remove(user);
+            if on_stage.is_empty() {
+                all.remove(&peer.stage);
             }
         }
     }

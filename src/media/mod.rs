@@ -25,6 +25,12 @@ pub enum MediaError {
     /// The browser's session description could not be used; the message says why.
     #[error("the connection offer was not usable: {0}")]
     BadOffer(String),
+    /// The stage already has as many people sending as it takes.
+    #[error(
+        "the stage is full: at most {} people send audio and video at once",
+        embedded::MAX_PUBLISHERS
+    )]
+    StageFull,
     /// The media server carries all the connections it can.
     #[error("the media server is full; try again in a minute")]
     Full,

@@ -289,6 +289,38 @@ async fn speakers_are_heard_until_muted_or_revoked(backend: Backend) {
     assert_eq!(offer(&app, Some(&ada), &publish, &sdp).await.0, 403);
 }
 
+async fn a_stage_takes_twelve_people_sending(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let publish = format!("/events/{event}/live/publish");
+    let mut people = vec![owner];
+    for i in 0..12 {
+        let p = app.person(&format!("Speaker {i}")).await;
+        let mut tx = app.core.store.begin().await.unwrap();
+        let can_speak = meetstage::store::live::StandingChange {
+            can_speak: Some(true),
+            ..Default::default()
+        };
+        tx.change_standing(&event, &p.id, can_speak, app.clock.now_ms())
+            .await
+            .unwrap();
+        tx.commit(&Default::default()).await.unwrap();
+        people.push(p);
+    }
+    for p in &people[..12] {
+        let (_, sdp, _) = Peer::new(Direction::SendOnly);
+        let (status, body) = offer(&app, Some(p), &publish, &sdp).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    let (status, body) = offer(&app, Some(&people[12]), &publish, &sdp).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("at most 12 people"), "{body}");
+    // Someone already on stage may connect again (a reload), without taking a second place.
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(offer(&app, Some(&people[0]), &publish, &sdp).await.0, 201);
+}
+
 async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (owner, event) = app.live_event("members").await;
@@ -338,6 +370,7 @@ async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
 
 both!(
     a_presenter_is_heard_by_an_attendee,
+    a_stage_takes_twelve_people_sending,
     speakers_are_heard_until_muted_or_revoked,
     kicked_and_banned_people_lose_their_media
 );
