@@ -21,7 +21,8 @@ USER meetstage
 WORKDIR /var/lib/meetstage
 ENV MEETSTAGE_BIND=0.0.0.0:8080 \
     MEETSTAGE_DATA_DIR=/var/lib/meetstage/data
-EXPOSE 8080
+# HTTP and WebSockets over TCP, live media (WebRTC) over UDP, on the same port number.
+EXPOSE 8080 8080/udp
 # The directory exists and belongs to meetstage before VOLUME, so a fresh named volume is
 # created with that owner and the unprivileged user can write its database there.
 VOLUME ["/var/lib/meetstage/data"]
