@@ -31,10 +31,20 @@ const DATAGRAM: usize = 2000;
 const MAX_PEERS: usize = 4096;
 /// People sending audio and video on one stage at once (as on an IVS stage).
 pub const MAX_PUBLISHERS: usize = 12;
+/// Media connections one person may hold on one stage (a few tabs, a reload).
+pub const MAX_PER_PERSON: usize = 4;
 
-/// Who publishes on each stage: a place is taken before the connection is handed to the
-/// serving task and given back when the person's last sending connection ends.
-type Publishers = Arc<Mutex<HashMap<EventId, HashSet<UserId>>>>;
+/// Places taken on each stage, before a connection is handed to the serving task, and given
+/// back when connections end.
+type Publishers = Arc<Mutex<Places>>;
+
+#[derive(Default)]
+struct Places {
+    /// Who publishes on each stage.
+    publishers: HashMap<EventId, HashSet<UserId>>,
+    /// Each person's connections on each stage.
+    held: HashMap<(EventId, UserId), usize>,
+}
 
 /// This instance's SFU. Cheap to clone.
 #[derive(Clone)]
@@ -162,16 +172,22 @@ impl Sfu {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
-        if role == MediaRole::Publisher {
-            let Some(user) = user else {
-                return Err(MediaError::BadOffer("guests do not publish".into()));
-            };
-            let mut all = self.publishers.lock().unwrap_or_else(|p| p.into_inner());
-            let on_stage = all.entry(stage.clone()).or_default();
-            if !on_stage.contains(user) && on_stage.len() >= MAX_PUBLISHERS {
-                return Err(MediaError::StageFull);
+        if let Some(user) = user {
+            let mut places = self.publishers.lock().unwrap_or_else(|p| p.into_inner());
+            let key = (stage.clone(), user.clone());
+            if places.held.get(&key).copied().unwrap_or(0) >= MAX_PER_PERSON {
+                return Err(MediaError::TooMany);
             }
-            on_stage.insert(user.clone());
+            if role == MediaRole::Publisher {
+                let on_stage = places.publishers.entry(stage.clone()).or_default();
+                if !on_stage.contains(user) && on_stage.len() >= MAX_PUBLISHERS {
+                    return Err(MediaError::StageFull);
+                }
+                on_stage.insert(user.clone());
+            }
+            *places.held.entry(key).or_default() += 1;
+        } else if role == MediaRole::Publisher {
+            return Err(MediaError::BadOffer("guests do not publish".into()));
         }
         let peer = Peer {
             stage: stage.clone(),
@@ -282,18 +298,29 @@ async fn serve(
     }
 }
 
-/// Gives back the stage places of people whose last sending connection just ended.
+/// Gives back the places of connections that ended: a person's connection count, and their
+/// stage place once their last sending connection is gone.
 fn release(publishers: &Publishers, alive: &[Peer], gone: &[Peer]) {
-    let mut all = publishers.lock().unwrap_or_else(|p| p.into_inner());
-    for peer in gone.iter().filter(|p| p.role == MediaRole::Publisher) {
+    let mut places = publishers.lock().unwrap_or_else(|p| p.into_inner());
+    for peer in gone {
         let Some(user) = &peer.user else { continue };
+        let key = (peer.stage.clone(), user.clone());
+        if let Some(n) = places.held.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                places.held.remove(&key);
+            }
+        }
         let still = alive
             .iter()
             .any(|p| p.role == MediaRole::Publisher && p.is(&peer.stage, user));
-        if !still && let Some(on_stage) = all.get_mut(&peer.stage) {
+        if peer.role == MediaRole::Publisher
+            && !still
+            && let Some(on_stage) = places.publishers.get_mut(&peer.stage)
+        {
             on_stage.remove(user);
             if on_stage.is_empty() {
-                all.remove(&peer.stage);
+                places.publishers.remove(&peer.stage);
             }
         }
     }

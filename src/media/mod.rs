@@ -31,6 +31,12 @@ pub enum MediaError {
         embedded::MAX_PUBLISHERS
     )]
     StageFull,
+    /// The person holds as many connections to this stage as one may.
+    #[error(
+        "you are connected to this event's media {} times already; close another tab first",
+        embedded::MAX_PER_PERSON
+    )]
+    TooMany,
     /// The media server carries all the connections it can.
     #[error("the media server is full; try again in a minute")]
     Full,

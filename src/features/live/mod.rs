@@ -183,7 +183,9 @@ pub async fn connect_media(
             MediaError::NotSdp | MediaError::BadOffer(_) => Error::Invalid(
                 super::validation::FieldErrors::single("offer", format!("{e}.")),
             ),
-            MediaError::Full | MediaError::StageFull => Error::Conflict(format!("{e}.")),
+            MediaError::Full | MediaError::StageFull | MediaError::TooMany => {
+                Error::Conflict(format!("{e}."))
+            }
             MediaError::Unavailable => Error::Internal(anyhow::anyhow!(e)),
         })
 }
