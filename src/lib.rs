@@ -6,6 +6,7 @@
 //! - [`store`]: the only module that knows sqlx; one query text runs on SQLite or Postgres.
 //! - [`realtime`]: in-process fan-out of room notices to live-room sockets.
 //! - [`mail`]: the `Mailer` seam and its transports.
+//! - [`media`]: the `MediaProvider` seam and the embedded SFU (cameras, microphones, screens).
 //! - [`jobs`]: the in-process loop that runs due jobs and delivers the mail outbox.
 //! - [`config`], [`telemetry`], [`clock`]: process-wide plumbing.
 
