@@ -183,6 +183,17 @@ impl TestApp {
         }
     }
 
+    /// The `/metrics` page, scraped with `token`.
+    pub async fn metrics(&self, token: &str) -> String {
+        let r = self
+            .browser()
+            .get(self.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await;
+        r.unwrap().text().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -736,16 +736,7 @@ async fn a_reader_that_falls_behind_starts_over_from_a_snapshot(backend: Backend
         .until_with("chat", |m| m["text"] == "Still there?")
         .await;
     assert_eq!(m["author_role"], "presenter");
-    let metrics = app
-        .browser()
-        .get(app.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics(TOKEN).await;
     assert!(
         metrics
             .lines()
@@ -864,16 +855,7 @@ async fn room_metrics_are_exported(backend: Backend) {
     two.until("question").await;
     one.send("react", json!({ "emoji": "👍" })).await;
     two.until("reactions").await;
-    let metrics = app
-        .browser()
-        .get(app.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics(TOKEN).await;
     assert!(
         metrics.contains(&format!(
             "meetstage_room_connections{{event=\"{event}\"}} 2"

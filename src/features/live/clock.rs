@@ -104,7 +104,12 @@ pub async fn close_media_if_over(
     event: &crate::features::ids::EventId,
 ) {
     match store.event(event).await {
-        Ok(Some(row)) if row.status == "ended" || row.status == "cancelled" => {
+        Ok(Some(row))
+            if matches!(
+                Status::parse(&row.status),
+                Some(Status::Ended | Status::Cancelled)
+            ) =>
+        {
             media.close_stage(event);
         }
         Ok(_) => {}

@@ -57,15 +57,12 @@ impl Tx {
 
     /// Lowers one hand; false when it was not up.
     pub async fn lower_hand(&mut self, event_id: &str, user_id: &str) -> StoreResult<bool> {
-        on_tx!(self, |conn| Ok(sqlx::query(
-            "DELETE FROM hands WHERE event_id = $1 AND user_id = $2"
+        self.one_row(
+            "DELETE FROM hands WHERE event_id = $1 AND user_id = $2",
+            event_id,
+            user_id,
         )
-        .bind(event_id)
-        .bind(user_id)
-        .execute(&mut **conn)
-        .await?
-        .rows_affected()
-            > 0))
+        .await
     }
 
     /// Lowers every hand; returns whose.
@@ -82,14 +79,11 @@ impl Tx {
 
     /// Marks a raised hand as seen; false when it was not up.
     pub async fn acknowledge_hand(&mut self, event_id: &str, user_id: &str) -> StoreResult<bool> {
-        on_tx!(self, |conn| Ok(sqlx::query(
-            "UPDATE hands SET acknowledged = TRUE WHERE event_id = $1 AND user_id = $2"
+        self.one_row(
+            "UPDATE hands SET acknowledged = TRUE WHERE event_id = $1 AND user_id = $2",
+            event_id,
+            user_id,
         )
-        .bind(event_id)
-        .bind(user_id)
-        .execute(&mut **conn)
-        .await?
-        .rows_affected()
-            > 0))
+        .await
     }
 }

@@ -19,6 +19,23 @@ pub use questions::QuestionRow;
 use super::{StoreResult, Tx, on_tx};
 
 impl Tx {
+    /// Runs a statement on one person's row of an event (`$1` the event, `$2` the person);
+    /// true when it changed a row.
+    async fn one_row(
+        &mut self,
+        sql: &'static str,
+        event_id: &str,
+        user_id: &str,
+    ) -> StoreResult<bool> {
+        on_tx!(self, |conn| Ok(sqlx::query(sql)
+            .bind(event_id)
+            .bind(user_id)
+            .execute(&mut **conn)
+            .await?
+            .rows_affected()
+            > 0))
+    }
+
     /// One audit-log row, written with the change it describes.
     pub async fn audit(
         &mut self,

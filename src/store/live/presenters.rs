@@ -69,14 +69,11 @@ impl Tx {
         event_id: &str,
         user_id: &str,
     ) -> StoreResult<bool> {
-        on_tx!(self, |conn| Ok(sqlx::query(
-            "DELETE FROM event_presenters WHERE event_id = $1 AND user_id = $2"
+        self.one_row(
+            "DELETE FROM event_presenters WHERE event_id = $1 AND user_id = $2",
+            event_id,
+            user_id,
         )
-        .bind(event_id)
-        .bind(user_id)
-        .execute(&mut **conn)
-        .await?
-        .rows_affected()
-            > 0))
+        .await
     }
 }
