@@ -56,11 +56,10 @@ impl App {
                 .local_addr()
                 .context("reading the listener's address")?,
         };
-        let media = crate::media::MediaProvider::Embedded(
-            crate::media::embedded::Sfu::start(udp, config.media_public_ip)
-                .await
-                .with_context(|| format!("starting the media server on UDP {udp}"))?,
-        );
+        let (sfu, mut rosters) = crate::media::embedded::Sfu::start(udp, config.media_public_ip)
+            .await
+            .with_context(|| format!("starting the media server on UDP {udp}"))?;
+        let media = crate::media::MediaProvider::Embedded(sfu);
         let core = Core {
             media: media.clone(),
             store: store.clone(),
@@ -84,6 +83,12 @@ impl App {
             secret,
             config: Arc::new(config),
         };
+        let hub = core.hub.clone();
+        tokio::spawn(async move {
+            while let Some((event, roster)) = rosters.recv().await {
+                hub.stage_changed(&event, roster);
+            }
+        });
         crate::realtime::bus::listen(&core.store, core.hub.clone())
             .await
             .context("listening for live-room changes")?;

@@ -2,6 +2,8 @@
 // page drawn from that state. Message names come from the server (/static/protocol.js), so a
 // misspelled name throws instead of silently doing nothing. Plain ES module, no build step.
 import { ACTION, OUT } from "/static/protocol.js";
+import { Stage } from "/static/media.js";
+import { el, button } from "/static/dom.js";
 
 const root = document.getElementById("room");
 const eventId = root.dataset.event;
@@ -30,23 +32,6 @@ let skew = 0;
 let socket = null;
 let attempt = 0;
 let stopped = false;
-
-// --- small DOM helpers -----------------------------------------------------------------------
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === false || v === null || v === undefined) continue;
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-function button(label, onclick, cls = "secondary small", extra = {}) {
-  return el("button", { type: "button", class: cls, onclick, ...extra }, label);
-}
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 
@@ -112,6 +97,7 @@ function connect() {
 
 function removed(text, mayReturn) {
   stopped = true;
+  stage.close(text);
   $("room-main").hidden = true;
   const banner = el("div", { class: "alert", role: "alert" }, el("strong", {}, text));
   if (mayReturn) {
@@ -142,6 +128,7 @@ function handle({ type, data, seq: s }) {
     case OUT.REACTIONS: return reactions(data.counts);
     case OUT.PARTICIPANT: return participant(data);
     case OUT.REMOVED: return;
+    case OUT.STAGE: return stage.setRoster(data);
     case OUT.ERROR: return showError(data.message);
     default: return;
   }
@@ -151,6 +138,7 @@ function setClock(c) {
   state.clock = c;
   skew = c.server_now - Date.now();
   drawStatus();
+  stage.setStatus(c.status);
 }
 
 function snapshot(d, s) {
@@ -163,6 +151,7 @@ function snapshot(d, s) {
   state.hands = new Map((d.hands || []).map((h) => [h.user_id, h]));
   state.chat = new Map(d.chat.map((m) => [m.id, m]));
   state.participants = new Map((d.participants || []).map((p) => [p.user_id, p]));
+  stage.setRoster(d.stage);
   // Direct messages of one's own come with "you"; keep those already known.
   drawAll();
 }
@@ -172,6 +161,7 @@ function you(d) {
   state.myVotes = new Set(d.votes);
   state.myQuestions = new Map(d.questions.map((q) => [q.id, q]));
   for (const m of d.direct) state.chat.set(m.id, m);
+  stage.setYou(d);
   drawAll();
   // Tests and assistive tools can tell the room has been drawn from the server's state.
   root.dataset.ready = "true";
@@ -200,6 +190,7 @@ function participant(p) {
   if (runsRoom) state.participants.set(p.user_id, p);
   if (state.you && p.user_id === state.you.user_id) {
     state.you.standing = { muted: p.muted, chat_restricted: p.chat_restricted, questions_restricted: p.questions_restricted, can_speak: p.can_speak, banned: p.banned };
+    stage.setYou(state.you);
   }
   drawPeople();
   drawStanding();
@@ -300,10 +291,13 @@ function drawPresence() {
 
 const ROLE = { presenter: "Presenter", moderator: "Moderator", attendee: "Attendee" };
 
+// Whose moderation menus are open: redrawing the list keeps them open.
+const openModeration = new Set();
+
 function moderationButtons(userId, name) {
   const p = state.participants.get(userId) || {};
   const act = (type, extra = {}) => () => send(type, { user_id: userId, ...extra });
-  return el("details", { class: "moderate" }, el("summary", {}, "Moderate", el("span", { class: "visually-hidden" }, ` ${name}`)), el("span", { class: "row-actions" },
+  return el("details", { class: "moderate", open: openModeration.has(userId), ontoggle: (e) => { if (e.currentTarget.open) openModeration.add(userId); else openModeration.delete(userId); } }, el("summary", {}, "Moderate", el("span", { class: "visually-hidden" }, ` ${name}`)), el("span", { class: "row-actions" },
     button(p.muted ? "Unmute" : "Mute", act(p.muted ? ACTION.UNMUTE : ACTION.MUTE), "secondary small", { "aria-label": `${p.muted ? "Unmute" : "Mute"} ${name}` }),
     button(p.chat_restricted ? "Allow chat" : "Restrict chat", act(ACTION.RESTRICT, { chat: !p.chat_restricted, questions: !!p.questions_restricted }), "secondary small", { "aria-label": `${p.chat_restricted ? "Allow chat for" : "Restrict chat for"} ${name}` }),
     button(p.questions_restricted ? "Allow questions" : "Restrict questions", act(ACTION.RESTRICT, { chat: !!p.chat_restricted, questions: !p.questions_restricted }), "secondary small", { "aria-label": `${p.questions_restricted ? "Allow questions for" : "Restrict questions for"} ${name}` }),
@@ -475,7 +469,25 @@ function drawChatSettings() {
 }
 
 // --- controls --------------------------------------------------------------------------------
+/** The green room, go-live and end buttons change the event without leaving the room: the
+ * new status arrives on the socket like everyone else's. */
+function stepInPlace(form) {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const buttons = form.querySelectorAll("button[type=submit]");
+    try {
+      const r = await fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)), credentials: "same-origin" });
+      if (!r.ok) showError(r.status === 409 ? "The event changed meanwhile; the page shows where it is now." : `That did not work (${r.status}); try again.`);
+    } catch {
+      showError("The server could not be reached; try again in a moment.");
+    } finally {
+      for (const b of buttons) { b.disabled = false; b.removeAttribute("aria-busy"); }
+    }
+  });
+}
+
 function wire() {
+  for (const form of root.querySelectorAll("form[data-when]")) stepInPlace(form);
   for (const b of root.querySelectorAll("[data-emoji]")) b.addEventListener("click", () => send(ACTION.REACT, { emoji: b.dataset.emoji }));
   for (const b of root.querySelectorAll("[data-extend]")) b.addEventListener("click", () => send(ACTION.EXTEND, { minutes: Number(b.dataset.extend) }));
   $("hand-button")?.addEventListener("click", (e) => send(e.currentTarget.dataset.raised === "true" ? ACTION.LOWER_HAND : ACTION.RAISE_HAND));
@@ -526,6 +538,11 @@ function wire() {
   });
 }
 
+const stage = new Stage({
+  eventId, runsRoom, area: $("stage-area"), panel: $("media-panel"), showError, send,
+});
+// The page's media state, for the browser's console (support) and the browser tests.
+window.meetstage = { stage };
 wire();
 drawStatus();
 setInterval(tick, 1000);

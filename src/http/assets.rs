@@ -28,6 +28,16 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/room.js"),
     ),
     (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/dom.js"),
+    ),
+    (
+        "media.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/media.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../static/favicon.svg"),

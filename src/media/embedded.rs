@@ -2,10 +2,18 @@
 //! sans-IO `Rtc`) and forwards each publisher's audio and video to the subscribers of the same
 //! stage. Signaling is one HTTP exchange per connection (WHIP/WHEP style): the browser's offer
 //! in, our answer out, with our single ICE-lite host candidate in it.
+//!
+//! Tracks are placed by their order in the offer, so no connection is ever renegotiated:
+//! - a publisher's first audio and video are its microphone and camera, its second its
+//!   screen's audio and the screen;
+//! - a subscriber's k-th audio and video (k < [`MAX_PUBLISHERS`]) carry the person in seat k
+//!   of the stage, the next ones the shared screen. Who sits where is the stage's [`Roster`],
+//!   which pages receive over the live-room socket.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
+    panic::AssertUnwindSafe,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -17,12 +25,12 @@ use str0m::{
     Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig,
     change::SdpOffer,
     crypto::CryptoProvider,
-    media::{KeyframeRequest, MediaData, MediaKind, Mid},
+    media::{KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, Mid},
     net::{Protocol, Receive},
 };
 use tokio::{net::UdpSocket, sync::mpsc};
 
-use super::{MediaError, MediaRole};
+use super::{Admission, MediaError, MediaRole, OnStage, Roster};
 use crate::features::ids::{EventId, UserId};
 
 /// Largest datagram we read: WebRTC keeps packets under the path MTU.
@@ -33,29 +41,118 @@ const MAX_PEERS: usize = 4096;
 pub const MAX_PUBLISHERS: usize = 12;
 /// Media connections one person may hold on one stage (a few tabs, a reload).
 pub const MAX_PER_PERSON: usize = 4;
+/// A subscriber's track index for the shared screen (after the seats).
+const SCREEN: usize = MAX_PUBLISHERS;
 
-/// Places taken on each stage, before a connection is handed to the serving task, and given
-/// back when connections end.
-type Publishers = Arc<Mutex<Places>>;
+/// Stage places, taken before a connection is handed to the serving task and given back
+/// when connections end. Shared with the task; every change is announced on `changes`.
+type Shared = Arc<Mutex<Places>>;
 
-#[derive(Default)]
 struct Places {
-    /// Who publishes on each stage.
-    publishers: HashMap<EventId, HashSet<UserId>>,
+    stages: HashMap<EventId, Seats>,
     /// Each person's connections on each stage.
     held: HashMap<(EventId, UserId), usize>,
+    changes: mpsc::UnboundedSender<(EventId, Roster)>,
+}
+
+#[derive(Default)]
+struct Seats {
+    seats: Vec<Option<Seat>>,
+    /// Who shares their screen (one at a time: the last to start).
+    screen: Option<UserId>,
+}
+
+struct Seat {
+    user: UserId,
+    name: String,
+    muted: bool,
+}
+
+impl Places {
+    fn roster(&self, stage: &EventId) -> Roster {
+        let Some(s) = self.stages.get(stage) else {
+            return Roster::default();
+        };
+        Roster {
+            seats: s
+                .seats
+                .iter()
+                .enumerate()
+                .filter_map(|(slot, seat)| {
+                    seat.as_ref().map(|seat| OnStage {
+                        slot,
+                        user_id: seat.user.clone(),
+                        name: seat.name.clone(),
+                        muted: seat.muted,
+                    })
+                })
+                .collect(),
+            screen: s.screen.clone(),
+        }
+    }
+
+    fn changed(&self, stage: &EventId) {
+        let _ = self.changes.send((stage.clone(), self.roster(stage)));
+    }
+
+    /// The person's seat on the stage, taking the first free one.
+    fn seat(&mut self, stage: &EventId, user: &UserId, name: &str, muted: bool) -> Option<usize> {
+        let s = self.stages.entry(stage.clone()).or_default();
+        if let Some(slot) = s
+            .seats
+            .iter()
+            .position(|x| x.as_ref().is_some_and(|x| x.user == *user))
+        {
+            return Some(slot);
+        }
+        let slot = match s.seats.iter().position(Option::is_none) {
+            Some(free) => free,
+            None if s.seats.len() < MAX_PUBLISHERS => {
+                s.seats.push(None);
+                s.seats.len() - 1
+            }
+            None => return None,
+        };
+        s.seats[slot] = Some(Seat {
+            user: user.clone(),
+            name: name.to_string(),
+            muted,
+        });
+        self.changed(stage);
+        Some(slot)
+    }
+
+    fn unseat(&mut self, stage: &EventId, user: &UserId) {
+        let Some(s) = self.stages.get_mut(stage) else {
+            return;
+        };
+        for seat in &mut s.seats {
+            if seat.as_ref().is_some_and(|x| x.user == *user) {
+                *seat = None;
+            }
+        }
+        if s.screen.as_ref() == Some(user) {
+            s.screen = None;
+        }
+        if s.seats.iter().all(Option::is_none) {
+            self.stages.remove(stage);
+        }
+        self.changed(stage);
+    }
 }
 
 /// This instance's SFU. Cheap to clone.
 #[derive(Clone)]
 pub struct Sfu {
-    tx: mpsc::Sender<Command>,
+    // Unbounded so that decisions arrive in the order they were made; each comes from a
+    // rate-limited action or a connection already counted against MAX_PEERS.
+    tx: mpsc::UnboundedSender<Command>,
     /// The address browsers send media to: our one host candidate.
     candidate: SocketAddr,
     crypto: Arc<CryptoProvider>,
     /// Connections being served, kept by the serving task.
     peers: Arc<AtomicUsize>,
-    publishers: Publishers,
+    places: Shared,
 }
 
 enum Command {
@@ -76,25 +173,38 @@ enum Command {
         muted: bool,
         may_publish: bool,
     },
+    /// Whose screen the stage shows now.
+    Screen {
+        stage: EventId,
+        owner: Option<UserId>,
+    },
 }
 
 struct Peer {
     stage: EventId,
     user: Option<UserId>,
     role: MediaRole,
+    /// A publisher's seat on the stage.
+    slot: Option<usize>,
     /// A muted publisher's audio is not forwarded.
     muted: bool,
     rtc: Rtc,
-    /// The connection's media lines by kind: what a publisher sends us, what a subscriber
-    /// asked to receive.
-    mids: Vec<(MediaKind, Mid)>,
+    /// The connection's media lines in offer order, by kind.
+    audio: Vec<Mid>,
+    video: Vec<Mid>,
+    /// str0m panicked on this connection: it is dropped, the others carry on.
+    failed: bool,
 }
 
 impl Sfu {
     /// Binds the UDP port and starts the task that serves it. `public_ip` is the address
     /// browsers reach this machine at (behind NAT or in a container); without it the bound
-    /// address is used, or loopback when bound to every interface.
-    pub async fn start(bind: SocketAddr, public_ip: Option<IpAddr>) -> std::io::Result<Sfu> {
+    /// address is used, or loopback when bound to every interface. Stage rosters are
+    /// announced on the returned receiver whenever they change.
+    pub async fn start(
+        bind: SocketAddr,
+        public_ip: Option<IpAddr>,
+    ) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<(EventId, Roster)>)> {
         let socket = UdpSocket::bind(bind).await?;
         let local = socket.local_addr()?;
         let ip = public_ip.unwrap_or(if local.ip().is_unspecified() {
@@ -102,18 +212,29 @@ impl Sfu {
         } else {
             local.ip()
         });
-        let (tx, rx) = mpsc::channel(256);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (changes, rosters) = mpsc::unbounded_channel();
         let peers = Arc::new(AtomicUsize::new(0));
-        let publishers = Publishers::default();
-        tokio::spawn(serve(socket, rx, peers.clone(), publishers.clone()));
+        let places = Arc::new(Mutex::new(Places {
+            stages: HashMap::new(),
+            held: HashMap::new(),
+            changes,
+        }));
+        tokio::spawn(serve(socket, rx, peers.clone(), places.clone()));
         tracing::info!(udp = %local, candidate = %SocketAddr::new(ip, local.port()), "media server listening");
-        Ok(Sfu {
+        let sfu = Sfu {
             tx,
             candidate: SocketAddr::new(ip, local.port()),
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             peers,
-            publishers,
-        })
+            places,
+        };
+        Ok((sfu, rosters))
+    }
+
+    fn places(&self) -> std::sync::MutexGuard<'_, Places> {
+        // The places are whole after every statement; a panic elsewhere cannot tear them.
+        self.places.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn disconnect(&self, stage: &EventId, user: &UserId) {
@@ -130,6 +251,19 @@ impl Sfu {
     }
 
     pub fn restrict(&self, stage: &EventId, user: &UserId, muted: bool, may_publish: bool) {
+        {
+            let mut places = self.places();
+            let seat = places
+                .stages
+                .get_mut(stage)
+                .and_then(|s| s.seats.iter_mut().flatten().find(|s| s.user == *user));
+            if let Some(seat) = seat
+                && seat.muted != muted
+            {
+                seat.muted = muted;
+                places.changed(stage);
+            }
+        }
         self.command(Command::Restrict {
             stage: stage.clone(),
             user: user.clone(),
@@ -138,10 +272,42 @@ impl Sfu {
         });
     }
 
-    /// Waits for room in the queue rather than losing a moderation decision.
+    /// Shows `user`'s screen on the stage (`on`), or stops showing it. Only someone seated
+    /// on the stage shares; the last to start is shown.
+    pub fn share_screen(&self, stage: &EventId, user: &UserId, on: bool) -> Result<(), MediaError> {
+        let mut places = self.places();
+        let Some(s) = places.stages.get_mut(stage) else {
+            return Err(MediaError::NotOnStage);
+        };
+        if !s.seats.iter().flatten().any(|x| x.user == *user) {
+            return Err(MediaError::NotOnStage);
+        }
+        let owner = if on {
+            Some(user.clone())
+        } else if s.screen.as_ref() == Some(user) {
+            None
+        } else {
+            return Ok(());
+        };
+        if s.screen != owner {
+            s.screen = owner.clone();
+            places.changed(stage);
+            self.command(Command::Screen {
+                stage: stage.clone(),
+                owner,
+            });
+        }
+        Ok(())
+    }
+
+    /// Who is on the stage now.
+    pub fn roster(&self, stage: &EventId) -> Roster {
+        self.places().roster(stage)
+    }
+
     fn command(&self, command: Command) {
-        let tx = self.tx.clone();
-        tokio::spawn(async move { tx.send(command).await });
+        // Fails only once the serving task is gone, and then there is nothing to command.
+        let _ = self.tx.send(command);
     }
 
     /// The UDP address in our answers.
@@ -149,12 +315,15 @@ impl Sfu {
         self.candidate
     }
 
+    /// Connections being served.
+    pub fn connections(&self) -> usize {
+        self.peers.load(Ordering::Relaxed)
+    }
+
     pub async fn connect(
         &self,
         stage: &EventId,
-        user: Option<&UserId>,
-        role: MediaRole,
-        muted: bool,
+        who: &Admission<'_>,
         offer: &str,
     ) -> Result<String, MediaError> {
         if self.peers.load(Ordering::Relaxed) >= MAX_PEERS {
@@ -172,34 +341,37 @@ impl Sfu {
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
-        if let Some(user) = user {
-            let mut places = self.publishers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = None;
+        if let Some(user) = who.user {
+            let mut places = self.places();
             let key = (stage.clone(), user.clone());
             if places.held.get(&key).copied().unwrap_or(0) >= MAX_PER_PERSON {
                 return Err(MediaError::TooMany);
             }
-            if role == MediaRole::Publisher {
-                let on_stage = places.publishers.entry(stage.clone()).or_default();
-                if !on_stage.contains(user) && on_stage.len() >= MAX_PUBLISHERS {
-                    return Err(MediaError::StageFull);
-                }
-                on_stage.insert(user.clone());
+            if who.role == MediaRole::Publisher {
+                slot = Some(
+                    places
+                        .seat(stage, user, who.name, who.muted)
+                        .ok_or(MediaError::StageFull)?,
+                );
             }
             *places.held.entry(key).or_default() += 1;
-        } else if role == MediaRole::Publisher {
+        } else if who.role == MediaRole::Publisher {
             return Err(MediaError::BadOffer("guests do not publish".into()));
         }
         let peer = Peer {
             stage: stage.clone(),
-            user: user.cloned(),
-            role,
-            muted,
+            user: who.user.cloned(),
+            role: who.role,
+            slot,
+            muted: who.muted,
             rtc,
-            mids: Vec::new(),
+            audio: Vec::new(),
+            video: Vec::new(),
+            failed: false,
         };
         self.tx
             .send(Command::Add(Box::new(peer)))
-            .await
             .map_err(|_| MediaError::Unavailable)?;
         Ok(answer.to_sdp_string())
     }
@@ -209,6 +381,39 @@ impl Peer {
     fn is(&self, stage: &EventId, user: &UserId) -> bool {
         self.stage == *stage && self.user.as_ref() == Some(user)
     }
+
+    fn alive(&self) -> bool {
+        !self.failed && self.rtc.is_alive()
+    }
+
+    fn mids(&self, kind: MediaKind) -> &[Mid] {
+        match kind {
+            MediaKind::Audio => &self.audio,
+            MediaKind::Video => &self.video,
+        }
+    }
+
+    /// The kind of a media line and its place among the lines of that kind.
+    fn track(&self, mid: Mid) -> Option<(MediaKind, usize)> {
+        [MediaKind::Audio, MediaKind::Video]
+            .into_iter()
+            .find_map(|k| Some((k, self.mids(k).iter().position(|m| *m == mid)?)))
+    }
+
+    /// Runs `f` on this connection; a panic inside str0m fails this connection only.
+    fn guarded<T>(&mut self, f: impl FnOnce(&mut Peer) -> T) -> Option<T> {
+        if self.failed {
+            return None;
+        }
+        match std::panic::catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                tracing::error!(user = ?self.user, "a media connection failed inside the media library; dropped");
+                self.failed = true;
+                None
+            }
+        }
+    }
 }
 
 /// Everything one pass over the peers produced that concerns other peers.
@@ -216,59 +421,45 @@ impl Peer {
 struct Pass {
     media: Vec<(usize, MediaData)>,
     keyframes: Vec<(usize, KeyframeRequest)>,
+    /// Subscribers that just connected: they need a picture from every publisher.
+    fresh: Vec<usize>,
 }
 
 async fn serve(
     socket: UdpSocket,
-    mut commands: mpsc::Receiver<Command>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
     count: Arc<AtomicUsize>,
-    publishers: Publishers,
+    places: Shared,
 ) {
     let Ok(local) = socket.local_addr() else {
         return;
     };
     let mut peers: Vec<Peer> = Vec::new();
+    // The task's copy of whose screen each stage shows, read for every packet.
+    let mut screens: HashMap<EventId, UserId> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM];
     loop {
         let mut pass = Pass::default();
         let mut wake = Instant::now() + Duration::from_millis(100);
         for (i, peer) in peers.iter_mut().enumerate() {
-            wake = wake.min(drain(i, peer, &socket, &mut pass));
+            let next = peer.guarded(|p| drain(i, p, &socket, &mut pass));
+            wake = wake.min(next.unwrap_or(wake));
         }
-        if !pass.media.is_empty() || !pass.keyframes.is_empty() {
-            forward(&mut peers, pass);
+        if !pass.media.is_empty() || !pass.keyframes.is_empty() || !pass.fresh.is_empty() {
+            forward(&mut peers, &screens, pass);
             // What was just written must go out before we wait.
             continue;
         }
-        if peers.iter().any(|p| !p.rtc.is_alive()) {
-            let (alive, gone): (Vec<Peer>, Vec<Peer>) =
-                peers.into_iter().partition(|p| p.rtc.is_alive());
+        if peers.iter().any(|p| !p.alive()) {
+            let (alive, gone): (Vec<Peer>, Vec<Peer>) = peers.into_iter().partition(Peer::alive);
             peers = alive;
-            release(&publishers, &peers, &gone);
+            release(&places, &mut screens, &peers, &gone);
         }
         count.store(peers.len(), Ordering::Relaxed);
         let wait = wake.saturating_duration_since(Instant::now());
         tokio::select! {
             command = commands.recv() => match command {
-                Some(Command::Add(peer)) => peers.push(*peer),
-                Some(Command::Drop { stage, user }) => {
-                    for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
-                        peer.rtc.disconnect();
-                    }
-                }
-                Some(Command::Close { stage }) => {
-                    for peer in peers.iter_mut().filter(|p| p.stage == stage) {
-                        peer.rtc.disconnect();
-                    }
-                }
-                Some(Command::Restrict { stage, user, muted, may_publish }) => {
-                    for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
-                        peer.muted = muted;
-                        if peer.role == MediaRole::Publisher && !may_publish {
-                            peer.rtc.disconnect();
-                        }
-                    }
-                }
+                Some(command) => obey(command, &mut peers, &mut screens),
                 None => return,
             },
             received = socket.recv_from(&mut buf) => {
@@ -280,10 +471,11 @@ async fn serve(
                         Receive { proto: Protocol::Udp, source, destination: local, contents },
                     );
                     // str0m knows its own traffic (ICE credentials, then the address pair).
-                    if let Some(peer) = peers.iter_mut().find(|p| p.rtc.accepts(&input))
-                        && let Err(e) = peer.rtc.handle_input(input)
-                    {
-                        tracing::debug!(error = %e, "media input refused");
+                    if let Some(peer) = peers.iter_mut().find(|p| !p.failed && p.rtc.accepts(&input)) {
+                        let r = peer.guarded(|p| p.rtc.handle_input(input));
+                        if let Some(Err(e)) = r {
+                            tracing::debug!(error = %e, "media input refused");
+                        }
                     }
                 }
             }
@@ -291,17 +483,71 @@ async fn serve(
         }
         let now = Instant::now();
         for peer in &mut peers {
-            if peer.rtc.is_alive() && peer.rtc.handle_input(Input::Timeout(now)).is_err() {
-                peer.rtc.disconnect();
+            if peer.alive() {
+                let r = peer.guarded(|p| p.rtc.handle_input(Input::Timeout(now)));
+                if let Some(Err(_)) = r {
+                    peer.rtc.disconnect();
+                }
             }
         }
     }
 }
 
+fn obey(command: Command, peers: &mut Vec<Peer>, screens: &mut HashMap<EventId, UserId>) {
+    match command {
+        Command::Add(peer) => {
+            // A person publishes through one connection: a reload replaces the old one
+            // at once instead of both filling the same seat.
+            if peer.role == MediaRole::Publisher
+                && let Some(user) = &peer.user
+            {
+                for old in peers
+                    .iter_mut()
+                    .filter(|p| p.role == MediaRole::Publisher && p.is(&peer.stage, user))
+                {
+                    old.rtc.disconnect();
+                }
+            }
+            peers.push(*peer);
+        }
+        Command::Drop { stage, user } => {
+            for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                peer.rtc.disconnect();
+            }
+        }
+        Command::Close { stage } => {
+            for peer in peers.iter_mut().filter(|p| p.stage == stage) {
+                peer.rtc.disconnect();
+            }
+        }
+        Command::Restrict {
+            stage,
+            user,
+            muted,
+            may_publish,
+        } => {
+            for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                peer.muted = muted;
+                if peer.role == MediaRole::Publisher && !may_publish {
+                    peer.rtc.disconnect();
+                }
+            }
+        }
+        Command::Screen { stage, owner } => match owner {
+            Some(owner) => {
+                screens.insert(stage, owner);
+            }
+            None => {
+                screens.remove(&stage);
+            }
+        },
+    }
+}
+
 /// Gives back the places of connections that ended: a person's connection count, and their
-/// stage place once their last sending connection is gone.
-fn release(publishers: &Publishers, alive: &[Peer], gone: &[Peer]) {
-    let mut places = publishers.lock().unwrap_or_else(|p| p.into_inner());
+/// seat once their sending connection is gone.
+fn release(places: &Shared, screens: &mut HashMap<EventId, UserId>, alive: &[Peer], gone: &[Peer]) {
+    let mut places = places.lock().unwrap_or_else(|p| p.into_inner());
     for peer in gone {
         let Some(user) = &peer.user else { continue };
         let key = (peer.stage.clone(), user.clone());
@@ -314,13 +560,10 @@ fn release(publishers: &Publishers, alive: &[Peer], gone: &[Peer]) {
         let still = alive
             .iter()
             .any(|p| p.role == MediaRole::Publisher && p.is(&peer.stage, user));
-        if peer.role == MediaRole::Publisher
-            && !still
-            && let Some(on_stage) = places.publishers.get_mut(&peer.stage)
-        {
-            on_stage.remove(user);
-            if on_stage.is_empty() {
-                places.publishers.remove(&peer.stage);
+        if peer.role == MediaRole::Publisher && !still {
+            places.unseat(&peer.stage, user);
+            if screens.get(&peer.stage) == Some(user) {
+                screens.remove(&peer.stage);
             }
         }
     }
@@ -340,7 +583,11 @@ fn drain(i: usize, peer: &mut Peer, socket: &UdpSocket, pass: &mut Pass) -> Inst
                 let _ = socket.try_send_to(&t.contents, t.destination);
             }
             Ok(Output::Event(event)) => match event {
-                Event::MediaAdded(m) => peer.mids.push((m.kind, m.mid)),
+                Event::MediaAdded(m) => match m.kind {
+                    MediaKind::Audio => peer.audio.push(m.mid),
+                    MediaKind::Video => peer.video.push(m.mid),
+                },
+                Event::Connected if peer.role == MediaRole::Subscriber => pass.fresh.push(i),
                 Event::MediaData(data) if peer.role == MediaRole::Publisher => {
                     pass.media.push((i, data));
                 }
@@ -358,53 +605,94 @@ fn drain(i: usize, peer: &mut Peer, socket: &UdpSocket, pass: &mut Pass) -> Inst
     }
 }
 
-/// Hands each publisher's media to the subscribers of its stage, and subscribers' keyframe
-/// requests to the publishers whose video they watch.
-fn forward(peers: &mut [Peer], pass: Pass) {
+/// Hands each publisher's media to the subscribers of its stage, subscribers' keyframe
+/// requests to the publishers whose video they watch, and asks every publisher for a
+/// picture when someone starts watching.
+fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
     for (from, data) in pass.media {
-        let Some(&(kind, _)) = peers[from].mids.iter().find(|(_, m)| *m == data.mid) else {
+        let p = &peers[from];
+        let (Some((kind, index)), Some(slot)) = (p.track(data.mid), p.slot) else {
             continue;
         };
         // Enforced here, whatever the muted person's page does.
-        if kind == MediaKind::Audio && peers[from].muted {
+        if kind == MediaKind::Audio && p.muted {
             continue;
         }
-        let stage = peers[from].stage.clone();
+        let target = match index {
+            0 => slot,
+            1 if p.user.is_some() && screens.get(&p.stage) == p.user.as_ref() => SCREEN,
+            _ => continue,
+        };
+        let (stage, user) = (p.stage.clone(), p.user.clone());
         for (j, peer) in peers.iter_mut().enumerate() {
-            if j == from || peer.stage != stage || peer.role != MediaRole::Subscriber {
+            // Nobody receives their own media back: their page shows it from the device.
+            if j == from
+                || peer.stage != stage
+                || peer.role != MediaRole::Subscriber
+                || peer.user == user
+            {
                 continue;
             }
-            let Some(&(_, mid)) = peer.mids.iter().find(|(k, _)| *k == kind) else {
+            let Some(&mid) = peer.mids(kind).get(target) else {
                 continue;
             };
-            let Some(writer) = peer.rtc.writer(mid) else {
-                continue;
-            };
-            let Some(pt) = writer.match_params(data.params) else {
-                continue;
-            };
-            if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
-                tracing::debug!(error = %e, "forwarding media failed");
-            }
+            peer.guarded(|peer| {
+                let Some(writer) = peer.rtc.writer(mid) else {
+                    return;
+                };
+                let Some(pt) = writer.match_params(data.params) else {
+                    return;
+                };
+                let writer = match (data.ext_vals.audio_level, data.ext_vals.voice_activity) {
+                    (Some(level), voice) => writer.audio_level(level, voice.unwrap_or(false)),
+                    _ => writer,
+                };
+                if let Err(e) = writer.write(pt, data.network_time, data.time, data.data.clone()) {
+                    tracing::debug!(error = %e, "forwarding media failed");
+                }
+            });
         }
     }
     for (from, req) in pass.keyframes {
+        let Some((MediaKind::Video, target)) = peers[from].track(req.mid) else {
+            continue;
+        };
         let stage = peers[from].stage.clone();
+        let screen = screens.get(&stage);
         for peer in peers.iter_mut() {
             if peer.stage != stage || peer.role != MediaRole::Publisher {
                 continue;
             }
-            let video: Vec<Mid> = peer
-                .mids
-                .iter()
-                .filter(|(k, _)| *k == MediaKind::Video)
-                .map(|(_, mid)| *mid)
-                .collect();
-            for mid in video {
-                if let Some(mut writer) = peer.rtc.writer(mid) {
-                    let _ = writer.request_keyframe(req.rid, req.kind);
-                }
+            let index = if target == SCREEN && peer.user.as_ref() == screen {
+                1
+            } else if Some(target) == peer.slot {
+                0
+            } else {
+                continue;
+            };
+            if let Some(&mid) = peer.video.get(index) {
+                peer.guarded(|p| {
+                    if let Some(mut writer) = p.rtc.writer(mid) {
+                        let _ = writer.request_keyframe(None, req.kind);
+                    }
+                });
             }
+        }
+    }
+    for fresh in pass.fresh {
+        let stage = peers[fresh].stage.clone();
+        for peer in peers
+            .iter_mut()
+            .filter(|p| p.stage == stage && p.role == MediaRole::Publisher)
+        {
+            let video = peer.video.clone();
+            peer.guarded(|p| {
+                for mid in video {
+                    if let Some(mut writer) = p.rtc.writer(mid) {
+                        let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+                    }
+                }
+            });
         }
     }
 }

@@ -6,7 +6,36 @@
 
 pub mod embedded;
 
+use serde::Serialize;
+
 use crate::features::ids::{EventId, UserId};
+
+/// Someone admitted to a stage's media, as the room's rules decided.
+pub struct Admission<'a> {
+    /// None for a guest watching a public event.
+    pub user: Option<&'a UserId>,
+    /// Shown on their tile.
+    pub name: &'a str,
+    pub role: MediaRole,
+    /// Presenters muted them: their audio is not forwarded.
+    pub muted: bool,
+}
+
+/// Who sends on a stage, and whose screen it shows. Pages receive it over the live-room
+/// socket and place each person's tracks by their seat.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Roster {
+    pub seats: Vec<OnStage>,
+    pub screen: Option<UserId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OnStage {
+    pub slot: usize,
+    pub user_id: UserId,
+    pub name: String,
+    pub muted: bool,
+}
 
 /// What a person does with a stage's media.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +69,9 @@ pub enum MediaError {
     /// The media server carries all the connections it can.
     #[error("the media server is full; try again in a minute")]
     Full,
+    /// Only someone sending audio and video on the stage shares a screen.
+    #[error("connect your camera or microphone to the stage before sharing a screen")]
+    NotOnStage,
     /// The media server is not running (it stopped, or failed to start).
     #[error("live media is not available")]
     Unavailable,
@@ -52,6 +84,31 @@ pub enum MediaProvider {
 }
 
 impl MediaProvider {
+    /// The green room opened: the stage exists from now until the end. The embedded server
+    /// makes its stages on the first connection, so there is nothing to prepare.
+    pub fn open_stage(&self, event: &EventId) {
+        match self {
+            MediaProvider::Embedded(_) => tracing::debug!(event.id = %event, "stage opened"),
+        }
+    }
+
+    /// The event went live: the recording hook. The embedded server does not record (the
+    /// recording issue adds it); a provider that does starts here.
+    pub fn went_live(&self, event: &EventId) {
+        match self {
+            MediaProvider::Embedded(_) => {
+                tracing::info!(event.id = %event, "live; this media provider does not record")
+            }
+        }
+    }
+
+    /// Media connections this instance carries.
+    pub fn connections(&self) -> usize {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.connections(),
+        }
+    }
+
     /// Ends every media connection of `user` on this event's stage (kicked, banned).
     pub fn disconnect(&self, event: &EventId, user: &UserId) {
         match self {
@@ -78,13 +135,25 @@ impl MediaProvider {
     pub async fn connect(
         &self,
         event: &EventId,
-        user: Option<&UserId>,
-        role: MediaRole,
-        muted: bool,
+        who: &Admission<'_>,
         offer: &str,
     ) -> Result<String, MediaError> {
         match self {
-            MediaProvider::Embedded(sfu) => sfu.connect(event, user, role, muted, offer).await,
+            MediaProvider::Embedded(sfu) => sfu.connect(event, who, offer).await,
+        }
+    }
+
+    /// Shows (or stops showing) `user`'s screen on the stage.
+    pub fn share_screen(&self, event: &EventId, user: &UserId, on: bool) -> Result<(), MediaError> {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.share_screen(event, user, on),
+        }
+    }
+
+    /// Who sends on the stage now.
+    pub fn roster(&self, event: &EventId) -> Roster {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.roster(event),
         }
     }
 }

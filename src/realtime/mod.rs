@@ -277,6 +277,18 @@ impl Hub {
         }
     }
 
+    /// Tells this instance's room of `event` who sends on its stage now.
+    pub fn stage_changed(
+        &self,
+        event: &crate::features::ids::EventId,
+        roster: crate::media::Roster,
+    ) {
+        let inbox = self.rooms().get(event.as_str()).cloned();
+        if let Some(inbox) = inbox {
+            room::deliver(&inbox, RoomMsg::Stage(roster));
+        }
+    }
+
     /// The room of `event_id`, started by `start` when this instance has none yet.
     pub(crate) fn room(
         &self,

@@ -140,6 +140,7 @@ messages! {
         Ban(BanData) = "ban",
         Unban(OnPerson) = "unban",
         Extend(ExtendData) = "extend",
+        ShareScreen(Switch) = "share_screen",
         Resync(Empty) = "resync",
     }
 }
@@ -284,6 +285,8 @@ pub struct Snapshot {
     pub presence: u64,
     /// Presenters only: who is here.
     pub people: Option<Vec<Person>>,
+    /// Who sends audio and video, seat by seat (this instance's media server).
+    pub stage: crate::media::Roster,
     pub questions: Vec<QuestionView>,
     /// Presenters only: raised hands in raise order.
     pub hands: Option<Vec<HandView>>,
@@ -346,6 +349,7 @@ messages! {
         Reactions(Reactions) = "reactions",
         Participant(ParticipantView) = "participant",
         Removed(RemovedView) = "removed",
+        Stage(crate::media::Roster) = "stage",
         Error(ErrorView) = "error",
     }
 }
@@ -390,6 +394,7 @@ reasons! {
     BadEmoji = "bad_emoji": "That reaction is not offered.",
     BadDuration = "bad_duration": "Extend by 15, 30 or 60 minutes.",
     TooLate = "too_late": "The event cannot run longer than 8 hours.",
+    NotOnStage = "not_on_stage": "Connect your camera or microphone to the stage before sharing a screen.",
     Unavailable = "unavailable": "Something went wrong on our side; try again.",
 }
 

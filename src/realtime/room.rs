@@ -54,6 +54,8 @@ pub enum RoomMsg {
     Notice(Notice),
     /// A reaction from a connection of this instance.
     React(String),
+    /// Who sends on this instance's stage changed.
+    Stage(crate::media::Roster),
     Shutdown,
 }
 
@@ -138,6 +140,7 @@ struct Room {
     loaded: Option<Loaded>,
     presence_changed: bool,
     reactions: BTreeMap<String, u64>,
+    stage: crate::media::Roster,
     stale_seen: u64,
     ticks: u64,
     ping: Bytes,
@@ -160,6 +163,7 @@ pub fn start(core: Core, event_id: String) -> mpsc::Sender<RoomMsg> {
         loaded: None,
         presence_changed: false,
         reactions: BTreeMap::new(),
+        stage: crate::media::Roster::default(),
         stale_seen: STALE.load(Ordering::Relaxed),
         ticks: 0,
         ping: wire::ping(),
@@ -216,6 +220,14 @@ impl Room {
             RoomMsg::Resync { conn } => self.behind.push(conn),
             RoomMsg::Notice(notice) => self.notice(notice).await,
             RoomMsg::React(emoji) => *self.reactions.entry(emoji).or_default() += 1,
+            RoomMsg::Stage(roster) => {
+                if roster != self.stage {
+                    let out = Out::Stage(roster.clone());
+                    self.stage = roster;
+                    self.publish(false, &out);
+                    self.publish(true, &out);
+                }
+            }
             RoomMsg::Shutdown => {}
         }
     }
@@ -307,6 +319,7 @@ impl Room {
             loaded.for_attendees.clone()
         };
         s.presence = self.presence();
+        s.stage = self.stage.clone();
         if role.runs_room() {
             s.people = Some(self.people_list());
         }
@@ -505,6 +518,9 @@ impl Room {
     /// Counts the people already here through other instances when this room starts, from
     /// their open visits; their instances' heartbeats then keep the counts (and guests) fresh.
     async fn catch_up(&mut self) {
+        if let Ok(event) = self.event_id.parse() {
+            self.stage = self.core.media.roster(&event);
+        }
         if !self.core.hub.is_shared() {
             return;
         }

@@ -77,19 +77,48 @@ impl WebDriverCompatibleCommand for BrowserLog {
 }
 
 pub async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    browser_with(driver, profile, &[]).await
+}
+
+/// Chromium with fake camera, microphone and screen, allowed without asking, and sound that
+/// plays without a click: a presenter or attendee with devices.
+pub async fn media_browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    browser_with(
+        driver,
+        profile,
+        &[
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required",
+            "--allow-loopback-in-peer-connection",
+        ],
+    )
+    .await
+}
+
+pub async fn browser_with(driver: &Driver, profile: &std::path::Path, extra: &[&str]) -> Client {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let mut args: Vec<String> = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|a| a.to_string())
+    .collect();
+    args.push(format!("--user-data-dir={}", profile.display()));
     let caps = json!({
         "browserName": "chrome",
         "goog:loggingPrefs": {"browser": "ALL"},
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }
+        "goog:chromeOptions": { "binary": chromium, "args": args }
     });
     let caps = caps.as_object().unwrap().clone().into_iter().collect();
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -410,24 +439,8 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
                 .unwrap();
         }
         for page in &pages {
-            for (theme, width) in [
-                ("light", 1280),
-                ("dark", 1280),
-                ("light", 390),
-                ("dark", 390),
-            ] {
-                c.issue_cmd(Cdp(
-                    "Emulation.setEmulatedMedia",
-                    json!({"features": [{"name": "prefers-color-scheme", "value": theme}]}),
-                ))
-                .await
-                .unwrap();
-                c.issue_cmd(Cdp(
-                    "Emulation.setDeviceMetricsOverride",
-                    json!({"width": width, "height": 844, "deviceScaleFactor": 1, "mobile": width < 500}),
-                ))
-                .await
-                .unwrap();
+            for (theme, width) in LOOKS {
+                emulate(&c, theme, width).await;
                 c.goto(&app.url(page)).await.unwrap();
                 if page.ends_with("/live") {
                     // The room draws itself from the server's snapshot first.
@@ -440,32 +453,7 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
                     "{page} as {} in {theme} at {width}px",
                     who.unwrap_or("visitor")
                 );
-                c.execute(&format!("{axe}\nreturn true;"), vec![])
-                    .await
-                    .unwrap();
-                let violations = c
-                    .execute_async(
-                        "const done = arguments[arguments.length - 1];
-                         axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})
-                           .then(r => done(r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))))
-                           .catch(e => done([{id: 'axe failed', nodes: [String(e)]}]));",
-                        vec![],
-                    )
-                    .await
-                    .unwrap();
-                if violations.as_array().is_some_and(|v| !v.is_empty()) {
-                    problems.push(format!("{at}: {violations:#}"));
-                }
-                let overflow = c
-                    .execute(
-                        "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-                        vec![],
-                    )
-                    .await
-                    .unwrap();
-                if overflow.as_i64().unwrap_or(0) > 0 {
-                    problems.push(format!("{at}: scrolls sideways by {overflow} px"));
-                }
+                problems.extend(axe_and_overflow(&c, &axe, &at).await);
                 // For a person to look at: MEETSTAGE_SCREENSHOTS=<dir> keeps every page as PNG.
                 if let Ok(dir) = std::env::var("MEETSTAGE_SCREENSHOTS") {
                     let name: String =
@@ -489,6 +477,87 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// Every page is checked in both themes, on a desktop and a 390 px phone.
+const LOOKS: [(&str, i64); 4] = [
+    ("light", 1280),
+    ("dark", 1280),
+    ("light", 390),
+    ("dark", 390),
+];
+
+/// Shows the page in `theme` at `width` CSS pixels.
+async fn emulate(c: &Client, theme: &str, width: i64) {
+    c.issue_cmd(Cdp(
+        "Emulation.setEmulatedMedia",
+        json!({"features": [{"name": "prefers-color-scheme", "value": theme}]}),
+    ))
+    .await
+    .unwrap();
+    c.issue_cmd(Cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": width, "height": 844, "deviceScaleFactor": 1, "mobile": width < 500}),
+    ))
+    .await
+    .unwrap();
+}
+
+/// axe-core's violations and any sideways scrolling of the page as it is now.
+async fn axe_and_overflow(c: &Client, axe: &str, at: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    c.execute(&format!("{axe}\nreturn true;"), vec![])
+        .await
+        .unwrap();
+    let violations = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})
+               .then(r => done(r.violations.map(v => ({id: v.id, nodes: v.nodes.map(n => n.target.join(' ') + ' :: ' + n.failureSummary)}))))
+               .catch(e => done([{id: 'axe failed', nodes: [String(e)]}]));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    if violations.as_array().is_some_and(|v| !v.is_empty()) {
+        problems.push(format!("{at}: {violations:#}"));
+    }
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    if overflow.as_i64().unwrap_or(0) > 0 {
+        problems.push(format!("{at}: scrolls sideways by {overflow} px"));
+    }
+    problems
+}
+
+/// Checks the page as it is now (without loading it again, so live media stays up) in
+/// both themes, wide and 390 px narrow; returns what axe-core found and any sideways scroll.
+pub async fn audit_in_place(c: &Client, what: &str) -> Vec<String> {
+    let axe = axe_source();
+    let mut problems = Vec::new();
+    for (theme, width) in LOOKS {
+        emulate(c, theme, width).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let at = format!("{what} in {theme} at {width}px");
+        problems.extend(axe_and_overflow(c, &axe, &at).await);
+        if let Ok(dir) = std::env::var("MEETSTAGE_SCREENSHOTS") {
+            let name: String = at
+                .chars()
+                .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                .collect();
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+        }
+    }
+    c.issue_cmd(Cdp("Emulation.clearDeviceMetricsOverride", json!({})))
+        .await
+        .unwrap();
+    problems
 }
 
 /// Presses Tab until the focused element satisfies `is`, as a keyboard user would; fails

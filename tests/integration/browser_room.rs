@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// Opens the room page in `c` as `who` (their session cookie, as after logging in).
-async fn enter(app: &TestApp, c: &Client, who: &Person, event: &str) {
+pub async fn enter(app: &TestApp, c: &Client, who: &Person, event: &str) {
     c.goto(&app.url("/login")).await.unwrap();
     // The cookie a login would have set (the session is made directly: no password hashing).
     c.execute(
@@ -29,7 +29,7 @@ async fn enter(app: &TestApp, c: &Client, who: &Person, event: &str) {
     ready(c).await;
 }
 
-async fn ready(c: &Client) {
+pub async fn ready(c: &Client) {
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css("#room[data-ready=true]"))
@@ -38,7 +38,7 @@ async fn ready(c: &Client) {
 }
 
 /// Waits until the element's text contains `needle`; fails with what it shows after 10 s.
-async fn wait_text(c: &Client, css: &str, needle: &str) {
+pub async fn wait_text(c: &Client, css: &str, needle: &str) {
     let mut last = String::new();
     for _ in 0..100 {
         if let Ok(e) = c.find(Locator::Css(css)).await {
@@ -52,7 +52,7 @@ async fn wait_text(c: &Client, css: &str, needle: &str) {
     panic!("{css} never showed {needle:?}; it shows {last:?}");
 }
 
-async fn press(c: &Client, label: &str) {
+pub async fn press(c: &Client, label: &str) {
     click(c, Locator::Css(&format!("button[aria-label=\"{label}\"]"))).await;
 }
 

@@ -310,14 +310,22 @@ async fn a_stage_takes_twelve_people_sending(backend: Backend) {
     let (status, body) = offer(&app, Some(&people[12]), &publish, &sdp).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("at most 12 people"), "{body}");
-    // Someone already on stage may connect again (a reload), without taking a second place,
-    // up to four connections a person.
-    for _ in 0..3 {
-        let (_, sdp, _) = Peer::new(Direction::SendOnly);
-        assert_eq!(offer(&app, Some(&people[0]), &publish, &sdp).await.0, 201);
-    }
+    // Someone already on stage may connect again (a reload): the new connection replaces the
+    // old one without taking a second seat, so the stage stays full.
     let (_, sdp, _) = Peer::new(Direction::SendOnly);
-    let (status, body) = offer(&app, Some(&people[0]), &publish, &sdp).await;
+    assert_eq!(offer(&app, Some(&people[0]), &publish, &sdp).await.0, 201);
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(offer(&app, Some(&people[12]), &publish, &sdp).await.0, 409);
+    let roster = app.core.media.roster(&event.parse().unwrap());
+    assert_eq!(roster.seats.len(), 12);
+    // Up to four connections a person, sending and watching together.
+    let watch = format!("/events/{event}/live/watch");
+    for _ in 0..3 {
+        let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+        assert_eq!(offer(&app, Some(&people[1]), &watch, &sdp).await.0, 201);
+    }
+    let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+    let (status, body) = offer(&app, Some(&people[1]), &watch, &sdp).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("4 times already"), "{body}");
 }

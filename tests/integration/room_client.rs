@@ -67,6 +67,15 @@ impl TestApp {
 
     /// An organizer and a live event of theirs (`members` or `public`).
     pub async fn live_event(&self, visibility: &str) -> (Person, String) {
+        self.event_at(visibility, true).await
+    }
+
+    /// An organizer and an event of theirs with the green room open.
+    pub async fn staging_event(&self, visibility: &str) -> (Person, String) {
+        self.event_at(visibility, false).await
+    }
+
+    async fn event_at(&self, visibility: &str, live: bool) -> (Person, String) {
         let owner = self.person("Olga").await;
         self.core
             .store
@@ -92,11 +101,12 @@ impl TestApp {
         )
         .await
         .unwrap();
-        for t in [
+        let steps = [
             events::Transition::OpenGreenRoom,
             events::Transition::GoLive,
-        ] {
-            events::transition(&self.core, &session, &e.id, t)
+        ];
+        for t in &steps[..if live { 2 } else { 1 }] {
+            events::transition(&self.core, &session, &e.id, *t)
                 .await
                 .unwrap();
         }

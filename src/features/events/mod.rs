@@ -239,6 +239,13 @@ pub(crate) async fn apply_transition(
     };
     live::chat::system(&mut tx, &mut change, &event.id, said).await?;
     core.commit(tx, change).await?;
+    match t {
+        Transition::OpenGreenRoom => core.media.open_stage(&event.id),
+        // The recording hook: the provider starts recording what attendees see.
+        Transition::GoLive => core.media.went_live(&event.id),
+        // Every instance closes its stage when its room hears the status (`Hub`).
+        Transition::End => {}
+    }
     Ok(true)
 }
 

@@ -175,17 +175,23 @@ pub async fn connect_media(
             "Only presenters, and people a presenter brings on stage, send audio and video.",
         ));
     }
-    let muted = standing.is_some_and(|s| s.muted);
+    let admission = crate::media::Admission {
+        user: who.user.as_ref(),
+        name: &who.name,
+        role,
+        muted: standing.is_some_and(|s| s.muted),
+    };
     core.media
-        .connect(&event.id, who.user.as_ref(), role, muted, offer)
+        .connect(&event.id, &admission, offer)
         .await
         .map_err(|e| match e {
             MediaError::NotSdp | MediaError::BadOffer(_) => Error::Invalid(
                 super::validation::FieldErrors::single("offer", format!("{e}.")),
             ),
-            MediaError::Full | MediaError::StageFull | MediaError::TooMany => {
-                Error::Conflict(format!("{e}."))
-            }
+            MediaError::Full
+            | MediaError::StageFull
+            | MediaError::TooMany
+            | MediaError::NotOnStage => Error::Conflict(format!("{e}.")),
             MediaError::Unavailable => Error::Internal(anyhow::anyhow!(e)),
         })
 }
@@ -277,6 +283,7 @@ pub async fn snapshot(core: &Core, event_id: &str) -> Result<Loaded> {
         chat_open,
         presence: 0,
         people: None,
+        stage: Default::default(),
         questions: questions
             .iter()
             .filter(|q| q.status != questions::DISMISSED)
@@ -571,10 +578,21 @@ async fn dispatch(core: &Core, who: &Participant, action: Action) -> ActResult<R
         Action::Ban(b) => moderation::ban(&cx, &b.user_id, &b.reason).await,
         Action::Unban(p) => moderation::unban(&cx, &p.user_id).await,
         Action::Extend(e) => clock::extend(&cx, e.minutes).await,
+        Action::ShareScreen(s) => share_screen(&cx, s.open),
         // Reactions and resyncs never reach the database: the connection hands them to its
         // room.
         Action::React(_) | Action::Resync(_) => Ok(None),
     }
+}
+
+/// Shows the sender's screen on the stage, or stops showing it. The media server checks
+/// they hold a seat there, which only those allowed to publish get.
+fn share_screen(cx: &Ctx<'_>, on: bool) -> ActResult<Reply> {
+    cx.core
+        .media
+        .share_screen(&cx.event.id, cx.user, on)
+        .map_err(|_| Reason::NotOnStage)?;
+    Ok(None)
 }
 
 /// Text a person typed: trimmed, not empty, at most `max` characters, no control characters

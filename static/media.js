@@ -1,0 +1,701 @@
+// Live media in the browser: the stage everyone watches, and the camera, microphone and
+// screen of those who present. Two connections at most per page, neither ever renegotiated:
+// - watching: 13 video and 13 audio receivers (12 seats, then the shared screen); the room
+//   socket's "stage" roster says who sits in which seat;
+// - sending: microphone, camera, screen and the screen's audio, in that order; a screen is
+//   shared by swapping the track in place.
+// The server decides who may send and forwards a muted person's audio to nobody; this page
+// only shows what it decided.
+
+import { ACTION } from "/static/protocol.js";
+import { el } from "/static/dom.js";
+
+const SEATS = 12;
+const STORE = "meetstage.devices";
+const $ = (id) => document.getElementById(id);
+
+const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+/** Why a camera, microphone or screen could not be used, in plain words. */
+export function explain(error, what = "camera or microphone") {
+  switch (error && error.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return what === "screen"
+        ? "Screen sharing was cancelled, or your system blocks it for this browser (on macOS: System Settings → Privacy & Security → Screen Recording)."
+        : `This site may not use your ${what}. Allow it in the browser's site settings (the icon left of the address), then try again.`;
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return `No ${what} was found. Plug one in, or pick another in the list, then try again.`;
+    case "NotReadableError":
+    case "AbortError":
+      return `Your ${what} is in use by another application, or the system stopped it. Close that application and try again.`;
+    default:
+      return `Your ${what} could not be started${error && error.message ? ` (${error.message})` : ""}.`;
+  }
+}
+
+/** Prefers VP8 and Opus, which every browser sends and the server forwards as they are. */
+function preferCodecs(transceiver, kind) {
+  if (!RTCRtpReceiver.getCapabilities || !transceiver.setCodecPreferences) return;
+  const caps = RTCRtpReceiver.getCapabilities(kind);
+  if (!caps) return;
+  const want = kind === "video" ? ["video/vp8", "video/rtx"] : ["audio/opus"];
+  const codecs = caps.codecs.filter((c) => want.includes(c.mimeType.toLowerCase()));
+  if (codecs.length) transceiver.setCodecPreferences(codecs);
+}
+
+/** Posts an SDP offer and applies the answer; the error text comes from the server. */
+async function negotiate(pc, url) {
+  await pc.setLocalDescription(await pc.createOffer());
+  const r = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/sdp", "x-csrf-token": csrf() },
+    body: pc.localDescription.sdp,
+    credentials: "same-origin",
+  });
+  const body = await r.text();
+  if (!r.ok) {
+    let message = `The media server refused the connection (${r.status}).`;
+    try { const j = JSON.parse(body); message = j.message || j.error || message; } catch { /* plain text */ }
+    const e = new Error(message);
+    e.status = r.status;
+    throw e;
+  }
+  await pc.setRemoteDescription({ type: "answer", sdp: body });
+}
+
+function remembered() {
+  try { return JSON.parse(localStorage.getItem(STORE)) || {}; } catch { return {}; }
+}
+
+function remember(kind, id) {
+  const d = remembered();
+  d[kind] = id;
+  try { localStorage.setItem(STORE, JSON.stringify(d)); } catch { /* private mode */ }
+}
+
+export class Stage {
+  constructor({ eventId, runsRoom, area, panel, showError, send }) {
+    Object.assign(this, { eventId, runsRoom, area, panel, showError, send });
+    this.roster = { seats: [], screen: null };
+    this.status = null;
+    this.me = null;
+    this.standing = {};
+    this.watch = null;       // { pc, video: [receiver], audio: [receiver] }
+    this.watchTry = 0;
+    this.local = null;       // MediaStream of camera and microphone
+    this.screen = null;      // MediaStream of a shared screen
+    this.pub = null;         // RTCPeerConnection sending
+    this.pinned = null;      // a seat's user id, or "screen"
+    this.invited = false;
+    this.tiles = new Map();  // key -> figure
+    this.audio = new Map();  // seat -> <audio>
+    this.closed = false;
+    this.level = null;       // { ctx, analyser, raf }
+    this.speakerId = remembered().speaker || "";
+    setInterval(() => this.highlightSpeaker(), 400);
+    this.draw();
+    if (panel) this.wirePanel();
+  }
+
+  // --- what the room tells ------------------------------------------------------------------
+  setStatus(status) {
+    this.status = status;
+    const open = status === "live" || (status === "staging" && this.runsRoom);
+    if (open && !this.closed) this.startWatching();
+    if (!open) this.stopAll(status === "ended" || status === "cancelled" ? "The event has ended; media stopped." : null);
+    this.drawPanel();
+  }
+
+  setYou(you) {
+    this.me = you && you.user_id;
+    const before = this.standing;
+    this.standing = (you && you.standing) || {};
+    if (!this.runsRoom) {
+      if (this.standing.can_speak && !before.can_speak && this.status === "live") this.invite();
+      if (!this.standing.can_speak && before.can_speak) this.leaveStage("A presenter ended your time on stage.");
+    }
+    this.applyMute();
+    this.drawPanel();
+  }
+
+  setRoster(roster) {
+    this.roster = roster || { seats: [], screen: null };
+    this.draw();
+  }
+
+  /** Kicked, banned, or the page is going away: every connection closes now. */
+  close(text) {
+    this.closed = true;
+    this.stopAll(text);
+  }
+
+  stopAll(text) {
+    this.stopWatching();
+    this.stopSending();
+    this.invited = false;
+    if (text) this.note(text);
+    this.draw();
+  }
+
+  // --- watching -------------------------------------------------------------------------------
+  async startWatching() {
+    if (this.watch) return;
+    const pc = new RTCPeerConnection();
+    const video = [];
+    const audio = [];
+    for (let i = 0; i <= SEATS; i += 1) {
+      const v = pc.addTransceiver("video", { direction: "recvonly" });
+      preferCodecs(v, "video");
+      video.push(v.receiver);
+    }
+    for (let i = 0; i <= SEATS; i += 1) {
+      const a = pc.addTransceiver("audio", { direction: "recvonly" });
+      preferCodecs(a, "audio");
+      audio.push(a.receiver);
+    }
+    this.watch = { pc, video, audio };
+    pc.addEventListener("connectionstatechange", () => {
+      this.area.dataset.media = pc.connectionState;
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") this.rewatch();
+    });
+    try {
+      await negotiate(pc, `/events/${this.eventId}/live/watch`);
+      this.watchTry = 0;
+      this.draw();
+    } catch (e) {
+      this.showError(e.message);
+      this.rewatch();
+    }
+  }
+
+  /** The connection broke (or was refused): try again a little later while the stage is open. */
+  rewatch() {
+    if (!this.watch) return;
+    this.stopWatching();
+    if (this.closed) return;
+    const delay = Math.min(30000, 1000 * 2 ** this.watchTry);
+    this.watchTry += 1;
+    setTimeout(() => {
+      if (!this.closed && (this.status === "live" || (this.status === "staging" && this.runsRoom))) this.startWatching();
+    }, delay);
+  }
+
+  stopWatching() {
+    if (!this.watch) return;
+    const { pc } = this.watch;
+    this.watch = null;
+    pc.close();
+    this.area.dataset.media = "closed";
+    for (const a of this.audio.values()) a.srcObject = null;
+    this.draw();
+  }
+
+  // --- drawing the stage ------------------------------------------------------------------------
+  draw() {
+    const seats = [...this.roster.seats].sort((a, b) => a.slot - b.slot);
+    const mine = this.sending() ? { slot: -1, user_id: this.me, name: "You", muted: !!this.standing.muted, self: true } : null;
+    const sharer = this.roster.screen;
+    const sharing = !!(sharer && (this.watch || this.screen));
+    const show = [];
+    if (sharing) show.push({ key: "screen", big: true });
+    for (const s of seats) {
+      if (s.user_id === this.me) continue;
+      // The sharer's camera sits beside their screen.
+      show.push({ key: `seat-${s.slot}`, seat: s, side: sharing && s.user_id === sharer });
+    }
+    if (mine) show.push({ key: "self", seat: mine, side: sharing && sharer === this.me });
+    if (!sharing && this.pinned) {
+      const p = show.find((t) => t.seat && t.seat.user_id === this.pinned);
+      if (p) p.big = true;
+      else this.pinned = null;
+    }
+    const keep = new Set(show.map((t) => t.key));
+    for (const [key, fig] of this.tiles) if (!keep.has(key)) { fig.remove(); this.tiles.delete(key); }
+    const big = this.area.querySelector(".stage-big") || el("div", { class: "stage-big" });
+    const grid = this.area.querySelector(".stage-grid") || el("div", { class: "stage-grid" });
+    const empty = this.area.querySelector(".stage-empty") || el("p", { class: "muted stage-empty" });
+    if (!big.isConnected) this.area.replaceChildren(big, grid, empty, this.controls());
+    for (const t of show) {
+      const fig = this.tiles.get(t.key) || this.tile(t);
+      this.tiles.set(t.key, fig);
+      this.fill(fig, t);
+      (t.big || t.side ? big : grid).append(fig);
+    }
+    // The large tile first, whatever order the tiles came in.
+    const first = big.querySelector(".tile.big");
+    if (first && big.firstChild !== first) big.prepend(first);
+    big.hidden = !show.some((t) => t.big);
+    const live = this.status === "live" || (this.status === "staging" && this.runsRoom);
+    empty.textContent = show.length ? "" : live ? "Nobody is on stage yet." : "The presenters' video and shared screen appear here.";
+    empty.hidden = show.length > 0;
+    this.area.dataset.tiles = String(show.length);
+    this.area.dataset.screen = sharing ? "on" : "off";
+    for (let slot = 0; slot <= SEATS; slot += 1) this.placeAudio(slot);
+  }
+
+  controls() {
+    return el("div", { class: "stage-controls" },
+      el("button", { type: "button", class: "secondary small", id: "stage-full", onclick: () => this.fullScreen() }, "Full screen"),
+      el("button", { type: "button", class: "secondary small", id: "stage-sound", hidden: true, onclick: () => this.unblockSound() }, "Turn sound on"));
+  }
+
+  tile(t) {
+    const video = el("video", { autoplay: true, playsinline: true, muted: true });
+    video.muted = true;
+    const fig = el("figure", { class: "tile", "data-key": t.key },
+      video,
+      el("figcaption", {}, el("span", { class: "tile-name" }), el("span", { class: "tile-muted", hidden: true }, " · muted")));
+    if (t.key !== "self") {
+      fig.append(el("button", { type: "button", class: "secondary small tile-pin", onclick: () => this.pin(fig.dataset.user) }, "Pin"));
+    }
+    return fig;
+  }
+
+  fill(fig, t) {
+    const video = fig.querySelector("video");
+    let track = null;
+    let name;
+    if (t.key === "screen") {
+      const sharer = this.roster.seats.find((s) => s.user_id === this.roster.screen);
+      name = this.roster.screen === this.me ? "Your screen" : `${sharer ? sharer.name : "A presenter"}'s screen`;
+      track = this.roster.screen === this.me && this.screen ? this.screen.getVideoTracks()[0] : this.watch && this.watch.video[SEATS].track;
+      fig.classList.add("screen");
+    } else if (t.seat.self) {
+      name = "You";
+      track = this.local && this.local.getVideoTracks()[0];
+    } else {
+      name = t.seat.name;
+      track = this.watch && this.watch.video[t.seat.slot] && this.watch.video[t.seat.slot].track;
+      fig.dataset.slot = String(t.seat.slot);
+    }
+    fig.dataset.user = t.seat ? t.seat.user_id || "" : this.roster.screen || "";
+    fig.classList.toggle("big", !!t.big);
+    fig.classList.toggle("side", !!t.side);
+    fig.querySelector(".tile-name").textContent = name;
+    fig.querySelector(".tile-muted").hidden = !(t.seat && t.seat.muted);
+    video.setAttribute("aria-label", name);
+    const pin = fig.querySelector(".tile-pin");
+    if (pin) {
+      const pinned = this.pinned && this.pinned === fig.dataset.user && t.key !== "screen";
+      pin.textContent = pinned ? "Unpin" : "Pin";
+      pin.setAttribute("aria-label", `${pinned ? "Unpin" : "Pin"} ${name}`);
+      pin.hidden = t.key === "screen" || !!t.side;
+    }
+    const stream = track ? new MediaStream([track]) : null;
+    const current = video.srcObject && video.srcObject.getTracks()[0];
+    if ((current || null) !== (track || null)) video.srcObject = stream;
+  }
+
+  placeAudio(slot) {
+    let a = this.audio.get(slot);
+    const seat = this.roster.seats.find((s) => s.slot === slot);
+    const track = this.watch && this.watch.audio[slot] && this.watch.audio[slot].track;
+    const wanted = (slot === SEATS ? this.roster.screen && this.roster.screen !== this.me : seat && seat.user_id !== this.me) && track;
+    if (!wanted) {
+      if (a) a.srcObject = null;
+      return;
+    }
+    if (!a) {
+      a = el("audio", { autoplay: true, "data-slot": String(slot) });
+      a.hidden = true;
+      document.body.append(a);
+      this.audio.set(slot, a);
+    }
+    if (!a.srcObject || a.srcObject.getTracks()[0] !== track) {
+      a.srcObject = new MediaStream([track]);
+      if (this.speakerId && a.setSinkId) a.setSinkId(this.speakerId).catch(() => {});
+      a.play().catch(() => { const b = $("stage-sound"); if (b) b.hidden = false; });
+    }
+  }
+
+  unblockSound() {
+    for (const a of this.audio.values()) if (a.srcObject) a.play().catch(() => {});
+    const b = $("stage-sound");
+    if (b) b.hidden = true;
+  }
+
+  pin(userId) {
+    this.pinned = this.pinned === userId ? null : userId;
+    this.draw();
+  }
+
+  fullScreen() {
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (this.area.requestFullscreen) this.area.requestFullscreen().catch((e) => this.showError(`Full screen is not available here (${e.message}).`));
+  }
+
+  /** Marks the loudest person on stage as speaking: the audio energy each seat's receiver
+   * decoded since the last look (short sounds count too), against this page's microphone. */
+  async highlightSpeaker() {
+    let loudest = null;
+    let top = 0.01;
+    if (this.watch) {
+      const slotOf = new Map();
+      this.watch.audio.forEach((r, slot) => {
+        const t = this.watch.pc.getTransceivers().find((x) => x.receiver === r);
+        if (t && t.mid !== null) slotOf.set(t.mid, slot);
+      });
+      const last = this.energy || new Map();
+      const now = new Map();
+      let stats;
+      try { stats = await this.watch.pc.getStats(); } catch { return; }
+      stats.forEach((s) => {
+        if (s.type !== "inbound-rtp" || s.kind !== "audio" || !slotOf.has(s.mid)) return;
+        const slot = slotOf.get(s.mid);
+        now.set(slot, [s.totalAudioEnergy || 0, s.totalSamplesDuration || 0]);
+        const before = last.get(slot);
+        if (!before) return;
+        const dt = now.get(slot)[1] - before[1];
+        const level = dt > 0 ? Math.sqrt((now.get(slot)[0] - before[0]) / dt) : 0;
+        if (slot < SEATS && level > top) { top = level; loudest = `seat-${slot}`; }
+      });
+      this.energy = now;
+    }
+    if (this.level) {
+      if (this.level.peak / 100 > top && this.level.peak > 4) loudest = "self";
+      this.level.peak = 0;
+    }
+    for (const [key, fig] of this.tiles) fig.classList.toggle("speaking", key === loudest);
+  }
+
+  // --- sending --------------------------------------------------------------------------------
+  sending() {
+    return !!this.pub;
+  }
+
+  mayPublish() {
+    return this.runsRoom || !!this.standing.can_speak;
+  }
+
+  /** A presenter let this attendee speak: ask before anything is sent. */
+  invite() {
+    if (this.invited || this.sending()) return;
+    this.invited = true;
+    const box = $("stage-invite");
+    if (!box) return;
+    box.hidden = false;
+    box.querySelector("button.join").focus();
+  }
+
+  async joinStage(withCamera) {
+    const box = $("stage-invite");
+    if (box) box.hidden = true;
+    this.invited = false;
+    await this.startDevices({ video: withCamera });
+  }
+
+  declineStage() {
+    const box = $("stage-invite");
+    if (box) box.hidden = true;
+    this.invited = false;
+    this.note("You stayed in the audience. A presenter can invite you again.");
+  }
+
+  leaveStage(text) {
+    const box = $("stage-invite");
+    if (box) box.hidden = true;
+    this.invited = false;
+    if (this.sending() || this.local) {
+      this.stopSending();
+      if (text) this.note(text);
+    }
+    this.draw();
+    this.drawPanel();
+  }
+
+  async startDevices({ video = true } = {}) {
+    const d = remembered();
+    const cam = $("device-camera");
+    const mic = $("device-mic");
+    const camId = (cam && cam.value) || d.camera;
+    const micId = (mic && mic.value) || d.mic;
+    const constraints = {
+      audio: { deviceId: micId ? { ideal: micId } : undefined, echoCancellation: true, noiseSuppression: true },
+      video: video ? { deviceId: camId ? { ideal: camId } : undefined, width: { ideal: 1280, max: 1280 }, height: { ideal: 720, max: 720 }, frameRate: { ideal: 30 } } : false,
+    };
+    this.note("Starting your camera and microphone…");
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia(constraints);
+    } catch (e) {
+      // Without a camera, go on with the microphone alone.
+      if (video && (e.name === "NotFoundError" || e.name === "NotReadableError" || e.name === "OverconstrainedError")) {
+        try {
+          stream = await navigator.mediaDevices.getUserMedia({ audio: constraints.audio });
+          this.showError(`${explain(e, "camera")} You are on with your microphone only.`);
+        } catch (e2) {
+          this.note(explain(e2));
+          return;
+        }
+      } else {
+        this.note(explain(e, video ? "camera or microphone" : "microphone"));
+        return;
+      }
+    }
+    this.setLocal(stream);
+    await this.listDevices();
+    await this.publish();
+  }
+
+  setLocal(stream) {
+    if (this.local) for (const t of this.local.getTracks()) t.stop();
+    this.local = stream;
+    this.applyMute();
+    this.meter();
+    const a = stream.getAudioTracks()[0];
+    const v = stream.getVideoTracks()[0];
+    if (a) remember("mic", a.getSettings().deviceId);
+    if (v) remember("camera", v.getSettings().deviceId);
+    if (this.pub) {
+      const [mic, camera] = this.pub.getTransceivers();
+      mic.sender.replaceTrack(a || null);
+      camera.sender.replaceTrack(v || null);
+    }
+    this.draw();
+    this.drawPanel();
+  }
+
+  async publish() {
+    if (this.pub || !this.local || !this.mayPublish()) return;
+    const pc = new RTCPeerConnection();
+    const a = this.local.getAudioTracks()[0] || null;
+    const v = this.local.getVideoTracks()[0] || null;
+    const stream = new MediaStream();
+    const mic = pc.addTransceiver(a || "audio", { direction: "sendonly", streams: [stream] });
+    const camera = pc.addTransceiver(v || "video", { direction: "sendonly", streams: [stream] });
+    const screen = pc.addTransceiver("video", { direction: "sendonly" });
+    const screenAudio = pc.addTransceiver("audio", { direction: "sendonly" });
+    for (const [t, k] of [[mic, "audio"], [camera, "video"], [screen, "video"], [screenAudio, "audio"]]) preferCodecs(t, k);
+    if (v) v.contentHint = "motion";
+    this.pub = pc;
+    pc.addEventListener("connectionstatechange", () => {
+      this.panelState(pc.connectionState);
+      if (pc.connectionState === "failed" && this.pub === pc) {
+        this.stopSending();
+        this.note("Your connection to the stage was lost. Start again when you are ready.");
+      }
+    });
+    try {
+      this.note("Connecting you to the stage…");
+      await negotiate(pc, `/events/${this.eventId}/live/publish`);
+      this.note(this.status === "staging" ? "You are in the green room: presenters see and hear you; attendees do not yet." : "You are on stage.");
+    } catch (e) {
+      if (this.pub === pc) this.pub = null;
+      pc.close();
+      this.note(e.message);
+    }
+    this.draw();
+    this.drawPanel();
+  }
+
+  stopSending() {
+    this.stopScreen(false);
+    if (this.pub) { this.pub.close(); this.pub = null; }
+    if (this.local) { for (const t of this.local.getTracks()) t.stop(); this.local = null; }
+    if (this.level) { cancelAnimationFrame(this.level.raf); this.level.ctx.close().catch(() => {}); this.level = null; }
+    this.drawPanel();
+  }
+
+  async shareScreen() {
+    if (!this.pub) return this.showError("Join the stage with your camera or microphone first.");
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: true });
+    } catch (e) {
+      return this.note(explain(e, "screen"));
+    }
+    this.screen = stream;
+    const v = stream.getVideoTracks()[0];
+    const a = stream.getAudioTracks()[0] || null;
+    if (v) {
+      v.contentHint = "detail";
+      // Stopped from the browser's own "Stop sharing" bar.
+      v.addEventListener("ended", () => this.stopScreen(true));
+    }
+    const t = this.pub.getTransceivers();
+    await t[2].sender.replaceTrack(v || null);
+    await t[3].sender.replaceTrack(a);
+    this.send(ACTION.SHARE_SCREEN, { open: true });
+    this.note(a ? "You are sharing your screen with its audio." : "You are sharing your screen.");
+    this.draw();
+    this.drawPanel();
+  }
+
+  stopScreen(tell = true) {
+    if (!this.screen) return;
+    for (const t of this.screen.getTracks()) t.stop();
+    this.screen = null;
+    if (this.pub) {
+      const t = this.pub.getTransceivers();
+      if (t[2]) t[2].sender.replaceTrack(null);
+      if (t[3]) t[3].sender.replaceTrack(null);
+    }
+    if (tell) this.send(ACTION.SHARE_SCREEN, { open: false });
+    if (this.pub) this.note(this.status === "staging" ? "You stopped sharing your screen." : "You stopped sharing your screen; you are still on stage.");
+    this.draw();
+    this.drawPanel();
+  }
+
+  applyMute() {
+    const muted = !!this.standing.muted || !!this.selfMuted;
+    if (this.local) for (const t of this.local.getAudioTracks()) t.enabled = !muted;
+    const note = $("media-muted");
+    if (note) note.hidden = !this.standing.muted;
+  }
+
+  toggleMic() {
+    this.selfMuted = !this.selfMuted;
+    this.applyMute();
+    this.drawPanel();
+  }
+
+  toggleCamera() {
+    const v = this.local && this.local.getVideoTracks()[0];
+    if (!v) return;
+    v.enabled = !v.enabled;
+    this.drawPanel();
+  }
+
+  // --- the device panel ----------------------------------------------------------------------
+  wirePanel() {
+    $("media-start").addEventListener("click", () => this.startDevices({ video: true }));
+    $("media-stop").addEventListener("click", () => this.leaveStage(this.runsRoom ? "Your camera and microphone are off." : "You left the stage."));
+    $("media-mic").addEventListener("click", () => this.toggleMic());
+    $("media-camera").addEventListener("click", () => this.toggleCamera());
+    $("media-screen").addEventListener("click", () => (this.screen ? this.stopScreen(true) : this.shareScreen()));
+    $("speaker-test").addEventListener("click", () => this.testSpeaker());
+    for (const [id, kind] of [["device-camera", "camera"], ["device-mic", "mic"], ["device-speaker", "speaker"]]) {
+      $(id).addEventListener("change", (e) => this.choose(kind, e.target.value));
+    }
+    const invite = $("stage-invite");
+    if (invite) {
+      invite.querySelector("button.join").addEventListener("click", () => this.joinStage($("invite-camera").checked));
+      invite.querySelector("button.decline").addEventListener("click", () => this.declineStage());
+    }
+    if (navigator.mediaDevices) navigator.mediaDevices.addEventListener("devicechange", () => this.listDevices());
+    this.listDevices();
+  }
+
+  async choose(kind, id) {
+    remember(kind, id);
+    if (kind === "speaker") {
+      this.speakerId = id;
+      for (const a of this.audio.values()) if (a.setSinkId) a.setSinkId(id).catch((e) => this.showError(`That speaker cannot be used (${e.message}).`));
+      return;
+    }
+    if (!this.local) return;
+    const video = kind === "camera" || this.local.getVideoTracks().length > 0;
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: { deviceId: { exact: $("device-mic").value || undefined } },
+        video: video ? { deviceId: { exact: $("device-camera").value || undefined }, width: { ideal: 1280, max: 1280 }, height: { ideal: 720, max: 720 } } : false,
+      });
+      this.setLocal(stream);
+    } catch (e) {
+      this.note(explain(e, kind === "camera" ? "camera" : "microphone"));
+    }
+  }
+
+  async listDevices() {
+    if (!this.panel || !navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    let devices = [];
+    try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
+    const d = remembered();
+    const fill = (id, kind, chosen, none) => {
+      const select = $(id);
+      const list = devices.filter((x) => x.kind === kind);
+      select.replaceChildren(...(list.length ? list.map((x, i) => el("option", { value: x.deviceId }, x.label || `${none} ${i + 1}`)) : [el("option", { value: "" }, `No ${none.toLowerCase()} found`)]));
+      if (chosen && list.some((x) => x.deviceId === chosen)) select.value = chosen;
+    };
+    const current = (kind) => this.local && this.local.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId;
+    fill("device-camera", "videoinput", current("video") || d.camera, "Camera");
+    fill("device-mic", "audioinput", current("audio") || d.mic, "Microphone");
+    fill("device-speaker", "audiooutput", d.speaker, "Speaker");
+    $("device-speaker").disabled = !HTMLMediaElement.prototype.setSinkId;
+  }
+
+  /** Plays a short chime on the chosen speaker. */
+  async testSpeaker() {
+    const ctx = new AudioContext();
+    const dest = ctx.createMediaStreamDestination();
+    const osc = ctx.createOscillator();
+    const gain = ctx.createGain();
+    osc.frequency.value = 660;
+    gain.gain.setValueAtTime(0.2, ctx.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.8);
+    osc.connect(gain).connect(dest);
+    const a = new Audio();
+    a.srcObject = dest.stream;
+    if (this.speakerId && a.setSinkId) await a.setSinkId(this.speakerId).catch(() => {});
+    osc.start();
+    osc.stop(ctx.currentTime + 0.8);
+    await a.play().catch(() => {});
+    $("speaker-state").textContent = "Playing a chime; if you heard nothing, pick another speaker.";
+    setTimeout(() => { ctx.close().catch(() => {}); $("speaker-state").textContent = ""; }, 1500);
+  }
+
+  /** Shows the microphone's level while it is on. */
+  meter() {
+    if (this.level) { cancelAnimationFrame(this.level.raf); this.level.ctx.close().catch(() => {}); this.level = null; }
+    const track = this.local && this.local.getAudioTracks()[0];
+    const meter = $("media-level");
+    if (!track || !meter) return;
+    const ctx = new AudioContext();
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 512;
+    ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+    const data = new Uint8Array(analyser.fftSize);
+    const level = { ctx, analyser, raf: 0, value: 0, peak: 0 };
+    const step = () => {
+      analyser.getByteTimeDomainData(data);
+      let peak = 0;
+      for (const x of data) peak = Math.max(peak, Math.abs(x - 128));
+      level.value = Math.min(100, Math.round((peak / 128) * 100 * (track.enabled ? 1 : 0)));
+      meter.value = level.value;
+      level.peak = Math.max(level.peak, level.value);
+      level.raf = requestAnimationFrame(step);
+    };
+    step();
+    this.level = level;
+  }
+
+  note(text) {
+    const n = $("media-note") || $("my-standing");
+    if (n) n.textContent = text;
+  }
+
+  panelState(state) {
+    if (this.panel) this.panel.dataset.connection = state;
+  }
+
+  drawPanel() {
+    if (!this.panel) return;
+    const open = this.status === "live" || (this.status === "staging" && this.runsRoom);
+    const may = this.mayPublish();
+    this.panel.hidden = !may || !open;
+    const on = !!this.local;
+    $("media-start").hidden = on;
+    $("media-stop").hidden = !on;
+    $("media-stop").textContent = this.runsRoom ? "Turn camera and microphone off" : "Leave the stage";
+    for (const id of ["media-mic", "media-camera", "media-screen"]) $(id).disabled = !on || !this.pub;
+    const a = this.local && this.local.getAudioTracks()[0];
+    const v = this.local && this.local.getVideoTracks()[0];
+    $("media-mic").textContent = this.selfMuted ? "Unmute microphone" : "Mute microphone";
+    $("media-mic").setAttribute("aria-pressed", String(!!this.selfMuted));
+    $("media-camera").textContent = v && !v.enabled ? "Turn camera on" : "Turn camera off";
+    $("media-camera").disabled = !v;
+    $("media-screen").textContent = this.screen ? "Stop sharing" : "Share screen";
+    $("media-screen").hidden = !this.runsRoom && !this.standing.can_speak;
+    this.panel.dataset.sending = this.pub ? "yes" : "no";
+    this.panel.dataset.mic = a ? "on" : "off";
+    const preview = $("media-preview");
+    if (preview) {
+      const track = v || null;
+      const cur = preview.srcObject && preview.srcObject.getTracks()[0];
+      if ((cur || null) !== track) preview.srcObject = track ? new MediaStream([track]) : null;
+      preview.hidden = !track;
+    }
+  }
+}

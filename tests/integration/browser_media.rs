@@ -1,0 +1,441 @@
+//! Live media in two real browsers with Chromium's fake camera, microphone and screen: the
+//! green room, going live, a shared screen, an attendee brought on stage, a mute the server
+//! enforces, a kick and the end — measured from the browsers' own WebRTC statistics.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use serde_json::{Value, json};
+
+use crate::{
+    browser::{Driver, assert_no_console_errors, audit_in_place, click, media_browser},
+    browser_room::{enter, press, wait_text},
+    helpers::{Backend, TestApp},
+};
+
+/// Runs `script` (an async function body returning JSON) in the page.
+async fn eval(c: &Client, script: &str) -> Value {
+    let wrapped = format!(
+        "const done = arguments[arguments.length - 1];\
+         (async () => {{ {script} }})().then(done, (e) => done({{ error: String(e) }}));"
+    );
+    c.execute_async(&wrapped, vec![])
+        .await
+        .expect("script runs")
+}
+
+/// Waits until `script` returns true; fails with `what` after `within`.
+async fn until(c: &Client, what: &str, within: Duration, script: &str) {
+    let deadline = Instant::now() + within;
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        last = eval(c, script).await;
+        if last == Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen within {within:?} (last: {last})");
+}
+
+/// Bytes received so far on the page's watching connection for one receiver: `kind` is
+/// "audio" or "video", `index` the seat (12: the screen).
+async fn bytes_in(c: &Client, kind: &str, index: usize) -> u64 {
+    let v = eval(
+        c,
+        &format!(
+            "const w = window.meetstage.stage.watch; if (!w) return 0;\
+             const stats = await w.{kind}[{index}].getStats(); let n = 0;\
+             stats.forEach((s) => {{ if (s.type === 'inbound-rtp') n += s.bytesReceived || 0; }});\
+             return n;"
+        ),
+    )
+    .await;
+    v.as_u64().unwrap_or(0)
+}
+
+/// Decoded frames of the video in `css`, so far.
+const FRAMES: &str = "const v = document.querySelector(SEL); \
+    return v && v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;";
+
+async fn frames(c: &Client, css: &str) -> u64 {
+    eval(c, &FRAMES.replace("SEL", &json!(css).to_string()))
+        .await
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// The video in `css` shows moving pictures: its decoded frames keep growing.
+async fn plays(c: &Client, css: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while frames(c, css).await < 10 {
+        assert!(Instant::now() < deadline, "{what}: no frames decoded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = frames(c, css).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = frames(c, css).await;
+    assert!(
+        after > before + 5,
+        "{what}: frames stopped at {before}..{after}"
+    );
+}
+
+/// For a person to look at (MEETSTAGE_SCREENSHOTS=<dir>): the element `css` as `name`.
+async fn shot(c: &Client, css: &str, name: &str) {
+    if let Ok(dir) = std::env::var("MEETSTAGE_SCREENSHOTS") {
+        let e = c.find(Locator::Css(css)).await.unwrap();
+        let png = e.screenshot().await.unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
+
+/// Replaces the presenter's camera with a canvas showing the time (ms, 24 bits as black and
+/// white blocks), painted every few milliseconds.
+const PAINT_CLOCK: &str = "
+    const c = document.createElement('canvas'); c.width = 640; c.height = 360;
+    const g = c.getContext('2d');
+    const paint = () => {
+      const t = Date.now() % 16777216;
+      g.fillStyle = '#808080'; g.fillRect(0, 0, 640, 360);
+      for (let i = 0; i < 24; i++) {
+        g.fillStyle = (t >> (23 - i)) & 1 ? '#fff' : '#000';
+        g.fillRect(8 + (i % 12) * 52, 40 + Math.floor(i / 12) * 150, 48, 130);
+      }
+    };
+    paint();
+    window.clockTimer = setInterval(paint, 4);
+    const track = c.captureStream(60).getVideoTracks()[0];
+    await window.meetstage.stage.pub.getTransceivers()[1].sender.replaceTrack(track);
+    return true;";
+
+/// Reads the time back from every frame the attendee's page shows for 6 s: glass to glass
+/// is the time shown minus the time painted (one machine, one clock).
+const READ_CLOCK: &str = "
+    const v = document.querySelector(\"#stage-area figure[data-slot='0'] video\");
+    const c = document.createElement('canvas'); c.width = 640; c.height = 360;
+    const g = c.getContext('2d', { willReadFrequently: true });
+    const samples = [];
+    await new Promise((resolve) => {
+      const end = Date.now() + 6000;
+      const step = () => {
+        if (Date.now() > end) return resolve();
+        g.drawImage(v, 0, 0, 640, 360);
+        const d = g.getImageData(0, 0, 640, 360).data;
+        let t = 0, clean = true;
+        for (let i = 0; i < 24; i++) {
+          const x = 8 + (i % 12) * 52 + 24, y = 40 + Math.floor(i / 12) * 150 + 65;
+          const p = d[(y * 640 + x) * 4];
+          if (p > 70 && p < 186) clean = false;
+          t = (t << 1) | (p >= 128 ? 1 : 0);
+        }
+        const lag = ((Date.now() % 16777216) - t + 16777216) % 16777216;
+        if (clean && lag < 5000) samples.push(lag);
+        v.requestVideoFrameCallback(step);
+      };
+      v.requestVideoFrameCallback(step);
+    });
+    samples.sort((a, b) => a - b);
+    return { n: samples.length, min: samples[0], median: samples[samples.length >> 1],
+             p95: samples[Math.floor(samples.length * 0.95)] };";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (owner, event) = app.staging_event("members").await;
+    let ada = app.person("Ada").await;
+    let driver = Driver::start().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let presenter = media_browser(&driver, d1.path()).await;
+    let attendee = media_browser(&driver, d2.path()).await;
+    enter(&app, &presenter, &owner, &event).await;
+    enter(&app, &attendee, &ada, &event).await;
+    let media = &app.core.media;
+
+    // Green room: the presenter's camera starts, previewed at up to 1280×720, and they are
+    // connected to the stage; the attendee waits and receives nothing.
+    click(&presenter, Locator::Id("media-start")).await;
+    until(
+        &presenter,
+        "the presenter's preview",
+        Duration::from_secs(15),
+        "const v = document.getElementById('media-preview'); return v.videoWidth > 0;",
+    )
+    .await;
+    let size = eval(
+        &presenter,
+        "const v = document.getElementById('media-preview'); return [v.videoWidth, v.videoHeight];",
+    )
+    .await;
+    let (w, h) = (size[0].as_u64().unwrap(), size[1].as_u64().unwrap());
+    assert!(w > 0 && w <= 1280 && h <= 720, "preview {w}×{h}");
+    until(
+        &presenter,
+        "the presenter's connection to the stage",
+        Duration::from_secs(15),
+        "return document.getElementById('media-panel').dataset.connection === 'connected';",
+    )
+    .await;
+    let waiting = attendee.find(Locator::Id("waiting")).await.unwrap();
+    assert!(waiting.is_displayed().await.unwrap());
+    let watching = eval(&attendee, "return window.meetstage.stage.watch === null;").await;
+    assert_eq!(
+        watching,
+        Value::Bool(true),
+        "attendees see nothing of the green room"
+    );
+    // The presenter's two connections: sending, and watching the stage preview.
+    assert_eq!(media.connections(), 2);
+
+    // Go live: the waiting page turns into the stage, the presenter's video plays and their
+    // audio arrives.
+    click(&presenter, Locator::Css("form[data-when=staging] button")).await;
+    presenter.accept_alert().await.unwrap();
+    wait_text(&attendee, "#room-status", "LIVE").await;
+    plays(
+        &attendee,
+        "#stage-area figure[data-slot='0'] video",
+        "the presenter's camera",
+    )
+    .await;
+    let a1 = bytes_in(&attendee, "audio", 0).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let a2 = bytes_in(&attendee, "audio", 0).await;
+    assert!(
+        a1 > 0 && a2 > a1,
+        "the presenter's audio arrives: {a1} then {a2}"
+    );
+    let name = attendee
+        .find(Locator::Css("#stage-area figure[data-slot='0'] figcaption"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(name.contains("Olga"), "the tile is named: {name}");
+    shot(&attendee, "#stage", "media-1-attendee-live").await;
+    until(
+        &presenter,
+        "the microphone level meter moving",
+        Duration::from_secs(10),
+        "return document.getElementById('media-level').value > 0;",
+    )
+    .await;
+
+    // Pinning makes a tile the large one; full screen shows the stage alone.
+    press(&attendee, "Pin Olga").await;
+    until(
+        &attendee,
+        "the pinned tile",
+        Duration::from_secs(5),
+        "return !!document.querySelector('.stage-big figure.big[data-slot=\"0\"]');",
+    )
+    .await;
+    press(&attendee, "Unpin Olga").await;
+    until(
+        &attendee,
+        "the unpinned tile",
+        Duration::from_secs(5),
+        "return !document.querySelector('.stage-big figure.big');",
+    )
+    .await;
+    click(&attendee, Locator::Id("stage-full")).await;
+    until(
+        &attendee,
+        "full screen",
+        Duration::from_secs(5),
+        "return document.fullscreenElement === document.getElementById('stage-area');",
+    )
+    .await;
+    click(&attendee, Locator::Id("stage-full")).await;
+    until(
+        &attendee,
+        "leaving full screen",
+        Duration::from_secs(5),
+        "return document.fullscreenElement === null;",
+    )
+    .await;
+
+    // Glass to glass: a clock painted on the presenter's page, read back on the attendee's.
+    assert_eq!(eval(&presenter, PAINT_CLOCK).await, Value::Bool(true));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let lag = eval(&attendee, READ_CLOCK).await;
+    let n = lag["n"].as_u64().unwrap_or(0);
+    assert!(
+        n >= 30,
+        "the painted clock was read from too few frames: {lag}"
+    );
+    println!(
+        "glass to glass over the embedded SFU: median {} ms, p95 {} ms, min {} ms ({n} frames)",
+        lag["median"], lag["p95"], lag["min"]
+    );
+    eval(
+        &presenter,
+        "clearInterval(window.clockTimer); const s = window.meetstage.stage;\
+         await s.pub.getTransceivers()[1].sender.replaceTrack(s.local.getVideoTracks()[0]); return true;",
+    )
+    .await;
+
+    // A shared screen becomes the large tile on the attendee's page.
+    click(&presenter, Locator::Id("media-screen")).await;
+    until(
+        &attendee,
+        "the shared screen",
+        Duration::from_secs(15),
+        "return document.getElementById('stage-area').dataset.screen === 'on';",
+    )
+    .await;
+    plays(
+        &attendee,
+        ".stage-big figure.screen video",
+        "the shared screen",
+    )
+    .await;
+    shot(&attendee, "#stage", "media-2-attendee-screen").await;
+    shot(&presenter, "#stage", "media-2-presenter-screen").await;
+    click(&presenter, Locator::Id("media-screen")).await;
+    until(
+        &attendee,
+        "the screen share's end",
+        Duration::from_secs(10),
+        "return document.getElementById('stage-area').dataset.screen === 'off';",
+    )
+    .await;
+
+    // Brought on stage: the attendee confirms, and the presenter hears her.
+    click(
+        &presenter,
+        Locator::XPath("//ul[@id='people']/li[.//span[contains(., 'Ada')]]//details/summary"),
+    )
+    .await;
+    press(&presenter, "Invite to speak: Ada").await;
+    until(
+        &attendee,
+        "the invitation",
+        Duration::from_secs(10),
+        "return !document.getElementById('stage-invite').hidden;",
+    )
+    .await;
+    click(&attendee, Locator::Css("#stage-invite button.join")).await;
+    until(
+        &attendee,
+        "the attendee's connection to the stage",
+        Duration::from_secs(15),
+        "return document.getElementById('media-panel').dataset.connection === 'connected';",
+    )
+    .await;
+    let slot = eval(
+        &presenter,
+        "const s = window.meetstage.stage.roster.seats.find((s) => s.name === 'Ada'); return s ? s.slot : -1;",
+    )
+    .await;
+    let slot = usize::try_from(slot.as_i64().unwrap()).expect("Ada has a seat");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut heard = bytes_in(&presenter, "audio", slot).await;
+    while heard < 2000 {
+        assert!(Instant::now() < deadline, "the presenter never heard Ada");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        heard = bytes_in(&presenter, "audio", slot).await;
+    }
+    plays(
+        &presenter,
+        &format!("#stage-area figure[data-slot='{slot}'] video"),
+        "Ada's camera",
+    )
+    .await;
+
+    until(
+        &presenter,
+        "Ada's tile marked as speaking",
+        Duration::from_secs(10),
+        &format!("return !!document.querySelector('figure[data-slot=\"{slot}\"].speaking');"),
+    )
+    .await;
+    shot(&presenter, "#stage", "media-3-presenter-speaker").await;
+    shot(&attendee, "#media-panel", "media-3-attendee-panel").await;
+    // Both pages with live tiles and the device panel: accessible, and fit a phone.
+    let mut problems = audit_in_place(&presenter, "the presenter's stage").await;
+    problems.extend(audit_in_place(&attendee, "the speaker's stage").await);
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+
+    // Muted: her page says so and the presenter's inbound audio from her stops growing.
+    press(&presenter, "Mute Ada").await;
+    until(
+        &attendee,
+        "the mute notice",
+        Duration::from_secs(10),
+        "return !document.getElementById('media-muted').hidden;",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let m1 = bytes_in(&presenter, "audio", slot).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let m2 = bytes_in(&presenter, "audio", slot).await;
+    assert_eq!(m1, m2, "a muted speaker's audio still arrives");
+
+    // Speaking revoked: she leaves the stage at once, her seat is free again.
+    press(&presenter, "Revoke speaking for Ada").await;
+    until(
+        &attendee,
+        "the attendee leaving the stage",
+        Duration::from_secs(10),
+        "const s = window.meetstage.stage; return s.pub === null && s.local === null && s.watch !== null;",
+    )
+    .await;
+    until(
+        &presenter,
+        "Ada's seat freed",
+        Duration::from_secs(10),
+        "return !window.meetstage.stage.roster.seats.some((s) => s.name === 'Ada');",
+    )
+    .await;
+
+    // Kicked: all her media closes at once.
+    press(&presenter, "Kick Ada").await;
+    presenter.accept_alert().await.unwrap();
+    until(
+        &attendee,
+        "the kicked attendee's media closing",
+        Duration::from_secs(10),
+        "const s = window.meetstage.stage; return s.watch === null && s.pub === null && s.local === null;",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while media.connections() != 2 {
+        assert!(
+            Instant::now() < deadline,
+            "Ada's connections stayed open: {}",
+            media.connections()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The end releases every connection.
+    click(&presenter, Locator::Css("form[data-when=live] button")).await;
+    presenter.accept_alert().await.unwrap();
+    wait_text(&presenter, "#room-status", "ENDED").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while media.connections() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "connections left after the end: {}",
+            media.connections()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let closed = eval(
+        &presenter,
+        "const s = window.meetstage.stage; return s.watch === null && s.pub === null;",
+    )
+    .await;
+    assert_eq!(
+        closed,
+        Value::Bool(true),
+        "the presenter's page let go of its media"
+    );
+
+    assert_no_console_errors(&presenter, "the presenter's room").await;
+    assert_no_console_errors(&attendee, "the attendee's room").await;
+    presenter.close().await.unwrap();
+    attendee.close().await.unwrap();
+}
