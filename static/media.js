@@ -35,13 +35,16 @@ export function explain(error, what = "camera or microphone") {
   }
 }
 
-/** Prefers VP8 and Opus, which every browser sends and the server forwards as they are. */
-function preferCodecs(transceiver, kind) {
+/** Browsers send VP8 and Opus, which every browser decodes; the server forwards media as it
+ * is, so watching also takes H.264, which OBS sends. */
+function preferCodecs(transceiver, kind, watching = false) {
   if (!RTCRtpReceiver.getCapabilities || !transceiver.setCodecPreferences) return;
   const caps = RTCRtpReceiver.getCapabilities(kind);
   if (!caps) return;
-  const want = kind === "video" ? ["video/vp8", "video/rtx"] : ["audio/opus"];
-  const codecs = caps.codecs.filter((c) => want.includes(c.mimeType.toLowerCase()));
+  const want = kind === "video" ? ["video/vp8", ...(watching ? ["video/h264"] : []), "video/rtx"] : ["audio/opus"];
+  const codecs = caps.codecs
+    .filter((c) => want.includes(c.mimeType.toLowerCase()))
+    .sort((x, y) => want.indexOf(x.mimeType.toLowerCase()) - want.indexOf(y.mimeType.toLowerCase()));
   if (codecs.length) transceiver.setCodecPreferences(codecs);
 }
 
@@ -63,6 +66,12 @@ async function negotiate(pc, url) {
     throw e;
   }
   await pc.setRemoteDescription({ type: "answer", sdp: body });
+  return r.headers.get("location");
+}
+
+/** Ends a connection on the server at once, rather than when it stops hearing from us. */
+function hangUp(url) {
+  if (url) fetch(url, { method: "DELETE", headers: { "x-csrf-token": csrf() }, credentials: "same-origin", keepalive: true }).catch(() => {});
 }
 
 function remembered() {
@@ -147,7 +156,7 @@ export class Stage {
     const audio = [];
     for (let i = 0; i <= SEATS; i += 1) {
       const v = pc.addTransceiver("video", { direction: "recvonly" });
-      preferCodecs(v, "video");
+      preferCodecs(v, "video", true);
       video.push(v.receiver);
     }
     for (let i = 0; i <= SEATS; i += 1) {
@@ -161,7 +170,10 @@ export class Stage {
       if (pc.connectionState === "failed" || pc.connectionState === "closed") this.rewatch();
     });
     try {
-      await negotiate(pc, `/events/${this.eventId}/live/watch`);
+      const url = await negotiate(pc, `/events/${this.eventId}/live/watch`);
+      // Stopped while connecting: end it on the server too.
+      if (this.watch && this.watch.pc === pc) this.watch.url = url;
+      else hangUp(url);
       this.watchTry = 0;
       this.draw();
     } catch (e) {
@@ -184,9 +196,10 @@ export class Stage {
 
   stopWatching() {
     if (!this.watch) return;
-    const { pc } = this.watch;
+    const { pc, url } = this.watch;
     this.watch = null;
     pc.close();
+    hangUp(url);
     this.area.dataset.media = "closed";
     for (const a of this.audio.values()) a.srcObject = null;
     this.draw();
@@ -479,7 +492,9 @@ export class Stage {
     });
     try {
       this.note("Connecting you to the stage…");
-      await negotiate(pc, `/events/${this.eventId}/live/publish`);
+      const url = await negotiate(pc, `/events/${this.eventId}/live/publish`);
+      if (this.pub !== pc) return hangUp(url);
+      this.pubUrl = url;
       this.note(this.status === "staging" ? "You are in the green room: presenters see and hear you; attendees do not yet." : "You are on stage.");
     } catch (e) {
       if (this.pub === pc) this.pub = null;
@@ -492,7 +507,7 @@ export class Stage {
 
   stopSending() {
     this.stopScreen(false);
-    if (this.pub) { this.pub.close(); this.pub = null; }
+    if (this.pub) { this.pub.close(); this.pub = null; hangUp(this.pubUrl); this.pubUrl = null; }
     if (this.local) { for (const t of this.local.getTracks()) t.stop(); this.local = null; }
     if (this.level) { cancelAnimationFrame(this.level.raf); this.level.ctx.close().catch(() => {}); this.level = null; }
     this.drawPanel();
@@ -574,6 +589,7 @@ export class Stage {
       invite.querySelector("button.join").addEventListener("click", () => this.joinStage($("invite-camera").checked));
       invite.querySelector("button.decline").addEventListener("click", () => this.declineStage());
     }
+    $("stream-key-new")?.addEventListener("click", () => this.newStreamKey());
     if (navigator.mediaDevices) navigator.mediaDevices.addEventListener("devicechange", () => this.listDevices());
     this.listDevices();
   }
@@ -614,6 +630,29 @@ export class Stage {
     fill("device-mic", "audioinput", current("audio") || d.mic, "Microphone");
     fill("device-speaker", "audiooutput", d.speaker, "Speaker");
     $("device-speaker").disabled = !HTMLMediaElement.prototype.setSinkId;
+  }
+
+  /** A new key for OBS; the one before stops working. */
+  async newStreamKey() {
+    const state = $("stream-key-state");
+    const button = $("stream-key-new");
+    if ($("stream-key-value").value && !confirm("Create a new key? OBS stops sending with the current one.")) return;
+    button.disabled = true;
+    state.textContent = "Creating a key…";
+    try {
+      const r = await fetch(`/events/${this.eventId}/live/stream-key`, { method: "POST", headers: { "x-csrf-token": csrf() }, credentials: "same-origin" });
+      const j = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(j.message || `The key could not be created (${r.status}).`);
+      $("stream-key-server").value = j.server;
+      $("stream-key-value").value = j.key;
+      $("stream-key").hidden = false;
+      button.textContent = "Create a new key";
+      state.textContent = "Key created. Copy it into OBS now: it is not shown again.";
+    } catch (e) {
+      state.textContent = e.message;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   /** Plays a short chime on the chosen speaker. */

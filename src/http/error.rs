@@ -142,10 +142,8 @@ pub async fn not_found() -> Response {
 /// Answered with JSON errors rather than pages: the API, and live-room sockets (a socket has no
 /// page to show, and a redirect to the login page would mean nothing to it).
 pub fn is_api(path: &str) -> bool {
-    path.starts_with("/api/")
-        || path.ends_with("/live/socket")
-        || path.ends_with("/live/publish")
-        || path.ends_with("/live/watch")
+    // Everything under an event's room page is for its scripts and media clients.
+    path.starts_with("/api/") || path.contains("/live/")
 }
 
 /// Gives every error response its body: JSON `{error, message, details}` for the API, a

@@ -16,7 +16,7 @@ use std::{
     panic::AssertUnwindSafe,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -30,7 +30,7 @@ use str0m::{
 };
 use tokio::{net::UdpSocket, sync::mpsc};
 
-use super::{Admission, MediaError, MediaRole, OnStage, Roster};
+use super::{Admission, Connected, MediaError, MediaRole, OnStage, Roster};
 use crate::features::ids::{EventId, UserId};
 
 /// Largest datagram we read: WebRTC keeps packets under the path MTU.
@@ -153,6 +153,8 @@ pub struct Sfu {
     /// Connections being served, kept by the serving task.
     peers: Arc<AtomicUsize>,
     places: Shared,
+    /// Numbers each connection, so its owner can end it (WHIP's DELETE).
+    next_id: Arc<AtomicU64>,
 }
 
 enum Command {
@@ -161,6 +163,12 @@ enum Command {
     Drop {
         stage: EventId,
         user: UserId,
+    },
+    /// Ends one connection of a person.
+    DropOne {
+        stage: EventId,
+        user: UserId,
+        id: u64,
     },
     /// Ends every connection of a stage.
     Close {
@@ -181,6 +189,7 @@ enum Command {
 }
 
 struct Peer {
+    id: u64,
     stage: EventId,
     user: Option<UserId>,
     role: MediaRole,
@@ -228,6 +237,7 @@ impl Sfu {
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             peers,
             places,
+            next_id: Arc::new(AtomicU64::new(1)),
         };
         Ok((sfu, rosters))
     }
@@ -241,6 +251,15 @@ impl Sfu {
         self.command(Command::Drop {
             stage: stage.clone(),
             user: user.clone(),
+        });
+    }
+
+    /// Ends connection `id` if it is `user`'s on this stage.
+    pub fn hang_up(&self, stage: &EventId, user: &UserId, id: u64) {
+        self.command(Command::DropOne {
+            stage: stage.clone(),
+            user: user.clone(),
+            id,
         });
     }
 
@@ -325,7 +344,7 @@ impl Sfu {
         stage: &EventId,
         who: &Admission<'_>,
         offer: &str,
-    ) -> Result<String, MediaError> {
+    ) -> Result<Connected, MediaError> {
         if self.peers.load(Ordering::Relaxed) >= MAX_PEERS {
             return Err(MediaError::Full);
         }
@@ -359,7 +378,9 @@ impl Sfu {
         } else if who.role == MediaRole::Publisher {
             return Err(MediaError::BadOffer("guests do not publish".into()));
         }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let peer = Peer {
+            id,
             stage: stage.clone(),
             user: who.user.cloned(),
             role: who.role,
@@ -373,7 +394,10 @@ impl Sfu {
         self.tx
             .send(Command::Add(Box::new(peer)))
             .map_err(|_| MediaError::Unavailable)?;
-        Ok(answer.to_sdp_string())
+        Ok(Connected {
+            answer: answer.to_sdp_string(),
+            id,
+        })
     }
 }
 
@@ -512,6 +536,14 @@ fn obey(command: Command, peers: &mut Vec<Peer>, screens: &mut HashMap<EventId, 
         }
         Command::Drop { stage, user } => {
             for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                peer.rtc.disconnect();
+            }
+        }
+        Command::DropOne { stage, user, id } => {
+            for peer in peers
+                .iter_mut()
+                .filter(|p| p.id == id && p.is(&stage, &user))
+            {
                 peer.rtc.disconnect();
             }
         }

@@ -21,6 +21,13 @@ pub struct Admission<'a> {
     pub muted: bool,
 }
 
+/// A connection made: the answer to the browser's offer, and the connection's number (the
+/// WHIP resource its owner may end).
+pub struct Connected {
+    pub answer: String,
+    pub id: u64,
+}
+
 /// Who sends on a stage, and whose screen it shows. Pages receive it over the live-room
 /// socket and place each person's tracks by their seat.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -137,9 +144,16 @@ impl MediaProvider {
         event: &EventId,
         who: &Admission<'_>,
         offer: &str,
-    ) -> Result<String, MediaError> {
+    ) -> Result<Connected, MediaError> {
         match self {
             MediaProvider::Embedded(sfu) => sfu.connect(event, who, offer).await,
+        }
+    }
+
+    /// Ends one of `user`'s connections (they asked: WHIP's DELETE).
+    pub fn hang_up(&self, event: &EventId, user: &UserId, id: u64) {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.hang_up(event, user, id),
         }
     }
 

@@ -373,6 +373,10 @@ impl Tx {
                 .bind(user_id)
                 .execute(&mut **conn)
                 .await?;
+            sqlx::query("DELETE FROM stream_keys WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut **conn)
+                .await?;
             let events: Vec<(String,)> =
                 sqlx::query_as("DELETE FROM registrations WHERE user_id = $1 RETURNING event_id")
                     .bind(user_id)

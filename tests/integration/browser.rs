@@ -322,7 +322,7 @@ async fn person_signs_up_confirms_creates_and_registers() {
 /// ChromeDriver's passthrough to the DevTools protocol (themes and phone sizes), which
 /// fantoccini has no method for.
 #[derive(Debug)]
-struct Cdp(&'static str, serde_json::Value);
+pub struct Cdp(pub &'static str, pub serde_json::Value);
 
 impl WebDriverCompatibleCommand for Cdp {
     fn endpoint(

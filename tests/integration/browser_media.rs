@@ -8,7 +8,9 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::{
-    browser::{Driver, assert_no_console_errors, audit_in_place, click, media_browser},
+    browser::{
+        Cdp, Driver, assert_no_console_errors, audit_in_place, browser_with, click, media_browser,
+    },
     browser_room::{enter, press, wait_text},
     helpers::{Backend, TestApp},
 };
@@ -174,6 +176,17 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
         "the presenter's connection to the stage",
         Duration::from_secs(15),
         "return document.getElementById('media-panel').dataset.connection === 'connected';",
+    )
+    .await;
+    // A stream key for OBS, shown once on the dashboard.
+    click(&presenter, Locator::Css("details.obs summary")).await;
+    click(&presenter, Locator::Id("stream-key-new")).await;
+    until(
+        &presenter,
+        "the stream key",
+        Duration::from_secs(5),
+        "return document.getElementById('stream-key-value').value.length > 30 && \
+         document.getElementById('stream-key-server').value.endsWith('/live/whip');",
     )
     .await;
     let waiting = attendee.find(Locator::Id("waiting")).await.unwrap();
@@ -438,4 +451,44 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     assert_no_console_errors(&attendee, "the attendee's room").await;
     presenter.close().await.unwrap();
     attendee.close().await.unwrap();
+}
+
+/// What a person is told when their devices cannot be used: permission refused, or no
+/// camera or microphone at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_problems_are_explained_in_plain_words() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (owner, event) = app.staging_event("members").await;
+    let driver = Driver::start().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+
+    // Fake devices, but this site was refused the camera and microphone.
+    let refused = browser_with(&driver, d1.path(), &["--use-fake-device-for-media-stream"]).await;
+    enter(&app, &refused, &owner, &event).await;
+    for name in ["camera", "microphone"] {
+        refused
+            .issue_cmd(Cdp(
+                "Browser.setPermission",
+                json!({"permission": {"name": name}, "setting": "denied", "origin": app.url("")}),
+            ))
+            .await
+            .unwrap();
+    }
+    click(&refused, Locator::Id("media-start")).await;
+    wait_text(
+        &refused,
+        "#media-note",
+        "may not use your camera or microphone",
+    )
+    .await;
+    let sending = eval(&refused, "return window.meetstage.stage.pub === null;").await;
+    assert_eq!(sending, Value::Bool(true));
+
+    // No devices at all (this machine has none): said so, with what to do.
+    let bare = browser_with(&driver, d2.path(), &["--use-fake-ui-for-media-stream"]).await;
+    enter(&app, &bare, &owner, &event).await;
+    click(&bare, Locator::Id("media-start")).await;
+    wait_text(&bare, "#media-note", "was found. Plug one in").await;
+    refused.close().await.unwrap();
+    bare.close().await.unwrap();
 }

@@ -377,7 +377,125 @@ async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
     assert_eq!(offer(&app, Some(&ada), &watch, &sdp).await.0, 409);
 }
 
+/// Posts an offer as a WHIP client (OBS) with `key`; the status, the `Location` and the body.
+async fn whip(app: &TestApp, event: &str, key: Option<&str>, sdp: &str) -> (u16, String, String) {
+    let mut req = reqwest::Client::new()
+        .post(app.url(&format!("/events/{event}/live/whip")))
+        .header("content-type", "application/sdp")
+        .body(sdp.to_string());
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    let r = req.send().await.unwrap();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (r.status().as_u16(), location, r.text().await.unwrap())
+}
+
+/// A presenter's stream key: made on the dashboard, shown once.
+async fn stream_key(app: &TestApp, event: &str, who: &Person) -> (u16, serde_json::Value) {
+    let client = who.client();
+    let csrf = app.csrf(&client).await;
+    let r = client
+        .post(app.url(&format!("/events/{event}/live/stream-key")))
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or_default())
+}
+
+async fn obs_sends_with_a_presenters_stream_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+
+    // Only presenters get a key; it names this event's WHIP endpoint.
+    assert_eq!(stream_key(&app, &event, &ada).await.0, 403);
+    let (status, made) = stream_key(&app, &event, &owner).await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap().to_string();
+    assert!(
+        made["server"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/events/{event}/live/whip"))
+    );
+
+    // Without a key, or with a wrong one, nothing is sent.
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(whip(&app, &event, None, &sdp).await.0, 401);
+    assert_eq!(whip(&app, &event, Some("not-the-key"), &sdp).await.0, 401);
+    assert_eq!(
+        whip(&app, &event, Some(&"k".repeat(5000)), &sdp).await.0,
+        401
+    );
+
+    // With the key, OBS is on stage as the presenter and an attendee hears it.
+    let (mut obs, sdp, pending) = Peer::new(Direction::SendOnly);
+    let (status, location, answer) = whip(&app, &event, Some(&key), &sdp).await;
+    assert_eq!(status, 201, "{answer}");
+    assert!(
+        location.starts_with(&format!("/events/{event}/live/whip/")),
+        "{location}"
+    );
+    obs.accept(&answer, pending);
+    let (mut attendee, sdp, pending) = Peer::new(Direction::RecvOnly);
+    let (status, answer) = offer(
+        &app,
+        Some(&ada),
+        &format!("/events/{event}/live/watch"),
+        &sdp,
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    attendee.accept(&answer, pending);
+    assert!(
+        run(&mut obs, &mut attendee, Duration::from_secs(10), |a| a
+            .received
+            >= 5)
+        .await
+    );
+    let roster = app.core.media.roster(&event.parse().unwrap());
+    assert_eq!(roster.seats.len(), 1);
+    assert_eq!(roster.seats[0].user_id.as_str(), owner.id);
+
+    // OBS stops: its DELETE ends the connection (with the key; not with another).
+    let http = reqwest::Client::new();
+    let r = http.delete(app.url(&location)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = http
+        .delete(app.url(&location))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !app
+        .core
+        .media
+        .roster(&event.parse().unwrap())
+        .seats
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "OBS kept its seat");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A new key replaces the old one.
+    let (_, again) = stream_key(&app, &event, &owner).await;
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(whip(&app, &event, Some(&key), &sdp).await.0, 401);
+    let fresh = again["key"].as_str().unwrap();
+    assert_eq!(whip(&app, &event, Some(fresh), &sdp).await.0, 201);
+}
+
 both!(
+    obs_sends_with_a_presenters_stream_key,
     a_presenter_is_heard_by_an_attendee,
     a_stage_takes_twelve_people_sending,
     speakers_are_heard_until_muted_or_revoked,

@@ -152,7 +152,7 @@ pub async fn connect_media(
     who: &Participant,
     role: crate::media::MediaRole,
     offer: &str,
-) -> std::result::Result<String, Error> {
+) -> std::result::Result<crate::media::Connected, Error> {
     use crate::media::{MediaError, MediaRole};
     let open = match event.status {
         Status::Live => true,

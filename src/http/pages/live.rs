@@ -20,14 +20,12 @@ use crate::{
         forbidden,
         ids::{EventId, UserId},
         live::{self, Participant, REACTIONS, Refusal, presenters},
-        validation::FieldErrors,
     },
     http::{
         AppState,
         context::{Authed, Ctx, IdPath},
         error::HttpError,
     },
-    media::MediaRole,
     realtime::{connection, wire},
 };
 
@@ -35,13 +33,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/events/{id}/live", get(page))
         .route("/events/{id}/live/socket", get(socket))
-        .route("/events/{id}/live/publish", post(publish))
-        .route("/events/{id}/live/watch", post(watch))
         .route("/events/{id}/presenters", post(add_presenter))
         .route("/events/{id}/presenters/remove", post(remove_presenter))
 }
 
-fn refused(r: Refusal) -> HttpError {
+pub(super) fn refused(r: Refusal) -> HttpError {
     HttpError(match r {
         Refusal::NotFound => Error::NotFound,
         Refusal::SignIn => Error::Unauthenticated,
@@ -53,58 +49,6 @@ fn refused(r: Refusal) -> HttpError {
         )),
         Refusal::Failed(e) => e,
     })
-}
-
-/// Largest SDP offer taken: a browser's, with every codec and candidate, is a few KiB.
-const MAX_OFFER: usize = 64 * 1024;
-
-/// WHIP-style: the browser posts its SDP offer to send audio and video; the answer comes back.
-async fn publish(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    IdPath(id): IdPath<EventId>,
-    offer: String,
-) -> Result<Response, HttpError> {
-    media_offer(&s, &ctx, &id, MediaRole::Publisher, &offer).await
-}
-
-/// WHEP-style: the browser posts its SDP offer to receive the stage's audio and video.
-async fn watch(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    IdPath(id): IdPath<EventId>,
-    offer: String,
-) -> Result<Response, HttpError> {
-    media_offer(&s, &ctx, &id, MediaRole::Subscriber, &offer).await
-}
-
-async fn media_offer(
-    s: &AppState,
-    ctx: &Ctx,
-    id: &EventId,
-    role: MediaRole,
-    offer: &str,
-) -> Result<Response, HttpError> {
-    if offer.len() > MAX_OFFER {
-        return Err(HttpError(Error::Invalid(FieldErrors::single(
-            "offer",
-            format!("A connection offer is at most {MAX_OFFER} bytes."),
-        ))));
-    }
-    let e = events::get(&s.core, ctx.user(), id).await?;
-    let who = live::admit(&s.core, &e, ctx.user())
-        .await
-        .map_err(refused)?;
-    let answer = live::connect_media(&s.core, &e, &who, role, offer).await?;
-    Ok((
-        StatusCode::CREATED,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/sdp"),
-        )],
-        answer,
-    )
-        .into_response())
 }
 
 #[derive(Template)]

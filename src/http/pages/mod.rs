@@ -6,6 +6,7 @@ mod admin;
 mod events;
 mod home;
 mod live;
+mod media;
 mod registrations;
 
 use askama::Template;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(events::router())
         .merge(live::router())
+        .merge(media::router())
         .merge(registrations::router())
         .merge(admin::router())
 }

@@ -1,4 +1,5 @@
-//! Who presents an event: its owner and the co-presenters they name.
+//! Who presents an event: its owner and the co-presenters they name, and the keys they send
+//! from OBS with.
 
 use crate::store::{Store, StoreResult, Tx, on_pool, on_tx};
 
@@ -27,6 +28,24 @@ impl Store {
         .bind(event_id)
         .fetch_all(pool)
         .await?)
+        })
+    }
+
+    /// Whose stream key for this event has this hash.
+    pub async fn stream_key_owner(
+        &self,
+        event_id: &str,
+        key_hash: &str,
+    ) -> StoreResult<Option<String>> {
+        on_pool!(self, |pool| {
+            let row: Option<(String,)> = sqlx::query_as(
+                "SELECT user_id FROM stream_keys WHERE event_id = $1 AND key_hash = $2",
+            )
+            .bind(event_id)
+            .bind(key_hash)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|(id,)| id))
         })
     }
 
@@ -64,11 +83,40 @@ impl Tx {
             > 0))
     }
 
+    /// Keeps `key_hash` as the person's one stream key for the event, replacing any other.
+    pub async fn replace_stream_key(
+        &mut self,
+        event_id: &str,
+        user_id: &str,
+        key_hash: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO stream_keys (event_id, user_id, key_hash, created_at)                  VALUES ($1, $2, $3, $4) ON CONFLICT (event_id, user_id)                  DO UPDATE SET key_hash = excluded.key_hash, created_at = excluded.created_at",
+            )
+            .bind(event_id)
+            .bind(user_id)
+            .bind(key_hash)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            Ok(())
+        })
+    }
+
     pub async fn remove_co_presenter(
         &mut self,
         event_id: &str,
         user_id: &str,
     ) -> StoreResult<bool> {
+        // Their key stops with their role.
+        self.one_row(
+            "DELETE FROM stream_keys WHERE event_id = $1 AND user_id = $2",
+            event_id,
+            user_id,
+        )
+        .await?;
         self.one_row(
             "DELETE FROM event_presenters WHERE event_id = $1 AND user_id = $2",
             event_id,
