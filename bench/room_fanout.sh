@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Live-room fan-out: one broadcast to N clients. meetstage is pinned to CPU 0 with one worker
-# thread, the load generator (src/bin/loadgen.rs, its own process) to CPU 1; SQLite, loopback.
+# thread, the load generator (src/bin/loadgen/, its own process) to CPU 1; SQLite, loopback.
 # Usage: bench/room_fanout.sh [clients] [broadcasts]   (defaults 10000 and 20)
 # Reports p50/p99 delivery latency, server CPU per delivered message (from /proc), server
 # memory per idle connection, and how one client that stops reading affects the others.
@@ -22,6 +22,6 @@ TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/meetstage serve &
 server=$!
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
 
-read -r event cookie < <(target/release/loadgen seed --data-dir "$work")
+read -r event cookie _ < <(target/release/loadgen seed --data-dir "$work")
 taskset -c 1 target/release/loadgen run --url "http://127.0.0.1:$port" --event "$event" \
   --cookie "$cookie" --clients "$clients" --broadcasts "$broadcasts" --server-pid "$server"

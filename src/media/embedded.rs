@@ -41,6 +41,8 @@ const MAX_PEERS: usize = 4096;
 pub const MAX_PUBLISHERS: usize = 12;
 /// Media connections one person may hold on one stage (a few tabs, a reload).
 pub const MAX_PER_PERSON: usize = 4;
+/// Video packets each connection keeps for resends.
+const SEND_BUFFER_VIDEO: usize = 300;
 /// A subscriber's track index for the shared screen (after the seats).
 const SCREEN: usize = MAX_PUBLISHERS;
 
@@ -352,6 +354,9 @@ impl Sfu {
         let mut rtc = RtcConfig::new()
             .set_ice_lite(true)
             .set_crypto_provider(self.crypto.clone())
+            // Packets kept for resends: about a second of 720p (str0m's default, 1000, is
+            // 1.2 MB per connection).
+            .set_send_buffer_video(SEND_BUFFER_VIDEO)
             .build(Instant::now());
         let candidate = Candidate::host(self.candidate, "udp")
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;

@@ -5,7 +5,11 @@
 //! the server's CPU time per delivered message (from /proc) and its memory per idle
 //! connection, then how one client that stops reading affects the others.
 //!
+//! `media` (media.rs) measures the embedded SFU the same way (see `bench/media_fanout.sh`).
+//!
 //! Bounded in count and time: every phase has a deadline, and the run fails rather than hang.
+
+mod media;
 
 use std::{
     sync::{
@@ -60,6 +64,17 @@ async fn main() -> anyhow::Result<()> {
             };
             run(opts).await
         }
+        Some("media") => {
+            media::run(media::MediaOpts {
+                base: arg("--url").context("--url http://127.0.0.1:PORT")?,
+                event: arg("--event").context("--event ID")?,
+                key: arg("--key").context("--key STREAM_KEY")?,
+                subscribers: arg("--subscribers").map_or(Ok(50), |v| v.parse())?,
+                seconds: arg("--seconds").map_or(Ok(10), |v| v.parse())?,
+                server_pid: arg("--server-pid").context("--server-pid")?.parse()?,
+            })
+            .await
+        }
         // The kernel's own cost of one small write per loopback socket, as a floor for the
         // server's CPU per delivery (bench/write_floor.sh).
         Some("floor-server") => {
@@ -69,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
             floor_client(arg("--clients").map_or(Ok(10_000), |v| v.parse())?).await
         }
         _ => bail!(
-            "usage: loadgen seed --data-dir DIR [--database-url URL] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K]"
+            "usage: loadgen seed --data-dir DIR [--database-url URL] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K] | loadgen media --url URL --event ID --key K --server-pid PID [--subscribers N] [--seconds S]"
         ),
     }
 }
@@ -131,7 +146,12 @@ async fn seed(data_dir: &str, database_url: Option<String>) -> anyhow::Result<()
         events::transition(&core, &session, &event.id, t).await?;
     }
     let name = meetstage::http::context::session_cookie_name(&core.config);
-    println!("{} {name}={token}", event.id);
+    // The organizer's stream key, for the media benchmark's publisher (WHIP).
+    let who = meetstage::features::live::admit(&core, &event, Some(&session.user))
+        .await
+        .map_err(|_| anyhow::anyhow!("the organizer is not admitted to their room"))?;
+    let key = meetstage::features::live::presenters::new_stream_key(&core, &who).await?;
+    println!("{} {name}={token} {key}", event.id);
     Ok(())
 }
 
@@ -464,7 +484,7 @@ fn established(server_port: u16, client_port: u16) -> anyhow::Result<bool> {
 }
 
 /// User plus system CPU time of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').context("stat format")?.1;
     let f: Vec<&str> = after.split_whitespace().collect();
@@ -472,11 +492,11 @@ fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// Linux reports CPU times in USER_HZ, 100 per second on every mainstream build.
-fn clock_ticks_per_sec() -> f64 {
+pub(crate) fn clock_ticks_per_sec() -> f64 {
     100.0
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
