@@ -56,9 +56,13 @@ impl App {
                 .local_addr()
                 .context("reading the listener's address")?,
         };
-        let (sfu, mut rosters) = crate::media::embedded::Sfu::start(udp, config.media_public_ip)
-            .await
-            .with_context(|| format!("starting the media server on UDP {udp}"))?;
+        let (sfu, mut rosters) = crate::media::embedded::Sfu::start(
+            udp,
+            config.media_public_ip,
+            config.media_viewer_bps,
+        )
+        .await
+        .with_context(|| format!("starting the media server on UDP {udp}"))?;
         let media = crate::media::MediaProvider::Embedded(sfu);
         let core = Core {
             media: media.clone(),

@@ -11,6 +11,12 @@ import { ACTION } from "/static/protocol.js";
 import { el } from "/static/dom.js";
 
 const SEATS = 12;
+// The camera's simulcast layers; their names and caps match the server's (src/media/layers.rs).
+const LAYERS = [
+  { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: "f", maxBitrate: 1_500_000 },
+];
 const STORE = "meetstage.devices";
 const $ = (id) => document.getElementById(id);
 
@@ -103,7 +109,7 @@ export class Stage {
     this.closed = false;
     this.level = null;       // { ctx, analyser, raf }
     this.speakerId = remembered().speaker || "";
-    setInterval(() => this.highlightSpeaker(), 400);
+    setInterval(() => { this.highlightSpeaker(); this.noticeFrozen(); }, 400);
     this.draw();
     if (panel) this.wirePanel();
   }
@@ -259,7 +265,8 @@ export class Stage {
     video.muted = true;
     const fig = el("figure", { class: "tile", "data-key": t.key },
       video,
-      el("figcaption", {}, el("span", { class: "tile-name" }), el("span", { class: "tile-muted", hidden: true }, " · muted")));
+      el("figcaption", {}, el("span", { class: "tile-name" }), el("span", { class: "tile-muted", hidden: true }, " · muted"),
+        el("span", { class: "tile-paused", hidden: true }, " · video paused")));
     if (t.key !== "self") {
       fig.append(el("button", { type: "button", class: "secondary small tile-pin", onclick: () => this.pin(fig.dataset.user) }, "Pin"));
     }
@@ -373,6 +380,23 @@ export class Stage {
     for (const [key, fig] of this.tiles) fig.classList.toggle("speaking", key === loudest);
   }
 
+  /** A tile whose video stopped while its person is still on stage: the server sends this
+   * viewer audio only (their connection is too slow), or the camera is off. */
+  noticeFrozen() {
+    const now = Date.now();
+    for (const [key, fig] of this.tiles) {
+      if (key === "self") continue;
+      const v = fig.querySelector("video");
+      const frames = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+      if (frames !== fig.frames) { fig.frames = frames; fig.movedAt = now; }
+      const frozen = now - (fig.movedAt || now) > 2500;
+      if (frozen !== fig.classList.contains("paused")) {
+        fig.classList.toggle("paused", frozen);
+        fig.querySelector(".tile-paused").hidden = !frozen;
+      }
+    }
+  }
+
   // --- sending --------------------------------------------------------------------------------
   sending() {
     return !!this.pub;
@@ -477,7 +501,8 @@ export class Stage {
     const v = this.local.getVideoTracks()[0] || null;
     const stream = new MediaStream();
     const mic = pc.addTransceiver(a || "audio", { direction: "sendonly", streams: [stream] });
-    const camera = pc.addTransceiver(v || "video", { direction: "sendonly", streams: [stream] });
+    // Simulcast: the server forwards each viewer the largest layer their link carries.
+    const camera = pc.addTransceiver(v || "video", { direction: "sendonly", streams: [stream], sendEncodings: LAYERS });
     const screen = pc.addTransceiver("video", { direction: "sendonly" });
     const screenAudio = pc.addTransceiver("audio", { direction: "sendonly" });
     for (const [t, k] of [[mic, "audio"], [camera, "video"], [screen, "video"], [screenAudio, "audio"]]) preferCodecs(t, k);

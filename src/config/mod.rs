@@ -110,6 +110,8 @@ pub struct Config {
     /// None: the HTTP listener's address, over UDP.
     pub media_udp: Option<SocketAddr>,
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// The most video one viewer is sent (bit/s).
+    pub media_viewer_bps: Option<u64>,
 }
 
 impl Config {
@@ -299,9 +301,19 @@ impl Config {
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sqlite = database_url.starts_with("sqlite:");
+        let media_viewer_bps = match o.media_viewer_kbps {
+            None => None,
+            Some(k @ 100..=100_000) => Some(k * 1000),
+            Some(_) => {
+                return Err(ConfigError(
+                    "media_viewer_kbps must be from 100 to 100000".into(),
+                ));
+            }
+        };
         Ok(Config {
             media_udp: o.media_udp,
             media_public_ip: o.media_public_ip,
+            media_viewer_bps,
             bind,
             mail_rate_per_second,
             base_url,

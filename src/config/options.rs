@@ -31,6 +31,12 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_MEDIA_PUBLIC_IP")]
     pub media_public_ip: Option<std::net::IpAddr>,
 
+    /// The most video one viewer is sent, in kbit/s, whatever their link carries (100 to
+    /// 100000; a smaller value sends smaller layers, below a layer's worth, audio only)
+    /// [default: as much as their link carries].
+    #[arg(long, env = "MEETSTAGE_MEDIA_VIEWER_KBPS")]
+    pub media_viewer_kbps: Option<u64>,
+
     /// Public URL people reach meetstage at; links in mail use it. `https://` turns on Secure
     /// cookies and HSTS [default: http://<bind>].
     #[arg(long, env = "MEETSTAGE_BASE_URL")]
@@ -270,6 +276,7 @@ impl Options {
             room_queue: self.room_queue.or(other.room_queue),
             media_udp: self.media_udp.or(other.media_udp),
             media_public_ip: self.media_public_ip.or(other.media_public_ip),
+            media_viewer_kbps: self.media_viewer_kbps.or(other.media_viewer_kbps),
             room_send_buffer: self.room_send_buffer.or(other.room_send_buffer),
             room_heartbeat_secs: self.room_heartbeat_secs.or(other.room_heartbeat_secs),
             room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),

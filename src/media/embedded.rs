@@ -23,14 +23,15 @@ use std::{
 
 use str0m::{
     Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig,
+    bwe::{Bitrate, BweKind},
     change::SdpOffer,
     crypto::CryptoProvider,
-    media::{KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, Mid},
+    media::{KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid},
     net::{Protocol, Receive},
 };
 use tokio::{net::UdpSocket, sync::mpsc};
 
-use super::{Admission, Connected, MediaError, MediaRole, OnStage, Roster};
+use super::{Admission, Connected, MediaError, MediaRole, OnStage, Roster, layers};
 use crate::features::ids::{EventId, UserId};
 
 /// Largest datagram we read: WebRTC keeps packets under the path MTU.
@@ -41,6 +42,12 @@ const MAX_PEERS: usize = 4096;
 pub const MAX_PUBLISHERS: usize = 12;
 /// Media connections one person may hold on one stage (a few tabs, a reload).
 pub const MAX_PER_PERSON: usize = 4;
+/// A subscriber's estimate starts here and grows as its link proves it carries more.
+const START_ESTIMATE: u64 = 1_000_000;
+/// A layer not heard from for this long is taken as no longer sent.
+const LAYER_GONE: Duration = Duration::from_secs(1);
+/// At most one key frame request per layer in this time: a request costs a large frame.
+const KEYFRAME_EVERY: Duration = Duration::from_millis(500);
 /// Video packets each connection keeps for resends.
 const SEND_BUFFER_VIDEO: usize = 300;
 /// A subscriber's track index for the shared screen (after the seats).
@@ -157,6 +164,8 @@ pub struct Sfu {
     places: Shared,
     /// Numbers each connection, so its owner can end it (WHIP's DELETE).
     next_id: Arc<AtomicU64>,
+    /// The most video a subscriber is sent (bit/s), whatever its link carries.
+    viewer_cap: Option<u64>,
 }
 
 enum Command {
@@ -205,6 +214,15 @@ struct Peer {
     video: Vec<Mid>,
     /// str0m panicked on this connection: it is dropped, the others carry on.
     failed: bool,
+    /// A subscriber's bandwidth estimate (bit/s), capped by the operator's limit.
+    estimate: Option<u64>,
+    cap: Option<u64>,
+    /// A subscriber's video lines and the simulcast layer each carries now.
+    lanes: HashMap<Mid, Rid>,
+    /// A publisher's layers by media line, and when each was last heard.
+    layers: HashMap<Mid, Vec<(Rid, Instant)>>,
+    /// A publisher's last key frame request by media line and layer.
+    asked: HashMap<(Mid, Option<Rid>), Instant>,
 }
 
 impl Sfu {
@@ -215,6 +233,7 @@ impl Sfu {
     pub async fn start(
         bind: SocketAddr,
         public_ip: Option<IpAddr>,
+        viewer_cap: Option<u64>,
     ) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<(EventId, Roster)>)> {
         let socket = UdpSocket::bind(bind).await?;
         let local = socket.local_addr()?;
@@ -240,6 +259,7 @@ impl Sfu {
             peers,
             places,
             next_id: Arc::new(AtomicU64::new(1)),
+            viewer_cap,
         };
         Ok((sfu, rosters))
     }
@@ -351,13 +371,24 @@ impl Sfu {
             return Err(MediaError::Full);
         }
         let offer = SdpOffer::from_sdp_string(offer).map_err(|_| MediaError::NotSdp)?;
-        let mut rtc = RtcConfig::new()
+        let mut config = RtcConfig::new()
             .set_ice_lite(true)
             .set_crypto_provider(self.crypto.clone())
             // Packets kept for resends: about a second of 720p (str0m's default, 1000, is
             // 1.2 MB per connection).
-            .set_send_buffer_video(SEND_BUFFER_VIDEO)
-            .build(Instant::now());
+            .set_send_buffer_video(SEND_BUFFER_VIDEO);
+        if who.role == MediaRole::Subscriber {
+            // Estimates what the subscriber's link carries, for the layer each gets.
+            config = config.enable_bwe(Some(Bitrate::bps(START_ESTIMATE)));
+        }
+        let mut rtc = config.build(Instant::now());
+        if who.role == MediaRole::Subscriber {
+            // Probe for room for a full layer and a half one beside it, or the cap.
+            let desired = self
+                .viewer_cap
+                .unwrap_or(2 * START_ESTIMATE + START_ESTIMATE / 2);
+            rtc.bwe().set_desired_bitrate(Bitrate::bps(desired));
+        }
         let candidate = Candidate::host(self.candidate, "udp")
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
         rtc.add_local_candidate(candidate);
@@ -395,6 +426,11 @@ impl Sfu {
             audio: Vec::new(),
             video: Vec::new(),
             failed: false,
+            estimate: self.viewer_cap,
+            cap: self.viewer_cap,
+            lanes: HashMap::new(),
+            layers: HashMap::new(),
+            asked: HashMap::new(),
         };
         self.tx
             .send(Command::Add(Box::new(peer)))
@@ -626,7 +662,18 @@ fn drain(i: usize, peer: &mut Peer, socket: &UdpSocket, pass: &mut Pass) -> Inst
                 },
                 Event::Connected if peer.role == MediaRole::Subscriber => pass.fresh.push(i),
                 Event::MediaData(data) if peer.role == MediaRole::Publisher => {
+                    if let Some(rid) = data.rid {
+                        let seen = peer.layers.entry(data.mid).or_default();
+                        match seen.iter_mut().find(|(r, _)| *r == rid) {
+                            Some(layer) => layer.1 = Instant::now(),
+                            None => seen.push((rid, Instant::now())),
+                        }
+                    }
                     pass.media.push((i, data));
+                }
+                Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                    let bps = estimate.as_u64();
+                    peer.estimate = Some(peer.cap.map_or(bps, |cap| cap.min(bps)));
                 }
                 Event::KeyframeRequest(req) => pass.keyframes.push((i, req)),
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -646,6 +693,14 @@ fn drain(i: usize, peer: &mut Peer, socket: &UdpSocket, pass: &mut Pass) -> Inst
 /// requests to the publishers whose video they watch, and asks every publisher for a
 /// picture when someone starts watching.
 fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
+    let now = Instant::now();
+    // What each stage sends, for sharing a subscriber's estimate among its videos.
+    let mut sending: HashMap<EventId, usize> = HashMap::new();
+    for p in peers.iter().filter(|p| p.role == MediaRole::Publisher) {
+        *sending.entry(p.stage.clone()).or_default() += 1;
+    }
+    // Key frames a layer switch waits for: (publisher, media line, layer).
+    let mut wanted: Vec<(usize, Mid, Option<Rid>)> = Vec::new();
     for (from, data) in pass.media {
         let p = &peers[from];
         let (Some((kind, index)), Some(slot)) = (p.track(data.mid), p.slot) else {
@@ -661,6 +716,9 @@ fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
             _ => continue,
         };
         let (stage, user) = (p.stage.clone(), p.user.clone());
+        let available = p.sent_layers(data.mid, now);
+        let seats = sending.get(&stage).copied().unwrap_or(1);
+        let videos = seats + usize::from(screens.contains_key(&stage));
         for (j, peer) in peers.iter_mut().enumerate() {
             // Nobody receives their own media back: their page shows it from the device.
             if j == from
@@ -673,6 +731,17 @@ fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
             let Some(&mid) = peer.mids(kind).get(target) else {
                 continue;
             };
+            if let Some(rid) = data.rid {
+                match peer.lane(mid, rid, &data, videos, seats, &available) {
+                    Lane::Send => {}
+                    Lane::Skip => continue,
+                    Lane::Switch(to) => {
+                        wanted.push((from, data.mid, to));
+                        continue;
+                    }
+                    Lane::SendAndSwitch(to) => wanted.push((from, data.mid, to)),
+                }
+            }
             peer.guarded(|peer| {
                 let Some(writer) = peer.rtc.writer(mid) else {
                     return;
@@ -694,13 +763,14 @@ fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
         let Some((MediaKind::Video, target)) = peers[from].track(req.mid) else {
             continue;
         };
+        let layer = peers[from].lanes.get(&req.mid).copied();
         let stage = peers[from].stage.clone();
-        let screen = screens.get(&stage);
-        for peer in peers.iter_mut() {
+        let screen = screens.get(&stage).cloned();
+        for (i, peer) in peers.iter().enumerate() {
             if peer.stage != stage || peer.role != MediaRole::Publisher {
                 continue;
             }
-            let index = if target == SCREEN && peer.user.as_ref() == screen {
+            let index = if target == SCREEN && peer.user == screen {
                 1
             } else if Some(target) == peer.slot {
                 0
@@ -708,28 +778,100 @@ fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
                 continue;
             };
             if let Some(&mid) = peer.video.get(index) {
-                peer.guarded(|p| {
-                    if let Some(mut writer) = p.rtc.writer(mid) {
-                        let _ = writer.request_keyframe(None, req.kind);
-                    }
-                });
+                wanted.push((i, mid, layer));
             }
         }
     }
     for fresh in pass.fresh {
         let stage = peers[fresh].stage.clone();
-        for peer in peers
-            .iter_mut()
-            .filter(|p| p.stage == stage && p.role == MediaRole::Publisher)
-        {
-            let video = peer.video.clone();
-            peer.guarded(|p| {
-                for mid in video {
-                    if let Some(mut writer) = p.rtc.writer(mid) {
-                        let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
-                    }
+        for (i, peer) in peers.iter().enumerate() {
+            if peer.stage != stage || peer.role != MediaRole::Publisher {
+                continue;
+            }
+            for &mid in &peer.video {
+                let layers = peer.sent_layers(mid, now);
+                if layers.is_empty() {
+                    wanted.push((i, mid, None));
                 }
-            });
+                wanted.extend(layers.into_iter().map(|rid| (i, mid, Some(rid))));
+            }
+        }
+    }
+    for (i, mid, rid) in wanted {
+        let peer = &mut peers[i];
+        let last = peer.asked.entry((mid, rid)).or_insert(now - KEYFRAME_EVERY);
+        if now.duration_since(*last) < KEYFRAME_EVERY {
+            continue;
+        }
+        *last = now;
+        peer.guarded(|p| {
+            if let Some(mut writer) = p.rtc.writer(mid) {
+                let _ = writer.request_keyframe(rid, KeyframeRequestKind::Pli);
+            }
+        });
+    }
+}
+
+/// What a subscriber's video line does with one simulcast frame.
+enum Lane {
+    Send,
+    Skip,
+    /// Skip it, and ask for a key frame of the layer it should switch to (None: audio only).
+    Switch(Option<Rid>),
+    /// Send it while waiting for that key frame.
+    SendAndSwitch(Option<Rid>),
+}
+
+impl Peer {
+    /// The simulcast layers a publisher sends on a media line now, smallest first.
+    fn sent_layers(&self, mid: Mid, now: Instant) -> Vec<Rid> {
+        let mut rids: Vec<Rid> = self
+            .layers
+            .get(&mid)
+            .into_iter()
+            .flatten()
+            .filter(|(_, at)| now.duration_since(*at) < LAYER_GONE)
+            .map(|(rid, _)| *rid)
+            .collect();
+        rids.sort_by_key(|r| layers::rank(r).unwrap_or(usize::MAX));
+        rids
+    }
+
+    /// Whether this subscriber's line `mid` takes a frame of layer `rid`: it keeps one layer,
+    /// and moves to the one its estimate allows at that layer's next key frame.
+    fn lane(
+        &mut self,
+        mid: Mid,
+        rid: Rid,
+        data: &MediaData,
+        videos: usize,
+        audios: usize,
+        available: &[Rid],
+    ) -> Lane {
+        let want = layers::choose(self.estimate, videos, audios, available);
+        let current = self.lanes.get(&mid).copied();
+        match (want, current) {
+            // Audio only: the line goes quiet.
+            (None, _) => {
+                self.lanes.remove(&mid);
+                Lane::Skip
+            }
+            (Some(w), Some(c)) if w == c => {
+                if rid == c {
+                    Lane::Send
+                } else {
+                    Lane::Skip
+                }
+            }
+            (Some(w), _) if rid == w && data.is_keyframe() => {
+                self.lanes.insert(mid, w);
+                Lane::Send
+            }
+            (Some(w), Some(c)) if rid == c && available.contains(&c) => {
+                Lane::SendAndSwitch(Some(w))
+            }
+            (Some(w), _) if rid == w => Lane::Switch(Some(w)),
+            _ => Lane::Skip,
         }
     }
 }

@@ -83,6 +83,34 @@ async fn plays(c: &Client, css: &str, what: &str) {
     );
 }
 
+/// The width of the video the page receives for seat 0, as an expression.
+const INBOUND_WIDTH: &str = "(async () => { const w = window.meetstage.stage.watch; if (!w) return 0; \
+    const st = await w.video[0].getStats(); let n = 0; \
+    st.forEach((x) => { if (x.type === 'inbound-rtp' && x.frameWidth) n = x.frameWidth; }); return n; })()";
+
+/// The width of each simulcast layer the page sends, once all three are being sent.
+async fn layer_widths(c: &Client) -> std::collections::HashMap<String, u64> {
+    let script = "const s = window.meetstage.stage; if (!s.pub) return null; \
+        const st = await s.pub.getStats(); const w = {}; \
+        st.forEach((x) => { if (x.type === 'outbound-rtp' && x.kind === 'video' && x.rid && x.frameWidth) w[x.rid] = x.frameWidth; }); \
+        return Object.keys(w).length === 3 ? w : null;";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = eval(c, script).await;
+        if let Some(map) = v.as_object() {
+            return map
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "three simulcast layers were never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// For a person to look at (MEETSTAGE_SCREENSHOTS=<dir>): the element `css` as `name`.
 async fn shot(c: &Client, css: &str, name: &str) {
     if let Ok(dir) = std::env::var("MEETSTAGE_SCREENSHOTS") {
@@ -227,6 +255,18 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
         .unwrap();
     assert!(name.contains("Olga"), "the tile is named: {name}");
     shot(&attendee, "#stage", "media-1-attendee-live").await;
+
+    // Simulcast: the presenter sends three layers; the attendee, on a fast link, gets the
+    // largest.
+    let widest = layer_widths(&presenter).await["f"];
+    until(
+        &attendee,
+        "the largest layer",
+        Duration::from_secs(20),
+        &format!("return (await inbound_width()) === {widest};")
+            .replace("inbound_width()", INBOUND_WIDTH),
+    )
+    .await;
     until(
         &presenter,
         "the microphone level meter moving",
@@ -491,4 +531,58 @@ async fn device_problems_are_explained_in_plain_words() {
     wait_text(&bare, "#media-note", "was found. Plug one in").await;
     refused.close().await.unwrap();
     bare.close().await.unwrap();
+}
+
+/// A viewer whose link carries little gets the smallest layer; one whose link cannot carry
+/// even that gets audio only, and their page says the video is paused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_viewers_get_a_smaller_layer_then_audio_only() {
+    let driver = Driver::start().await;
+    for (kbps, audio_only) in [(300, false), (120, true)] {
+        let app = TestApp::spawn_with(Backend::Sqlite, |o| o.media_viewer_kbps = Some(kbps)).await;
+        let (owner, event) = app.live_event("members").await;
+        let ada = app.person("Ada").await;
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let presenter = media_browser(&driver, d1.path()).await;
+        let attendee = media_browser(&driver, d2.path()).await;
+        enter(&app, &presenter, &owner, &event).await;
+        enter(&app, &attendee, &ada, &event).await;
+        click(&presenter, Locator::Id("media-start")).await;
+        let widths = layer_widths(&presenter).await;
+        let tile = "#stage-area figure[data-slot='0']";
+        if audio_only {
+            until(
+                &attendee,
+                "the paused video",
+                Duration::from_secs(20),
+                &format!("return !!document.querySelector(\"{tile}.paused\");"),
+            )
+            .await;
+            let f = frames(&attendee, &format!("{tile} video")).await;
+            let a1 = bytes_in(&attendee, "audio", 0).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(
+                frames(&attendee, &format!("{tile} video")).await,
+                f,
+                "video still arrives"
+            );
+            assert!(
+                bytes_in(&attendee, "audio", 0).await > a1,
+                "audio stops too"
+            );
+            shot(&attendee, "#stage", "media-4-audio-only").await;
+        } else {
+            until(
+                &attendee,
+                "the smallest layer",
+                Duration::from_secs(20),
+                &format!("return (await {INBOUND_WIDTH}) === {};", widths["q"]),
+            )
+            .await;
+            plays(&attendee, &format!("{tile} video"), "the smallest layer").await;
+        }
+        assert_no_console_errors(&attendee, "a slow viewer's room").await;
+        presenter.close().await.unwrap();
+        attendee.close().await.unwrap();
+    }
 }
