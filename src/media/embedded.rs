@@ -42,8 +42,10 @@ const MAX_PEERS: usize = 4096;
 pub const MAX_PUBLISHERS: usize = 12;
 /// Media connections one person may hold on one stage (a few tabs, a reload).
 pub const MAX_PER_PERSON: usize = 4;
-/// A subscriber's estimate starts here and grows as its link proves it carries more.
-const START_ESTIMATE: u64 = 1_000_000;
+/// A subscriber's estimate starts here, enough for a full layer and audio: what arrives is
+/// already encoded, so starting low would only queue and drop it while the estimate grows.
+/// A slower link brings it down within seconds, and the layers with it.
+const START_ESTIMATE: u64 = 2_500_000;
 /// A layer not heard from for this long is taken as no longer sent.
 const LAYER_GONE: Duration = Duration::from_secs(1);
 /// At most one key frame request per layer in this time: a request costs a large frame.
@@ -214,6 +216,10 @@ struct Peer {
     video: Vec<Mid>,
     /// str0m panicked on this connection: it is dropped, the others carry on.
     failed: bool,
+    /// When str0m next needs the time, and whether something happened to it since it last
+    /// ran (input, a write, a command).
+    due: Instant,
+    dirty: bool,
     /// A subscriber's bandwidth estimate (bit/s), capped by the operator's limit.
     estimate: Option<u64>,
     cap: Option<u64>,
@@ -223,6 +229,25 @@ struct Peer {
     layers: HashMap<Mid, Vec<(Rid, Instant)>>,
     /// A publisher's last key frame request by media line and layer.
     asked: HashMap<(Mid, Option<Rid>), Instant>,
+}
+
+/// Socket buffers asked for: a key frame sent to hundreds while their feedback arrives
+/// overflows the default (about 200 KiB), and a dropped publisher packet is lost for everyone.
+/// The kernel grants up to `net.core.rmem_max` / `wmem_max`.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn bind_udp(bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(bind),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // Best effort: a smaller buffer still works, it only drops sooner under load.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&bind.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 impl Sfu {
@@ -235,7 +260,7 @@ impl Sfu {
         public_ip: Option<IpAddr>,
         viewer_cap: Option<u64>,
     ) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<(EventId, Roster)>)> {
-        let socket = UdpSocket::bind(bind).await?;
+        let socket = bind_udp(bind)?;
         let local = socket.local_addr()?;
         let ip = public_ip.unwrap_or(if local.ip().is_unspecified() {
             IpAddr::V4(Ipv4Addr::LOCALHOST)
@@ -383,10 +408,8 @@ impl Sfu {
         }
         let mut rtc = config.build(Instant::now());
         if who.role == MediaRole::Subscriber {
-            // Probe for room for a full layer and a half one beside it, or the cap.
-            let desired = self
-                .viewer_cap
-                .unwrap_or(2 * START_ESTIMATE + START_ESTIMATE / 2);
+            // Probe for room for two full layers, or up to the cap.
+            let desired = self.viewer_cap.unwrap_or(2 * START_ESTIMATE);
             rtc.bwe().set_desired_bitrate(Bitrate::bps(desired));
         }
         let candidate = Candidate::host(self.candidate, "udp")
@@ -426,6 +449,8 @@ impl Sfu {
             audio: Vec::new(),
             video: Vec::new(),
             failed: false,
+            due: Instant::now(),
+            dirty: true,
             estimate: self.viewer_cap,
             cap: self.viewer_cap,
             lanes: HashMap::new(),
@@ -502,13 +527,29 @@ async fn serve(
     let mut peers: Vec<Peer> = Vec::new();
     // The task's copy of whose screen each stage shows, read for every packet.
     let mut screens: HashMap<EventId, UserId> = HashMap::new();
+    // Which peer a remote address last reached, so a packet finds its peer without asking
+    // every one; rebuilt whenever the list changes.
+    let mut by_source: HashMap<SocketAddr, usize> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM];
     loop {
+        // Only connections that heard something, were written to, or whose time came are
+        // run: the rest cost nothing, however many there are.
+        let now = Instant::now();
         let mut pass = Pass::default();
-        let mut wake = Instant::now() + Duration::from_millis(100);
         for (i, peer) in peers.iter_mut().enumerate() {
-            let next = peer.guarded(|p| drain(i, p, &socket, &mut pass));
-            wake = wake.min(next.unwrap_or(wake));
+            if !peer.dirty && peer.due > now {
+                continue;
+            }
+            if peer.due <= now
+                && peer.alive()
+                && let Some(Err(_)) = peer.guarded(|p| p.rtc.handle_input(Input::Timeout(now)))
+            {
+                peer.rtc.disconnect();
+            }
+            peer.dirty = false;
+            if let Some(next) = peer.guarded(|p| drain(i, p, &socket, &mut pass)) {
+                peer.due = next;
+            }
         }
         if !pass.media.is_empty() || !pass.keyframes.is_empty() || !pass.fresh.is_empty() {
             forward(&mut peers, &screens, pass);
@@ -518,13 +559,21 @@ async fn serve(
         if peers.iter().any(|p| !p.alive()) {
             let (alive, gone): (Vec<Peer>, Vec<Peer>) = peers.into_iter().partition(Peer::alive);
             peers = alive;
+            by_source.clear();
             release(&places, &mut screens, &peers, &gone);
         }
         count.store(peers.len(), Ordering::Relaxed);
+        let idle = Instant::now() + Duration::from_millis(100);
+        let wake = peers.iter().map(|p| p.due).min().unwrap_or(idle).min(idle);
         let wait = wake.saturating_duration_since(Instant::now());
         tokio::select! {
             command = commands.recv() => match command {
-                Some(command) => obey(command, &mut peers, &mut screens),
+                Some(command) => {
+                    if matches!(command, Command::Add(_)) {
+                        by_source.clear();
+                    }
+                    obey(command, &mut peers, &mut screens);
+                }
                 None => return,
             },
             received = socket.recv_from(&mut buf) => {
@@ -536,24 +585,24 @@ async fn serve(
                         Receive { proto: Protocol::Udp, source, destination: local, contents },
                     );
                     // str0m knows its own traffic (ICE credentials, then the address pair).
-                    if let Some(peer) = peers.iter_mut().find(|p| !p.failed && p.rtc.accepts(&input)) {
-                        let r = peer.guarded(|p| p.rtc.handle_input(input));
-                        if let Some(Err(e)) = r {
+                    let known = by_source
+                        .get(&source)
+                        .copied()
+                        .filter(|&i| peers.get(i).is_some_and(|p| !p.failed && p.rtc.accepts(&input)));
+                    let found = known.or_else(|| {
+                        peers.iter().position(|p| !p.failed && p.rtc.accepts(&input))
+                    });
+                    if let Some(i) = found {
+                        by_source.insert(source, i);
+                        let peer = &mut peers[i];
+                        peer.dirty = true;
+                        if let Some(Err(e)) = peer.guarded(|p| p.rtc.handle_input(input)) {
                             tracing::debug!(error = %e, "media input refused");
                         }
                     }
                 }
             }
             () = tokio::time::sleep(wait) => {}
-        }
-        let now = Instant::now();
-        for peer in &mut peers {
-            if peer.alive() {
-                let r = peer.guarded(|p| p.rtc.handle_input(Input::Timeout(now)));
-                if let Some(Err(_)) = r {
-                    peer.rtc.disconnect();
-                }
-            }
         }
     }
 }
@@ -757,6 +806,7 @@ fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
                     tracing::debug!(error = %e, "forwarding media failed");
                 }
             });
+            peer.dirty = true;
         }
     }
     for (from, req) in pass.keyframes {
@@ -809,6 +859,7 @@ fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
                 let _ = writer.request_keyframe(rid, KeyframeRequestKind::Pli);
             }
         });
+        peer.dirty = true;
     }
 }
 

@@ -38,6 +38,11 @@ impl Peer {
     /// A connection that sends (`SendOnly`) or receives (`RecvOnly`) one audio track, and
     /// its offer.
     fn new(direction: Direction) -> (Peer, String, SdpPendingOffer) {
+        Peer::with_lines(direction, 1)
+    }
+
+    /// Receiving `lines` audio tracks: seat k's microphone arrives on the k-th.
+    fn with_lines(direction: Direction, lines: usize) -> (Peer, String, SdpPendingOffer) {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
         let mut rtc = RtcConfig::new()
@@ -46,6 +51,9 @@ impl Peer {
         rtc.add_local_candidate(Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
         let mut api = rtc.sdp_api();
         let mid = api.add_media(MediaKind::Audio, direction, None, None, None);
+        for _ in 1..lines {
+            api.add_media(MediaKind::Audio, direction, None, None, None);
+        }
         let (offer, pending) = api.apply().unwrap();
         let peer = Peer {
             rtc,
@@ -494,7 +502,114 @@ async fn obs_sends_with_a_presenters_stream_key(backend: Backend) {
     assert_eq!(whip(&app, &event, Some(fresh), &sdp).await.0, 201);
 }
 
+/// Presenters rehearse in the green room: they hear each other, and attendees get nothing
+/// yet. A co-presenter's stream key stops with their role.
+async fn presenters_rehearse_in_the_green_room(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.staging_event("members").await;
+    let ada = app.person("Ada").await;
+    let bob = app.person("Bob").await;
+    let email = app
+        .core
+        .store
+        .user_by_id(&ada.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email;
+    let r = app
+        .form(
+            &owner.client(),
+            &format!("/events/{event}/presenters"),
+            &[("email", &email)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303, "named a co-presenter");
+
+    let (mut owner_sends, mut ada_hears) = stage(&app, &event, &owner, &ada).await;
+    assert!(
+        run(
+            &mut owner_sends,
+            &mut ada_hears,
+            Duration::from_secs(10),
+            |a| a.received >= 5
+        )
+        .await
+    );
+    // Ada sits in the second seat: the owner hears her on their second audio track.
+    let (mut ada_sends, sdp, pending) = Peer::new(Direction::SendOnly);
+    let (status, answer) = offer(
+        &app,
+        Some(&ada),
+        &format!("/events/{event}/live/publish"),
+        &sdp,
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    ada_sends.accept(&answer, pending);
+    let (mut owner_hears, sdp, pending) = Peer::with_lines(Direction::RecvOnly, 2);
+    let (status, answer) = offer(
+        &app,
+        Some(&owner),
+        &format!("/events/{event}/live/watch"),
+        &sdp,
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    owner_hears.accept(&answer, pending);
+    assert!(
+        run(
+            &mut ada_sends,
+            &mut owner_hears,
+            Duration::from_secs(10),
+            |a| a.received >= 5
+        )
+        .await
+    );
+    let roster = app.core.media.roster(&event.parse().unwrap());
+    assert_eq!(roster.seats.len(), 2, "{roster:?}");
+
+    // An attendee sees nothing of it, and cannot claim the stage's screen.
+    let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+    let (status, body) = offer(
+        &app,
+        Some(&bob),
+        &format!("/events/{event}/live/watch"),
+        &sdp,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let mut bob_room = app.ws(&event, Some(&bob)).await;
+    bob_room.greeting().await;
+    bob_room.send("share_screen", json!({ "open": true })).await;
+    assert_eq!(bob_room.error().await, "not_live");
+    // A presenter on stage shares, and the room tells everyone whose screen it shows.
+    let mut owner_room = app.ws(&event, Some(&owner)).await;
+    owner_room.greeting().await;
+    owner_room
+        .send("share_screen", json!({ "open": true }))
+        .await;
+    owner_room
+        .until_with("stage", |s| s["screen"] == json!(owner.id))
+        .await;
+
+    // Ada's key stops when she stops presenting.
+    let (status, made) = stream_key(&app, &event, &ada).await;
+    assert_eq!(status, 201, "{made}");
+    let r = app
+        .form(
+            &owner.client(),
+            &format!("/events/{event}/presenters/remove"),
+            &[("user_id", &ada.id)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303, "removed a co-presenter");
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    assert_eq!(whip(&app, &event, made["key"].as_str(), &sdp).await.0, 401);
+}
+
 both!(
+    presenters_rehearse_in_the_green_room,
     obs_sends_with_a_presenters_stream_key,
     a_presenter_is_heard_by_an_attendee,
     a_stage_takes_twelve_people_sending,

@@ -2,8 +2,9 @@
 //! Opus-sized audio through WHIP, forwarded by the server to N guest subscribers. Reports
 //! the server's CPU while it forwards (from /proc, as a share of one core), its memory per
 //! subscriber, and what reached the subscribers: every video frame ends with a marked RTP
-//! packet and every audio packet is a frame, counted from the clear RTP headers without
-//! decrypting, so the load generator stays light.
+//! packet and every audio packet is a frame, counted from the clear RTP headers. Each
+//! subscriber's str0m then takes the packet as a browser would, and sends back the receiver
+//! reports and congestion feedback the server's bandwidth estimate lives on.
 //!
 //! Bounded: every phase has a deadline, and the run fails rather than hang.
 
@@ -111,6 +112,7 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
     }
     counting.store(true, Ordering::Relaxed);
     let cpu_before = cpu_ticks(o.server_pid)?;
+    let own_before = cpu_ticks(std::process::id())?;
     let sending = Instant::now();
     let sent = publisher(
         rtc,
@@ -122,6 +124,7 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
     )
     .await?;
     let cpu = cpu_ticks(o.server_pid)?.saturating_sub(cpu_before);
+    let own = cpu_ticks(std::process::id())?.saturating_sub(own_before);
     let wall = sending.elapsed().as_secs_f64();
     // What was sent last is still on its way.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -144,7 +147,7 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
         "subscribers {n}: connected in {connect_s:.1} s; server CPU {core_share:.1}% of one core \
          ({per:.3}% per subscriber); frames lost mean {mean:.2}%, worst {worst:.2}% \
          ({v} video + {a} audio frames sent in {wall:.1} s); server memory +{mem} KiB \
-         ({mem_per:.0} KiB per subscriber)",
+         ({mem_per:.0} KiB per subscriber); load generator CPU {own_share:.0}%",
         n = o.subscribers,
         per = core_share / o.subscribers as f64,
         worst = losses.last().copied().unwrap_or(0.0),
@@ -152,6 +155,7 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
         a = sent.1,
         mem = rss_after.saturating_sub(rss_before),
         mem_per = rss_after.saturating_sub(rss_before) as f64 / o.subscribers as f64,
+        own_share = own as f64 / clock_ticks_per_sec() / wall * 100.0,
     );
     Ok(())
 }
@@ -239,17 +243,21 @@ async fn subscriber(
                 let d = &buf[..n];
                 // RTP carries its header in the clear: count frames without decrypting.
                 // (RTCP's packet types, 200-207, sit where RTP has marker and payload type.)
-                if connected && n > 12 && (128..=191).contains(&d[0]) && !(200..=207).contains(&d[1]) {
-                    if counting.load(Ordering::Relaxed) {
-                        let (marker, pt) = (d[1] & 0x80 != 0, d[1] & 0x7f);
-                        if Some(pt) == opus {
-                            counts.audio_frames.fetch_add(1, Ordering::Relaxed);
-                        } else if Some(pt) == vp8 && marker {
-                            counts.video_frames.fetch_add(1, Ordering::Relaxed);
-                        }
+                if connected
+                    && n > 12
+                    && (128..=191).contains(&d[0])
+                    && !(200..=207).contains(&d[1])
+                    && counting.load(Ordering::Relaxed)
+                {
+                    let (marker, pt) = (d[1] & 0x80 != 0, d[1] & 0x7f);
+                    if Some(pt) == opus {
+                        counts.audio_frames.fetch_add(1, Ordering::Relaxed);
+                    } else if Some(pt) == vp8 && marker {
+                        counts.video_frames.fetch_add(1, Ordering::Relaxed);
                     }
-                    continue;
                 }
+                // str0m takes everything, as a browser would: it answers with receiver
+                // reports and congestion feedback, which the server's estimate needs.
                 input(&mut rtc, local, source, d);
             }
             () = tokio::time::sleep(wait) => {}
