@@ -1,0 +1,237 @@
+//! The task that owns every connection: reads the UDP port, runs str0m for the connections
+//! that need it, obeys commands, and gives back the places of connections that end.
+
+use super::forward::forward;
+use super::*;
+
+/// Everything one pass over the peers produced that concerns other peers.
+#[derive(Default)]
+pub(super) struct Pass {
+    pub(super) media: Vec<(usize, MediaData)>,
+    pub(super) keyframes: Vec<(usize, KeyframeRequest)>,
+    /// Subscribers that just connected: they need a picture from every publisher.
+    pub(super) fresh: Vec<usize>,
+}
+
+pub(super) async fn serve(
+    socket: UdpSocket,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    count: Arc<AtomicUsize>,
+    places: Shared,
+) {
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
+    let mut peers: Vec<Peer> = Vec::new();
+    // The task's copy of whose screen each stage shows, read for every packet.
+    let mut screens: HashMap<EventId, UserId> = HashMap::new();
+    // Which peer a remote address last reached, so a packet finds its peer without asking
+    // every one; rebuilt whenever the list changes.
+    let mut by_source: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut buf = vec![0u8; DATAGRAM];
+    loop {
+        // Only connections that heard something, were written to, or whose time came are
+        // run: the rest cost nothing, however many there are.
+        let now = Instant::now();
+        let mut pass = Pass::default();
+        for (i, peer) in peers.iter_mut().enumerate() {
+            if !peer.dirty && peer.due > now {
+                continue;
+            }
+            if peer.due <= now
+                && peer.alive()
+                && let Some(Err(_)) = peer.guarded(|p| p.rtc.handle_input(Input::Timeout(now)))
+            {
+                peer.rtc.disconnect();
+            }
+            peer.dirty = false;
+            if let Some(next) = peer.guarded(|p| drain(i, p, &socket, &mut pass)) {
+                peer.due = next;
+            }
+        }
+        if !pass.media.is_empty() || !pass.keyframes.is_empty() || !pass.fresh.is_empty() {
+            forward(&mut peers, &screens, pass);
+            // What was just written must go out before we wait.
+            continue;
+        }
+        if peers.iter().any(|p| !p.alive()) {
+            let (alive, gone): (Vec<Peer>, Vec<Peer>) = peers.into_iter().partition(Peer::alive);
+            peers = alive;
+            by_source.clear();
+            release(&places, &mut screens, &peers, &gone);
+        }
+        count.store(peers.len(), Ordering::Relaxed);
+        let idle = Instant::now() + Duration::from_millis(100);
+        let wake = peers.iter().map(|p| p.due).min().unwrap_or(idle).min(idle);
+        let wait = wake.saturating_duration_since(Instant::now());
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => {
+                    if matches!(command, Command::Add(_)) {
+                        by_source.clear();
+                    }
+                    obey(command, &mut peers, &mut screens);
+                }
+                None => return,
+            },
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, source)) = received
+                    && let Ok(contents) = buf[..n].try_into()
+                {
+                    let input = Input::Receive(
+                        Instant::now(),
+                        Receive { proto: Protocol::Udp, source, destination: local, contents },
+                    );
+                    // str0m knows its own traffic (ICE credentials, then the address pair).
+                    let known = by_source
+                        .get(&source)
+                        .copied()
+                        .filter(|&i| peers.get(i).is_some_and(|p| !p.failed && p.rtc.accepts(&input)));
+                    let found = known.or_else(|| {
+                        peers.iter().position(|p| !p.failed && p.rtc.accepts(&input))
+                    });
+                    if let Some(i) = found {
+                        by_source.insert(source, i);
+                        let peer = &mut peers[i];
+                        peer.dirty = true;
+                        if let Some(Err(e)) = peer.guarded(|p| p.rtc.handle_input(input)) {
+                            tracing::debug!(error = %e, "media input refused");
+                        }
+                    }
+                }
+            }
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+fn obey(command: Command, peers: &mut Vec<Peer>, screens: &mut HashMap<EventId, UserId>) {
+    match command {
+        Command::Add(peer) => {
+            // A person publishes through one connection: a reload replaces the old one
+            // at once instead of both filling the same seat.
+            if peer.role == MediaRole::Publisher
+                && let Some(user) = &peer.user
+            {
+                for old in peers
+                    .iter_mut()
+                    .filter(|p| p.role == MediaRole::Publisher && p.is(&peer.stage, user))
+                {
+                    old.rtc.disconnect();
+                }
+            }
+            peers.push(*peer);
+        }
+        Command::Drop { stage, user } => {
+            for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                peer.rtc.disconnect();
+            }
+        }
+        Command::DropOne { stage, user, id } => {
+            for peer in peers
+                .iter_mut()
+                .filter(|p| p.id == id && p.is(&stage, &user))
+            {
+                peer.rtc.disconnect();
+            }
+        }
+        Command::Close { stage } => {
+            for peer in peers.iter_mut().filter(|p| p.stage == stage) {
+                peer.rtc.disconnect();
+            }
+        }
+        Command::Restrict {
+            stage,
+            user,
+            muted,
+            may_publish,
+        } => {
+            for peer in peers.iter_mut().filter(|p| p.is(&stage, &user)) {
+                peer.muted = muted;
+                if peer.role == MediaRole::Publisher && !may_publish {
+                    peer.rtc.disconnect();
+                }
+            }
+        }
+        Command::Screen { stage, owner } => match owner {
+            Some(owner) => {
+                screens.insert(stage, owner);
+            }
+            None => {
+                screens.remove(&stage);
+            }
+        },
+    }
+}
+
+/// Gives back the places of connections that ended: a person's connection count, and their
+/// seat once their sending connection is gone.
+fn release(places: &Shared, screens: &mut HashMap<EventId, UserId>, alive: &[Peer], gone: &[Peer]) {
+    let mut places = places.lock().unwrap_or_else(|p| p.into_inner());
+    for peer in gone {
+        let Some(user) = &peer.user else { continue };
+        let key = (peer.stage.clone(), user.clone());
+        if let Some(n) = places.held.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                places.held.remove(&key);
+            }
+        }
+        let still = alive
+            .iter()
+            .any(|p| p.role == MediaRole::Publisher && p.is(&peer.stage, user));
+        if peer.role == MediaRole::Publisher && !still {
+            places.unseat(&peer.stage, user);
+            if screens.get(&peer.stage) == Some(user) {
+                screens.remove(&peer.stage);
+            }
+        }
+    }
+}
+
+/// Runs one peer until it waits: sends its packets, notes what it received for the others.
+/// Returns when it next needs time.
+fn drain(i: usize, peer: &mut Peer, socket: &UdpSocket, pass: &mut Pass) -> Instant {
+    loop {
+        if !peer.rtc.is_alive() {
+            return Instant::now() + Duration::from_millis(100);
+        }
+        match peer.rtc.poll_output() {
+            Ok(Output::Timeout(at)) => return at,
+            Ok(Output::Transmit(t)) => {
+                // UDP: a full socket buffer drops the packet, as the network would.
+                let _ = socket.try_send_to(&t.contents, t.destination);
+            }
+            Ok(Output::Event(event)) => match event {
+                Event::MediaAdded(m) => match m.kind {
+                    MediaKind::Audio => peer.audio.push(m.mid),
+                    MediaKind::Video => peer.video.push(m.mid),
+                },
+                Event::Connected if peer.role == MediaRole::Subscriber => pass.fresh.push(i),
+                Event::MediaData(data) if peer.role == MediaRole::Publisher => {
+                    if let Some(rid) = data.rid {
+                        let seen = peer.layers.entry(data.mid).or_default();
+                        match seen.iter_mut().find(|(r, _)| *r == rid) {
+                            Some(layer) => layer.1 = Instant::now(),
+                            None => seen.push((rid, Instant::now())),
+                        }
+                    }
+                    pass.media.push((i, data));
+                }
+                Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                    let bps = estimate.as_u64();
+                    peer.estimate = Some(peer.cap.map_or(bps, |cap| cap.min(bps)));
+                }
+                Event::KeyframeRequest(req) => pass.keyframes.push((i, req)),
+                Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                    peer.rtc.disconnect();
+                }
+                _ => {}
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, user = ?peer.user, "media connection failed");
+                peer.rtc.disconnect();
+            }
+        }
+    }
+}
