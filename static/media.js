@@ -154,6 +154,16 @@ export class Stage {
     this.draw();
   }
 
+  /** How this page joins the stage now (the server decides the provider and what this
+   * person may do); asked again whenever that may have changed. */
+  async ticket() {
+    const r = await fetch(`/events/${this.eventId}/live/media`, { credentials: "same-origin" });
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(j.message || `The stage could not be joined (${r.status}).`);
+    if (j.provider !== "embedded") throw new Error("This page cannot join this event's media provider yet.");
+    return j;
+  }
+
   // --- watching -------------------------------------------------------------------------------
   async startWatching() {
     if (this.watch) return;
@@ -176,7 +186,8 @@ export class Stage {
       if (pc.connectionState === "failed" || pc.connectionState === "closed") this.rewatch();
     });
     try {
-      const url = await negotiate(pc, `/events/${this.eventId}/live/watch`);
+      const { watch } = await this.ticket();
+      const url = await negotiate(pc, watch);
       // Stopped while connecting: end it on the server too.
       if (this.watch && this.watch.pc === pc) this.watch.url = url;
       else hangUp(url);
@@ -517,7 +528,9 @@ export class Stage {
     });
     try {
       this.note("Connecting you to the stage…");
-      const url = await negotiate(pc, `/events/${this.eventId}/live/publish`);
+      const { publish } = await this.ticket();
+      if (!publish) throw new Error("A presenter has not invited you on stage.");
+      const url = await negotiate(pc, publish);
       if (this.pub !== pc) return hangUp(url);
       this.pubUrl = url;
       this.note(this.status === "staging" ? "You are in the green room: presenters see and hear you; attendees do not yet." : "You are on stage.");

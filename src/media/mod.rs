@@ -22,6 +22,31 @@ pub struct Admission<'a> {
     pub muted: bool,
 }
 
+/// What a person may do on a stage, as the room's rules decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageRole {
+    /// Watches and listens.
+    Subscriber,
+    /// An attendee a presenter brought on stage: sends and watches.
+    Speaker,
+    /// Runs the stage: sends and watches, from the green room on.
+    Presenter,
+}
+
+/// How a page joins the stage's media; which client it uses follows from the provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum Ticket {
+    /// Post SDP offers to these (WHIP/WHEP style); `publish` only for those who send. An
+    /// IVS ticket carries a participant token instead (the IVS issue).
+    Embedded {
+        role: StageRole,
+        publish: Option<String>,
+        watch: String,
+    },
+}
+
 /// A connection made: the answer to the browser's offer, and the connection's number (the
 /// WHIP resource its owner may end).
 pub struct Connected {
@@ -155,6 +180,20 @@ impl MediaProvider {
     pub fn hang_up(&self, event: &EventId, user: &UserId, id: u64) {
         match self {
             MediaProvider::Embedded(sfu) => sfu.hang_up(event, user, id),
+        }
+    }
+
+    /// How `role` joins this event's stage. Asked again when the role changes (brought on
+    /// stage, or back): IVS exchanges the token, the embedded server opens a sending
+    /// connection.
+    pub fn ticket(&self, event: &EventId, role: StageRole) -> Ticket {
+        match self {
+            MediaProvider::Embedded(_) => Ticket::Embedded {
+                role,
+                publish: (role != StageRole::Subscriber)
+                    .then(|| format!("/events/{event}/live/publish")),
+                watch: format!("/events/{event}/live/watch"),
+            },
         }
     }
 

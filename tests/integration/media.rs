@@ -261,6 +261,15 @@ async fn speakers_are_heard_until_muted_or_revoked(backend: Backend) {
     room.send("grant_speak", json!({ "user_id": ada.id })).await;
     room.until_with("participant", |p| p["can_speak"] == true)
         .await;
+    let r = ada
+        .client()
+        .get(app.url(&format!("/events/{event}/live/media")))
+        .send()
+        .await
+        .unwrap();
+    let t: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(t["role"], "speaker", "{t}");
+    assert_eq!(t["publish"], json!(publish));
     let (mut speaker, mut listener) = stage(&app, &event, &ada, &owner).await;
     assert!(
         run(&mut speaker, &mut listener, Duration::from_secs(10), |l| l
@@ -354,6 +363,31 @@ async fn a_presenter_is_heard_by_an_attendee(backend: Backend) {
     let (status, body) = offer(&app, Some(&owner), &publish, "hello").await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("not a session description"), "{body}");
+
+    // Each page learns how it joins: the provider, its role, where to send its offers.
+    let ticket = |who: &Person| {
+        let (app, event, client) = (&app, &event, who.client());
+        async move {
+            let r = client
+                .get(app.url(&format!("/events/{event}/live/media")))
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, t) = ticket(&owner).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["provider"], "embedded");
+    assert_eq!(t["role"], "presenter");
+    assert_eq!(t["publish"], json!(publish));
+    let (_, t) = ticket(&ada).await;
+    assert_eq!(t["role"], "subscriber");
+    assert_eq!(t["publish"], serde_json::Value::Null);
+    assert_eq!(t["watch"], json!(watch));
 
     let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
     assert!(

@@ -144,6 +144,52 @@ pub async fn presenter_ids(core: &Core, event_id: &str) -> Result<HashSet<String
         .collect())
 }
 
+/// How someone admitted to the room ([`admit`]) joins the event's media, by their role:
+/// presenters from the green room on, speakers (brought on stage) and everyone else once live.
+pub async fn media_ticket(
+    core: &Core,
+    event: &EventView,
+    who: &Participant,
+) -> std::result::Result<crate::media::Ticket, Error> {
+    use crate::media::StageRole;
+    media_open(event, who)?;
+    let role = if who.runs_room() {
+        StageRole::Presenter
+    } else if may_speak(core, event, who).await? {
+        StageRole::Speaker
+    } else {
+        StageRole::Subscriber
+    };
+    Ok(core.media.ticket(&event.id, role))
+}
+
+fn media_open(event: &EventView, who: &Participant) -> std::result::Result<(), Error> {
+    let open = match event.status {
+        Status::Live => true,
+        Status::Staging => who.runs_room(),
+        _ => false,
+    };
+    if open {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "The event is not live, so there is nothing to watch yet.".into(),
+        ))
+    }
+}
+
+/// Whether a presenter let this attendee speak.
+async fn may_speak(core: &Core, event: &EventView, who: &Participant) -> Result<bool> {
+    Ok(match &who.user {
+        Some(user) => core
+            .store
+            .standing(&event.id, user)
+            .await?
+            .is_some_and(|s| s.can_speak),
+        None => false,
+    })
+}
+
 /// Connects someone admitted to the room ([`admit`]) to the event's media: presenters
 /// publish from the green room on; everyone else watches once the event is live.
 pub async fn connect_media(
@@ -154,16 +200,7 @@ pub async fn connect_media(
     offer: &str,
 ) -> std::result::Result<crate::media::Connected, Error> {
     use crate::media::{MediaError, MediaRole};
-    let open = match event.status {
-        Status::Live => true,
-        Status::Staging => who.runs_room(),
-        _ => false,
-    };
-    if !open {
-        return Err(Error::Conflict(
-            "The event is not live, so there is nothing to watch yet.".into(),
-        ));
-    }
+    media_open(event, who)?;
     // Presenters publish; attendees once a presenter lets them speak, and never past a mute.
     let standing = match &who.user {
         Some(user) => core.store.standing(&event.id, user).await?,

@@ -8,7 +8,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{delete, post},
+    routing::{delete, get, post},
 };
 use serde_json::json;
 
@@ -31,6 +31,7 @@ use crate::{
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/events/{id}/live/media", get(ticket))
         .route("/events/{id}/live/publish", post(publish))
         .route("/events/{id}/live/watch", post(watch))
         .route("/events/{id}/live/media/{conn}", delete(hang_up))
@@ -41,6 +42,16 @@ pub fn router() -> Router<AppState> {
 
 /// Largest SDP offer taken: a browser's, with every codec and candidate, is a few KiB.
 const MAX_OFFER: usize = 64 * 1024;
+
+/// How this person's page joins the stage's media (which provider, what they may do).
+async fn ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    IdPath(id): IdPath<EventId>,
+) -> Result<Response, HttpError> {
+    let (e, who) = admitted(&s, &ctx, &id).await?;
+    Ok(Json(live::media_ticket(&s.core, &e, &who).await?).into_response())
+}
 
 /// The browser posts its SDP offer to send audio and video; the answer comes back.
 async fn publish(
