@@ -206,8 +206,8 @@ pub async fn connect_media(
         Some(user) => core.store.standing(&event.id, user).await?,
         None => None,
     };
-    let may_speak = standing.as_ref().is_some_and(|s| s.can_speak);
-    if role == MediaRole::Publisher && !who.runs_room() && !may_speak {
+    let speaker = standing.as_ref().is_some_and(|s| s.can_speak);
+    if role == MediaRole::Publisher && !who.runs_room() && !speaker {
         return Err(super::forbidden(
             "Only presenters, and people a presenter brings on stage, send audio and video.",
         ));

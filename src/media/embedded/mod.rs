@@ -345,10 +345,15 @@ impl Sfu {
     /// on the stage shares; the last to start is shown.
     pub fn share_screen(&self, stage: &EventId, user: &UserId, on: bool) -> Result<(), MediaError> {
         let mut places = self.places();
+        // Stopping needs no seat: it may come after the seat is gone (revoked, kicked).
         let Some(s) = places.stages.get_mut(stage) else {
-            return Err(MediaError::NotOnStage);
+            return if on {
+                Err(MediaError::NotOnStage)
+            } else {
+                Ok(())
+            };
         };
-        if !s.seats.iter().flatten().any(|x| x.user == *user) {
+        if on && !s.seats.iter().flatten().any(|x| x.user == *user) {
             return Err(MediaError::NotOnStage);
         }
         let owner = if on {
