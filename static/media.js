@@ -146,6 +146,12 @@ export class Stage {
     this.stopAll(text);
   }
 
+  /** Back in the room after a kick: the stage opens again with the next snapshot. */
+  reopen() {
+    this.closed = false;
+    this.watchTry = 0;
+  }
+
   stopAll(text) {
     this.stopWatching();
     this.stopSending();

@@ -101,7 +101,7 @@ function removed(text, mayReturn) {
   $("room-main").hidden = true;
   const banner = el("div", { class: "alert", role: "alert" }, el("strong", {}, text));
   if (mayReturn) {
-    banner.append(" ", button("Rejoin", () => { banner.remove(); $("room-main").hidden = false; stopped = false; connect(); }, "small"));
+    banner.append(" ", button("Rejoin", () => { banner.remove(); $("room-main").hidden = false; stopped = false; stage.reopen(); connect(); }, "small"));
   }
   $("banners").replaceChildren(banner);
   setConnection("Disconnected");

@@ -462,6 +462,15 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // She may come back: rejoining brings the stage back too.
+    click(&attendee, Locator::Css("#banners button")).await;
+    until(
+        &attendee,
+        "the stage after rejoining",
+        Duration::from_secs(15),
+        "return document.getElementById('stage-area').dataset.media === 'connected';",
+    )
+    .await;
 
     // The end releases every connection.
     click(&presenter, Locator::Css("form[data-when=live] button")).await;
