@@ -451,7 +451,11 @@ async fn stream_key(app: &TestApp, event: &str, who: &Person) -> (u16, serde_jso
 }
 
 async fn obs_sends_with_a_presenters_stream_key(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    const TOKEN: &str = "media-metrics-token-123";
+    let app = TestApp::spawn_with(backend, |o| {
+        o.metrics_token = Some(meetstage::config::Secret::new(TOKEN));
+    })
+    .await;
     let (owner, event) = app.live_event("members").await;
     let ada = app.person("Ada").await;
 
@@ -504,6 +508,15 @@ async fn obs_sends_with_a_presenters_stream_key(backend: Backend) {
     let roster = app.core.media.roster(&event.parse().unwrap());
     assert_eq!(roster.seats.len(), 1);
     assert_eq!(roster.seats[0].user_id.as_str(), owner.id);
+    // Operators see the media server's connections (one gauge per process: other tests'
+    // servers set it too, so only its presence is certain here).
+    let metrics = app.metrics(TOKEN).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("meetstage_media_connections ")),
+        "{metrics}"
+    );
 
     // OBS stops: its DELETE ends the connection (with the key; not with another).
     let http = reqwest::Client::new();

@@ -60,7 +60,9 @@ pub(super) async fn serve(
             by_source.clear();
             release(&places, &mut screens, &peers, &gone);
         }
-        count.store(peers.len(), Ordering::Relaxed);
+        if count.swap(peers.len(), Ordering::Relaxed) != peers.len() {
+            metrics::gauge!("meetstage_media_connections").set(peers.len() as f64);
+        }
         let idle = Instant::now() + Duration::from_millis(100);
         let wake = peers.iter().map(|p| p.due).min().unwrap_or(idle).min(idle);
         let wait = wake.saturating_duration_since(Instant::now());
