@@ -5,6 +5,7 @@
 //! carries media for those it is told about.
 
 pub mod embedded;
+pub mod ivs;
 pub mod layers;
 
 use serde::Serialize;
