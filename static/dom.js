@@ -16,3 +16,6 @@ export function el(tag, attrs = {}, ...children) {
 export function button(label, onclick, cls = "secondary small", extra = {}) {
   return el("button", { type: "button", class: cls, onclick, ...extra }, label);
 }
+
+/** This page's CSRF token, for scripts' state-changing requests. */
+export const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";

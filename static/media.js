@@ -8,7 +8,8 @@
 // only shows what it decided.
 
 import { ACTION } from "/static/protocol.js";
-import { el } from "/static/dom.js";
+import { csrf, el } from "/static/dom.js";
+import { explain, levelMeter, listDevices, newStreamKey, remember, remembered, testSpeaker } from "/static/devices.js";
 
 const SEATS = 12;
 // The camera's simulcast layers; their names and caps match the server's (src/media/layers.rs).
@@ -17,29 +18,7 @@ const LAYERS = [
   { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
   { rid: "f", maxBitrate: 1_500_000 },
 ];
-const STORE = "meetstage.devices";
 const $ = (id) => document.getElementById(id);
-
-const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
-
-/** Why a camera, microphone or screen could not be used, in plain words. */
-export function explain(error, what = "camera or microphone") {
-  switch (error && error.name) {
-    case "NotAllowedError":
-    case "SecurityError":
-      return what === "screen"
-        ? "Screen sharing was cancelled, or your system blocks it for this browser (on macOS: System Settings → Privacy & Security → Screen Recording)."
-        : `This site may not use your ${what}. Allow it in the browser's site settings (the icon left of the address), then try again.`;
-    case "NotFoundError":
-    case "OverconstrainedError":
-      return `No ${what} was found. Plug one in, or pick another in the list, then try again.`;
-    case "NotReadableError":
-    case "AbortError":
-      return `Your ${what} is in use by another application, or the system stopped it. Close that application and try again.`;
-    default:
-      return `Your ${what} could not be started${error && error.message ? ` (${error.message})` : ""}.`;
-  }
-}
 
 /** Browsers send VP8 and Opus, which every browser decodes; the server forwards media as it
  * is, so watching also takes H.264, which OBS sends. */
@@ -78,16 +57,6 @@ async function negotiate(pc, url) {
 /** Ends a connection on the server at once, rather than when it stops hearing from us. */
 function hangUp(url) {
   if (url) fetch(url, { method: "DELETE", headers: { "x-csrf-token": csrf() }, credentials: "same-origin", keepalive: true }).catch(() => {});
-}
-
-function remembered() {
-  try { return JSON.parse(localStorage.getItem(STORE)) || {}; } catch { return {}; }
-}
-
-function remember(kind, id) {
-  const d = remembered();
-  d[kind] = id;
-  try { localStorage.setItem(STORE, JSON.stringify(d)); } catch { /* private mode */ }
 }
 
 export class Stage {
@@ -553,7 +522,7 @@ export class Stage {
     this.stopScreen(false);
     if (this.pub) { this.pub.close(); this.pub = null; hangUp(this.pubUrl); this.pubUrl = null; }
     if (this.local) { for (const t of this.local.getTracks()) t.stop(); this.local = null; }
-    if (this.level) { cancelAnimationFrame(this.level.raf); this.level.ctx.close().catch(() => {}); this.level = null; }
+    if (this.level) { this.level.stop(); this.level = null; }
     this.drawPanel();
   }
 
@@ -658,90 +627,25 @@ export class Stage {
     }
   }
 
-  async listDevices() {
-    if (!this.panel || !navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
-    let devices = [];
-    try { devices = await navigator.mediaDevices.enumerateDevices(); } catch { return; }
-    const d = remembered();
-    const fill = (id, kind, chosen, none) => {
-      const select = $(id);
-      const list = devices.filter((x) => x.kind === kind);
-      select.replaceChildren(...(list.length ? list.map((x, i) => el("option", { value: x.deviceId }, x.label || `${none} ${i + 1}`)) : [el("option", { value: "" }, `No ${none.toLowerCase()} found`)]));
-      if (chosen && list.some((x) => x.deviceId === chosen)) select.value = chosen;
-    };
-    const current = (kind) => this.local && this.local.getTracks().find((t) => t.kind === kind)?.getSettings().deviceId;
-    fill("device-camera", "videoinput", current("video") || d.camera, "Camera");
-    fill("device-mic", "audioinput", current("audio") || d.mic, "Microphone");
-    fill("device-speaker", "audiooutput", d.speaker, "Speaker");
-    $("device-speaker").disabled = !HTMLMediaElement.prototype.setSinkId;
+  listDevices() {
+    if (this.panel) return listDevices(this.local);
+    return Promise.resolve();
   }
 
-  /** A new key for OBS; the one before stops working. */
-  async newStreamKey() {
-    const state = $("stream-key-state");
-    const button = $("stream-key-new");
-    if ($("stream-key-value").value && !confirm("Create a new key? OBS stops sending with the current one.")) return;
-    button.disabled = true;
-    state.textContent = "Creating a key…";
-    try {
-      const r = await fetch(`/events/${this.eventId}/live/stream-key`, { method: "POST", headers: { "x-csrf-token": csrf() }, credentials: "same-origin" });
-      const j = await r.json().catch(() => ({}));
-      if (!r.ok) throw new Error(j.message || `The key could not be created (${r.status}).`);
-      $("stream-key-server").value = j.server;
-      $("stream-key-value").value = j.key;
-      $("stream-key").hidden = false;
-      button.textContent = "Create a new key";
-      state.textContent = "Key created. Copy it into OBS now: it is not shown again.";
-    } catch (e) {
-      state.textContent = e.message;
-    } finally {
-      button.disabled = false;
-    }
+  newStreamKey() {
+    return newStreamKey(this.eventId);
   }
 
-  /** Plays a short chime on the chosen speaker. */
-  async testSpeaker() {
-    const ctx = new AudioContext();
-    const dest = ctx.createMediaStreamDestination();
-    const osc = ctx.createOscillator();
-    const gain = ctx.createGain();
-    osc.frequency.value = 660;
-    gain.gain.setValueAtTime(0.2, ctx.currentTime);
-    gain.gain.exponentialRampToValueAtTime(0.001, ctx.currentTime + 0.8);
-    osc.connect(gain).connect(dest);
-    const a = new Audio();
-    a.srcObject = dest.stream;
-    if (this.speakerId && a.setSinkId) await a.setSinkId(this.speakerId).catch(() => {});
-    osc.start();
-    osc.stop(ctx.currentTime + 0.8);
-    await a.play().catch(() => {});
-    $("speaker-state").textContent = "Playing a chime; if you heard nothing, pick another speaker.";
-    setTimeout(() => { ctx.close().catch(() => {}); $("speaker-state").textContent = ""; }, 1500);
+  testSpeaker() {
+    return testSpeaker(this.speakerId);
   }
 
   /** Shows the microphone's level while it is on. */
   meter() {
-    if (this.level) { cancelAnimationFrame(this.level.raf); this.level.ctx.close().catch(() => {}); this.level = null; }
+    if (this.level) this.level.stop();
     const track = this.local && this.local.getAudioTracks()[0];
     const meter = $("media-level");
-    if (!track || !meter) return;
-    const ctx = new AudioContext();
-    const analyser = ctx.createAnalyser();
-    analyser.fftSize = 512;
-    ctx.createMediaStreamSource(new MediaStream([track])).connect(analyser);
-    const data = new Uint8Array(analyser.fftSize);
-    const level = { ctx, analyser, raf: 0, value: 0, peak: 0 };
-    const step = () => {
-      analyser.getByteTimeDomainData(data);
-      let peak = 0;
-      for (const x of data) peak = Math.max(peak, Math.abs(x - 128));
-      level.value = Math.min(100, Math.round((peak / 128) * 100 * (track.enabled ? 1 : 0)));
-      meter.value = level.value;
-      level.peak = Math.max(level.peak, level.value);
-      level.raf = requestAnimationFrame(step);
-    };
-    step();
-    this.level = level;
+    this.level = track && meter ? levelMeter(track, meter) : null;
   }
 
   note(text) {

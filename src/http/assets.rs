@@ -33,6 +33,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/dom.js"),
     ),
     (
+        "devices.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/devices.js"),
+    ),
+    (
         "media.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/media.js"),

@@ -275,6 +275,9 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     )
     .await;
 
+    click(&presenter, Locator::Id("speaker-test")).await;
+    wait_text(&presenter, "#speaker-state", "Playing a chime").await;
+
     // Pinning makes a tile the large one; full screen shows the stage alone.
     press(&attendee, "Pin Olga").await;
     until(
