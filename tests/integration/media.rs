@@ -140,22 +140,26 @@ async fn offer(app: &TestApp, who: Option<&Person>, path: &str, sdp: &str) -> (u
 
 /// `sender` sending audio and `who` receiving it, both connected.
 async fn stage(app: &TestApp, event: &str, sender: &Person, who: &Person) -> (Peer, Peer) {
-    let (mut presenter, sdp, pending) = Peer::new(Direction::SendOnly);
-    let (status, answer) = offer(
-        app,
-        Some(sender),
-        &format!("/events/{event}/live/publish"),
-        &sdp,
-    )
-    .await;
-    assert_eq!(status, 201, "{answer}");
-    presenter.accept(&answer, pending);
-    let (mut attendee, sdp, pending) = Peer::new(Direction::RecvOnly);
-    let (status, answer) =
-        offer(app, Some(who), &format!("/events/{event}/live/watch"), &sdp).await;
-    assert_eq!(status, 201, "{answer}");
-    attendee.accept(&answer, pending);
+    let presenter = joined(app, event, sender, "publish", Direction::SendOnly, 1).await;
+    let attendee = joined(app, event, who, "watch", Direction::RecvOnly, 1).await;
     (presenter, attendee)
+}
+
+/// `who`'s connection with `lines` audio tracks, offered to `/live/{what}` and answered.
+async fn joined(
+    app: &TestApp,
+    event: &str,
+    who: &Person,
+    what: &str,
+    direction: Direction,
+    lines: usize,
+) -> Peer {
+    let (mut peer, sdp, pending) = Peer::with_lines(direction, lines);
+    let path = format!("/events/{event}/live/{what}");
+    let (status, answer) = offer(app, Some(who), &path, &sdp).await;
+    assert_eq!(status, 201, "{answer}");
+    peer.accept(&answer, pending);
+    peer
 }
 
 /// Pumps both sides, the presenter sending a frame every 20 ms once both are connected,
@@ -489,16 +493,7 @@ async fn obs_sends_with_a_presenters_stream_key(backend: Backend) {
         "{location}"
     );
     obs.accept(&answer, pending);
-    let (mut attendee, sdp, pending) = Peer::new(Direction::RecvOnly);
-    let (status, answer) = offer(
-        &app,
-        Some(&ada),
-        &format!("/events/{event}/live/watch"),
-        &sdp,
-    )
-    .await;
-    assert_eq!(status, 201, "{answer}");
-    attendee.accept(&answer, pending);
+    let mut attendee = joined(&app, &event, &ada, "watch", Direction::RecvOnly, 1).await;
     assert!(
         run(&mut obs, &mut attendee, Duration::from_secs(10), |a| a
             .received
@@ -584,26 +579,8 @@ async fn presenters_rehearse_in_the_green_room(backend: Backend) {
         .await
     );
     // Ada sits in the second seat: the owner hears her on their second audio track.
-    let (mut ada_sends, sdp, pending) = Peer::new(Direction::SendOnly);
-    let (status, answer) = offer(
-        &app,
-        Some(&ada),
-        &format!("/events/{event}/live/publish"),
-        &sdp,
-    )
-    .await;
-    assert_eq!(status, 201, "{answer}");
-    ada_sends.accept(&answer, pending);
-    let (mut owner_hears, sdp, pending) = Peer::with_lines(Direction::RecvOnly, 2);
-    let (status, answer) = offer(
-        &app,
-        Some(&owner),
-        &format!("/events/{event}/live/watch"),
-        &sdp,
-    )
-    .await;
-    assert_eq!(status, 201, "{answer}");
-    owner_hears.accept(&answer, pending);
+    let mut ada_sends = joined(&app, &event, &ada, "publish", Direction::SendOnly, 1).await;
+    let mut owner_hears = joined(&app, &event, &owner, "watch", Direction::RecvOnly, 2).await;
     assert!(
         run(
             &mut ada_sends,

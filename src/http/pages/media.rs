@@ -83,10 +83,7 @@ async fn hang_up(
 ) -> Result<StatusCode, HttpError> {
     let id: EventId = id.parse().map_err(|_| HttpError(Error::NotFound))?;
     let (_, who) = admitted(&s, &ctx, &id).await?;
-    if let Some(user) = &who.user {
-        s.core.media.hang_up(&id, user, conn);
-    }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(end(&s, &id, &who, conn))
 }
 
 /// OBS (or any WHIP client) publishes as the presenter whose stream key it bears.
@@ -107,10 +104,15 @@ async fn whip_hang_up(
 ) -> Result<StatusCode, HttpError> {
     let id: EventId = id.parse().map_err(|_| HttpError(Error::NotFound))?;
     let (_, who) = key_holder(&s, &id, &headers).await?;
+    Ok(end(&s, &id, &who, conn))
+}
+
+/// Ends connection `conn` if it is `who`'s; anyone else's is left alone, and said the same.
+fn end(s: &AppState, id: &EventId, who: &Participant, conn: u64) -> StatusCode {
     if let Some(user) = &who.user {
-        s.core.media.hang_up(&id, user, conn);
+        s.core.media.hang_up(id, user, conn);
     }
-    Ok(StatusCode::NO_CONTENT)
+    StatusCode::NO_CONTENT
 }
 
 /// A new stream key for the presenter asking; the one before stops working.

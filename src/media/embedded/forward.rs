@@ -30,7 +30,11 @@ pub(super) fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pa
             _ => continue,
         };
         let (stage, user) = (p.stage.clone(), p.user.clone());
-        let available = p.sent_layers(data.mid, now);
+        // Only simulcast frames choose among layers.
+        let available = match data.rid {
+            Some(_) => p.sent_layers(data.mid, now),
+            None => Vec::new(),
+        };
         let seats = sending.get(&stage).copied().unwrap_or(1);
         let videos = seats + usize::from(screens.contains_key(&stage));
         for (j, peer) in peers.iter_mut().enumerate() {

@@ -29,6 +29,8 @@ pub(super) async fn serve(
     // every one; rebuilt whenever the list changes.
     let mut by_source: HashMap<SocketAddr, usize> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM];
+    // Some connection may have ended: set by a command or a connection that ran.
+    let mut sweep = false;
     loop {
         // Only connections that heard something, were written to, or whose time came are
         // run: the rest cost nothing, however many there are.
@@ -48,13 +50,14 @@ pub(super) async fn serve(
             if let Some(next) = peer.guarded(|p| drain(i, p, &socket, &mut pass)) {
                 peer.due = next;
             }
+            sweep |= !peer.alive();
         }
         if !pass.media.is_empty() || !pass.keyframes.is_empty() || !pass.fresh.is_empty() {
             forward(&mut peers, &screens, pass);
             // What was just written must go out before we wait.
             continue;
         }
-        if peers.iter().any(|p| !p.alive()) {
+        if std::mem::take(&mut sweep) {
             let (alive, gone): (Vec<Peer>, Vec<Peer>) = peers.into_iter().partition(Peer::alive);
             peers = alive;
             by_source.clear();
@@ -73,6 +76,7 @@ pub(super) async fn serve(
                         by_source.clear();
                     }
                     obey(command, &mut peers, &mut screens);
+                    sweep = true;
                 }
                 None => return,
             },
