@@ -50,20 +50,7 @@ impl App {
             .context("setting up mail")?;
         // With Postgres, live rooms hear changes made through other instances.
         let bus = Bus::for_store(&store);
-        let udp = match config.media_udp {
-            Some(a) => a,
-            None => listener
-                .local_addr()
-                .context("reading the listener's address")?,
-        };
-        let (sfu, mut rosters) = crate::media::embedded::Sfu::start(
-            udp,
-            config.media_public_ip,
-            config.media_viewer_bps,
-        )
-        .await
-        .with_context(|| format!("starting the media server on UDP {udp}"))?;
-        let media = crate::media::MediaProvider::Embedded(sfu);
+        let (media, rosters) = start_media(&config, &listener).await?;
         let core = Core {
             media: media.clone(),
             store: store.clone(),
@@ -87,12 +74,14 @@ impl App {
             secret,
             config: Arc::new(config),
         };
-        let hub = core.hub.clone();
-        tokio::spawn(async move {
-            while let Some((event, roster)) = rosters.recv().await {
-                hub.stage_changed(&event, roster);
-            }
-        });
+        if let Some(mut rosters) = rosters {
+            let hub = core.hub.clone();
+            tokio::spawn(async move {
+                while let Some((event, roster)) = rosters.recv().await {
+                    hub.stage_changed(&event, roster);
+                }
+            });
+        }
         crate::realtime::bus::listen(&core.store, core.hub.clone())
             .await
             .context("listening for live-room changes")?;
@@ -142,6 +131,10 @@ impl App {
         }
         let heartbeat = tokio::spawn(crate::realtime::heartbeat(core.clone()));
         let workers = self.workers.then(|| Workers::spawn(&state.core));
+        let emf = core
+            .config
+            .metrics_emf
+            .then(|| tokio::spawn(crate::telemetry::report_emf(core.clock.clone())));
         let service = http::service(state.clone());
         tracing::info!(address = %self.local_addr(), base_url = %state.core.config.base_url, "meetstage is listening");
         let limits = http::serve::Limits {
@@ -157,6 +150,9 @@ impl App {
         http::serve::serve(self.listener, service, limits, shutdown).await;
         housekeeping.abort();
         heartbeat.abort();
+        if let Some(emf) = emf {
+            emf.abort();
+        }
         if let Some(w) = workers {
             w.stop();
         }
@@ -202,4 +198,46 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     opts.open(path)?.write_all(text.as_bytes())
+}
+
+/// The configured media provider; the embedded one also hands back its stage rosters, which
+/// the live rooms relay to pages.
+async fn start_media(
+    config: &Config,
+    listener: &TcpListener,
+) -> anyhow::Result<(
+    crate::media::MediaProvider,
+    Option<crate::media::embedded::Rosters>,
+)> {
+    use crate::{config::MediaKind, media::MediaProvider};
+    match &config.media {
+        MediaKind::Embedded => {
+            let udp = match config.media_udp {
+                Some(a) => a,
+                None => listener
+                    .local_addr()
+                    .context("reading the listener's address")?,
+            };
+            let (sfu, rosters) = crate::media::embedded::Sfu::start(
+                udp,
+                config.media_public_ip,
+                config.media_viewer_bps,
+            )
+            .await
+            .with_context(|| format!("starting the media server on UDP {udp}"))?;
+            Ok((MediaProvider::Embedded(sfu), Some(rosters)))
+        }
+        MediaKind::Ivs(settings) => {
+            let ivs = crate::media::ivs::Ivs::new(settings)
+                .await
+                .context("setting up Amazon IVS")?;
+            if !settings.web_sdk.is_file() {
+                tracing::warn!(path = %settings.web_sdk.display(), "the IVS Web Broadcast SDK is not there, so pages cannot join stages; run `npm ci` in static/vendor (README)");
+            }
+            if settings.recording.is_none() {
+                tracing::warn!("no IVS storage and encoder configuration: events are not recorded");
+            }
+            Ok((MediaProvider::Ivs(ivs), None))
+        }
+    }
 }

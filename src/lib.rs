@@ -8,9 +8,10 @@
 //! - [`mail`]: the `Mailer` seam and its transports.
 //! - [`media`]: the `MediaProvider` seam and the embedded SFU (cameras, microphones, screens).
 //! - [`jobs`]: the in-process loop that runs due jobs and delivers the mail outbox.
-//! - [`config`], [`telemetry`], [`clock`]: process-wide plumbing.
+//! - [`config`], [`telemetry`], [`clock`], [`aws`]: process-wide plumbing.
 
 pub mod app;
+pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -53,6 +53,25 @@ impl fmt::Debug for MailerKind {
     }
 }
 
+/// Who carries a stage's media.
+#[derive(Clone, Debug)]
+pub enum MediaKind {
+    /// The SFU in this process.
+    Embedded,
+    Ivs(Box<IvsSettings>),
+}
+
+#[derive(Clone, Debug)]
+pub struct IvsSettings {
+    pub region: String,
+    pub public_key_arn: String,
+    pub private_key: Secret,
+    /// Where composed recordings go, and how they are encoded; both or neither.
+    pub recording: Option<(String, String)>,
+    pub endpoint_url: Option<Url>,
+    pub web_sdk: PathBuf,
+}
+
 #[derive(Clone, Debug)]
 pub struct Branding {
     pub community_name: String,
@@ -103,6 +122,7 @@ pub struct Config {
     pub max_concurrent_hashes: usize,
     pub log_format: LogFormat,
     pub metrics_token: Option<Secret>,
+    pub metrics_emf: bool,
     pub header_timeout: std::time::Duration,
     pub shutdown_grace: std::time::Duration,
     pub room: RoomSettings,
@@ -112,10 +132,12 @@ pub struct Config {
     pub media_public_ip: Option<std::net::IpAddr>,
     /// The most video one viewer is sent (bit/s).
     pub media_viewer_bps: Option<u64>,
+    pub media: MediaKind,
 }
 
 impl Config {
     pub fn from_options(o: Options) -> Result<Config, ConfigError> {
+        let media = media_kind(&o)?;
         let bind = o
             .bind
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
@@ -311,6 +333,7 @@ impl Config {
             }
         };
         Ok(Config {
+            media,
             media_udp: o.media_udp,
             media_public_ip: o.media_public_ip,
             media_viewer_bps,
@@ -345,6 +368,7 @@ impl Config {
             max_concurrent_hashes: o.max_concurrent_hashes.unwrap_or(cores).max(1),
             log_format,
             metrics_token: o.metrics_token,
+            metrics_emf: o.metrics_emf.unwrap_or(false),
             header_timeout,
             shutdown_grace,
             room,
@@ -372,6 +396,78 @@ impl Config {
 }
 
 /// `eu-west-1`, `us-gov-east-1`: lower-case words and a number, joined by dashes.
+fn media_kind(o: &Options) -> Result<MediaKind, ConfigError> {
+    match o.media_provider.as_deref().unwrap_or("embedded") {
+        "embedded" => Ok(MediaKind::Embedded),
+        "ivs" => {
+            let needs = |what: &str| ConfigError(format!("media_provider `ivs` needs {what}"));
+            let region = o
+                .ivs_region
+                .clone()
+                .filter(|r| is_aws_region(r))
+                .ok_or_else(|| needs("ivs_region, e.g. eu-west-1"))?;
+            let public_key_arn = o
+                .ivs_public_key_arn
+                .clone()
+                .filter(|a| a.starts_with("arn:") && a.contains(":public-key/"))
+                .ok_or_else(|| needs("ivs_public_key_arn (arn:aws:ivs:…:public-key/…)"))?;
+            let private_key = o
+                .ivs_private_key
+                .clone()
+                .filter(|k| k.expose().contains("PRIVATE KEY-----"))
+                .ok_or_else(|| needs("ivs_private_key: the P-384 private key in PEM"))?;
+            let storage_configuration_arn = o
+                .ivs_storage_configuration_arn
+                .clone()
+                .filter(|a| !a.is_empty());
+            let encoder_configuration_arn = o
+                .ivs_encoder_configuration_arn
+                .clone()
+                .filter(|a| !a.is_empty());
+            let recording = match (storage_configuration_arn, encoder_configuration_arn) {
+                (None, None) => None,
+                (Some(s), Some(e))
+                    if s.starts_with("arn:")
+                        && s.contains(":storage-configuration/")
+                        && e.starts_with("arn:")
+                        && e.contains(":encoder-configuration/") =>
+                {
+                    Some((s, e))
+                }
+                _ => {
+                    return Err(ConfigError(
+                        "recording on IVS needs both ivs_storage_configuration_arn \
+                         (arn:aws:ivs:…:storage-configuration/…) and \
+                         ivs_encoder_configuration_arn (arn:aws:ivs:…:encoder-configuration/…)"
+                            .into(),
+                    ));
+                }
+            };
+            if let Some(u) = &o.ivs_endpoint_url
+                && u.scheme() != "http"
+                && u.scheme() != "https"
+            {
+                return Err(ConfigError("ivs_endpoint_url must be http(s)".into()));
+            }
+            Ok(MediaKind::Ivs(Box::new(IvsSettings {
+                region,
+                public_key_arn,
+                private_key,
+                recording,
+                endpoint_url: o.ivs_endpoint_url.clone(),
+                web_sdk: o.ivs_web_sdk.clone().unwrap_or_else(|| {
+                    PathBuf::from(
+                        "static/vendor/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js",
+                    )
+                }),
+            })))
+        }
+        other => Err(ConfigError(format!(
+            "unknown media_provider `{other}` (use `embedded` or `ivs`)"
+        ))),
+    }
+}
+
 fn is_aws_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3

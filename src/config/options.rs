@@ -37,6 +37,46 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_MEDIA_VIEWER_KBPS")]
     pub media_viewer_kbps: Option<u64>,
 
+    /// Who carries cameras, microphones and screens: `embedded` (the SFU in this process, one
+    /// UDP port) or `ivs` (Amazon IVS Real-Time stages, for large audiences) [default: embedded].
+    #[arg(long, env = "MEETSTAGE_MEDIA_PROVIDER")]
+    pub media_provider: Option<String>,
+
+    /// AWS region of the IVS stages for `media_provider = ivs`, e.g. `eu-west-1`.
+    #[arg(long, env = "MEETSTAGE_IVS_REGION")]
+    pub ivs_region: Option<String>,
+
+    /// ARN IVS gave the imported public key (`aws ivs-realtime import-public-key`); tokens
+    /// name it as their signer.
+    #[arg(long, env = "MEETSTAGE_IVS_PUBLIC_KEY_ARN")]
+    pub ivs_public_key_arn: Option<String>,
+
+    /// The EC P-384 private key (PEM) whose public half is imported into IVS; participant
+    /// tokens are signed with it here, so joining a stage costs no AWS call.
+    #[arg(long, env = "MEETSTAGE_IVS_PRIVATE_KEY", hide_env_values = true)]
+    pub ivs_private_key: Option<Secret>,
+
+    /// ARN of the IVS storage configuration (an S3 bucket) that composed recordings are
+    /// written to; without it events on IVS are not recorded [default: none].
+    #[arg(long, env = "MEETSTAGE_IVS_STORAGE_CONFIGURATION_ARN")]
+    pub ivs_storage_configuration_arn: Option<String>,
+
+    /// ARN of the IVS encoder configuration composed recordings are encoded with (size,
+    /// frame rate, bit rate); needed with a storage configuration [default: none].
+    #[arg(long, env = "MEETSTAGE_IVS_ENCODER_CONFIGURATION_ARN")]
+    pub ivs_encoder_configuration_arn: Option<String>,
+
+    /// Other IVS Real-Time endpoint (a VPC endpoint or a local fake; a loopback address needs
+    /// no AWS credentials) [default: the region's].
+    #[arg(long, env = "MEETSTAGE_IVS_ENDPOINT_URL")]
+    pub ivs_endpoint_url: Option<Url>,
+
+    /// File the IVS Web Broadcast SDK is served from to pages (`npm ci` in `static/vendor`
+    /// puts the pinned version at the default path) [default: static/vendor/node_modules/
+    /// amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js].
+    #[arg(long, env = "MEETSTAGE_IVS_WEB_SDK")]
+    pub ivs_web_sdk: Option<PathBuf>,
+
     /// Public URL people reach meetstage at; links in mail use it. `https://` turns on Secure
     /// cookies and HSTS [default: http://<bind>].
     #[arg(long, env = "MEETSTAGE_BASE_URL")]
@@ -150,6 +190,11 @@ pub struct Options {
     /// Log format: `json` or `pretty` [default: json]. Levels come from RUST_LOG.
     #[arg(long, env = "MEETSTAGE_LOG_FORMAT")]
     pub log_format: Option<String>,
+
+    /// Also write the engagement and job metrics to standard output once a minute as
+    /// CloudWatch embedded metric format (for the awslogs driver on ECS) [default: false].
+    #[arg(long, env = "MEETSTAGE_METRICS_EMF")]
+    pub metrics_emf: Option<bool>,
 
     /// Bearer token Prometheus must send to read `/metrics` (at least 16 characters); without
     /// one, `/metrics` is not served [default: none].
@@ -270,6 +315,7 @@ impl Options {
             max_concurrent_hashes: self.max_concurrent_hashes.or(other.max_concurrent_hashes),
             log_format: self.log_format.or(other.log_format),
             metrics_token: self.metrics_token.or(other.metrics_token),
+            metrics_emf: self.metrics_emf.or(other.metrics_emf),
             header_timeout_secs: self.header_timeout_secs.or(other.header_timeout_secs),
             shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),
             room_stall_secs: self.room_stall_secs.or(other.room_stall_secs),
@@ -277,6 +323,18 @@ impl Options {
             media_udp: self.media_udp.or(other.media_udp),
             media_public_ip: self.media_public_ip.or(other.media_public_ip),
             media_viewer_kbps: self.media_viewer_kbps.or(other.media_viewer_kbps),
+            media_provider: self.media_provider.or(other.media_provider),
+            ivs_region: self.ivs_region.or(other.ivs_region),
+            ivs_public_key_arn: self.ivs_public_key_arn.or(other.ivs_public_key_arn),
+            ivs_private_key: self.ivs_private_key.or(other.ivs_private_key),
+            ivs_storage_configuration_arn: self
+                .ivs_storage_configuration_arn
+                .or(other.ivs_storage_configuration_arn),
+            ivs_encoder_configuration_arn: self
+                .ivs_encoder_configuration_arn
+                .or(other.ivs_encoder_configuration_arn),
+            ivs_endpoint_url: self.ivs_endpoint_url.or(other.ivs_endpoint_url),
+            ivs_web_sdk: self.ivs_web_sdk.or(other.ivs_web_sdk),
             room_send_buffer: self.room_send_buffer.or(other.room_send_buffer),
             room_heartbeat_secs: self.room_heartbeat_secs.or(other.room_heartbeat_secs),
             room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),

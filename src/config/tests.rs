@@ -185,3 +185,77 @@ fn ses_needs_a_region_and_a_verified_from_address() {
     );
     assert!(is_aws_region("us-gov-east-1") && !is_aws_region("eu-west"));
 }
+
+#[test]
+fn ivs_needs_a_region_a_key_and_both_recording_arns_or_neither() {
+    let pem = "-----BEGIN PRIVATE KEY-----\nMIG2\n-----END PRIVATE KEY-----\n";
+    let ivs = || Options {
+        media_provider: Some("ivs".into()),
+        ivs_region: Some("eu-west-1".into()),
+        ivs_public_key_arn: Some("arn:aws:ivs:eu-west-1:123456789012:public-key/k".into()),
+        ivs_private_key: Some(Secret::new(pem)),
+        ..Options::default()
+    };
+    let bad = |o: Options| Config::from_options(o).unwrap_err().to_string();
+    match Config::from_options(ivs()).unwrap().media {
+        MediaKind::Ivs(s) => {
+            assert_eq!(s.region, "eu-west-1");
+            assert_eq!(s.recording, None);
+            // The key stays out of logs.
+            assert!(!format!("{s:?}").contains("MIG2"));
+        }
+        MediaKind::Embedded => panic!("ivs configured"),
+    }
+    assert!(matches!(
+        Config::from_options(Options::default()).unwrap().media,
+        MediaKind::Embedded
+    ));
+    assert!(
+        bad(Options {
+            media_provider: Some("zoom".into()),
+            ..Options::default()
+        })
+        .contains("unknown media_provider `zoom`")
+    );
+    assert!(
+        bad(Options {
+            ivs_region: Some("Europe".into()),
+            ..ivs()
+        })
+        .contains("ivs_region")
+    );
+    assert!(
+        bad(Options {
+            ivs_public_key_arn: Some("my-key".into()),
+            ..ivs()
+        })
+        .contains("ivs_public_key_arn")
+    );
+    assert!(
+        bad(Options {
+            ivs_private_key: Some(Secret::new("hunter2")),
+            ..ivs()
+        })
+        .contains("ivs_private_key")
+    );
+    let storage = "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/s";
+    assert!(
+        bad(Options {
+            ivs_storage_configuration_arn: Some(storage.into()),
+            ..ivs()
+        })
+        .contains("needs both")
+    );
+    let both = Config::from_options(Options {
+        ivs_storage_configuration_arn: Some(storage.into()),
+        ivs_encoder_configuration_arn: Some(
+            "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/e".into(),
+        ),
+        ..ivs()
+    })
+    .unwrap();
+    let MediaKind::Ivs(s) = both.media else {
+        panic!("ivs configured")
+    };
+    assert!(s.recording.is_some());
+}

@@ -61,6 +61,7 @@ pub fn router() -> Router<AppState> {
                 )
             }),
         )
+        .route("/static/ivs-web-broadcast.js", get(ivs_sdk))
         .route("/static/{file}", get(file))
         .route(
             "/favicon.ico",
@@ -86,6 +87,21 @@ async fn file(Path(name): Path<String>) -> Response {
     match FILES.iter().find(|(n, _, _)| *n == name) {
         Some((_, ct, body)) => cached(ct, (*body).to_string()),
         None => not_found().await,
+    }
+}
+
+/// The IVS Web Broadcast SDK, from where `npm ci` in static/vendor put the pinned version
+/// (never committed); only with the IVS media provider.
+async fn ivs_sdk(State(s): State<AppState>) -> Response {
+    let crate::media::MediaProvider::Ivs(ivs) = &s.core.media else {
+        return not_found().await;
+    };
+    match tokio::fs::read_to_string(&ivs.web_sdk).await {
+        Ok(body) => cached("text/javascript; charset=utf-8", body),
+        Err(e) => {
+            tracing::error!(path = %ivs.web_sdk.display(), error = %e, "the IVS Web Broadcast SDK cannot be read");
+            not_found().await
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::{
     features::{
         Core, accounts,
         email::{self, FanOut},
-        live::{self, EndOfSession},
+        live::{self, EndOfSession, stage::StageJob},
     },
     store::NewJob,
 };
@@ -26,6 +26,8 @@ pub enum Job {
     EndWarning(EndOfSession),
     /// Ends the live session at its end.
     AutoStop(EndOfSession),
+    /// One step of a remote stage's lifecycle (create, record, close, disconnect, reconcile).
+    Stage(StageJob),
 }
 
 impl Job {
@@ -36,6 +38,7 @@ impl Job {
             Job::NotifyRegistrants(_) => "notify_registrants",
             Job::EndWarning(_) => "end_warning",
             Job::AutoStop(_) => "auto_stop",
+            Job::Stage(_) => "stage",
         }
     }
 
@@ -47,6 +50,7 @@ impl Job {
             Job::Cleanup => "{}".into(),
             Job::Reminder(f) | Job::NotifyRegistrants(f) => json(f),
             Job::EndWarning(p) | Job::AutoStop(p) => json(p),
+            Job::Stage(s) => json(s),
         }
     }
 
@@ -71,6 +75,7 @@ impl Job {
             "notify_registrants" => Job::NotifyRegistrants(parse(kind, payload)?),
             "end_warning" => Job::EndWarning(parse(kind, payload)?),
             "auto_stop" => Job::AutoStop(parse(kind, payload)?),
+            "stage" => Job::Stage(parse(kind, payload)?),
             other => anyhow::bail!("unknown job kind {other:?}"),
         })
     }
@@ -82,6 +87,7 @@ impl Job {
             Job::NotifyRegistrants(f) => email::fan_out(core, f, false).await,
             Job::EndWarning(p) => live::end_warning(core, p).await,
             Job::AutoStop(p) => live::auto_stop(core, p).await,
+            Job::Stage(s) => live::stage::run(core, s).await,
         }
     }
 }
@@ -109,6 +115,13 @@ mod tests {
             Job::NotifyRegistrants(fan),
             Job::EndWarning(end.clone()),
             Job::AutoStop(end),
+            Job::Stage(StageJob {
+                event_id: "e".into(),
+                step: live::stage::Step::Disconnect {
+                    user_id: "u".into(),
+                    reason: "kicked".into(),
+                },
+            }),
         ] {
             let row = job.at(0, None);
             assert_eq!(Job::decode(row.kind, &row.payload).unwrap(), job);

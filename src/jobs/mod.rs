@@ -154,6 +154,8 @@ pub async fn run_next_job(core: &Core) -> anyhow::Result<Option<(JobRow, JobOutc
         Err(e) => {
             let error = format!("{e:#}");
             let dead = row.attempts >= MAX_ATTEMPTS;
+            metrics::counter!("meetstage_jobs_failed_total", "kind" => row.kind.clone())
+                .increment(1);
             let retry =
                 (!dead).then(|| core.clock.now_ms().saturating_add(backoff_ms(row.attempts)));
             if dead {
@@ -292,6 +294,9 @@ async fn fail(core: &Core, row: &OutboxRow, error: &str, permanent: bool) -> any
     let retry = (attempts < MAX_ATTEMPTS && !permanent)
         .then(|| core.clock.now_ms().saturating_add(backoff_ms(attempts)));
     tracing::warn!(mail.id = %row.id, mail.purpose = %row.purpose, mail.attempts = attempts, error, "mail delivery failed");
+    if retry.is_none() {
+        metrics::counter!("meetstage_mail_dead_total").increment(1);
+    }
     core.store.mark_mail_failed(&row.id, error, retry).await?;
     Ok(())
 }

@@ -2,9 +2,6 @@
 //! calendar attachment and the List-Unsubscribe headers arrive exactly as the other
 //! transports send them.
 
-use std::time::Duration;
-
-use aws_config::{BehaviorVersion, Region, timeout::TimeoutConfig};
 use aws_sdk_sesv2::{
     Client,
     error::{ProvideErrorMetadata, SdkError},
@@ -12,7 +9,6 @@ use aws_sdk_sesv2::{
     primitives::Blob,
     types::{Destination, EmailContent, RawMessage},
 };
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use super::MailError;
 use crate::config::SesSettings;
@@ -26,27 +22,10 @@ pub struct SesMailer {
 }
 
 impl SesMailer {
-    /// Credentials come from the standard AWS chain, resolved lazily at the first send, so
-    /// start-up never waits on an instance-metadata lookup.
     pub async fn new(settings: &SesSettings, from: &str) -> SesMailer {
-        // rustls with ring, the one TLS stack of the binary (no aws-lc build).
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(settings.region.clone()))
-            .http_client(http)
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_timeout(Duration::from_secs(30))
-                    .build(),
-            );
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
-        }
+        let sdk = crate::aws::sdk_config(&settings.region, settings.endpoint_url.as_ref()).await;
         SesMailer {
-            client: Client::new(&loader.load().await),
+            client: Client::new(&sdk),
             from: from.to_string(),
             from_arn: settings.from_arn.clone(),
             configuration_set: settings.configuration_set.clone(),

@@ -39,13 +39,29 @@ pub enum StageRole {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "provider", rename_all = "snake_case")]
 pub enum Ticket {
-    /// Post SDP offers to these (WHIP/WHEP style); `publish` only for those who send. An
-    /// IVS ticket carries a participant token instead (the IVS issue).
+    /// Post SDP offers to these (WHIP/WHEP style); `publish` only for those who send.
     Embedded {
         role: StageRole,
         publish: Option<String>,
         watch: String,
     },
+    /// Join the IVS stage with this token (the IVS Web Broadcast SDK, served at `sdk`); ask
+    /// again with `?participant=` before `expires_at` (ms) and exchange the token in place.
+    /// Those who send also get a token for their shared screen, a participant of its own.
+    Ivs {
+        role: StageRole,
+        participant_id: String,
+        token: String,
+        expires_at: i64,
+        screen: Option<IvsScreen>,
+        sdk: String,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IvsScreen {
+    pub participant_id: String,
+    pub token: String,
 }
 
 /// A connection made: the answer to the browser's offer, and the connection's number (the
@@ -109,12 +125,19 @@ pub enum MediaError {
     /// The media server is not running (it stopped, or failed to start).
     #[error("live media is not available")]
     Unavailable,
+    /// This server's media runs on Amazon IVS: pages join there with a token.
+    #[error("this server's live media runs on Amazon IVS; join with the page's IVS ticket")]
+    Elsewhere,
 }
 
-/// The media provider of this instance.
+/// The media provider of this instance. The embedded server's stages live in this process,
+/// so each instance acts on the room's notices itself; IVS stages are remote, so their
+/// lifecycle runs as durable jobs (`features::live::stage`) and the per-instance hooks below
+/// have nothing to do for them.
 #[derive(Clone)]
 pub enum MediaProvider {
     Embedded(embedded::Sfu),
+    Ivs(ivs::Ivs),
 }
 
 impl MediaProvider {
@@ -122,7 +145,9 @@ impl MediaProvider {
     /// makes its stages on the first connection, so there is nothing to prepare.
     pub fn open_stage(&self, event: &EventId) {
         match self {
-            MediaProvider::Embedded(_) => tracing::debug!(event.id = %event, "stage opened"),
+            MediaProvider::Embedded(_) | MediaProvider::Ivs(_) => {
+                tracing::debug!(event.id = %event, "stage opened")
+            }
         }
     }
 
@@ -133,6 +158,7 @@ impl MediaProvider {
             MediaProvider::Embedded(_) => {
                 tracing::info!(event.id = %event, "live; this media provider does not record")
             }
+            MediaProvider::Ivs(_) => tracing::debug!(event.id = %event, "live"),
         }
     }
 
@@ -140,6 +166,7 @@ impl MediaProvider {
     pub fn connections(&self) -> usize {
         match self {
             MediaProvider::Embedded(sfu) => sfu.connections(),
+            MediaProvider::Ivs(_) => 0,
         }
     }
 
@@ -147,6 +174,7 @@ impl MediaProvider {
     pub fn disconnect(&self, event: &EventId, user: &UserId) {
         match self {
             MediaProvider::Embedded(sfu) => sfu.disconnect(event, user),
+            MediaProvider::Ivs(_) => {}
         }
     }
 
@@ -154,6 +182,7 @@ impl MediaProvider {
     pub fn close_stage(&self, event: &EventId) {
         match self {
             MediaProvider::Embedded(sfu) => sfu.close_stage(event),
+            MediaProvider::Ivs(_) => {}
         }
     }
 
@@ -162,6 +191,8 @@ impl MediaProvider {
     pub fn restrict(&self, event: &EventId, user: &UserId, muted: bool, may_publish: bool) {
         match self {
             MediaProvider::Embedded(sfu) => sfu.restrict(event, user, muted, may_publish),
+            // A muted speaker's page stops sending; IVS has no server-side mute.
+            MediaProvider::Ivs(_) => {}
         }
     }
 
@@ -174,6 +205,7 @@ impl MediaProvider {
     ) -> Result<Connected, MediaError> {
         match self {
             MediaProvider::Embedded(sfu) => sfu.connect(event, who, offer).await,
+            MediaProvider::Ivs(_) => Err(MediaError::Elsewhere),
         }
     }
 
@@ -181,20 +213,7 @@ impl MediaProvider {
     pub fn hang_up(&self, event: &EventId, user: &UserId, id: u64) {
         match self {
             MediaProvider::Embedded(sfu) => sfu.hang_up(event, user, id),
-        }
-    }
-
-    /// How `role` joins this event's stage. Asked again when the role changes (brought on
-    /// stage, or back): IVS exchanges the token, the embedded server opens a sending
-    /// connection.
-    pub fn ticket(&self, event: &EventId, role: StageRole) -> Ticket {
-        match self {
-            MediaProvider::Embedded(_) => Ticket::Embedded {
-                role,
-                publish: (role != StageRole::Subscriber)
-                    .then(|| format!("/events/{event}/live/publish")),
-                watch: format!("/events/{event}/live/watch"),
-            },
+            MediaProvider::Ivs(_) => {}
         }
     }
 
@@ -202,6 +221,8 @@ impl MediaProvider {
     pub fn share_screen(&self, event: &EventId, user: &UserId, on: bool) -> Result<(), MediaError> {
         match self {
             MediaProvider::Embedded(sfu) => sfu.share_screen(event, user, on),
+            // The screen is a featured participant of its own on IVS.
+            MediaProvider::Ivs(_) => Ok(()),
         }
     }
 
@@ -209,6 +230,8 @@ impl MediaProvider {
     pub fn roster(&self, event: &EventId) -> Roster {
         match self {
             MediaProvider::Embedded(sfu) => sfu.roster(event),
+            // Pages learn who is on an IVS stage from the SDK's participant events.
+            MediaProvider::Ivs(_) => Roster::default(),
         }
     }
 }

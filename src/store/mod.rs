@@ -11,6 +11,7 @@ pub mod live;
 pub mod notify;
 pub mod outbox;
 pub mod registrations;
+pub mod stages;
 
 use std::{str::FromStr, time::Duration};
 

@@ -12,6 +12,7 @@ mod calendar;
 mod cli;
 mod email;
 mod events;
+mod ivs;
 mod live;
 mod media;
 mod ops;

@@ -171,6 +171,10 @@ async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
         now,
     ));
     change.effects.unschedule = live::transition_unschedules(&event.id, Transition::End);
+    change
+        .effects
+        .jobs
+        .extend(live::stage::on_cancel(core, &event.id, now));
     change.notices.push(live::status_notice(&event.id));
     let mut tx = core.store.begin().await?;
     if !tx.cancel_event(&event.id, now).await? {
@@ -224,6 +228,10 @@ pub(crate) async fn apply_transition(
         change.effects.jobs.extend(jobs);
         change.effects.unschedule.extend(stale);
     }
+    change
+        .effects
+        .jobs
+        .extend(live::stage::on_transition(core, &event.id, t, now));
     change.notices.push(live::status_notice(&event.id));
     let mut tx = core.store.begin().await?;
     if !tx

@@ -6,6 +6,7 @@
 //!
 //! - [`clock`]: warnings, automatic stop and extending.
 //! - [`questions`], [`hands`], [`chat`], [`moderation`]: the actions.
+//! - [`stage`]: media tickets, and a remote stage's lifecycle as jobs.
 
 pub mod chat;
 pub mod clock;
@@ -13,6 +14,7 @@ pub mod hands;
 pub mod moderation;
 pub mod presenters;
 pub mod questions;
+pub mod stage;
 
 use std::collections::HashSet;
 
@@ -150,6 +152,7 @@ pub async fn media_ticket(
     core: &Core,
     event: &EventView,
     who: &Participant,
+    held: stage::Held<'_>,
 ) -> std::result::Result<crate::media::Ticket, Error> {
     use crate::media::StageRole;
     media_open(event, who)?;
@@ -160,7 +163,7 @@ pub async fn media_ticket(
     } else {
         StageRole::Subscriber
     };
-    Ok(core.media.ticket(&event.id, role))
+    stage::ticket(core, event, who, role, held).await
 }
 
 fn media_open(event: &EventView, who: &Participant) -> std::result::Result<(), Error> {
@@ -230,6 +233,7 @@ pub async fn connect_media(
             | MediaError::TooMany
             | MediaError::NotOnStage => Error::Conflict(format!("{e}.")),
             MediaError::Unavailable => Error::Internal(anyhow::anyhow!(e)),
+            MediaError::Elsewhere => Error::Conflict(format!("{e}.")),
         })
 }
 

@@ -105,6 +105,19 @@ async fn apply(
             },
         ));
     }
+    // Off the stage's media too, where it is remote (IVS): kicked, banned, or no longer
+    // speaking.
+    let off_stage = match (removed, c.can_speak) {
+        (Some(true), _) => Some("banned from this event"),
+        (Some(false), _) => Some("removed by a presenter"),
+        (None, Some(false)) => Some("no longer speaking"),
+        _ => None,
+    };
+    if let Some(reason) = off_stage {
+        change.effects.jobs.extend(super::stage::disconnect(
+            cx.core, &event_id, user, reason, cx.now,
+        ));
+    }
     let mut tx = cx.core.store.begin().await?;
     tx.change_standing(&event_id, user, c, cx.now).await?;
     if c.can_speak == Some(true) && tx.lower_hand(&event_id, user).await? {

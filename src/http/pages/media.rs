@@ -5,7 +5,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{delete, get, post},
@@ -43,14 +43,41 @@ pub fn router() -> Router<AppState> {
 /// Largest SDP offer taken: a browser's, with every codec and candidate, is a few KiB.
 const MAX_OFFER: usize = 64 * 1024;
 
+/// The participant ids an IVS page holds, to keep them when its ticket is refreshed.
+#[derive(serde::Deserialize)]
+struct HeldIds {
+    participant: Option<String>,
+    screen: Option<String>,
+}
+
 /// How this person's page joins the stage's media (which provider, what they may do).
 async fn ticket(
     State(s): State<AppState>,
     ctx: Ctx,
     IdPath(id): IdPath<EventId>,
+    Query(held): Query<HeldIds>,
 ) -> Result<Response, HttpError> {
+    // Participant ids are ours (UUIDs): anything else is refused before it reaches a query.
+    let valid = |v: &Option<String>| {
+        v.as_deref().is_none_or(|p| {
+            p.len() <= 64 && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+    };
+    if !valid(&held.participant) || !valid(&held.screen) {
+        return Err(HttpError(
+            FieldErrors::single(
+                "participant",
+                "A participant id is up to 64 letters, digits and dashes.",
+            )
+            .into(),
+        ));
+    }
     let (e, who) = admitted(&s, &ctx, &id).await?;
-    Ok(Json(live::media_ticket(&s.core, &e, &who).await?).into_response())
+    let held = live::stage::Held {
+        participant: held.participant.as_deref(),
+        screen: held.screen.as_deref(),
+    };
+    Ok(Json(live::media_ticket(&s.core, &e, &who, held).await?).into_response())
 }
 
 /// The browser posts its SDP offer to send audio and video; the answer comes back.

@@ -155,6 +155,9 @@ impl Places {
     }
 }
 
+/// Every change of a stage's roster, for the live rooms to relay.
+pub type Rosters = mpsc::UnboundedReceiver<(EventId, Roster)>;
+
 /// This instance's SFU. Cheap to clone.
 #[derive(Clone)]
 pub struct Sfu {
@@ -262,7 +265,7 @@ impl Sfu {
         bind: SocketAddr,
         public_ip: Option<IpAddr>,
         viewer_cap: Option<u64>,
-    ) -> std::io::Result<(Sfu, mpsc::UnboundedReceiver<(EventId, Roster)>)> {
+    ) -> std::io::Result<(Sfu, Rosters)> {
         let socket = bind_udp(bind)?;
         let local = socket.local_addr()?;
         let ip = public_ip.unwrap_or(if local.ip().is_unspecified() {

@@ -16,7 +16,9 @@ pub const LIFETIME_SECS: i64 = 60 * 60;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("the IVS signing key is not an EC P-384 private key in PEM: {0}")]
+    #[error(
+        "the IVS signing key is not an EC P-384 private key in PKCS#8 PEM (convert one with `openssl pkcs8 -topk8 -nocrypt`): {0}"
+    )]
     Key(jsonwebtoken::errors::Error),
     #[error("signing an IVS token failed: {0}")]
     Sign(jsonwebtoken::errors::Error),
@@ -49,6 +51,8 @@ pub struct Attributes {
     pub user: String,
     /// `subscriber`, `speaker` or `presenter`.
     pub role: String,
+    /// "true" for a shared screen: the composition shows it in the large slot.
+    pub featured: String,
 }
 
 /// The claims IVS reads (the shape of AWS's own sample).
@@ -94,13 +98,16 @@ impl Signer {
     }
 
     /// A token for `participant` (our id for this person on this stage) with `role`'s
-    /// capabilities, valid from `now` (seconds since the epoch) for [`LIFETIME_SECS`].
+    /// capabilities, valid from `now` (seconds since the epoch) for [`LIFETIME_SECS`]. A
+    /// `screen` participant only sends (a person's shared screen is a participant of its own,
+    /// featured in the composition).
     pub fn mint(
         &self,
         stage: &Stage,
         participant: &str,
         user: Option<&str>,
         role: StageRole,
+        screen: bool,
         now: i64,
     ) -> Result<String, TokenError> {
         let user = user.unwrap_or("guest").to_string();
@@ -114,11 +121,12 @@ impl Signer {
             user_id: user.clone(),
             capabilities: Capabilities {
                 allow_publish: role != StageRole::Subscriber,
-                allow_subscribe: true,
+                allow_subscribe: !screen,
             },
             attributes: Attributes {
                 user,
                 role: role_name(role).into(),
+                featured: screen.to_string(),
             },
             iat: now,
             exp: now.saturating_add(LIFETIME_SECS),
@@ -187,7 +195,9 @@ mod tests {
             (StageRole::Speaker, true, "speaker"),
             (StageRole::Presenter, true, "presenter"),
         ] {
-            let token = signer.mint(&stage(), "p-1", Some(user), role, now).unwrap();
+            let token = signer
+                .mint(&stage(), "p-1", Some(user), role, false, now)
+                .unwrap();
             let header = decode_header(&token).unwrap();
             assert_eq!(header.alg, Algorithm::ES384);
             assert_eq!(header.kid.as_deref(), Some(KEY_ARN));
@@ -195,6 +205,7 @@ mod tests {
             assert_eq!(c.capabilities.allow_publish, publish, "{role:?}");
             assert!(c.capabilities.allow_subscribe);
             assert_eq!(c.attributes.role, name);
+            assert_eq!(c.attributes.featured, "false");
             assert_eq!(c.topic, "Zq9kB2xY");
             assert_eq!(c.resource, stage().arn);
             assert_eq!(c.jti, "p-1");
@@ -208,11 +219,37 @@ mod tests {
     }
 
     #[test]
+    fn a_screen_token_only_sends_and_is_featured() {
+        let (signer, public) = keys();
+        let token = signer
+            .mint(
+                &stage(),
+                "p-2",
+                Some("u"),
+                StageRole::Speaker,
+                true,
+                1_800_000_000,
+            )
+            .unwrap();
+        let c = verify(&token, &public, 1_800_000_000);
+        assert!(c.capabilities.allow_publish);
+        assert!(!c.capabilities.allow_subscribe);
+        assert_eq!(c.attributes.featured, "true");
+    }
+
+    #[test]
     fn a_token_signed_with_another_key_does_not_verify() {
         let (signer, _) = keys();
         let (_, other) = keys();
         let token = signer
-            .mint(&stage(), "p-1", None, StageRole::Subscriber, 1_800_000_000)
+            .mint(
+                &stage(),
+                "p-1",
+                None,
+                StageRole::Subscriber,
+                false,
+                1_800_000_000,
+            )
             .unwrap();
         let mut v = Validation::new(Algorithm::ES384);
         v.required_spec_claims.clear();

@@ -1,0 +1,419 @@
+//! The stage: how pages join the event's media (their ticket), and, on a remote provider
+//! (Amazon IVS), the stage's lifecycle as durable jobs. Each change that moves a stage — the
+//! green room opening, going live, the end (by hand, automatic or a cancel), a kick, ban or
+//! revoke — writes its stage job in the same transaction, so a crash between the commit and
+//! the AWS call only delays the call: the job runs after restart. Every step is idempotent and
+//! records what it did in `stages`. A reconcile job runs every minute while a stage is open: it
+//! disconnects anyone IVS reports connected whom the room's rules no longer allow, restarts a
+//! recording IVS stopped, reports a failed one, and closes a stage whose event is over.
+//!
+//! The embedded SFU needs none of this: its stages live in the process and each instance acts
+//! on the room's notices (`realtime`), so no stage jobs are written for it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    features::{
+        Core, Error, Result,
+        events::{EventView, Status, Transition},
+        ids::{EventId, UserId},
+    },
+    jobs::Job,
+    media::{
+        IvsScreen, MediaProvider, StageRole, Ticket,
+        ivs::{self, Composing, Ivs},
+    },
+    store::{NewJob, stages::StageRow},
+};
+
+use super::Participant;
+
+/// How often an open stage is checked against the room's rules.
+pub const RECONCILE_EVERY_MS: i64 = 60_000;
+/// A ticket is asked for again this long before its token runs out.
+pub const REFRESH_BEFORE_MS: i64 = 5 * 60_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageJob {
+    pub event_id: String,
+    pub step: Step,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Create the stage (the green room opened).
+    Open,
+    /// Start the composed recording (the event went live).
+    Record,
+    /// Stop the recording and delete the stage (the event ended or was cancelled).
+    Close,
+    /// End every connection of a person (kicked, banned, no longer speaking).
+    Disconnect { user_id: String, reason: String },
+    /// Check the stage against the room's rules; runs again while the stage is open.
+    Reconcile,
+}
+
+impl Step {
+    fn key(&self) -> String {
+        match self {
+            Step::Open => "open".into(),
+            Step::Record => "record".into(),
+            Step::Close => "close".into(),
+            Step::Disconnect { user_id, .. } => format!("disconnect:{user_id}"),
+            Step::Reconcile => "reconcile".into(),
+        }
+    }
+}
+
+fn job(event_id: &str, step: Step, run_at: i64) -> NewJob {
+    let key = format!("stage:{event_id}:{}", step.key());
+    Job::Stage(StageJob {
+        event_id: event_id.to_string(),
+        step,
+    })
+    .at(run_at, Some(key))
+}
+
+/// The provider whose stages are remote, if this instance has one.
+fn remote(core: &Core) -> Option<&Ivs> {
+    match &core.media {
+        MediaProvider::Ivs(ivs) => Some(ivs),
+        MediaProvider::Embedded(_) => None,
+    }
+}
+
+/// The stage jobs a status change writes with it.
+pub fn on_transition(core: &Core, event_id: &str, t: Transition, now: i64) -> Vec<NewJob> {
+    if remote(core).is_none() {
+        return Vec::new();
+    }
+    match t {
+        Transition::OpenGreenRoom => vec![job(event_id, Step::Open, now)],
+        Transition::GoLive => vec![job(event_id, Step::Record, now)],
+        Transition::End => vec![job(event_id, Step::Close, now)],
+    }
+}
+
+/// The stage job a cancellation writes with it.
+pub fn on_cancel(core: &Core, event_id: &str, now: i64) -> Vec<NewJob> {
+    on_transition(core, event_id, Transition::End, now)
+}
+
+/// The stage job that ends a person's connections (kick, ban, revoke), written with the
+/// decision.
+pub fn disconnect(
+    core: &Core,
+    event_id: &str,
+    user: &UserId,
+    reason: &str,
+    now: i64,
+) -> Vec<NewJob> {
+    if remote(core).is_none() {
+        return Vec::new();
+    }
+    let step = Step::Disconnect {
+        user_id: user.to_string(),
+        reason: reason.to_string(),
+    };
+    vec![job(event_id, step, now)]
+}
+
+/// Job handler.
+pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
+    let Some(ivs) = remote(core) else {
+        // Written under a remote provider, run after a switch to the embedded one: there is
+        // no client to call, and the stage's rows say what an operator must clean up.
+        tracing::warn!(event.id = %j.event_id, "a stage job outlived the IVS provider; skipped");
+        return Ok(());
+    };
+    let now = core.clock.now_ms();
+    let Some(event) = core.store.event(&j.event_id).await? else {
+        return Ok(());
+    };
+    let status = Status::parse(&event.status);
+    let over = matches!(status, Some(Status::Ended | Status::Cancelled));
+    match j.step {
+        Step::Open => {
+            if matches!(status, Some(Status::Staging | Status::Live)) {
+                open(core, ivs, &j.event_id, now).await?;
+            }
+        }
+        Step::Record => {
+            if status == Some(Status::Live) {
+                let stage = open(core, ivs, &j.event_id, now).await?;
+                if stage.composition_arn.is_none() {
+                    record(core, ivs, &stage, &format!("{}-live", j.event_id)).await?;
+                }
+            }
+        }
+        Step::Close => close(core, ivs, &j.event_id, now).await?,
+        Step::Disconnect { user_id, reason } => {
+            if let Some(stage) = core.store.stage(&j.event_id).await?
+                && stage.closed_at.is_none()
+            {
+                for p in core
+                    .store
+                    .stage_participants_of(&j.event_id, &user_id, stage.created_at)
+                    .await?
+                {
+                    ivs.disconnect(&stage.arn, &p, &reason).await?;
+                }
+            }
+        }
+        Step::Reconcile => {
+            if over {
+                close(core, ivs, &j.event_id, now).await?;
+            } else if let Some(stage) = core.store.stage(&j.event_id).await?
+                && stage.closed_at.is_none()
+            {
+                reconcile(core, ivs, &stage, status == Some(Status::Live), now).await?;
+                core.store
+                    .schedule_job(
+                        &job(&j.event_id, Step::Reconcile, now + RECONCILE_EVERY_MS),
+                        now,
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The event's open stage, created now if it has none.
+async fn open(core: &Core, ivs: &Ivs, event_id: &str, now: i64) -> anyhow::Result<StageRow> {
+    if let Some(stage) = core.store.stage(event_id).await?
+        && stage.closed_at.is_none()
+    {
+        return Ok(stage);
+    }
+    let made = ivs.create_stage(event_id).await?;
+    let row = StageRow {
+        event_id: event_id.to_string(),
+        arn: made.arn,
+        whip_url: made.whip_url,
+        events_url: made.events_url,
+        composition_arn: None,
+        created_at: now,
+        closed_at: None,
+    };
+    core.store.put_stage(&row).await?;
+    tracing::info!(event.id = %event_id, stage.arn = %row.arn, "IVS stage created");
+    core.store
+        .schedule_job(
+            &job(event_id, Step::Reconcile, now + RECONCILE_EVERY_MS),
+            now,
+        )
+        .await?;
+    Ok(row)
+}
+
+async fn record(core: &Core, ivs: &Ivs, stage: &StageRow, idempotency: &str) -> anyhow::Result<()> {
+    let Some(arn) = ivs
+        .start_composition(&stage.arn, &stage.event_id, idempotency)
+        .await?
+    else {
+        tracing::info!(event.id = %stage.event_id, "live; no IVS storage configuration, so not recorded");
+        return Ok(());
+    };
+    core.store
+        .set_composition(&stage.event_id, Some(&arn))
+        .await?;
+    tracing::info!(event.id = %stage.event_id, composition.arn = %arn, "recording started");
+    Ok(())
+}
+
+/// Stops the recording and deletes the stage; nothing is left running (or billed).
+async fn close(core: &Core, ivs: &Ivs, event_id: &str, now: i64) -> anyhow::Result<()> {
+    let Some(stage) = core.store.stage(event_id).await? else {
+        return Ok(());
+    };
+    if stage.closed_at.is_some() {
+        return Ok(());
+    }
+    if let Some(arn) = &stage.composition_arn {
+        ivs.stop_composition(arn).await?;
+    }
+    ivs.delete_stage(&stage.arn).await?;
+    core.store.close_stage(event_id, now).await?;
+    tracing::info!(event.id = %event_id, stage.arn = %stage.arn, "IVS stage deleted");
+    Ok(())
+}
+
+/// Disconnects whoever IVS reports connected but the room's rules no longer admit (banned),
+/// or publishing without leave to; then looks after the recording.
+async fn reconcile(
+    core: &Core,
+    ivs: &Ivs,
+    stage: &StageRow,
+    live: bool,
+    now: i64,
+) -> anyhow::Result<()> {
+    let event_id = &stage.event_id;
+    let presenters = super::presenter_ids(core, event_id).await?;
+    let connected = ivs.connected(&stage.arn).await?;
+    let mut anyone_sending = false;
+    for p in &connected {
+        let standing = match p.user_id.parse::<UserId>() {
+            Ok(user) => core.store.standing(event_id, &user).await?,
+            Err(_) => None,
+        };
+        let banned = standing.as_ref().is_some_and(|s| s.banned_at.is_some());
+        let may_send = presenters.contains(&p.user_id)
+            || (live && standing.as_ref().is_some_and(|s| s.can_speak));
+        let reason = if banned {
+            Some("banned from this event")
+        } else if p.published && !may_send {
+            Some("not allowed to send on this stage")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => {
+                tracing::warn!(event.id = %event_id, participant = %p.participant_id, reason, "disconnecting a participant the room does not admit");
+                ivs.disconnect(&stage.arn, &p.participant_id, reason)
+                    .await?;
+            }
+            None => anyone_sending |= p.published,
+        }
+    }
+    if !live {
+        return Ok(());
+    }
+    match &stage.composition_arn {
+        Some(arn) => match ivs.composition(arn).await {
+            Ok(Composing::Running) => {}
+            // IVS stops a composition after a minute with nobody sending; a new one starts
+            // when someone sends again (the recording comes in parts).
+            Ok(Composing::Stopped) | Err(ivs::IvsError::NotFound) => {
+                core.store.set_composition(event_id, None).await?;
+                if anyone_sending {
+                    record(core, ivs, stage, &format!("{event_id}-{now}")).await?;
+                }
+            }
+            Ok(Composing::Failed) => {
+                tracing::error!(event.id = %event_id, composition.arn = %arn, "IVS composition failed; the event is not being recorded");
+                core.store.set_composition(event_id, None).await?;
+                tell_room(
+                    core,
+                    event_id,
+                    "Recording failed on Amazon IVS: this part of the event is not being recorded. \
+                     It starts again when someone sends.",
+                )
+                .await?;
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None if anyone_sending && ivs.records() => {
+            record(core, ivs, stage, &format!("{event_id}-{now}")).await?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// The participant ids a page holds from its current ticket (IVS), to keep across a refresh.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Held<'a> {
+    pub participant: Option<&'a str>,
+    pub screen: Option<&'a str>,
+}
+
+/// How someone admitted to the room joins the event's media with `role`. On IVS the token is
+/// minted here; `participant` (from the page's current ticket) keeps the same participant id
+/// so the page exchanges its token in place (a refresh, or brought on stage and back).
+pub async fn ticket(
+    core: &Core,
+    event: &EventView,
+    who: &Participant,
+    role: StageRole,
+    held: Held<'_>,
+) -> Result<Ticket> {
+    let event_id: &EventId = &event.id;
+    let Some(ivs) = remote(core) else {
+        return Ok(Ticket::Embedded {
+            role,
+            publish: (role != StageRole::Subscriber)
+                .then(|| format!("/events/{event_id}/live/publish")),
+            watch: format!("/events/{event_id}/live/watch"),
+        });
+    };
+    let stage = match core.store.stage(event_id).await? {
+        Some(s) if s.closed_at.is_none() => s,
+        _ => {
+            return Err(Error::Conflict(
+                "The stage is being prepared; try again in a few seconds.".into(),
+            ));
+        }
+    };
+    let user = who.user.as_ref().map(|u| u.as_str());
+    let now = core.clock.now_ms();
+    let participant_id =
+        participant_for(core, event_id, user, held.participant, false, now).await?;
+    let at = ivs::Stage {
+        arn: stage.arn.clone(),
+        whip_url: stage.whip_url.clone(),
+        events_url: stage.events_url.clone(),
+    };
+    let secs = now / 1000;
+    let mint = |p: &str, screen: bool| {
+        ivs.signer()
+            .mint(&at, p, user, role, screen, secs)
+            .map_err(|e| Error::Internal(e.into()))
+    };
+    let token = mint(&participant_id, false)?;
+    let screen = if role == StageRole::Subscriber {
+        None
+    } else {
+        let p = participant_for(core, event_id, user, held.screen, true, now).await?;
+        Some(IvsScreen {
+            token: mint(&p, true)?,
+            participant_id: p,
+        })
+    };
+    Ok(Ticket::Ivs {
+        role,
+        participant_id,
+        token,
+        expires_at: (secs + ivs::token::LIFETIME_SECS) * 1000,
+        screen,
+        sdk: "/static/ivs-web-broadcast.js".into(),
+    })
+}
+
+/// The participant id a token is minted for: the one the page holds, if it is this person's
+/// (same kind: camera or screen), or a new one recorded for later disconnects.
+async fn participant_for(
+    core: &Core,
+    event_id: &EventId,
+    user: Option<&str>,
+    held: Option<&str>,
+    screen: bool,
+    now: i64,
+) -> Result<String> {
+    match held {
+        Some(p) => match core.store.stage_participant(event_id, p).await? {
+            Some((owner, kind)) if owner.as_deref() == user && kind == screen => Ok(p.to_string()),
+            _ => Err(crate::features::forbidden(
+                "That stage connection is not yours.",
+            )),
+        },
+        None => {
+            let p = uuid::Uuid::now_v7().to_string();
+            core.store
+                .add_stage_participant(&p, event_id, user, screen, now)
+                .await?;
+            Ok(p)
+        }
+    }
+}
+
+/// A notice in the room's chat, in a transaction of its own (a job's finding, not a person's
+/// action).
+async fn tell_room(core: &Core, event_id: &str, text: &str) -> Result<()> {
+    let mut change = crate::features::Change::new(core.clock.now_ms());
+    let mut tx = core.store.begin().await?;
+    super::chat::system(&mut tx, &mut change, event_id, text).await?;
+    core.commit(tx, change).await?;
+    Ok(())
+}

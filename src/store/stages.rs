@@ -1,0 +1,155 @@
+//! Remote stages (Amazon IVS) and the participant ids minted for them. Written by the stage
+//! jobs as each AWS call succeeds, so a job that runs again after a crash knows what is done.
+
+use crate::store::{Store, StoreResult, on_pool};
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct StageRow {
+    pub event_id: String,
+    pub arn: String,
+    pub whip_url: String,
+    pub events_url: String,
+    pub composition_arn: Option<String>,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+}
+
+const COLUMNS: &str = "event_id, arn, whip_url, events_url, composition_arn, created_at, closed_at";
+
+impl Store {
+    /// The event's stage, open or closed.
+    pub async fn stage(&self, event_id: &str) -> StoreResult<Option<StageRow>> {
+        on_pool!(self, |pool| {
+            Ok(
+                sqlx::query_as(&format!("SELECT {COLUMNS} FROM stages WHERE event_id = $1"))
+                    .bind(event_id)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
+    }
+
+    /// Stages not yet closed, oldest first.
+    pub async fn open_stages(&self, limit: i64) -> StoreResult<Vec<StageRow>> {
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM stages WHERE closed_at IS NULL \
+                 ORDER BY created_at, event_id LIMIT $1"
+            ))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Records a stage IVS created for the event; a stage recorded before (a closed one, for an
+    /// event that went back to the green room) is replaced.
+    pub async fn put_stage(&self, row: &StageRow) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO stages (event_id, arn, whip_url, events_url, composition_arn, \
+                 created_at, closed_at) VALUES ($1, $2, $3, $4, NULL, $5, NULL) \
+                 ON CONFLICT (event_id) DO UPDATE SET arn = excluded.arn, \
+                 whip_url = excluded.whip_url, events_url = excluded.events_url, \
+                 composition_arn = NULL, created_at = excluded.created_at, closed_at = NULL",
+            )
+            .bind(&row.event_id)
+            .bind(&row.arn)
+            .bind(&row.whip_url)
+            .bind(&row.events_url)
+            .bind(row.created_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn set_composition(&self, event_id: &str, arn: Option<&str>) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE stages SET composition_arn = $2 WHERE event_id = $1")
+                .bind(event_id)
+                .bind(arn)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn close_stage(&self, event_id: &str, now: i64) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE stages SET closed_at = $2, composition_arn = NULL \
+                 WHERE event_id = $1 AND closed_at IS NULL",
+            )
+            .bind(event_id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    pub async fn add_stage_participant(
+        &self,
+        participant_id: &str,
+        event_id: &str,
+        user_id: Option<&str>,
+        screen: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO stage_participants (participant_id, event_id, user_id, screen, \
+                 issued_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(participant_id)
+            .bind(event_id)
+            .bind(user_id)
+            .bind(screen)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Who a participant id was minted for: `Some((user, screen))`, the user None for a guest.
+    pub async fn stage_participant(
+        &self,
+        event_id: &str,
+        participant_id: &str,
+    ) -> StoreResult<Option<(Option<String>, bool)>> {
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT user_id, screen FROM stage_participants \
+                 WHERE event_id = $1 AND participant_id = $2",
+            )
+            .bind(event_id)
+            .bind(participant_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// The participant ids minted for a person on an event's stage since `since`.
+    pub async fn stage_participants_of(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        since: i64,
+    ) -> StoreResult<Vec<String>> {
+        on_pool!(self, |pool| {
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT participant_id FROM stage_participants \
+                 WHERE event_id = $1 AND user_id = $2 AND issued_at >= $3 \
+                 ORDER BY issued_at, participant_id",
+            )
+            .bind(event_id)
+            .bind(user_id)
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(p,)| p).collect())
+        })
+    }
+}

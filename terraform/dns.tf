@@ -1,0 +1,71 @@
+# Certificates validated through DNS, and the site's and the CDN's names.
+
+resource "aws_acm_certificate" "site" {
+  domain_name       = var.domain
+  validation_method = "DNS"
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_acm_certificate" "cdn" {
+  provider          = aws.us_east_1
+  domain_name       = local.cdn_domain
+  validation_method = "DNS"
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_route53_record" "site_validation" {
+  for_each = { for o in aws_acm_certificate.site.domain_validation_options : o.domain_name => o }
+  zone_id  = var.hosted_zone_id
+  name     = each.value.resource_record_name
+  type     = each.value.resource_record_type
+  records  = [each.value.resource_record_value]
+  ttl      = 300
+}
+
+resource "aws_route53_record" "cdn_validation" {
+  for_each = { for o in aws_acm_certificate.cdn.domain_validation_options : o.domain_name => o }
+  zone_id  = var.hosted_zone_id
+  name     = each.value.resource_record_name
+  type     = each.value.resource_record_type
+  records  = [each.value.resource_record_value]
+  ttl      = 300
+}
+
+resource "aws_acm_certificate_validation" "site" {
+  certificate_arn         = aws_acm_certificate.site.arn
+  validation_record_fqdns = [for r in aws_route53_record.site_validation : r.fqdn]
+}
+
+resource "aws_acm_certificate_validation" "cdn" {
+  provider                = aws.us_east_1
+  certificate_arn         = aws_acm_certificate.cdn.arn
+  validation_record_fqdns = [for r in aws_route53_record.cdn_validation : r.fqdn]
+}
+
+resource "aws_route53_record" "site" {
+  for_each = toset(["A", "AAAA"])
+  zone_id  = var.hosted_zone_id
+  name     = var.domain
+  type     = each.value
+  alias {
+    name                   = aws_lb.main.dns_name
+    zone_id                = aws_lb.main.zone_id
+    evaluate_target_health = true
+  }
+}
+
+resource "aws_route53_record" "cdn" {
+  for_each = toset(["A", "AAAA"])
+  zone_id  = var.hosted_zone_id
+  name     = local.cdn_domain
+  type     = each.value
+  alias {
+    name                   = aws_cloudfront_distribution.media.domain_name
+    zone_id                = aws_cloudfront_distribution.media.hosted_zone_id
+    evaluate_target_health = false
+  }
+}

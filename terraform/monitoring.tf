@@ -1,0 +1,254 @@
+# Alarms to an SNS topic, a dashboard, and saved Logs Insights queries. meetstage writes its
+# engagement and job metrics into its JSON log as CloudWatch embedded metric format
+# (MEETSTAGE_METRICS_EMF, namespace "meetstage"), so they exist from the first event with no
+# agent or exporter.
+
+resource "aws_sns_topic" "alarms" {
+  name              = "${var.name}-alarms"
+  kms_master_key_id = aws_kms_key.main.arn
+}
+
+resource "aws_sns_topic_subscription" "alarm_email" {
+  count     = var.alarm_email == "" ? 0 : 1
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+locals {
+  alarm_actions = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "http_5xx_rate" {
+  alarm_name          = "${var.name}-5xx-rate"
+  alarm_description   = "More than 1% of requests failed with a 5xx for 5 minutes."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 1
+  evaluation_periods  = 5
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+
+  metric_query {
+    id          = "rate"
+    expression  = "100 * errors / MAX([requests, 1])"
+    label       = "5xx %"
+    return_data = true
+  }
+  metric_query {
+    id = "errors"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      dimensions  = { LoadBalancer = aws_lb.main.arn_suffix }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+  metric_query {
+    id = "requests"
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      dimensions  = { LoadBalancer = aws_lb.main.arn_suffix }
+      period      = 60
+      stat        = "Sum"
+    }
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "dead_mail" {
+  alarm_name          = "${var.name}-dead-mail"
+  alarm_description   = "A mail was given up on after its retries (see the saved query: mail failures)."
+  namespace           = "meetstage"
+  metric_name         = "DeadMail"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "job_failures" {
+  alarm_name          = "${var.name}-job-failures"
+  alarm_description   = "Background jobs (reminders, stage calls, automatic stops) keep failing."
+  namespace           = "meetstage"
+  metric_name         = "JobFailures"
+  statistic           = "Sum"
+  period              = 900
+  evaluation_periods  = 1
+  threshold           = 3
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "tasks_running" {
+  alarm_name          = "${var.name}-tasks-running"
+  alarm_description   = "Fewer tasks run than asked for: tasks are crashing and restarting."
+  namespace           = "ECS/ContainerInsights"
+  metric_name         = "RunningTaskCount"
+  dimensions          = { ClusterName = aws_ecs_cluster.main.name, ServiceName = aws_ecs_service.app.name }
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 5
+  threshold           = var.task_count
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Every task that stops on its own (a crash, a failed health check) is reported at once.
+resource "aws_cloudwatch_event_rule" "task_stopped" {
+  name        = "${var.name}-task-stopped"
+  description = "A meetstage task stopped other than by a deployment or scaling"
+  event_pattern = jsonencode({
+    source      = ["aws.ecs"]
+    detail-type = ["ECS Task State Change"]
+    detail = {
+      clusterArn = [aws_ecs_cluster.main.arn]
+      lastStatus = ["STOPPED"]
+      stopCode   = ["EssentialContainerExited", "TaskFailedToStart"]
+    }
+  })
+}
+
+resource "aws_cloudwatch_event_target" "task_stopped" {
+  rule = aws_cloudwatch_event_rule.task_stopped.name
+  arn  = aws_sns_topic.alarms.arn
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn = aws_sns_topic.alarms.arn
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "EventBridge"
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "sns:Publish"
+      Resource  = aws_sns_topic.alarms.arn
+      Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.task_stopped.arn } }
+    }]
+  })
+}
+
+resource "aws_cloudwatch_metric_alarm" "db_cpu" {
+  alarm_name          = "${var.name}-db-cpu"
+  alarm_description   = "The database has been above 80% CPU for 15 minutes."
+  namespace           = "AWS/RDS"
+  metric_name         = "CPUUtilization"
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.main.identifier }
+  statistic           = "Average"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 80
+  comparison_operator = "GreaterThanThreshold"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "db_storage" {
+  alarm_name          = "${var.name}-db-storage"
+  alarm_description   = "The database has less than 2 GiB of free storage."
+  namespace           = "AWS/RDS"
+  metric_name         = "FreeStorageSpace"
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.main.identifier }
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 2147483648
+  comparison_operator = "LessThanThreshold"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_dashboard" "main" {
+  dashboard_name = var.name
+  dashboard_body = jsonencode({
+    widgets = [
+      {
+        type = "metric", x = 0, y = 0, width = 12, height = 6
+        properties = {
+          title   = "Live events: people in rooms and what they do (per minute)"
+          region  = var.region
+          stat    = "Sum"
+          period  = 60
+          metrics = [["meetstage", "Attendees"], ["meetstage", "QuestionsAsked"], ["meetstage", "ChatMessages"], ["meetstage", "HandsRaised"]]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 0, width = 12, height = 6
+        properties = {
+          title   = "Requests and 5xx"
+          region  = var.region
+          stat    = "Sum"
+          period  = 60
+          metrics = [["AWS/ApplicationELB", "RequestCount", "LoadBalancer", aws_lb.main.arn_suffix], ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", aws_lb.main.arn_suffix], ["meetstage", "Http5xx"]]
+        }
+      },
+      {
+        type = "metric", x = 0, y = 6, width = 8, height = 6
+        properties = {
+          title   = "Jobs and mail"
+          region  = var.region
+          stat    = "Sum"
+          period  = 300
+          metrics = [["meetstage", "JobFailures"], ["meetstage", "DeadMail"]]
+        }
+      },
+      {
+        type = "metric", x = 8, y = 6, width = 8, height = 6
+        properties = {
+          title   = "Tasks"
+          region  = var.region
+          period  = 60
+          metrics = [["ECS/ContainerInsights", "RunningTaskCount", "ClusterName", aws_ecs_cluster.main.name, "ServiceName", aws_ecs_service.app.name], ["AWS/ECS", "CPUUtilization", "ClusterName", aws_ecs_cluster.main.name, "ServiceName", aws_ecs_service.app.name], ["AWS/ECS", "MemoryUtilization", "ClusterName", aws_ecs_cluster.main.name, "ServiceName", aws_ecs_service.app.name]]
+        }
+      },
+      {
+        type = "metric", x = 16, y = 6, width = 8, height = 6
+        properties = {
+          title   = "Database"
+          region  = var.region
+          period  = 300
+          metrics = [["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", aws_db_instance.main.identifier], ["AWS/RDS", "FreeStorageSpace", "DBInstanceIdentifier", aws_db_instance.main.identifier, { yAxis = "right" }]]
+        }
+      },
+    ]
+  })
+}
+
+resource "aws_cloudwatch_query_definition" "errors_by_route" {
+  name            = "${var.name}/errors by route"
+  log_group_names = [aws_cloudwatch_log_group.app.name]
+  query_string    = <<-EOT
+    fields @timestamp, span.method, span.path
+    | filter level = "ERROR"
+    | stats count(*) as errors by span.method, span.path
+    | sort errors desc
+  EOT
+}
+
+resource "aws_cloudwatch_query_definition" "request_by_id" {
+  name            = "${var.name}/a request by id"
+  log_group_names = [aws_cloudwatch_log_group.app.name]
+  query_string    = <<-EOT
+    fields @timestamp, level, fields.message, span.path
+    | filter span.request_id = "PASTE-THE-X-REQUEST-ID-HERE"
+    | sort @timestamp asc
+  EOT
+}
+
+resource "aws_cloudwatch_query_definition" "mail_failures" {
+  name            = "${var.name}/mail failures"
+  log_group_names = [aws_cloudwatch_log_group.app.name]
+  query_string    = <<-EOT
+    fields @timestamp, fields.`mail.id`, fields.`mail.purpose`, fields.`mail.attempts`, fields.error
+    | filter fields.message = "mail delivery failed"
+    | sort @timestamp desc
+  EOT
+}

@@ -1,0 +1,639 @@
+//! The Amazon IVS Real-Time provider: meetstage configured for `media_provider = ivs` calls
+//! aws-sdk-ivsrealtime against a local fake of the IVS HTTP API, which records every request
+//! and keeps just enough state (stages, compositions, who is connected) to answer like IVS.
+//! The tests assert the exact calls for the whole life of a stage, and verify the tokens pages
+//! get with the public key.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    http::{HeaderMap, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+use base64::Engine;
+use chrono::Duration;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use meetstage::{config::Secret, features::events};
+use ring::{
+    rand::SystemRandom,
+    signature::{ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    both,
+    helpers::{Backend, TestApp},
+    room_client::Person,
+};
+
+both!(
+    a_stage_lives_from_green_room_to_end,
+    tokens_follow_the_room_and_moderation_disconnects,
+    the_stage_is_released_after_an_automatic_end_a_cancel_and_a_restart,
+    reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_recording,
+);
+
+const KEY_ARN: &str = "arn:aws:ivs:eu-west-1:123456789012:public-key/meetstageTest";
+const STORAGE: &str = "arn:aws:ivs:eu-west-1:123456789012:storage-configuration/rec";
+const ENCODER: &str = "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/hd";
+
+/// What the fake knows and what it was asked.
+#[derive(Default)]
+struct State {
+    calls: Vec<(String, Value)>,
+    stages: u32,
+    compositions: u32,
+    /// The stage's current session, once someone joined.
+    session: Option<String>,
+    connected: Vec<Value>,
+    composition_state: String,
+    /// Operations that fail once with a server error.
+    fail_once: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+struct FakeIvs(Arc<Mutex<State>>);
+
+impl FakeIvs {
+    async fn start() -> (FakeIvs, String) {
+        let fake = FakeIvs::default();
+        fake.0.lock().unwrap().composition_state = "ACTIVE".into();
+        let f = fake.clone();
+        let app = Router::new().fallback(move |u: Uri, h: HeaderMap, b: Bytes| {
+            let f = f.clone();
+            async move { f.answer(u, h, b) }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (
+            fake,
+            format!("http://AKIDIVSTEST:ivs-test-secret@127.0.0.1:{port}"),
+        )
+    }
+
+    fn answer(&self, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        let op = uri.path().trim_start_matches('/').to_string();
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let auth = headers["authorization"].to_str().unwrap_or_default();
+        // Signed with the endpoint URL's credentials, for IVS in the configured region.
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDIVSTEST/")
+                && auth.contains("/eu-west-1/ivs/aws4_request"),
+            "{auth}"
+        );
+        let mut s = self.0.lock().unwrap();
+        s.calls.push((op.clone(), body.clone()));
+        if let Some(i) = s.fail_once.iter().position(|o| *o == op) {
+            s.fail_once.remove(i);
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("x-amzn-errortype", "InternalServerException")],
+                Json(json!({ "message": "try again" })),
+            )
+                .into_response();
+        }
+        let composition = |arn: &str, stage: &str, state: &str| {
+            json!({ "composition": {
+                "arn": arn, "stageArn": stage, "state": state,
+                "layout": { "grid": { "featuredParticipantAttribute": "featured" } },
+                "destinations": [{ "id": "d1", "state": state, "configuration": {
+                    "s3": { "storageConfigurationArn": STORAGE, "encoderConfigurationArns": [ENCODER] } } }],
+            }})
+        };
+        let out = match op.as_str() {
+            "CreateStage" => {
+                s.stages += 1;
+                json!({ "stage": {
+                    "arn": format!("arn:aws:ivs:eu-west-1:123456789012:stage/st{}", s.stages),
+                    "name": body["name"],
+                    "endpoints": {
+                        "whip": "https://f99084460c35.global-bm.whip.live-video.net",
+                        "events": "wss://global.events.live-video.net",
+                    },
+                }, "participantTokens": [] })
+            }
+            "GetStage" => json!({ "stage": { "arn": body["arn"], "activeSessionId": s.session } }),
+            "ListParticipants" => json!({ "participants": s.connected }),
+            "StartComposition" => {
+                s.compositions += 1;
+                let arn = format!(
+                    "arn:aws:ivs:eu-west-1:123456789012:composition/c{}",
+                    s.compositions
+                );
+                composition(&arn, body["stageArn"].as_str().unwrap(), "STARTING")
+            }
+            "GetComposition" => {
+                let state = s.composition_state.clone();
+                composition(body["arn"].as_str().unwrap(), "arn:stage", &state)
+            }
+            "DisconnectParticipant" | "StopComposition" | "DeleteStage" => json!({}),
+            other => panic!("the fake does not know {other}"),
+        };
+        Json(out).into_response()
+    }
+
+    /// The calls made since the last look, as (operation, body).
+    fn take(&self) -> Vec<(String, Value)> {
+        std::mem::take(&mut self.0.lock().unwrap().calls)
+    }
+
+    fn with(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.0.lock().unwrap())
+    }
+}
+
+/// A P-384 key pair: the private key as PKCS#8 PEM for meetstage, the public key to verify.
+fn key_pair() -> (String, DecodingKey) {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, &rng).unwrap();
+    let pair =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P384_SHA384_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pkcs8.as_ref());
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    let pem = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    (pem, DecodingKey::from_ec_der(pair.public_key().as_ref()))
+}
+
+struct Ivs {
+    app: TestApp,
+    fake: FakeIvs,
+    public: DecodingKey,
+}
+
+async fn start(b: Backend) -> Ivs {
+    let (fake, endpoint) = FakeIvs::start().await;
+    let (pem, public) = key_pair();
+    let app = TestApp::spawn_with(b, |o| {
+        o.media_provider = Some("ivs".into());
+        o.ivs_region = Some("eu-west-1".into());
+        o.ivs_public_key_arn = Some(KEY_ARN.into());
+        o.ivs_private_key = Some(Secret::new(pem));
+        o.ivs_storage_configuration_arn = Some(STORAGE.into());
+        o.ivs_encoder_configuration_arn = Some(ENCODER.into());
+        o.ivs_endpoint_url = Some(endpoint.parse().unwrap());
+    })
+    .await;
+    Ivs { app, fake, public }
+}
+
+impl Ivs {
+    async fn ticket(&self, who: &Person, event: &str, query: &str) -> (u16, Value) {
+        let r = who
+            .client()
+            .get(self.app.url(&format!("/events/{event}/live/media{query}")))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The verified claims of a token.
+    fn claims(&self, token: &str) -> Value {
+        let header = jsonwebtoken::decode_header(token).unwrap();
+        assert_eq!(header.alg, Algorithm::ES384);
+        assert_eq!(header.kid.as_deref(), Some(KEY_ARN));
+        let mut v = Validation::new(Algorithm::ES384);
+        v.validate_exp = false;
+        v.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(token, &self.public, &v)
+            .expect("the token verifies with the imported public key")
+            .claims
+    }
+
+    async fn transition(&self, owner: &Person, event: &str, t: events::Transition) {
+        let session = self.app.session_of(&owner.id).await;
+        events::transition(&self.app.core, &session, &event.parse().unwrap(), t)
+            .await
+            .unwrap();
+    }
+
+    async fn cancel(&self, owner: &Person, event: &str) {
+        let session = self.app.session_of(&owner.id).await;
+        events::cancel(&self.app.core, &session, &event.parse().unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// Runs the due jobs and returns the IVS calls they made.
+    async fn calls(&self) -> Vec<(String, Value)> {
+        self.app.run_jobs().await;
+        self.fake.take()
+    }
+}
+
+fn sorted(mut calls: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    calls.sort_by_key(|(op, body)| format!("{op}{body}"));
+    calls
+}
+
+fn ops(calls: &[(String, Value)]) -> Vec<&str> {
+    calls.iter().map(|(op, _)| op.as_str()).collect()
+}
+
+async fn a_stage_lives_from_green_room_to_end(b: Backend) {
+    let t = start(b).await;
+    let (owner, event) = t.app.staging_event("members").await;
+
+    // The green room opened: one stage, named and tagged after the event.
+    let calls = t.calls().await;
+    assert_eq!(
+        calls,
+        vec![(
+            "CreateStage".to_string(),
+            json!({ "name": format!("meetstage-{event}"), "tags": { "meetstage:event": event } })
+        )]
+    );
+    let stage_arn = "arn:aws:ivs:eu-west-1:123456789012:stage/st1";
+
+    // The presenter's ticket: minted here (no AWS call), sending and watching, with a
+    // second, featured participant for her screen.
+    let (status, ticket) = t.ticket(&owner, &event, "").await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(ticket["provider"], "ivs");
+    assert_eq!(ticket["role"], "presenter");
+    assert_eq!(ticket["sdk"], "/static/ivs-web-broadcast.js");
+    let now_s = t.app.clock.now_ms() / 1000;
+    assert_eq!(ticket["expires_at"], json!((now_s + 3600) * 1000));
+    let c = t.claims(ticket["token"].as_str().unwrap());
+    assert_eq!(c["topic"], "st1");
+    assert_eq!(c["resource"], stage_arn);
+    assert_eq!(c["jti"], ticket["participant_id"]);
+    assert_eq!(c["user_id"], owner.id);
+    assert_eq!(
+        c["capabilities"],
+        json!({ "allow_publish": true, "allow_subscribe": true })
+    );
+    assert_eq!(
+        c["attributes"],
+        json!({ "user": owner.id, "role": "presenter", "featured": "false" })
+    );
+    assert_eq!(
+        c["whip_url"],
+        "https://f99084460c35.global-bm.whip.live-video.net"
+    );
+    assert_eq!(c["events_url"], "wss://global.events.live-video.net");
+    assert_eq!(c["iat"], json!(now_s));
+    assert_eq!(c["exp"], json!(now_s + 3600));
+    assert!(!c.to_string().contains('@'), "no email in a token: {c}");
+    let screen = t.claims(ticket["screen"]["token"].as_str().unwrap());
+    assert_eq!(screen["jti"], ticket["screen"]["participant_id"]);
+    assert_ne!(screen["jti"], c["jti"]);
+    assert_eq!(
+        screen["capabilities"],
+        json!({ "allow_publish": true, "allow_subscribe": false })
+    );
+    assert_eq!(screen["attributes"]["featured"], "true");
+    assert!(t.fake.take().is_empty(), "a ticket costs no AWS call");
+
+    // Refreshed before it runs out: the same participant ids (IVS exchanges tokens only
+    // within one participant), a later expiry.
+    t.app.clock.advance(Duration::minutes(50));
+    let q = format!(
+        "?participant={}&screen={}",
+        ticket["participant_id"].as_str().unwrap(),
+        ticket["screen"]["participant_id"].as_str().unwrap()
+    );
+    let (status, again) = t.ticket(&owner, &event, &q).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["participant_id"], ticket["participant_id"]);
+    assert_eq!(
+        again["screen"]["participant_id"],
+        ticket["screen"]["participant_id"]
+    );
+    let c2 = t.claims(again["token"].as_str().unwrap());
+    assert_eq!(c2["jti"], c["jti"]);
+    assert_eq!(c2["exp"], json!(now_s + 50 * 60 + 3600));
+    // Meanwhile the reconcile job looked: nobody on the stage yet.
+    assert_eq!(
+        t.calls().await,
+        vec![("GetStage".to_string(), json!({ "arn": stage_arn }))]
+    );
+
+    // Live: the composed recording starts, to S3, the screen share featured.
+    t.transition(&owner, &event, events::Transition::GoLive)
+        .await;
+    let calls = t.calls().await;
+    assert_eq!(
+        calls,
+        vec![(
+            "StartComposition".to_string(),
+            json!({
+                "stageArn": stage_arn,
+                "idempotencyToken": format!("{event}-live"),
+                "layout": { "grid": { "featuredParticipantAttribute": "featured" } },
+                "destinations": [{
+                    "name": "recording",
+                    "s3": {
+                        "storageConfigurationArn": STORAGE,
+                        "encoderConfigurationArns": [ENCODER],
+                        "recordingConfiguration": { "format": "HLS" },
+                    },
+                }],
+                "tags": { "meetstage:event": event },
+            })
+        )]
+    );
+
+    // A minute on, the reconcile job looks at the stage: nobody there, recording running.
+    t.fake.with(|s| s.session = Some("st-session-1".into()));
+    t.app.clock.advance(Duration::seconds(61));
+    let calls = t.calls().await;
+    assert_eq!(
+        calls,
+        vec![
+            ("GetStage".to_string(), json!({ "arn": stage_arn })),
+            (
+                "ListParticipants".to_string(),
+                json!({ "stageArn": stage_arn, "sessionId": "st-session-1",
+                        "filterByState": "CONNECTED", "maxResults": 100 })
+            ),
+            (
+                "GetComposition".to_string(),
+                json!({ "arn": "arn:aws:ivs:eu-west-1:123456789012:composition/c1" })
+            ),
+        ]
+    );
+
+    // Ended by hand: the recording stops and the stage is deleted at once. IVS fails
+    // DeleteStage three times (the SDK itself tries a server error three times), so the job
+    // fails, and its retry finishes the work.
+    t.fake.with(|s| s.fail_once = vec!["DeleteStage".into(); 3]);
+    t.transition(&owner, &event, events::Transition::End).await;
+    let calls = t.calls().await;
+    let composition = json!({ "arn": "arn:aws:ivs:eu-west-1:123456789012:composition/c1" });
+    assert_eq!(
+        ops(&calls),
+        [
+            "StopComposition",
+            "DeleteStage",
+            "DeleteStage",
+            "DeleteStage"
+        ],
+        "{calls:?}"
+    );
+    assert_eq!(calls[0].1, composition);
+    assert_eq!(calls[1].1, json!({ "arn": stage_arn }));
+    t.app.clock.advance(Duration::minutes(2));
+    let calls = t.calls().await;
+    assert_eq!(
+        calls,
+        vec![
+            ("StopComposition".to_string(), composition),
+            ("DeleteStage".to_string(), json!({ "arn": stage_arn })),
+        ]
+    );
+    let stage = t.app.core.store.stage(&event).await.unwrap().unwrap();
+    assert!(stage.closed_at.is_some());
+    // Nothing runs after: no ticket, no more reconciling.
+    t.app.clock.advance(Duration::minutes(5));
+    assert!(t.calls().await.is_empty());
+    assert_eq!(t.ticket(&owner, &event, "").await.0, 409);
+}
+
+async fn tokens_follow_the_room_and_moderation_disconnects(b: Backend) {
+    let t = start(b).await;
+    let (owner, event) = t.app.staging_event("members").await;
+    t.calls().await;
+    let ada = t.app.person("Ada").await;
+    let bob = t.app.person("Bob").await;
+
+    // An attendee has nothing to join in the green room; once live she watches only.
+    assert_eq!(t.ticket(&ada, &event, "").await.0, 409);
+    t.transition(&owner, &event, events::Transition::GoLive)
+        .await;
+    t.calls().await;
+    let mut room = t.app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    let mut ada_room = t.app.ws(&event, Some(&ada)).await;
+    ada_room.greeting().await;
+    let mut bob_room = t.app.ws(&event, Some(&bob)).await;
+    bob_room.greeting().await;
+    let (status, watch) = t.ticket(&ada, &event, "").await;
+    assert_eq!(status, 200, "{watch}");
+    assert_eq!(watch["role"], "subscriber");
+    assert_eq!(watch["screen"], Value::Null);
+    let c = t.claims(watch["token"].as_str().unwrap());
+    assert_eq!(
+        c["capabilities"],
+        json!({ "allow_publish": false, "allow_subscribe": true })
+    );
+    assert_eq!(c["attributes"]["role"], "subscriber");
+    let ada_participant = watch["participant_id"].as_str().unwrap().to_string();
+
+    // Someone else's participant id, or a malformed one, is refused.
+    let (status, _) = t
+        .ticket(&bob, &event, &format!("?participant={ada_participant}"))
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(t.ticket(&bob, &event, "?participant=x%27%3B").await.0, 422);
+
+    // Brought on stage: the same participant, now allowed to send (the page exchanges).
+    room.send("grant_speak", json!({ "user_id": ada.id })).await;
+    room.until_with("participant", |p| p["can_speak"] == true)
+        .await;
+    let (_, speak) = t
+        .ticket(&ada, &event, &format!("?participant={ada_participant}"))
+        .await;
+    assert_eq!(speak["role"], "speaker");
+    assert_eq!(speak["participant_id"], json!(ada_participant));
+    let c = t.claims(speak["token"].as_str().unwrap());
+    assert_eq!(c["jti"], json!(ada_participant));
+    assert_eq!(
+        c["capabilities"],
+        json!({ "allow_publish": true, "allow_subscribe": true })
+    );
+    let ada_screen = speak["screen"]["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(t.calls().await.is_empty(), "granting costs no AWS call");
+
+    // Revoked: every participant of hers is disconnected, camera and screen.
+    let stage_arn = "arn:aws:ivs:eu-west-1:123456789012:stage/st1";
+    room.send("revoke_speak", json!({ "user_id": ada.id }))
+        .await;
+    room.until_with("participant", |p| p["can_speak"] == false)
+        .await;
+    let disconnect = |p: &str, reason: &str| {
+        (
+            "DisconnectParticipant".to_string(),
+            json!({ "stageArn": stage_arn, "participantId": p, "reason": reason }),
+        )
+    };
+    assert_eq!(
+        sorted(t.calls().await),
+        sorted(vec![
+            disconnect(&ada_participant, "no longer speaking"),
+            disconnect(&ada_screen, "no longer speaking"),
+        ])
+    );
+
+    // Kicked: disconnected; she may come back with a new participant.
+    let (_, bob_ticket) = t.ticket(&bob, &event, "").await;
+    let bob_participant = bob_ticket["participant_id"].as_str().unwrap().to_string();
+    room.send("kick", json!({ "user_id": bob.id })).await;
+    bob_room.closed().await;
+    assert_eq!(
+        t.calls().await,
+        vec![disconnect(&bob_participant, "removed by a presenter")]
+    );
+
+    // Banned: disconnected, and no token any more.
+    room.send("ban", json!({ "user_id": ada.id, "reason": "spam" }))
+        .await;
+    ada_room.closed().await;
+    assert_eq!(
+        sorted(t.calls().await),
+        sorted(vec![
+            disconnect(&ada_participant, "banned from this event"),
+            disconnect(&ada_screen, "banned from this event"),
+        ])
+    );
+    let (status, _) = t.ticket(&ada, &event, "").await;
+    assert_eq!(status, 403, "a banned person gets no token");
+}
+
+async fn the_stage_is_released_after_an_automatic_end_a_cancel_and_a_restart(b: Backend) {
+    let mut t = start(b).await;
+
+    // Automatic end: at the scheduled end the session stops and the stage goes with it.
+    let (_, event) = t.app.live_event("members").await;
+    assert_eq!(ops(&t.calls().await), ["CreateStage", "StartComposition"]);
+    t.app.clock.advance(Duration::minutes(75));
+    let calls = t.calls().await;
+    let tail: Vec<&str> = ops(&calls)
+        .into_iter()
+        .filter(|o| *o == "StopComposition" || *o == "DeleteStage")
+        .collect();
+    assert_eq!(tail, ["StopComposition", "DeleteStage"], "{calls:?}");
+    assert!(
+        t.app
+            .core
+            .store
+            .stage(&event)
+            .await
+            .unwrap()
+            .unwrap()
+            .closed_at
+            .is_some()
+    );
+
+    // Cancelled from the green room: the stage (never recorded) is deleted.
+    let (owner, event) = t.app.staging_event("members").await;
+    assert_eq!(ops(&t.calls().await), ["CreateStage"]);
+    t.cancel(&owner, &event).await;
+    assert_eq!(
+        t.calls().await,
+        vec![(
+            "DeleteStage".to_string(),
+            json!({ "arn": "arn:aws:ivs:eu-west-1:123456789012:stage/st2" })
+        )]
+    );
+
+    // A restart in the middle of a live event: the new process picks up where the old one
+    // was, and the end still stops the recording and deletes the stage.
+    let (owner, event) = t.app.staging_event("members").await;
+    t.transition(&owner, &event, events::Transition::GoLive)
+        .await;
+    // The process dies before its jobs run: the stage work is in the jobs table.
+    t.app.restart().await;
+    assert_eq!(ops(&t.calls().await), ["CreateStage", "StartComposition"]);
+    t.app.restart().await;
+    t.transition(&owner, &event, events::Transition::End).await;
+    assert_eq!(
+        t.calls().await,
+        vec![
+            (
+                "StopComposition".to_string(),
+                json!({ "arn": "arn:aws:ivs:eu-west-1:123456789012:composition/c2" })
+            ),
+            (
+                "DeleteStage".to_string(),
+                json!({ "arn": "arn:aws:ivs:eu-west-1:123456789012:stage/st3" })
+            ),
+        ]
+    );
+    t.app.clock.advance(Duration::minutes(5));
+    assert!(t.calls().await.is_empty(), "nothing left running");
+}
+
+async fn reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_recording(
+    b: Backend,
+) {
+    let t = start(b).await;
+    let (owner, event) = t.app.live_event("members").await;
+    t.calls().await;
+    let ada = t.app.person("Ada").await;
+    let mut room = t.app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    let mut ada_room = t.app.ws(&event, Some(&ada)).await;
+    ada_room.greeting().await;
+    let stage_arn = "arn:aws:ivs:eu-west-1:123456789012:stage/st1";
+
+    // IVS reports: the presenter sending, Ada sending without leave (a modified page), and a
+    // guest watching. Only Ada's connection is cut.
+    t.fake.with(|s| {
+        s.session = Some("sess".into());
+        s.connected = vec![
+            json!({ "participantId": "p-owner", "userId": owner.id, "state": "CONNECTED", "published": true }),
+            json!({ "participantId": "p-ada", "userId": ada.id, "state": "CONNECTED", "published": true }),
+            json!({ "participantId": "p-guest", "userId": "guest", "state": "CONNECTED", "published": false }),
+        ];
+        s.composition_state = "FAILED".into();
+    });
+    t.app.clock.advance(Duration::seconds(61));
+    let calls = t.calls().await;
+    assert_eq!(
+        ops(&calls),
+        [
+            "GetStage",
+            "ListParticipants",
+            "DisconnectParticipant",
+            "GetComposition"
+        ],
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls[2].1,
+        json!({ "stageArn": stage_arn, "participantId": "p-ada",
+                "reason": "not allowed to send on this stage" })
+    );
+
+    // The failed recording is reported in the room (and the log) ...
+    let said = room
+        .until_with("chat", |m| {
+            m["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("Recording failed"))
+        })
+        .await;
+    assert_eq!(said["kind"], "system", "{said}");
+
+    // ... and a new composition starts at the next look, since the presenter is sending.
+    t.fake.with(|s| {
+        s.connected.retain(|p| p["participantId"] != "p-ada");
+        s.composition_state = "ACTIVE".into();
+    });
+    t.app.clock.advance(Duration::seconds(61));
+    let calls = t.calls().await;
+    assert_eq!(
+        ops(&calls),
+        ["GetStage", "ListParticipants", "StartComposition"],
+        "{calls:?}"
+    );
+    assert_ne!(
+        calls[2].1["idempotencyToken"],
+        json!(format!("{event}-live"))
+    );
+}
