@@ -5,11 +5,13 @@
 // - sending: microphone, camera, screen and the screen's audio, in that order; a screen is
 //   shared by swapping the track in place.
 // The server decides who may send and forwards a muted person's audio to nobody; this page
-// only shows what it decided.
+// only shows what it decided. On Amazon IVS (the ticket says so) ivs.js carries the media
+// instead and hands this class the same seats and tracks to draw.
 
 import { ACTION } from "/static/protocol.js";
 import { csrf, el } from "/static/dom.js";
 import { explain, levelMeter, listDevices, newStreamKey, remember, remembered, testSpeaker } from "/static/devices.js";
+import { IvsStage } from "/static/ivs.js";
 
 const SEATS = 12;
 // The camera's simulcast layers; their names and caps match the server's (src/media/layers.rs).
@@ -60,8 +62,9 @@ function hangUp(url) {
 }
 
 export class Stage {
-  constructor({ eventId, runsRoom, area, panel, showError, send }) {
-    Object.assign(this, { eventId, runsRoom, area, panel, showError, send });
+  constructor({ eventId, runsRoom, area, panel, showError, send, names }) {
+    Object.assign(this, { eventId, runsRoom, area, panel, showError, send, names });
+    this.ivs = null;         // IvsStage, when the stage is on Amazon IVS
     this.roster = { seats: [], screen: null };
     this.status = null;
     this.me = null;
@@ -105,8 +108,28 @@ export class Stage {
   }
 
   setRoster(roster) {
+    // On IVS the seats come from the SDK's participants, not from the server.
+    if (this.ivs) return;
     this.roster = roster || { seats: [], screen: null };
     this.draw();
+  }
+
+  /** IVS participants as seats and tracks (ivs.js). */
+  ivsRoster(roster, watch) {
+    this.roster = roster;
+    if (this.ivs) this.watch = watch;
+    this.draw();
+  }
+
+  ivsState(state) {
+    this.area.dataset.media = state;
+    this.panelState(state);
+  }
+
+  /** A name for a tile on IVS, whose tokens carry ids, never names. */
+  nameOf(userId, role) {
+    const known = this.names && this.names(userId);
+    return known || (role === "presenter" ? "A presenter" : "A speaker");
   }
 
   /** Kicked, banned, or the page is going away: every connection closes now. */
@@ -131,17 +154,47 @@ export class Stage {
 
   /** How this page joins the stage now (the server decides the provider and what this
    * person may do); asked again whenever that may have changed. */
-  async ticket() {
-    const r = await fetch(`/events/${this.eventId}/live/media`, { credentials: "same-origin" });
+  async ticket(query = "") {
+    const r = await fetch(`/events/${this.eventId}/live/media${query}`, { credentials: "same-origin" });
     const j = await r.json().catch(() => ({}));
     if (!r.ok) throw new Error(j.message || `The stage could not be joined (${r.status}).`);
-    if (j.provider !== "embedded") throw new Error("This page cannot join this event's media provider yet.");
+    if (j.provider !== "embedded" && j.provider !== "ivs") throw new Error("This page cannot join this event's media provider.");
     return j;
+  }
+
+  /** Joins the IVS stage; the seats arrive through ivsRoster. */
+  async startIvs(ticket) {
+    const ivs = new IvsStage(this, ticket);
+    this.ivs = ivs;
+    const none = () => Array.from({ length: SEATS + 1 }, () => ({ track: null }));
+    this.watch = { ivs, video: none(), audio: none() };
+    try {
+      await ivs.join();
+      this.watchTry = 0;
+      if (this.local && this.mayPublish()) await this.publish();
+    } catch (e) {
+      this.showError(e.message);
+      this.rewatch();
+    }
   }
 
   // --- watching -------------------------------------------------------------------------------
   async startWatching() {
-    if (this.watch) return;
+    if (this.watch || this.joining) return;
+    this.joining = true;
+    let ticket;
+    try {
+      ticket = await this.ticket();
+    } catch (e) {
+      this.showError(e.message);
+      this.watch = { video: [], audio: [] };
+      this.rewatch();
+      return;
+    } finally {
+      this.joining = false;
+    }
+    if (this.watch || this.closed) return;
+    if (ticket.provider === "ivs") return this.startIvs(ticket);
     const pc = new RTCPeerConnection();
     const video = [];
     const audio = [];
@@ -161,8 +214,7 @@ export class Stage {
       if (pc.connectionState === "failed" || pc.connectionState === "closed") this.rewatch();
     });
     try {
-      const { watch } = await this.ticket();
-      const url = await negotiate(pc, watch);
+      const url = await negotiate(pc, ticket.watch);
       // Stopped while connecting: end it on the server too.
       if (this.watch && this.watch.pc === pc) this.watch.url = url;
       else hangUp(url);
@@ -188,9 +240,14 @@ export class Stage {
 
   stopWatching() {
     if (!this.watch) return;
-    const { pc, url } = this.watch;
+    const { pc, url, ivs } = this.watch;
     this.watch = null;
-    pc.close();
+    if (ivs) {
+      ivs.leave();
+      this.ivs = null;
+      this.pub = null;
+    }
+    if (pc) pc.close();
     hangUp(url);
     this.area.dataset.media = "closed";
     for (const a of this.audio.values()) a.srcObject = null;
@@ -337,7 +394,7 @@ export class Stage {
   async highlightSpeaker() {
     let loudest = null;
     let top = 0.01;
-    if (this.watch) {
+    if (this.watch && this.watch.pc) {
       const slotOf = new Map();
       this.watch.audio.forEach((r, slot) => {
         const t = this.watch.pc.getTransceivers().find((x) => x.receiver === r);
@@ -471,7 +528,8 @@ export class Stage {
     const v = stream.getVideoTracks()[0];
     if (a) remember("mic", a.getSettings().deviceId);
     if (v) remember("camera", v.getSettings().deviceId);
-    if (this.pub) {
+    if (this.pub && this.pub.ivs) this.ivs.replaced();
+    else if (this.pub) {
       const [mic, camera] = this.pub.getTransceivers();
       mic.sender.replaceTrack(a || null);
       camera.sender.replaceTrack(v || null);
@@ -482,6 +540,7 @@ export class Stage {
 
   async publish() {
     if (this.pub || !this.local || !this.mayPublish()) return;
+    if (this.ivs) return this.publishIvs();
     const pc = new RTCPeerConnection();
     const a = this.local.getAudioTracks()[0] || null;
     const v = this.local.getVideoTracks()[0] || null;
@@ -518,8 +577,28 @@ export class Stage {
     this.drawPanel();
   }
 
+  /** On IVS the stage connection sends too, once its token allows it. */
+  async publishIvs() {
+    const ivs = this.ivs;
+    this.pub = { ivs: true };
+    try {
+      this.note("Connecting you to the stage…");
+      await ivs.publish(true);
+      this.note(this.status === "staging" ? "You are in the green room: presenters see and hear you; attendees do not yet." : "You are on stage.");
+    } catch (e) {
+      this.pub = null;
+      this.note(e.message);
+    }
+    this.draw();
+    this.drawPanel();
+  }
+
   stopSending() {
     this.stopScreen(false);
+    if (this.pub && this.pub.ivs) {
+      this.pub = null;
+      if (this.ivs) this.ivs.publish(false).catch(() => {});
+    }
     if (this.pub) { this.pub.close(); this.pub = null; hangUp(this.pubUrl); this.pubUrl = null; }
     if (this.local) { for (const t of this.local.getTracks()) t.stop(); this.local = null; }
     if (this.level) { this.level.stop(); this.level = null; }
@@ -542,9 +621,19 @@ export class Stage {
       // Stopped from the browser's own "Stop sharing" bar.
       v.addEventListener("ended", () => this.stopScreen(true));
     }
-    const t = this.pub.getTransceivers();
-    await t[2].sender.replaceTrack(v || null);
-    await t[3].sender.replaceTrack(a);
+    if (this.pub.ivs) {
+      try {
+        await this.ivs.shareScreen(stream);
+      } catch (e) {
+        for (const t of stream.getTracks()) t.stop();
+        this.screen = null;
+        return this.note(e.message);
+      }
+    } else {
+      const t = this.pub.getTransceivers();
+      await t[2].sender.replaceTrack(v || null);
+      await t[3].sender.replaceTrack(a);
+    }
     this.send(ACTION.SHARE_SCREEN, { open: true });
     this.note(a ? "You are sharing your screen with its audio." : "You are sharing your screen.");
     this.draw();
@@ -555,7 +644,8 @@ export class Stage {
     if (!this.screen) return;
     for (const t of this.screen.getTracks()) t.stop();
     this.screen = null;
-    if (this.pub) {
+    if (this.ivs) this.ivs.stopScreen();
+    if (this.pub && !this.pub.ivs) {
       const t = this.pub.getTransceivers();
       if (t[2]) t[2].sender.replaceTrack(null);
       if (t[3]) t[3].sender.replaceTrack(null);

@@ -540,6 +540,7 @@ function wire() {
 
 const stage = new Stage({
   eventId, runsRoom, area: $("stage-area"), panel: $("media-panel"), showError, send,
+  names: (id) => { const p = state.people.get(id); return p && p.name; },
 });
 // The page's media state, for the browser's console (support) and the browser tests.
 window.meetstage = { stage };

@@ -59,8 +59,6 @@ locals {
     MEETSTAGE_IVS_PUBLIC_KEY_ARN            = awscc_ivs_public_key.tokens.arn
     MEETSTAGE_IVS_STORAGE_CONFIGURATION_ARN = awscc_ivs_storage_configuration.recordings.arn
     MEETSTAGE_IVS_ENCODER_CONFIGURATION_ARN = awscc_ivs_encoder_configuration.recordings.arn
-    MEETSTAGE_CHAT_PROVIDER                 = var.ivs_chat ? "ivs" : "embedded"
-    MEETSTAGE_IVS_CHAT_REGION               = var.region
   }
 }
 

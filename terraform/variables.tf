@@ -88,12 +88,6 @@ variable "ivs_public_key_pem" {
   type        = string
 }
 
-variable "ivs_chat" {
-  description = "Carry the live chat on Amazon IVS Chat as well (CHAT_PROVIDER=ivs); costs per message."
-  type        = bool
-  default     = false
-}
-
 variable "rate_limit_per_5_min" {
   description = "Requests per client IP per five minutes before WAF blocks it: a backstop above meetstage's own limits (500 a minute for a signed-in person)."
   type        = number

@@ -43,6 +43,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/media.js"),
     ),
     (
+        "ivs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/ivs.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../static/favicon.svg"),

@@ -99,7 +99,10 @@ pub fn service(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(CatchPanicLayer::new())
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-        .layer(MapResponseLayer::new(security::headers(config.is_https())))
+        .layer(MapResponseLayer::new(security::headers(
+            config.is_https(),
+            matches!(config.media, crate::config::MediaKind::Ivs(_)),
+        )))
         .layer(middleware::from_fn_with_state(state.clone(), context::resolve))
         .layer(middleware::from_fn_with_state(state.clone(), error::render_error_pages))
         .layer(middleware::from_fn_with_state(state.clone(), security::rate_limit))

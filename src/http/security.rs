@@ -262,13 +262,22 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
     connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
     frame-ancestors 'none'";
 
+/// With Amazon IVS, pages also reach IVS's signalling and event endpoints (and the SDK runs
+/// its media workers from blobs).
+const CSP_IVS: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+    connect-src 'self' https://*.live-video.net wss://*.live-video.net; worker-src 'self' blob:; \
+    font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// Adds the security headers to every response; HSTS only when served over https.
-pub fn headers(https: bool) -> impl Fn(Response) -> Response + Clone + Send + Sync + 'static {
+pub fn headers(
+    https: bool,
+    ivs: bool,
+) -> impl Fn(Response) -> Response + Clone + Send + Sync + 'static {
     move |mut res: Response| {
         let h = res.headers_mut();
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            HeaderValue::from_static(if ivs { CSP_IVS } else { CSP }),
         );
         h.insert(
             header::X_CONTENT_TYPE_OPTIONS,

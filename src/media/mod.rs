@@ -48,6 +48,8 @@ pub enum Ticket {
     /// Join the IVS stage with this token (the IVS Web Broadcast SDK, served at `sdk`); ask
     /// again with `?participant=` before `expires_at` (ms) and exchange the token in place.
     /// Those who send also get a token for their shared screen, a participant of its own.
+    /// Tokens carry ids, not names: `names` names everyone who may be on stage now
+    /// (presenters and speakers), by user id, for the tiles.
     Ivs {
         role: StageRole,
         participant_id: String,
@@ -55,6 +57,7 @@ pub enum Ticket {
         expires_at: i64,
         screen: Option<IvsScreen>,
         sdk: String,
+        names: std::collections::BTreeMap<String, String>,
     },
 }
 

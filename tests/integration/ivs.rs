@@ -54,7 +54,7 @@ struct State {
 }
 
 #[derive(Clone, Default)]
-struct FakeIvs(Arc<Mutex<State>>);
+pub struct FakeIvs(Arc<Mutex<State>>);
 
 impl FakeIvs {
     async fn start() -> (FakeIvs, String) {
@@ -164,13 +164,18 @@ fn key_pair() -> (String, DecodingKey) {
     (pem, DecodingKey::from_ec_der(pair.public_key().as_ref()))
 }
 
-struct Ivs {
-    app: TestApp,
+pub struct Ivs {
+    pub app: TestApp,
     fake: FakeIvs,
     public: DecodingKey,
 }
 
 async fn start(b: Backend) -> Ivs {
+    start_with(b, |_| {}).await
+}
+
+/// meetstage on IVS (against the fake), with `tweak` applied to its options.
+pub async fn start_with(b: Backend, tweak: impl FnOnce(&mut meetstage::config::Options)) -> Ivs {
     let (fake, endpoint) = FakeIvs::start().await;
     let (pem, public) = key_pair();
     let app = TestApp::spawn_with(b, |o| {
@@ -181,6 +186,7 @@ async fn start(b: Backend) -> Ivs {
         o.ivs_storage_configuration_arn = Some(STORAGE.into());
         o.ivs_encoder_configuration_arn = Some(ENCODER.into());
         o.ivs_endpoint_url = Some(endpoint.parse().unwrap());
+        tweak(o);
     })
     .await;
     Ivs { app, fake, public }
@@ -199,7 +205,7 @@ impl Ivs {
     }
 
     /// The verified claims of a token.
-    fn claims(&self, token: &str) -> Value {
+    pub fn claims(&self, token: &str) -> Value {
         let header = jsonwebtoken::decode_header(token).unwrap();
         assert_eq!(header.alg, Algorithm::ES384);
         assert_eq!(header.kid.as_deref(), Some(KEY_ARN));
@@ -211,7 +217,7 @@ impl Ivs {
             .claims
     }
 
-    async fn transition(&self, owner: &Person, event: &str, t: events::Transition) {
+    pub async fn transition(&self, owner: &Person, event: &str, t: events::Transition) {
         let session = self.app.session_of(&owner.id).await;
         events::transition(&self.app.core, &session, &event.parse().unwrap(), t)
             .await
@@ -226,7 +232,7 @@ impl Ivs {
     }
 
     /// Runs the due jobs and returns the IVS calls they made.
-    async fn calls(&self) -> Vec<(String, Value)> {
+    pub async fn calls(&self) -> Vec<(String, Value)> {
         self.app.run_jobs().await;
         self.fake.take()
     }
@@ -237,7 +243,7 @@ fn sorted(mut calls: Vec<(String, Value)>) -> Vec<(String, Value)> {
     calls
 }
 
-fn ops(calls: &[(String, Value)]) -> Vec<&str> {
+pub fn ops(calls: &[(String, Value)]) -> Vec<&str> {
     calls.iter().map(|(op, _)| op.as_str()).collect()
 }
 
@@ -263,6 +269,8 @@ async fn a_stage_lives_from_green_room_to_end(b: Backend) {
     assert_eq!(ticket["provider"], "ivs");
     assert_eq!(ticket["role"], "presenter");
     assert_eq!(ticket["sdk"], "/static/ivs-web-broadcast.js");
+    // Names for the tiles: only of those who may be on stage.
+    assert_eq!(ticket["names"], json!({ owner.id.clone(): "Olga" }));
     let now_s = t.app.clock.now_ms() / 1000;
     assert_eq!(ticket["expires_at"], json!((now_s + 3600) * 1000));
     let c = t.claims(ticket["token"].as_str().unwrap());
@@ -447,6 +455,12 @@ async fn tokens_follow_the_room_and_moderation_disconnects(b: Backend) {
         .await;
     assert_eq!(speak["role"], "speaker");
     assert_eq!(speak["participant_id"], json!(ada_participant));
+    assert_eq!(speak["names"][&ada.id], "Ada");
+    assert_eq!(
+        speak["names"].get(&bob.id),
+        None,
+        "an attendee is not named"
+    );
     let c = t.claims(speak["token"].as_str().unwrap());
     assert_eq!(c["jti"], json!(ada_participant));
     assert_eq!(

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod admin;
 mod browser;
+mod browser_ivs;
 mod browser_media;
 mod browser_room;
 mod calendar;

@@ -371,7 +371,19 @@ pub async fn ticket(
             participant_id: p,
         })
     };
+    // Who may be on stage now, by name: presenters, and attendees brought on stage.
+    let mut names = std::collections::BTreeMap::new();
+    names.insert(event.owner_id.clone(), event.owner_name.clone());
+    for (id, name) in core.store.co_presenters(event_id).await? {
+        names.insert(id, name);
+    }
+    for s in core.store.standings(event_id).await? {
+        if s.can_speak && s.banned_at.is_none() {
+            names.insert(s.user_id, s.name);
+        }
+    }
     Ok(Ticket::Ivs {
+        names,
         role,
         participant_id,
         token,

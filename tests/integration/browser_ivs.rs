@@ -1,0 +1,295 @@
+//! The pages on Amazon IVS, in Chromium: meetstage runs with the IVS provider (against the
+//! fake IVS API) and serves a stand-in for the IVS Web Broadcast SDK
+//! (tests/browser/ivs-standin.js) that records what the page asks of it. Checked: the page
+//! joins with the token its ticket carries, presenters publish camera and microphone from the
+//! green room, attendees only watch, IVS participants become named tiles and a featured one
+//! the shared screen, tokens are exchanged in place on refresh and when brought on stage,
+//! revoking stops the sending, the end leaves the stage, and the page passes axe-core.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, Locator};
+use meetstage::features::events::Transition;
+use serde_json::{Value, json};
+
+use crate::{
+    browser::{Driver, assert_no_console_errors, audit_in_place, click, media_browser},
+    browser_room::{enter, wait_text},
+    helpers::Backend,
+    ivs::{self, ops},
+};
+
+async fn eval(c: &Client, script: &str) -> Value {
+    let wrapped = format!(
+        "const done = arguments[arguments.length - 1];\
+         (async () => {{ {script} }})().then(done, (e) => done({{ error: String(e) }}));"
+    );
+    c.execute_async(&wrapped, vec![])
+        .await
+        .expect("script runs")
+}
+
+/// Waits until `script` returns true.
+async fn until(c: &Client, what: &str, script: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        last = eval(c, script).await;
+        if last == Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    panic!("{what} did not happen (last: {last})");
+}
+
+/// The stand-in's record of the page's `i`-th IVS Stage.
+async fn stage(c: &Client, i: usize) -> Value {
+    eval(
+        c,
+        &format!(
+            "const s = window.__ivs.stages[{i}]; if (!s) return null; \
+             return {{ token: s.token, tokens: s.tokens.length, joined: s.joined, left: s.left, published: s.published }};"
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_join_an_ivs_stage_through_the_sdk() {
+    let standin = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/ivs-standin.js");
+    let t = ivs::start_with(Backend::Sqlite, |o| {
+        o.ivs_web_sdk = Some(standin.into());
+    })
+    .await;
+    let app = &t.app;
+    let (owner, event) = app.staging_event("members").await;
+    assert_eq!(ops(&t.calls().await), ["CreateStage"]);
+    let ada = app.person("Ada").await;
+    let driver = Driver::start().await;
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let presenter = media_browser(&driver, d1.path()).await;
+    let attendee = media_browser(&driver, d2.path()).await;
+    enter(app, &presenter, &owner, &event).await;
+    enter(app, &attendee, &ada, &event).await;
+
+    // Green room: the presenter's page loads the SDK from meetstage, joins with the token of
+    // its ticket, and publishes camera and microphone once they are on.
+    click(&presenter, Locator::Id("media-start")).await;
+    until(
+        &presenter,
+        "the presenter publishing",
+        "const s = window.__ivs && window.__ivs.stages[0]; \
+         return !!s && s.joined && s.published.join() === 'audio,video';",
+    )
+    .await;
+    let s = stage(&presenter, 0).await;
+    let claims = t.claims(s["token"].as_str().unwrap());
+    assert_eq!(claims["user_id"], json!(owner.id));
+    assert_eq!(claims["capabilities"]["allow_publish"], true);
+    assert_eq!(claims["attributes"]["role"], "presenter");
+    until(
+        &presenter,
+        "the panel showing the connection",
+        "return document.getElementById('media-panel').dataset.connection === 'connected';",
+    )
+    .await;
+    // Attendees see nothing of the green room.
+    assert_eq!(
+        eval(
+            &attendee,
+            "return window.__ivs === undefined || window.__ivs.stages.length === 0;"
+        )
+        .await,
+        Value::Bool(true)
+    );
+
+    // Live: the attendee joins to watch, with a subscribe-only token, and sends nothing.
+    click(&presenter, Locator::Css("form[data-when=staging] button")).await;
+    presenter.accept_alert().await.unwrap();
+    wait_text(&attendee, "#room-status", "LIVE").await;
+    assert_eq!(ops(&t.calls().await), ["StartComposition"]);
+    until(
+        &attendee,
+        "the attendee joining",
+        "const s = window.__ivs && window.__ivs.stages[0]; return !!s && s.joined;",
+    )
+    .await;
+    let s = stage(&attendee, 0).await;
+    assert_eq!(s["published"], json!([]));
+    let watching = t.claims(s["token"].as_str().unwrap());
+    assert_eq!(
+        watching["capabilities"],
+        json!({ "allow_publish": false, "allow_subscribe": true })
+    );
+
+    // The presenter on IVS becomes a named tile whose video plays; her shared screen (a
+    // featured participant) becomes the large tile.
+    let remote = |id: &str, featured: bool| {
+        format!(
+            "window.__ivs.remote({}, {{ user: {}, role: 'presenter', featured: '{featured}' }}); return true;",
+            json!(id),
+            json!(owner.id)
+        )
+    };
+    eval(&attendee, &remote("p-olga", false)).await;
+    until(
+        &attendee,
+        "the presenter's tile playing",
+        "const v = document.querySelector(\"#stage-area figure[data-slot='0'] video\"); \
+         return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 5;",
+    )
+    .await;
+    let name = attendee
+        .find(Locator::Css("#stage-area figure[data-slot='0'] figcaption"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        name.contains("Olga"),
+        "the tile is named from the room: {name}"
+    );
+    eval(&attendee, &remote("p-olga-screen", true)).await;
+    until(
+        &attendee,
+        "the shared screen as the large tile",
+        "return document.getElementById('stage-area').dataset.screen === 'on' && \
+         !!document.querySelector('#stage-area .tile.big.screen video');",
+    )
+    .await;
+
+    // Before the token runs out the page exchanges it in place: same participant.
+    eval(
+        &attendee,
+        "await window.meetstage.stage.ivs.exchange(); return true;",
+    )
+    .await;
+    let s = stage(&attendee, 0).await;
+    assert_eq!(s["tokens"], 2);
+    let refreshed = t.claims(s["token"].as_str().unwrap());
+    assert_eq!(refreshed["jti"], watching["jti"]);
+
+    // Brought on stage: the page asks, then exchanges for a token that may publish and sends.
+    let mut room = app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    room.send("grant_speak", json!({ "user_id": ada.id })).await;
+    until(
+        &attendee,
+        "the invitation",
+        "return !document.getElementById('stage-invite').hidden;",
+    )
+    .await;
+    click(&attendee, Locator::Css("#stage-invite button.join")).await;
+    until(
+        &attendee,
+        "the speaker publishing",
+        "const s = window.__ivs.stages[0]; return s.published.includes('audio');",
+    )
+    .await;
+    let s = stage(&attendee, 0).await;
+    let speaking = t.claims(s["token"].as_str().unwrap());
+    assert_eq!(speaking["jti"], watching["jti"]);
+    assert_eq!(speaking["capabilities"]["allow_publish"], true);
+    assert_eq!(speaking["attributes"]["role"], "speaker");
+
+    let mut problems = audit_in_place(&attendee, "a speaker's stage on IVS").await;
+    problems.extend(audit_in_place(&presenter, "the presenter's stage on IVS").await);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Revoked: her page stops sending, and the server disconnects her participants on IVS.
+    // (A fresh socket: the first one was not read during the audits, so the room cut it off
+    // as stalled.)
+    drop(room);
+    let mut room = app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    room.send("revoke_speak", json!({ "user_id": ada.id }))
+        .await;
+    room.until_with("participant", |p| p["can_speak"] == false)
+        .await;
+    until(
+        &attendee,
+        "the speaker stopping",
+        "return window.__ivs.stages[0].published.length === 0;",
+    )
+    .await;
+    let calls = t.calls().await;
+    assert!(
+        ops(&calls).iter().all(|o| *o == "DisconnectParticipant") && !calls.is_empty(),
+        "{calls:?}"
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|(_, b)| b["participantId"] == watching["jti"]),
+        "{calls:?}"
+    );
+
+    // The end: every page leaves the stage, and the stage is deleted.
+    t.transition(&owner, &event, Transition::End).await;
+    until(
+        &attendee,
+        "the attendee leaving",
+        "return window.__ivs.stages[0].left === true;",
+    )
+    .await;
+    until(
+        &presenter,
+        "the presenter leaving",
+        "return window.__ivs.stages[0].left === true;",
+    )
+    .await;
+    assert_eq!(ops(&t.calls().await), ["StopComposition", "DeleteStage"]);
+    assert_no_console_errors(&presenter, "the presenter's room on IVS").await;
+    assert_no_console_errors(&attendee, "the attendee's room on IVS").await;
+    presenter.close().await.unwrap();
+    attendee.close().await.unwrap();
+}
+
+/// The stand-in is only as good as its likeness: the real SDK (installed by `npm ci` in
+/// static/vendor, as scripts/test does) has the same event names, subscribe types, stage
+/// methods and stream class the page uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stand_in_matches_the_real_sdk() {
+    let real = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/static/vendor/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js"
+    );
+    assert!(
+        std::path::Path::new(real).is_file(),
+        "the IVS Web Broadcast SDK is not installed: run `npm ci --prefix static/vendor`"
+    );
+    let standin = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/ivs-standin.js");
+    let shape = "const load = (src) => new Promise((ok, no) => { const s = document.createElement('script'); \
+         s.src = src; s.onload = ok; s.onerror = no; document.head.append(s); }); \
+         await load('/static/ivs-web-broadcast.js'); const I = window.IVSBroadcastClient; \
+         const ev = I.StageEvents; \
+         return { events: ['STAGE_CONNECTION_STATE_CHANGED', 'STAGE_PARTICIPANT_JOINED', 'STAGE_PARTICIPANT_LEFT', \
+           'STAGE_PARTICIPANT_STREAMS_ADDED', 'STAGE_PARTICIPANT_STREAMS_REMOVED'].map((k) => ev[k]), \
+           subscribe: [I.SubscribeType.AUDIO_VIDEO, I.SubscribeType.NONE], \
+           stage: ['join', 'on', 'exchangeToken', 'leave', 'refreshStrategy'].map((m) => typeof I.Stage.prototype[m]), \
+           stream: typeof I.LocalStageStream };";
+    let driver = Driver::start().await;
+    let mut seen = Vec::new();
+    for sdk in [real, standin] {
+        let t = ivs::start_with(Backend::Sqlite, |o| o.ivs_web_sdk = Some(sdk.into())).await;
+        let dir = tempfile::tempdir().unwrap();
+        let c = media_browser(&driver, dir.path()).await;
+        c.goto(&t.app.url("/")).await.unwrap();
+        seen.push(eval(&c, shape).await);
+        c.close().await.unwrap();
+    }
+    assert_eq!(
+        seen[0]["events"],
+        json!([
+            "stageConnectionStateChanged",
+            "stageParticipantJoined",
+            "stageParticipantLeft",
+            "stageParticipantStreamsAdded",
+            "stageParticipantStreamsRemoved"
+        ]),
+        "{seen:?}"
+    );
+    assert_eq!(seen[0], seen[1], "the real SDK, then the stand-in");
+}
