@@ -49,7 +49,11 @@ export class IvsStage {
     const strategy = {
       stageStreamsToPublish: () => this.streams(),
       shouldPublishParticipant: () => this.publishing && this.ticket.role !== "subscriber",
-      shouldSubscribeToParticipant: () => SubscribeType.AUDIO_VIDEO,
+      // Everyone, but not one's own shared screen (its sound would echo).
+      shouldSubscribeToParticipant: (p) => {
+        const a = (p && p.attributes) || {};
+        return a.featured === "true" && a.user === this.owner.me ? SubscribeType.NONE : SubscribeType.AUDIO_VIDEO;
+      },
     };
     this.stage = new Stage(this.ticket.token, strategy);
     this.stage.on(StageEvents.STAGE_PARTICIPANT_JOINED, (p) => this.joined(p));
@@ -128,7 +132,37 @@ export class IvsStage {
       audio[slot].track = p.audio;
     }
     if (this.owner.screen && this.owner.me) screen = this.owner.me;
+    this.audio = audio;
     this.owner.ivsRoster({ seats, screen }, { ivs: this, video, audio });
+  }
+
+  /** How loud each seat is now (the RMS of its audio), for the speaking outline: the SDK's
+   * connections are its own, so the sound is measured as it plays. */
+  levels() {
+    const out = new Map();
+    const meters = this.meters || new Map();
+    const live = new Set();
+    (this.audio || []).forEach(({ track }, slot) => {
+      if (!track || slot >= SEATS) return;
+      live.add(track.id);
+      let m = meters.get(track.id);
+      if (!m) {
+        this.ctx = this.ctx || new AudioContext();
+        const source = this.ctx.createMediaStreamSource(new MediaStream([track]));
+        const analyser = this.ctx.createAnalyser();
+        analyser.fftSize = 512;
+        source.connect(analyser);
+        m = { source, analyser, data: new Float32Array(analyser.fftSize) };
+        meters.set(track.id, m);
+      }
+      m.analyser.getFloatTimeDomainData(m.data);
+      let sum = 0;
+      for (const v of m.data) sum += v * v;
+      out.set(slot, Math.sqrt(sum / m.data.length));
+    });
+    for (const [id, m] of meters) if (!live.has(id)) { m.source.disconnect(); meters.delete(id); }
+    this.meters = meters;
+    return out;
   }
 
   /** Asks for a fresh ticket for the same participants, and exchanges the tokens in place. */
@@ -185,6 +219,7 @@ export class IvsStage {
 
   leave() {
     clearTimeout(this.refresh);
+    if (this.ctx) { this.ctx.close(); this.ctx = null; this.meters = null; }
     this.stopScreen();
     if (this.stage) { this.stage.leave(); this.stage = null; }
     this.people.clear();

@@ -415,6 +415,8 @@ export class Stage {
         if (slot < SEATS && level > top) { top = level; loudest = `seat-${slot}`; }
       });
       this.energy = now;
+    } else if (this.ivs) {
+      for (const [slot, level] of this.ivs.levels()) if (level > top) { top = level; loudest = `seat-${slot}`; }
     }
     if (this.level) {
       if (this.level.peak / 100 > top && this.level.peak > 4) loudest = "self";

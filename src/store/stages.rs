@@ -75,6 +75,8 @@ impl Store {
         })
     }
 
+    /// Marks the stage closed and forgets the participant ids minted for it (no one can
+    /// be disconnected from a stage that is gone).
     pub async fn close_stage(&self, event_id: &str, now: i64) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query(
@@ -85,6 +87,10 @@ impl Store {
             .bind(now)
             .execute(pool)
             .await?;
+            sqlx::query("DELETE FROM stage_participants WHERE event_id = $1")
+                .bind(event_id)
+                .execute(pool)
+                .await?;
             Ok(())
         })
     }
@@ -131,7 +137,8 @@ impl Store {
         })
     }
 
-    /// The participant ids minted for a person on an event's stage since `since`.
+    /// The participant ids minted for a person on an event's stage since `since`, the newest
+    /// 50 (a page mints one per load; older ones left long ago).
     pub async fn stage_participants_of(
         &self,
         event_id: &str,
@@ -142,7 +149,7 @@ impl Store {
             let rows: Vec<(String,)> = sqlx::query_as(
                 "SELECT participant_id FROM stage_participants \
                  WHERE event_id = $1 AND user_id = $2 AND issued_at >= $3 \
-                 ORDER BY issued_at, participant_id",
+                 ORDER BY issued_at DESC, participant_id DESC LIMIT 50",
             )
             .bind(event_id)
             .bind(user_id)

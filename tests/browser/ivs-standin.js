@@ -32,6 +32,7 @@
       this.joined = false;
       this.left = false;
       this.published = [];
+      this.subscribed = [];
       // As in the SDK, these two are the instance's own functions, not the prototype's.
       this.leave = () => {
         this.left = true;
@@ -63,6 +64,7 @@
       if (!this.joined || this.left) return;
       this.emit(StageEvents.STAGE_PARTICIPANT_JOINED, r.info);
       if (this.strategy.shouldSubscribeToParticipant(r.info) !== SubscribeType.NONE) {
+        this.subscribed.push(r.info.id);
         this.emit(StageEvents.STAGE_PARTICIPANT_STREAMS_ADDED, r.info, r.streams);
       }
     }

@@ -6,7 +6,7 @@
 //! the shared screen, tokens are exchanged in place on refresh and when brought on stage,
 //! revoking stops the sending, the end leaves the stage, and the page passes axe-core.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use meetstage::features::events::Transition;
@@ -14,33 +14,15 @@ use serde_json::{Value, json};
 
 use crate::{
     browser::{Driver, assert_no_console_errors, audit_in_place, click, media_browser},
+    browser_media::{self, eval},
     browser_room::{enter, wait_text},
     helpers::Backend,
     ivs::{self, ops},
 };
 
-async fn eval(c: &Client, script: &str) -> Value {
-    let wrapped = format!(
-        "const done = arguments[arguments.length - 1];\
-         (async () => {{ {script} }})().then(done, (e) => done({{ error: String(e) }}));"
-    );
-    c.execute_async(&wrapped, vec![])
-        .await
-        .expect("script runs")
-}
-
-/// Waits until `script` returns true.
+/// Waits until `script` returns true (15 s at most).
 async fn until(c: &Client, what: &str, script: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut last = Value::Null;
-    while Instant::now() < deadline {
-        last = eval(c, script).await;
-        if last == Value::Bool(true) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    panic!("{what} did not happen (last: {last})");
+    browser_media::until(c, what, Duration::from_secs(15), script).await
 }
 
 /// The stand-in's record of the page's `i`-th IVS Stage.
@@ -94,6 +76,53 @@ async fn the_pages_join_an_ivs_stage_through_the_sdk() {
         "return document.getElementById('media-panel').dataset.connection === 'connected';",
     )
     .await;
+    // A shared screen joins as a participant of its own with the screen token: featured in
+    // the recording, sending only. Its echo through IVS is not subscribed (no feedback).
+    click(&presenter, Locator::Id("media-screen")).await;
+    until(
+        &presenter,
+        "the screen participant publishing",
+        "const s = window.__ivs.stages[1]; return !!s && s.joined && s.published.includes('video');",
+    )
+    .await;
+    let screen = t.claims(stage(&presenter, 1).await["token"].as_str().unwrap());
+    assert_eq!(screen["attributes"]["featured"], "true");
+    assert_eq!(
+        screen["capabilities"],
+        json!({ "allow_publish": true, "allow_subscribe": false })
+    );
+    assert_ne!(screen["jti"], claims["jti"]);
+    eval(
+        &presenter,
+        &format!(
+            "window.__ivs.remote('p-own-screen', {{ user: {}, role: 'presenter', featured: 'true' }}); return true;",
+            json!(owner.id)
+        ),
+    )
+    .await;
+    let subscribed = eval(&presenter, "return window.__ivs.stages[0].subscribed;").await;
+    assert_eq!(subscribed, json!([]), "one's own screen is not played back");
+    assert_eq!(
+        eval(
+            &presenter,
+            "return document.getElementById('stage-area').dataset.screen;"
+        )
+        .await,
+        "on"
+    );
+    click(&presenter, Locator::Id("media-screen")).await;
+    until(
+        &presenter,
+        "the screen participant leaving",
+        "return window.__ivs.stages[1].left === true;",
+    )
+    .await;
+    eval(
+        &presenter,
+        "window.__ivs.gone('p-own-screen'); return true;",
+    )
+    .await;
+
     // Attendees see nothing of the green room.
     assert_eq!(
         eval(
@@ -151,6 +180,13 @@ async fn the_pages_join_an_ivs_stage_through_the_sdk() {
         name.contains("Olga"),
         "the tile is named from the room: {name}"
     );
+    // Her sound arrives (a tone in the stand-in), so her tile is outlined as speaking.
+    until(
+        &attendee,
+        "the speaking outline",
+        "return document.querySelector(\"#stage-area figure[data-slot='0']\").classList.contains('speaking');",
+    )
+    .await;
     eval(&attendee, &remote("p-olga-screen", true)).await;
     until(
         &attendee,

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// Runs `script` (an async function body returning JSON) in the page.
-async fn eval(c: &Client, script: &str) -> Value {
+pub async fn eval(c: &Client, script: &str) -> Value {
     let wrapped = format!(
         "const done = arguments[arguments.length - 1];\
          (async () => {{ {script} }})().then(done, (e) => done({{ error: String(e) }}));"
@@ -27,7 +27,7 @@ async fn eval(c: &Client, script: &str) -> Value {
 }
 
 /// Waits until `script` returns true; fails with `what` after `within`.
-async fn until(c: &Client, what: &str, within: Duration, script: &str) {
+pub async fn until(c: &Client, what: &str, within: Duration, script: &str) {
     let deadline = Instant::now() + within;
     let mut last = Value::Null;
     while Instant::now() < deadline {

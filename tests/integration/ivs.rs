@@ -403,6 +403,9 @@ async fn a_stage_lives_from_green_room_to_end(b: Backend) {
     );
     let stage = t.app.core.store.stage(&event).await.unwrap().unwrap();
     assert!(stage.closed_at.is_some());
+    // Its participant ids are forgotten with it.
+    let left = t.app.core.store.stage_participants_of(&event, &owner.id, 0);
+    assert!(left.await.unwrap().is_empty());
     // Nothing runs after: no ticket, no more reconciling.
     t.app.clock.advance(Duration::minutes(5));
     assert!(t.calls().await.is_empty());
