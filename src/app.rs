@@ -51,7 +51,14 @@ impl App {
         // With Postgres, live rooms hear changes made through other instances.
         let bus = Bus::for_store(&store);
         let (media, rosters) = start_media(&config, &listener).await?;
+        let chat = match &config.chat {
+            crate::config::ChatKind::Embedded => crate::chat::ChatProvider::Embedded,
+            crate::config::ChatKind::Ivs(s) => {
+                crate::chat::ChatProvider::Ivs(crate::chat::ivs::IvsChat::start(s).await)
+            }
+        };
         let core = Core {
+            chat,
             media: media.clone(),
             store: store.clone(),
             mailer,

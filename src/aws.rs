@@ -41,3 +41,28 @@ pub async fn sdk_config(region: &str, endpoint: Option<&Url>) -> SdkConfig {
     }
     loader.load().await
 }
+
+/// What went wrong with a call, in words for the log: `(not found?, "Op: Code (message)")`.
+/// "Not found" is what idempotent deletes and disconnects treat as done.
+pub fn describe<E>(what: &str, e: &aws_sdk_sesv2::error::SdkError<E>) -> (bool, String)
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match e.as_service_error() {
+        Some(s) => (
+            s.code() == Some("ResourceNotFoundException"),
+            format!(
+                "{what}: {} ({})",
+                s.code().unwrap_or("error"),
+                s.message().unwrap_or("no message")
+            ),
+        ),
+        None => (
+            false,
+            format!(
+                "{what}: unreachable: {}",
+                aws_sdk_sesv2::error::DisplayErrorContext(e)
+            ),
+        ),
+    }
+}

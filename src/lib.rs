@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod aws;
+pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;

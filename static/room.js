@@ -95,8 +95,63 @@ function connect() {
   });
 }
 
+// --- group chat from Amazon IVS Chat ---------------------------------------------------------
+// When the server says so (chat_provider = ivs), group chat and notices arrive from the
+// event's IVS Chat room instead of this socket; sending still goes through the room socket,
+// where the room's rules apply. A long message comes in parts (IVS carries 1 KB an event).
+let ivsChat = null;
+let chatTry = 0;
+
+async function startChat() {
+  if (ivsChat || stopped) return;
+  ivsChat = "connecting";
+  let t;
+  try {
+    const r = await fetch(`/events/${eventId}/live/chat`, { credentials: "same-origin" });
+    t = await r.json();
+    if (!r.ok) throw new Error(t.message || `chat ${r.status}`);
+  } catch {
+    ivsChat = null;
+    return retryChat();
+  }
+  if (t.provider !== "ivs") return;
+  const ws = new WebSocket(t.endpoint, t.token);
+  ivsChat = ws;
+  const parts = new Map();
+  ws.addEventListener("open", () => { chatTry = 0; root.dataset.chat = "ivs"; });
+  ws.addEventListener("message", (e) => {
+    let m;
+    try { m = JSON.parse(e.data); } catch { return; }
+    if (m.Type !== "EVENT") return;
+    const a = m.Attributes || {};
+    if (m.EventName === "meetstage:message") {
+      const got = parts.get(a.id) || [];
+      got[Number(a.part)] = a.message;
+      if (got.filter((p) => p !== undefined).length < Number(a.parts)) return parts.set(a.id, got);
+      parts.delete(a.id);
+      try { chat(JSON.parse(got.join("")), true); } catch { /* a broken part: the next snapshot has it */ }
+    } else if (m.EventName === "aws:DELETE_MESSAGE" && a.MessageID) {
+      state.chat.delete(a.MessageID);
+      drawChat();
+    }
+  });
+  ws.addEventListener("close", () => {
+    if (ivsChat === ws) ivsChat = null;
+    root.dataset.chat = "";
+    retryChat();
+  });
+}
+
+function retryChat() {
+  if (stopped) return;
+  const delay = Math.min(30000, 1000 * 2 ** chatTry) * (0.5 + Math.random() / 2);
+  chatTry += 1;
+  setTimeout(startChat, delay);
+}
+
 function removed(text, mayReturn) {
   stopped = true;
+  if (ivsChat && ivsChat.close) ivsChat.close();
   stage.close(text);
   $("room-main").hidden = true;
   const banner = el("div", { class: "alert", role: "alert" }, el("strong", {}, text));
@@ -152,6 +207,7 @@ function snapshot(d, s) {
   state.chat = new Map(d.chat.map((m) => [m.id, m]));
   state.participants = new Map((d.participants || []).map((p) => [p.user_id, p]));
   stage.setRoster(d.stage);
+  startChat();
   // Direct messages of one's own come with "you"; keep those already known.
   drawAll();
 }

@@ -59,6 +59,7 @@ locals {
     MEETSTAGE_IVS_PUBLIC_KEY_ARN            = awscc_ivs_public_key.tokens.arn
     MEETSTAGE_IVS_STORAGE_CONFIGURATION_ARN = awscc_ivs_storage_configuration.recordings.arn
     MEETSTAGE_IVS_ENCODER_CONFIGURATION_ARN = awscc_ivs_encoder_configuration.recordings.arn
+    MEETSTAGE_CHAT_PROVIDER                 = var.ivs_chat ? "ivs" : "embedded"
   }
 }
 

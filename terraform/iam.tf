@@ -1,10 +1,11 @@
 # Two roles. The execution role lets ECS pull the image, write the log stream and read the
-# three secrets. The task role is meetstage's own: exactly the IVS and SES actions
+# three secrets. The task role is meetstage's own: exactly the IVS, IVS Chat and SES actions
 # it calls, on this account's resources of those kinds. No wildcard actions anywhere.
 
 locals {
-  ivs_arn = "arn:${local.partition}:ivs:${var.region}:${local.account}"
-  ses_arn = "arn:${local.partition}:ses:${var.region}:${local.account}"
+  ivs_arn     = "arn:${local.partition}:ivs:${var.region}:${local.account}"
+  ivschat_arn = "arn:${local.partition}:ivschat:${var.region}:${local.account}"
+  ses_arn     = "arn:${local.partition}:ses:${var.region}:${local.account}"
 }
 
 data "aws_iam_policy_document" "ecs_assume" {
@@ -97,6 +98,19 @@ data "aws_iam_policy_document" "task" {
       awscc_ivs_storage_configuration.recordings.arn,
       awscc_ivs_encoder_configuration.recordings.arn,
     ]
+  }
+  statement {
+    sid = "IvsChat"
+    actions = [
+      "ivschat:CreateRoom",
+      "ivschat:DeleteRoom",
+      "ivschat:CreateChatToken",
+      "ivschat:SendEvent",
+      "ivschat:DeleteMessage",
+      "ivschat:DisconnectUser",
+      "ivschat:TagResource",
+    ]
+    resources = ["${local.ivschat_arn}:room/*"]
   }
   statement {
     sid     = "Mail"

@@ -88,6 +88,12 @@ variable "ivs_public_key_pem" {
   type        = string
 }
 
+variable "ivs_chat" {
+  description = "Deliver group chat through Amazon IVS Chat (one room per event; billed per message sent and delivered) instead of meetstage's own sockets."
+  type        = bool
+  default     = false
+}
+
 variable "rate_limit_per_5_min" {
   description = "Requests per client IP per five minutes before WAF blocks it: a backstop above meetstage's own limits (500 a minute for a signed-in person)."
   type        = number

@@ -72,6 +72,22 @@ pub struct IvsSettings {
     pub web_sdk: PathBuf,
 }
 
+/// Who delivers the group chat.
+#[derive(Clone, Debug)]
+pub enum ChatKind {
+    /// The live-room socket.
+    Embedded,
+    Ivs(IvsChatSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct IvsChatSettings {
+    pub region: String,
+    pub endpoint_url: Option<Url>,
+    /// Where pages connect to receive the room's messages.
+    pub messaging_url: Url,
+}
+
 #[derive(Clone, Debug)]
 pub struct Branding {
     pub community_name: String,
@@ -133,11 +149,28 @@ pub struct Config {
     /// The most video one viewer is sent (bit/s).
     pub media_viewer_bps: Option<u64>,
     pub media: MediaKind,
+    pub chat: ChatKind,
 }
 
 impl Config {
+    /// Origins pages connect to besides this site: IVS's when media or chat run there.
+    pub fn remote_origins(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if matches!(self.media, MediaKind::Ivs(_)) {
+            out.extend([
+                "https://*.live-video.net".into(),
+                "wss://*.live-video.net".into(),
+            ]);
+        }
+        if let ChatKind::Ivs(c) = &self.chat {
+            out.push(c.messaging_url.origin().ascii_serialization());
+        }
+        out
+    }
+
     pub fn from_options(o: Options) -> Result<Config, ConfigError> {
         let media = media_kind(&o)?;
+        let chat = chat_kind(&o)?;
         let bind = o
             .bind
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
@@ -334,6 +367,7 @@ impl Config {
         };
         Ok(Config {
             media,
+            chat,
             media_udp: o.media_udp,
             media_public_ip: o.media_public_ip,
             media_viewer_bps,
@@ -464,6 +498,45 @@ fn media_kind(o: &Options) -> Result<MediaKind, ConfigError> {
         }
         other => Err(ConfigError(format!(
             "unknown media_provider `{other}` (use `embedded` or `ivs`)"
+        ))),
+    }
+}
+
+fn chat_kind(o: &Options) -> Result<ChatKind, ConfigError> {
+    match o.chat_provider.as_deref().unwrap_or("embedded") {
+        "embedded" => Ok(ChatKind::Embedded),
+        "ivs" => {
+            let region = o
+                .ivs_chat_region
+                .clone()
+                .or_else(|| o.ivs_region.clone())
+                .filter(|r| is_aws_region(r))
+                .ok_or_else(|| {
+                    ConfigError("chat_provider `ivs` needs ivs_chat_region, e.g. eu-west-1".into())
+                })?;
+            for (name, url) in [
+                ("ivs_chat_endpoint_url", &o.ivs_chat_endpoint_url),
+                ("ivs_chat_messaging_url", &o.ivs_chat_messaging_url),
+            ] {
+                if let Some(u) = url
+                    && !matches!(u.scheme(), "http" | "https" | "ws" | "wss")
+                {
+                    return Err(ConfigError(format!("{name} must be http(s) or ws(s)")));
+                }
+            }
+            let messaging_url = match &o.ivs_chat_messaging_url {
+                Some(u) => u.clone(),
+                None => Url::parse(&format!("wss://edge.ivschat.{region}.amazonaws.com"))
+                    .map_err(|e| ConfigError(format!("ivs_chat_region: {e}")))?,
+            };
+            Ok(ChatKind::Ivs(IvsChatSettings {
+                region,
+                endpoint_url: o.ivs_chat_endpoint_url.clone(),
+                messaging_url,
+            }))
+        }
+        other => Err(ConfigError(format!(
+            "unknown chat_provider `{other}` (use `embedded` or `ivs`)"
         ))),
     }
 }

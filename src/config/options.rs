@@ -77,6 +77,25 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_IVS_WEB_SDK")]
     pub ivs_web_sdk: Option<PathBuf>,
 
+    /// Who delivers the room's group chat: `embedded` (the live-room socket) or `ivs` (an
+    /// Amazon IVS Chat room per event; messages still pass meetstage's rules and are kept in
+    /// its database) [default: embedded].
+    #[arg(long, env = "MEETSTAGE_CHAT_PROVIDER")]
+    pub chat_provider: Option<String>,
+
+    /// AWS region of the IVS Chat rooms [default: ivs_region].
+    #[arg(long, env = "MEETSTAGE_IVS_CHAT_REGION")]
+    pub ivs_chat_region: Option<String>,
+
+    /// Other IVS Chat endpoint (a local fake; `user:password@` gives credentials)
+    /// [default: the region's].
+    #[arg(long, env = "MEETSTAGE_IVS_CHAT_ENDPOINT_URL")]
+    pub ivs_chat_endpoint_url: Option<Url>,
+
+    /// The WebSocket pages receive IVS Chat on [default: wss://edge.ivschat.<region>.amazonaws.com].
+    #[arg(long, env = "MEETSTAGE_IVS_CHAT_MESSAGING_URL")]
+    pub ivs_chat_messaging_url: Option<Url>,
+
     /// Public URL people reach meetstage at; links in mail use it. `https://` turns on Secure
     /// cookies and HSTS [default: http://<bind>].
     #[arg(long, env = "MEETSTAGE_BASE_URL")]
@@ -324,6 +343,10 @@ impl Options {
             media_public_ip: self.media_public_ip.or(other.media_public_ip),
             media_viewer_kbps: self.media_viewer_kbps.or(other.media_viewer_kbps),
             media_provider: self.media_provider.or(other.media_provider),
+            chat_provider: self.chat_provider.or(other.chat_provider),
+            ivs_chat_region: self.ivs_chat_region.or(other.ivs_chat_region),
+            ivs_chat_endpoint_url: self.ivs_chat_endpoint_url.or(other.ivs_chat_endpoint_url),
+            ivs_chat_messaging_url: self.ivs_chat_messaging_url.or(other.ivs_chat_messaging_url),
             ivs_region: self.ivs_region.or(other.ivs_region),
             ivs_public_key_arn: self.ivs_public_key_arn.or(other.ivs_public_key_arn),
             ivs_private_key: self.ivs_private_key.or(other.ivs_private_key),

@@ -259,3 +259,44 @@ fn ivs_needs_a_region_a_key_and_both_recording_arns_or_neither() {
     };
     assert!(s.recording.is_some());
 }
+
+#[test]
+fn ivs_chat_needs_a_region_and_derives_the_messaging_endpoint() {
+    assert!(matches!(
+        Config::from_options(Options::default()).unwrap().chat,
+        ChatKind::Embedded
+    ));
+    let err = Config::from_options(Options {
+        chat_provider: Some("ivs".into()),
+        ..Options::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("ivs_chat_region"), "{err}");
+    // The media region serves when the chat has none of its own.
+    let c = Config::from_options(Options {
+        chat_provider: Some("ivs".into()),
+        ivs_region: Some("eu-central-1".into()),
+        ..Options::default()
+    })
+    .unwrap();
+    let ChatKind::Ivs(s) = &c.chat else {
+        panic!("ivs chat configured")
+    };
+    assert_eq!(s.region, "eu-central-1");
+    assert_eq!(
+        s.messaging_url.as_str(),
+        "wss://edge.ivschat.eu-central-1.amazonaws.com/"
+    );
+    assert_eq!(
+        c.remote_origins(),
+        vec!["wss://edge.ivschat.eu-central-1.amazonaws.com".to_string()]
+    );
+    let err = Config::from_options(Options {
+        chat_provider: Some("slack".into()),
+        ..Options::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unknown chat_provider `slack`"), "{err}");
+}

@@ -37,6 +37,8 @@ pub struct Core {
     pub hub: Hub,
     /// Cameras, microphones and screens.
     pub media: crate::media::MediaProvider,
+    /// Who delivers group chat.
+    pub chat: crate::chat::ChatProvider,
     /// The server's signing key (CSRF tokens, unsubscribe links).
     pub secret: Arc<[u8; 32]>,
 }
@@ -67,6 +69,12 @@ impl Core {
     pub async fn commit(&self, tx: Tx, change: Change) -> Result<()> {
         tx.commit(&change.effects).await?;
         for (event_id, notice) in change.notices {
+            if let crate::realtime::Notice::Chat { id } = &notice
+                && let Err(e) = live::chat::relay(self, &event_id, id).await
+            {
+                // Committed all the same: pages show it from their next snapshot.
+                tracing::error!(error = %e, "relaying a chat message failed");
+            }
             self.hub.publish(&event_id, notice);
         }
         Ok(())

@@ -101,7 +101,7 @@ pub fn service(
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(MapResponseLayer::new(security::headers(
             config.is_https(),
-            matches!(config.media, crate::config::MediaKind::Ivs(_)),
+            &config.remote_origins(),
         )))
         .layer(middleware::from_fn_with_state(state.clone(), context::resolve))
         .layer(middleware::from_fn_with_state(state.clone(), error::render_error_pages))

@@ -258,27 +258,35 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
 
 // --- headers and CORS ---------------------------------------------------------------------
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
-    connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
-    frame-ancestors 'none'";
-
-/// With Amazon IVS, pages also reach IVS's signalling and event endpoints (and the SDK runs
-/// its media workers from blobs).
-const CSP_IVS: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
-    connect-src 'self' https://*.live-video.net wss://*.live-video.net; worker-src 'self' blob:; \
-    font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The content security policy: only this site, plus the media and chat services pages
+/// connect to when the providers are remote (`connect`: origins, e.g. `wss://edge.ivschat…`).
+fn csp(connect: &[String]) -> HeaderValue {
+    let mut sources = vec!["'self'".to_string()];
+    sources.extend(connect.iter().cloned());
+    let worker = if connect.is_empty() {
+        ""
+    } else {
+        // The IVS SDK runs its media workers from blobs.
+        " worker-src 'self' blob:;"
+    };
+    let value = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
+         connect-src {};{worker} font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'",
+        sources.join(" ")
+    );
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"))
+}
 
 /// Adds the security headers to every response; HSTS only when served over https.
 pub fn headers(
     https: bool,
-    ivs: bool,
-) -> impl Fn(Response) -> Response + Clone + Send + Sync + 'static {
+    connect: &[String],
+) -> impl Fn(Response) -> Response + Clone + Send + Sync + 'static + use<> {
+    let policy = csp(connect);
     move |mut res: Response| {
         let h = res.headers_mut();
-        h.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(if ivs { CSP_IVS } else { CSP }),
-        );
+        h.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
         h.insert(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -332,4 +340,33 @@ pub fn cors(config: &Config) -> CorsLayer {
         ])
         .allow_credentials(true)
         .max_age(Duration::from_secs(3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_opens_only_the_remote_services_in_use() {
+        let plain = csp(&[]);
+        let plain = plain.to_str().unwrap();
+        assert!(plain.contains("connect-src 'self';"), "{plain}");
+        assert!(!plain.contains("worker-src"), "{plain}");
+        let ivs = csp(&[
+            "wss://*.live-video.net".into(),
+            "wss://edge.ivschat.eu-west-1.amazonaws.com".into(),
+        ]);
+        let ivs = ivs.to_str().unwrap();
+        assert!(
+            ivs.contains(
+                "connect-src 'self' wss://*.live-video.net wss://edge.ivschat.eu-west-1.amazonaws.com;"
+            ),
+            "{ivs}"
+        );
+        assert!(ivs.contains("worker-src 'self' blob:"), "{ivs}");
+        assert!(
+            ivs.contains("script-src 'self';") && !ivs.contains("unsafe"),
+            "{ivs}"
+        );
+    }
 }

@@ -120,6 +120,7 @@ mod tests {
                 step: live::stage::Step::Disconnect {
                     user_id: "u".into(),
                     reason: "kicked".into(),
+                    chat: true,
                 },
             }),
         ] {

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod chat_rooms;
 pub mod events;
 pub mod jobs;
 pub mod live;

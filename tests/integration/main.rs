@@ -14,6 +14,7 @@ mod cli;
 mod email;
 mod events;
 mod ivs;
+mod ivs_chat;
 mod live;
 mod media;
 mod ops;

@@ -68,6 +68,10 @@ pub(super) async fn render(
     } else {
         vec![To::Everyone]
     };
+    // Group chat and notices reach pages through IVS Chat when it delivers them (`relay`).
+    if !direct && !core.chat.on_room_socket() {
+        return Ok(());
+    }
     for to in audiences {
         let m = if deleted {
             Out::ChatDeleted(Gone { id: id.to_string() })
@@ -76,6 +80,84 @@ pub(super) async fn render(
         };
         out.push((to, m));
     }
+    Ok(())
+}
+
+/// How a page receives the room's group chat.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum ChatTicket {
+    /// Over the live-room socket.
+    Embedded,
+    /// From the event's IVS Chat room: connect to `endpoint` with `token` (a WebSocket
+    /// subprotocol); ask again after `expires_at` (ms) or a dropped connection.
+    Ivs {
+        endpoint: String,
+        token: String,
+        expires_at: i64,
+    },
+}
+
+/// A chat ticket for someone admitted to the room (banned people are not). On IVS, one
+/// receive-only token per page: sending always goes through the room's rules here.
+pub async fn ticket(core: &Core, event_id: &str, who: &super::Participant) -> Result<ChatTicket> {
+    let Some(ivs) = core.chat.ivs() else {
+        return Ok(ChatTicket::Embedded);
+    };
+    let Some(room) = core.store.chat_room(event_id).await? else {
+        return Err(crate::features::Error::Conflict(
+            "The chat opens with the green room; try again in a few seconds.".into(),
+        ));
+    };
+    let user = who.user.as_ref().map_or("guest", |u| u.as_str());
+    let role = if who.runs_room() {
+        "presenter"
+    } else {
+        "attendee"
+    };
+    let t = ivs
+        .token(&room, user, role)
+        .await
+        .map_err(|e| crate::features::Error::Internal(e.into()))?;
+    Ok(ChatTicket::Ivs {
+        endpoint: ivs.messaging_url.to_string(),
+        token: t.token,
+        expires_at: t.expires_at,
+    })
+}
+
+/// Hands a committed group message or notice (or its deletion) to IVS Chat, when IVS Chat
+/// delivers the room's chat. Direct messages stay on the live-room socket.
+pub async fn relay(core: &Core, event_id: &str, id: &MessageId) -> Result<()> {
+    let Some(ivs) = core.chat.ivs() else {
+        return Ok(());
+    };
+    let Some(row) = core.store.chat_message(id).await? else {
+        return Ok(());
+    };
+    if row.direct {
+        return Ok(());
+    }
+    let Some(room) = core.store.chat_room(event_id).await? else {
+        tracing::warn!(event.id = %event_id, "no IVS chat room yet; the message shows from the next snapshot");
+        return Ok(());
+    };
+    let relay = if row.deleted {
+        crate::chat::ivs::Relay::Delete {
+            room,
+            id: id.to_string(),
+        }
+    } else {
+        let presenters = super::presenter_ids(core, event_id).await?;
+        let msg = view(row, &presenters)?;
+        crate::chat::ivs::Relay::Message {
+            room,
+            id: id.to_string(),
+            json: serde_json::to_string(&msg)
+                .map_err(|e| crate::features::Error::Internal(e.into()))?,
+        }
+    };
+    ivs.relay(relay);
     Ok(())
 }
 

@@ -107,15 +107,16 @@ async fn apply(
     }
     // Off the stage's media too, where it is remote (IVS): kicked, banned, or no longer
     // speaking.
+    // Kicked and banned people leave an IVS chat room too.
     let off_stage = match (removed, c.can_speak) {
-        (Some(true), _) => Some("banned from this event"),
-        (Some(false), _) => Some("removed by a presenter"),
-        (None, Some(false)) => Some("no longer speaking"),
+        (Some(true), _) => Some(("banned from this event", true)),
+        (Some(false), _) => Some(("removed by a presenter", true)),
+        (None, Some(false)) => Some(("no longer speaking", false)),
         _ => None,
     };
-    if let Some(reason) = off_stage {
+    if let Some((reason, chat)) = off_stage {
         change.effects.jobs.extend(super::stage::disconnect(
-            cx.core, &event_id, user, reason, cx.now,
+            cx.core, &event_id, user, reason, chat, cx.now,
         ));
     }
     let mut tx = cx.core.store.begin().await?;

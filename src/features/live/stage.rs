@@ -7,8 +7,12 @@
 //! disconnects anyone IVS reports connected whom the room's rules no longer allow, restarts a
 //! recording IVS stopped, reports a failed one, and closes a stage whose event is over.
 //!
-//! The embedded SFU needs none of this: its stages live in the process and each instance acts
-//! on the room's notices (`realtime`), so no stage jobs are written for it.
+//! An IVS Chat room (chat_provider = ivs) lives alongside: made with the stage, deleted with
+//! it, and a kick or ban disconnects the person from it too.
+//!
+//! The embedded SFU and the built-in chat need none of this: their state lives in the process
+//! and each instance acts on the room's notices (`realtime`), so with neither remote no stage
+//! jobs are written.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,8 +52,14 @@ pub enum Step {
     Record,
     /// Stop the recording and delete the stage (the event ended or was cancelled).
     Close,
-    /// End every connection of a person (kicked, banned, no longer speaking).
-    Disconnect { user_id: String, reason: String },
+    /// End every media connection of a person (kicked, banned, no longer speaking), and with
+    /// `chat` their chat connections too (kicked, banned).
+    Disconnect {
+        user_id: String,
+        reason: String,
+        #[serde(default)]
+        chat: bool,
+    },
     /// Check the stage against the room's rules; runs again while the stage is open.
     Reconcile,
 }
@@ -75,7 +85,7 @@ fn job(event_id: &str, step: Step, run_at: i64) -> NewJob {
     .at(run_at, Some(key))
 }
 
-/// The provider whose stages are remote, if this instance has one.
+/// The media provider whose stages are remote, if this instance has one.
 fn remote(core: &Core) -> Option<&Ivs> {
     match &core.media {
         MediaProvider::Ivs(ivs) => Some(ivs),
@@ -83,9 +93,14 @@ fn remote(core: &Core) -> Option<&Ivs> {
     }
 }
 
+/// Whether anything of an event lives outside this process (IVS stage or chat room).
+fn any_remote(core: &Core) -> bool {
+    remote(core).is_some() || core.chat.ivs().is_some()
+}
+
 /// The stage jobs a status change writes with it.
 pub fn on_transition(core: &Core, event_id: &str, t: Transition, now: i64) -> Vec<NewJob> {
-    if remote(core).is_none() {
+    if !any_remote(core) {
         return Vec::new();
     }
     match t {
@@ -100,56 +115,72 @@ pub fn on_cancel(core: &Core, event_id: &str, now: i64) -> Vec<NewJob> {
     on_transition(core, event_id, Transition::End, now)
 }
 
-/// The stage job that ends a person's connections (kick, ban, revoke), written with the
-/// decision.
+/// The stage job that ends a person's connections (kick, ban, revoke; `chat`: their chat
+/// too), written with the decision.
 pub fn disconnect(
     core: &Core,
     event_id: &str,
     user: &UserId,
     reason: &str,
+    chat: bool,
     now: i64,
 ) -> Vec<NewJob> {
-    if remote(core).is_none() {
+    if !any_remote(core) {
         return Vec::new();
     }
     let step = Step::Disconnect {
         user_id: user.to_string(),
         reason: reason.to_string(),
+        chat,
     };
     vec![job(event_id, step, now)]
 }
 
 /// Job handler.
 pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
-    let Some(ivs) = remote(core) else {
-        // Written under a remote provider, run after a switch to the embedded one: there is
-        // no client to call, and the stage's rows say what an operator must clean up.
+    if !any_remote(core) {
+        // Written under a remote provider, run after a switch to the embedded ones: there is
+        // no client to call, and the rows say what an operator must clean up.
         tracing::warn!(event.id = %j.event_id, "a stage job outlived the IVS provider; skipped");
         return Ok(());
-    };
+    }
     let now = core.clock.now_ms();
     let Some(event) = core.store.event(&j.event_id).await? else {
         return Ok(());
     };
     let status = Status::parse(&event.status);
     let over = matches!(status, Some(Status::Ended | Status::Cancelled));
+    let ivs = remote(core);
+    let chat = core.chat.ivs();
     match j.step {
         Step::Open => {
             if matches!(status, Some(Status::Staging | Status::Live)) {
-                open(core, ivs, &j.event_id, now).await?;
+                if let Some(ivs) = ivs {
+                    open(core, ivs, &j.event_id, now).await?;
+                }
+                if let Some(chat) = chat {
+                    open_chat(core, chat, &j.event_id, now).await?;
+                }
             }
         }
         Step::Record => {
-            if status == Some(Status::Live) {
+            if let Some(ivs) = ivs
+                && status == Some(Status::Live)
+            {
                 let stage = open(core, ivs, &j.event_id, now).await?;
                 if stage.composition_arn.is_none() {
                     record(core, ivs, &stage, &format!("{}-live", j.event_id)).await?;
                 }
             }
         }
-        Step::Close => close(core, ivs, &j.event_id, now).await?,
-        Step::Disconnect { user_id, reason } => {
-            if let Some(stage) = core.store.stage(&j.event_id).await?
+        Step::Close => close_all(core, &j.event_id, now).await?,
+        Step::Disconnect {
+            user_id,
+            reason,
+            chat: from_chat,
+        } => {
+            if let Some(ivs) = ivs
+                && let Some(stage) = core.store.stage(&j.event_id).await?
                 && stage.closed_at.is_none()
             {
                 for p in core
@@ -160,10 +191,17 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
                     ivs.disconnect(&stage.arn, &p, &reason).await?;
                 }
             }
+            if let Some(chat) = chat
+                && from_chat
+                && let Some(room) = core.store.chat_room(&j.event_id).await?
+            {
+                chat.disconnect(&room, &user_id, &reason).await?;
+            }
         }
         Step::Reconcile => {
+            let Some(ivs) = ivs else { return Ok(()) };
             if over {
-                close(core, ivs, &j.event_id, now).await?;
+                close_all(core, &j.event_id, now).await?;
             } else if let Some(stage) = core.store.stage(&j.event_id).await?
                 && stage.closed_at.is_none()
             {
@@ -220,6 +258,36 @@ async fn record(core: &Core, ivs: &Ivs, stage: &StageRow, idempotency: &str) -> 
         .set_composition(&stage.event_id, Some(&arn))
         .await?;
     tracing::info!(event.id = %stage.event_id, composition.arn = %arn, "recording started");
+    Ok(())
+}
+
+/// The event's chat room on IVS, created now if it has none.
+async fn open_chat(
+    core: &Core,
+    chat: &crate::chat::ivs::IvsChat,
+    event_id: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    if core.store.chat_room(event_id).await?.is_none() {
+        let arn = chat.create_room(event_id).await?;
+        core.store.put_chat_room(event_id, &arn, now).await?;
+        tracing::info!(event.id = %event_id, room.arn = %arn, "IVS chat room created");
+    }
+    Ok(())
+}
+
+/// Everything remote of an event, gone: its stage and its chat room.
+async fn close_all(core: &Core, event_id: &str, now: i64) -> anyhow::Result<()> {
+    if let Some(ivs) = remote(core) {
+        close(core, ivs, event_id, now).await?;
+    }
+    if let Some(chat) = core.chat.ivs()
+        && let Some(room) = core.store.chat_room(event_id).await?
+    {
+        chat.delete_room(&room).await?;
+        core.store.close_chat_room(event_id, now).await?;
+        tracing::info!(event.id = %event_id, room.arn = %room, "IVS chat room deleted");
+    }
     Ok(())
 }
 

@@ -32,6 +32,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/events/{id}/live/media", get(ticket))
+        .route("/events/{id}/live/chat", get(chat_ticket))
         .route("/events/{id}/live/publish", post(publish))
         .route("/events/{id}/live/watch", post(watch))
         .route("/events/{id}/live/media/{conn}", delete(hang_up))
@@ -78,6 +79,16 @@ async fn ticket(
         screen: held.screen.as_deref(),
     };
     Ok(Json(live::media_ticket(&s.core, &e, &who, held).await?).into_response())
+}
+
+/// How this person's page receives the group chat (the live-room socket, or IVS Chat).
+async fn chat_ticket(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    IdPath(id): IdPath<EventId>,
+) -> Result<Response, HttpError> {
+    let (e, who) = admitted(&s, &ctx, &id).await?;
+    Ok(Json(live::chat::ticket(&s.core, &e.id, &who).await?).into_response())
 }
 
 /// The browser posts its SDP offer to send audio and video; the answer comes back.

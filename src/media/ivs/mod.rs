@@ -63,17 +63,9 @@ fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     what: &str,
     e: SdkError<E>,
 ) -> IvsError {
-    match e.as_service_error() {
-        Some(s) if s.code() == Some("ResourceNotFoundException") => IvsError::NotFound,
-        Some(s) => IvsError::Failed(format!(
-            "{what}: {} ({})",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or("no message")
-        )),
-        None => IvsError::Failed(format!(
-            "{what}: unreachable: {}",
-            aws_sdk_ivsrealtime::error::DisplayErrorContext(&e)
-        )),
+    match crate::aws::describe(what, &e) {
+        (true, _) => IvsError::NotFound,
+        (false, text) => IvsError::Failed(text),
     }
 }
 

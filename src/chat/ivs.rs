@@ -1,0 +1,239 @@
+//! Amazon IVS Chat through aws-sdk-ivschat: one room per event (made and deleted by the stage
+//! jobs), a receive-only chat token per page, every group message and system notice relayed
+//! with `SendEvent`, deletions with `DeleteMessage`, kicks and bans with `DisconnectUser`.
+//! Nobody gets the SEND_MESSAGE capability: messages reach the room only through meetstage,
+//! after its rules and its database, so restrictions and bans bite exactly as with the
+//! built-in chat.
+
+use aws_sdk_ivschat::{
+    Client,
+    error::{ProvideErrorMetadata, SdkError},
+};
+use tokio::sync::mpsc;
+
+use crate::config::IvsChatSettings;
+
+/// The event name pages listen for; IVS's own are `aws:DELETE_MESSAGE` and friends.
+pub const MESSAGE_EVENT: &str = "meetstage:message";
+/// Minutes a page's chat connection may last before it reconnects with a new token.
+pub const SESSION_MINUTES: i32 = 180;
+/// `SendEvent` takes at most 1 KB of attributes.
+const MAX_ATTRIBUTE_BYTES: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IvsChatError {
+    #[error("IVS Chat: not found")]
+    NotFound,
+    #[error("IVS Chat {0}")]
+    Failed(String),
+}
+
+/// One thing to tell a room, in the order changes committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Relay {
+    /// A message as JSON (the live-room socket's `chat` shape), sent in as many events as its
+    /// size needs: attributes `id`, `part`, `parts`, `message` (that part of the JSON).
+    Message {
+        room: String,
+        id: String,
+        json: String,
+    },
+    Delete {
+        room: String,
+        id: String,
+    },
+}
+
+/// The largest piece of a message's JSON in one event, leaving room for the other attributes.
+const PART_BYTES: usize = MAX_ATTRIBUTE_BYTES - 128;
+
+/// Splits `json` into pieces of at most `PART_BYTES` bytes, at character boundaries.
+pub fn parts(json: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = json;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(PART_BYTES);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        out.push(piece);
+        rest = tail;
+    }
+    out
+}
+
+/// A page's chat token.
+pub struct ChatToken {
+    pub token: String,
+    /// Milliseconds since the epoch.
+    pub expires_at: i64,
+}
+
+#[derive(Clone)]
+pub struct IvsChat {
+    client: Client,
+    pub messaging_url: url::Url,
+    relay: mpsc::UnboundedSender<Relay>,
+}
+
+fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    what: &str,
+    e: SdkError<E>,
+) -> IvsChatError {
+    match crate::aws::describe(what, &e) {
+        (true, _) => IvsChatError::NotFound,
+        (false, text) => IvsChatError::Failed(text),
+    }
+}
+
+impl IvsChat {
+    /// The client, and the task that relays messages one at a time, in commit order.
+    pub async fn start(settings: &IvsChatSettings) -> IvsChat {
+        let sdk = crate::aws::sdk_config(&settings.region, settings.endpoint_url.as_ref()).await;
+        let client = Client::new(&sdk);
+        let (tx, mut rx) = mpsc::unbounded_channel::<Relay>();
+        let worker = client.clone();
+        tokio::spawn(async move {
+            while let Some(r) = rx.recv().await {
+                if let Err(e) = send(&worker, &r).await {
+                    // The message is in the database and in every page's next snapshot.
+                    tracing::warn!(error = %e, "relaying chat to IVS failed");
+                }
+            }
+        });
+        IvsChat {
+            client,
+            messaging_url: settings.messaging_url.clone(),
+            relay: tx,
+        }
+    }
+
+    /// Queues a relay; it runs after those queued before it.
+    pub fn relay(&self, r: Relay) {
+        let _ = self.relay.send(r);
+    }
+
+    pub async fn create_room(&self, event_id: &str) -> Result<String, IvsChatError> {
+        let out = self
+            .client
+            .create_room()
+            .name(format!("meetstage-{event_id}"))
+            .tags("meetstage:event", event_id)
+            .send()
+            .await
+            .map_err(|e| failed("CreateRoom", e))?;
+        out.arn
+            .ok_or_else(|| IvsChatError::Failed("CreateRoom: no ARN in the answer".into()))
+    }
+
+    /// Deletes a room (which disconnects everyone); one already gone is fine.
+    pub async fn delete_room(&self, arn: &str) -> Result<(), IvsChatError> {
+        match self.client.delete_room().identifier(arn).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match failed("DeleteRoom", e) {
+                IvsChatError::NotFound => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// A receive-only token for one page; `user` is our user id or "guest", `role` shown to
+    /// nobody but kept in the connection's attributes.
+    pub async fn token(
+        &self,
+        room: &str,
+        user: &str,
+        role: &str,
+    ) -> Result<ChatToken, IvsChatError> {
+        let out = self
+            .client
+            .create_chat_token()
+            .room_identifier(room)
+            .user_id(user)
+            .attributes("role", role)
+            .session_duration_in_minutes(SESSION_MINUTES)
+            .send()
+            .await
+            .map_err(|e| failed("CreateChatToken", e))?;
+        Ok(ChatToken {
+            token: out.token.unwrap_or_default(),
+            expires_at: out
+                .session_expiration_time
+                .and_then(|t| t.to_millis().ok())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Ends a person's connections to the room (kicked, banned); none is fine.
+    pub async fn disconnect(
+        &self,
+        room: &str,
+        user: &str,
+        reason: &str,
+    ) -> Result<(), IvsChatError> {
+        match self
+            .client
+            .disconnect_user()
+            .room_identifier(room)
+            .user_id(user)
+            .reason(reason)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match failed("DisconnectUser", e) {
+                IvsChatError::NotFound => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+}
+
+async fn send(client: &Client, r: &Relay) -> Result<(), IvsChatError> {
+    match r {
+        Relay::Message { room, id, json } => {
+            let pieces = parts(json);
+            for (i, piece) in pieces.iter().enumerate() {
+                client
+                    .send_event()
+                    .room_identifier(room)
+                    .event_name(MESSAGE_EVENT)
+                    .attributes("id", id)
+                    .attributes("part", i.to_string())
+                    .attributes("parts", pieces.len().to_string())
+                    .attributes("message", *piece)
+                    .send()
+                    .await
+                    .map_err(|e| failed("SendEvent", e))?;
+            }
+        }
+        Relay::Delete { room, id } => {
+            client
+                .delete_message()
+                .room_identifier(room)
+                .id(id)
+                .reason("deleted by a presenter")
+                .send()
+                .await
+                .map_err(|e| failed("DeleteMessage", e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_messages_split_at_character_boundaries_within_the_limit() {
+        assert_eq!(parts("{}"), vec!["{}"]);
+        assert!(parts("").is_empty());
+        let json = format!("{{\"text\":\"{}\"}}", "ü€😀".repeat(120));
+        let pieces = parts(&json);
+        assert!(pieces.len() > 1);
+        assert!(pieces.iter().all(|p| p.len() <= PART_BYTES));
+        assert_eq!(pieces.concat(), json);
+    }
+}
