@@ -34,8 +34,6 @@ use super::Participant;
 
 /// How often an open stage is checked against the room's rules.
 pub const RECONCILE_EVERY_MS: i64 = 60_000;
-/// A ticket is asked for again this long before its token runs out.
-pub const REFRESH_BEFORE_MS: i64 = 5 * 60_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StageJob {
