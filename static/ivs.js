@@ -65,12 +65,15 @@ export class IvsStage {
     this.schedule();
   }
 
-  /** The local camera and microphone as the SDK's streams. */
+  /** The local camera and microphone as the SDK's streams; the same stream objects while
+   * the tracks are the same, so a strategy refresh does not republish. */
   streams() {
     const local = this.owner.local;
     if (!local || !this.publishing) return [];
     const { LocalStageStream } = this.IVS;
-    return local.getTracks().map((t) => new LocalStageStream(t));
+    const kept = this.localStreams || new Map();
+    this.localStreams = new Map(local.getTracks().map((t) => [t.id, kept.get(t.id) || new LocalStageStream(t)]));
+    return [...this.localStreams.values()];
   }
 
   joined(p) {

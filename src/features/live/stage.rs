@@ -317,16 +317,22 @@ async fn reconcile(
 ) -> anyhow::Result<()> {
     let event_id = &stage.event_id;
     let presenters = super::presenter_ids(core, event_id).await?;
+    // Everyone with a standing other than the default (banned, speaking, …), in one query,
+    // however many are connected.
+    let standings: std::collections::HashMap<String, _> = core
+        .store
+        .standings(event_id)
+        .await?
+        .into_iter()
+        .map(|s| (s.user_id.clone(), s))
+        .collect();
     let connected = ivs.connected(&stage.arn).await?;
     let mut anyone_sending = false;
     for p in &connected {
-        let standing = match p.user_id.parse::<UserId>() {
-            Ok(user) => core.store.standing(event_id, &user).await?,
-            Err(_) => None,
-        };
-        let banned = standing.as_ref().is_some_and(|s| s.banned_at.is_some());
-        let may_send = presenters.contains(&p.user_id)
-            || (live && standing.as_ref().is_some_and(|s| s.can_speak));
+        let standing = standings.get(&p.user_id);
+        let banned = standing.is_some_and(|s| s.banned_at.is_some());
+        let may_send =
+            presenters.contains(&p.user_id) || (live && standing.is_some_and(|s| s.can_speak));
         let reason = if banned {
             Some("banned from this event")
         } else if p.published && !may_send {
