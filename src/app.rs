@@ -238,9 +238,6 @@ async fn start_media(
             let ivs = crate::media::ivs::Ivs::new(settings)
                 .await
                 .context("setting up Amazon IVS")?;
-            if !settings.web_sdk.is_file() {
-                tracing::warn!(path = %settings.web_sdk.display(), "the IVS Web Broadcast SDK is not there, so pages cannot join stages; run `npm ci` in static/vendor (README)");
-            }
             if settings.recording.is_none() {
                 tracing::warn!("no IVS storage and encoder configuration: events are not recorded");
             }

@@ -44,6 +44,7 @@ pub async fn sdk_config(region: &str, endpoint: Option<&Url>) -> SdkConfig {
 
 /// What went wrong with a call, in words for the log: `(not found?, "Op: Code (message)")`.
 /// "Not found" is what idempotent deletes and disconnects treat as done.
+/// Every SDK crate re-exports the same smithy error types; SES's names serve them all.
 pub fn describe<E>(what: &str, e: &aws_sdk_sesv2::error::SdkError<E>) -> (bool, String)
 where
     E: aws_sdk_sesv2::error::ProvideErrorMetadata + std::error::Error + 'static,

@@ -17,33 +17,30 @@ resource "aws_acm_certificate" "cdn" {
   }
 }
 
-resource "aws_route53_record" "site_validation" {
-  for_each = { for o in aws_acm_certificate.site.domain_validation_options : o.domain_name => o }
-  zone_id  = var.hosted_zone_id
-  name     = each.value.resource_record_name
-  type     = each.value.resource_record_type
-  records  = [each.value.resource_record_value]
-  ttl      = 300
-}
-
-resource "aws_route53_record" "cdn_validation" {
-  for_each = { for o in aws_acm_certificate.cdn.domain_validation_options : o.domain_name => o }
-  zone_id  = var.hosted_zone_id
-  name     = each.value.resource_record_name
-  type     = each.value.resource_record_type
-  records  = [each.value.resource_record_value]
-  ttl      = 300
+# Both certificates' DNS validation records, keyed by the name they validate.
+resource "aws_route53_record" "validation" {
+  for_each = {
+    for o in concat(
+      tolist(aws_acm_certificate.site.domain_validation_options),
+      tolist(aws_acm_certificate.cdn.domain_validation_options),
+    ) : o.domain_name => o
+  }
+  zone_id = var.hosted_zone_id
+  name    = each.value.resource_record_name
+  type    = each.value.resource_record_type
+  records = [each.value.resource_record_value]
+  ttl     = 300
 }
 
 resource "aws_acm_certificate_validation" "site" {
   certificate_arn         = aws_acm_certificate.site.arn
-  validation_record_fqdns = [for r in aws_route53_record.site_validation : r.fqdn]
+  validation_record_fqdns = [aws_route53_record.validation[var.domain].fqdn]
 }
 
 resource "aws_acm_certificate_validation" "cdn" {
   provider                = aws.us_east_1
   certificate_arn         = aws_acm_certificate.cdn.arn
-  validation_record_fqdns = [for r in aws_route53_record.cdn_validation : r.fqdn]
+  validation_record_fqdns = [aws_route53_record.validation[local.cdn_domain].fqdn]
 }
 
 resource "aws_route53_record" "site" {

@@ -87,6 +87,17 @@ fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
+/// Deleting, stopping or disconnecting what is already gone is done.
+fn done<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+    what: &str,
+    r: Result<T, SdkError<E>>,
+) -> Result<(), IvsChatError> {
+    match r.map_err(|e| failed(what, e)) {
+        Ok(_) | Err(IvsChatError::NotFound) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl IvsChat {
     /// The client, and the task that relays messages one at a time, in commit order.
     pub async fn start(settings: &IvsChatSettings) -> IvsChat {
@@ -129,13 +140,10 @@ impl IvsChat {
 
     /// Deletes a room (which disconnects everyone); one already gone is fine.
     pub async fn delete_room(&self, arn: &str) -> Result<(), IvsChatError> {
-        match self.client.delete_room().identifier(arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match failed("DeleteRoom", e) {
-                IvsChatError::NotFound => Ok(()),
-                e => Err(e),
-            },
-        }
+        done(
+            "DeleteRoom",
+            self.client.delete_room().identifier(arn).send().await,
+        )
     }
 
     /// A receive-only token for one page; `user` is our user id or "guest", `role` shown to
@@ -172,21 +180,16 @@ impl IvsChat {
         user: &str,
         reason: &str,
     ) -> Result<(), IvsChatError> {
-        match self
-            .client
-            .disconnect_user()
-            .room_identifier(room)
-            .user_id(user)
-            .reason(reason)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match failed("DisconnectUser", e) {
-                IvsChatError::NotFound => Ok(()),
-                e => Err(e),
-            },
-        }
+        done(
+            "DisconnectUser",
+            self.client
+                .disconnect_user()
+                .room_identifier(room)
+                .user_id(user)
+                .reason(reason)
+                .send()
+                .await,
+        )
     }
 }
 

@@ -95,18 +95,16 @@ async fn file(Path(name): Path<String>) -> Response {
     }
 }
 
-/// The IVS Web Broadcast SDK, from where `npm ci` in static/vendor put the pinned version
-/// (never committed); only with the IVS media provider.
+/// The IVS Web Broadcast SDK, as `npm ci` in static/vendor installed it (never committed) and
+/// meetstage read it at start; only with the IVS media provider.
 async fn ivs_sdk(State(s): State<AppState>) -> Response {
-    let crate::media::MediaProvider::Ivs(ivs) = &s.core.media else {
-        return not_found().await;
+    let sdk = match &s.core.media {
+        crate::media::MediaProvider::Ivs(ivs) => ivs.web_sdk.as_deref(),
+        crate::media::MediaProvider::Embedded(_) => None,
     };
-    match tokio::fs::read_to_string(&ivs.web_sdk).await {
-        Ok(body) => cached("text/javascript; charset=utf-8", body),
-        Err(e) => {
-            tracing::error!(path = %ivs.web_sdk.display(), error = %e, "the IVS Web Broadcast SDK cannot be read");
-            not_found().await
-        }
+    match sdk {
+        Some(js) => cached("text/javascript; charset=utf-8", js.to_string()),
+        None => not_found().await,
     }
 }
 

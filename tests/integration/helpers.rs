@@ -627,3 +627,26 @@ pub async fn wait_ready(port: u16) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// Serves a local fake of an HTTP API (AWS's, say) on a free port; returns the port.
+pub async fn serve_fake(router: axum::Router) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    port
+}
+
+/// Asserts a request was signed (SigV4) with `access_key` for `service` in `region`.
+pub fn assert_signed(
+    headers: &axum::http::HeaderMap,
+    access_key: &str,
+    region: &str,
+    service: &str,
+) {
+    let auth = headers["authorization"].to_str().unwrap_or_default();
+    assert!(
+        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={access_key}/"))
+            && auth.contains(&format!("/{region}/{service}/aws4_request")),
+        "{auth}"
+    );
+}

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::{
     both,
-    helpers::{Backend, TestApp},
+    helpers::{Backend, TestApp, assert_signed, serve_fake},
     room_client::Person,
 };
 
@@ -65,9 +65,7 @@ impl FakeIvs {
             let f = f.clone();
             async move { f.answer(u, h, b) }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let port = serve_fake(app).await;
         (
             fake,
             format!("http://AKIDIVSTEST:ivs-test-secret@127.0.0.1:{port}"),
@@ -77,13 +75,8 @@ impl FakeIvs {
     fn answer(&self, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
         let op = uri.path().trim_start_matches('/').to_string();
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let auth = headers["authorization"].to_str().unwrap_or_default();
         // Signed with the endpoint URL's credentials, for IVS in the configured region.
-        assert!(
-            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDIVSTEST/")
-                && auth.contains("/eu-west-1/ivs/aws4_request"),
-            "{auth}"
-        );
+        assert_signed(&headers, "AKIDIVSTEST", "eu-west-1", "ivs");
         let mut s = self.0.lock().unwrap();
         s.calls.push((op.clone(), body.clone()));
         if let Some(i) = s.fail_once.iter().position(|o| *o == op) {

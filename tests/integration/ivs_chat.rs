@@ -30,7 +30,7 @@ use crate::{
     browser::{Driver, assert_no_console_errors, browser, click, fill},
     browser_media::until,
     browser_room::{enter, wait_text},
-    helpers::{Backend, TestApp},
+    helpers::{Backend, TestApp, assert_signed, serve_fake},
     room_client::Person,
 };
 
@@ -58,9 +58,7 @@ impl FakeChat {
             let f = f.clone();
             async move { f.answer(u, h, b) }
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
+        let port = serve_fake(api).await;
         let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ws_port = ws.local_addr().unwrap().port();
         let f = fake.clone();
@@ -122,12 +120,7 @@ impl FakeChat {
     fn answer(&self, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
         let op = uri.path().trim_start_matches('/').to_string();
         let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let auth = headers["authorization"].to_str().unwrap_or_default();
-        assert!(
-            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDCHATTEST/")
-                && auth.contains("/eu-west-1/ivschat/aws4_request"),
-            "{auth}"
-        );
+        assert_signed(&headers, "AKIDCHATTEST", "eu-west-1", "ivschat");
         let mut s = self.0.lock().unwrap();
         s.calls.push((op.clone(), body.clone()));
         let out = match op.as_str() {

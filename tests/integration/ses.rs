@@ -18,7 +18,7 @@ use mail_parser::MessageParser;
 use meetstage::store::Store;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, free_port, wait_ready};
+use crate::helpers::{PASSWORD, assert_signed, free_port, serve_fake, wait_ready};
 
 const BIN: &str = env!("CARGO_BIN_EXE_meetstage");
 const ACCESS_KEY: &str = "AKIDMEETSTAGETEST";
@@ -114,9 +114,7 @@ async fn ses_transport_sends_the_exact_request() {
     let fake = Router::new().fallback(move |m: Method, u: Uri, h: HeaderMap, b: Bytes| {
         fake_ses(record.clone(), m, u, h, b)
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let ses_port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+    let ses_port = serve_fake(fake).await;
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -171,12 +169,7 @@ async fn ses_transport_sends_the_exact_request() {
     assert_eq!(req.method, Method::POST);
     assert_eq!(req.path, "/v2/email/outbound-emails");
     assert_eq!(req.headers["content-type"], "application/json");
-    let auth = req.headers["authorization"].to_str().unwrap();
-    assert!(
-        auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/"))
-            && auth.contains("/eu-west-1/ses/aws4_request"),
-        "{auth}"
-    );
+    assert_signed(&req.headers, ACCESS_KEY, "eu-west-1", "ses");
     let raw = req.body["Content"]["Raw"]["Data"]
         .as_str()
         .expect("raw content")

@@ -56,7 +56,9 @@ pub struct Ivs {
     signer: std::sync::Arc<Signer>,
     /// Storage and encoder configuration ARNs; None: not recorded.
     recording: Option<(String, String)>,
-    pub web_sdk: std::path::PathBuf,
+    /// The IVS Web Broadcast SDK pages load, read once at start; None when it is not
+    /// installed (pages then say so).
+    pub web_sdk: Option<std::sync::Arc<str>>,
 }
 
 fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
@@ -66,6 +68,17 @@ fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     match crate::aws::describe(what, &e) {
         (true, _) => IvsError::NotFound,
         (false, text) => IvsError::Failed(text),
+    }
+}
+
+/// Deleting, stopping or disconnecting what is already gone is done.
+fn done<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+    what: &str,
+    r: Result<T, SdkError<E>>,
+) -> Result<(), IvsError> {
+    match r.map_err(|e| failed(what, e)) {
+        Ok(_) | Err(IvsError::NotFound) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
@@ -79,7 +92,13 @@ impl Ivs {
                 &settings.public_key_arn,
             )?),
             recording: settings.recording.clone(),
-            web_sdk: settings.web_sdk.clone(),
+            web_sdk: match tokio::fs::read_to_string(&settings.web_sdk).await {
+                Ok(js) => Some(js.into()),
+                Err(e) => {
+                    tracing::warn!(path = %settings.web_sdk.display(), error = %e, "the IVS Web Broadcast SDK is not there, so pages cannot join stages; run `npm ci --prefix static/vendor` (README)");
+                    None
+                }
+            },
         })
     }
 
@@ -114,13 +133,10 @@ impl Ivs {
 
     /// Deletes a stage (which disconnects everyone on it); one already gone is fine.
     pub async fn delete_stage(&self, arn: &str) -> Result<(), IvsError> {
-        match self.client.delete_stage().arn(arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match failed("DeleteStage", e) {
-                IvsError::NotFound => Ok(()),
-                e => Err(e),
-            },
-        }
+        done(
+            "DeleteStage",
+            self.client.delete_stage().arn(arn).send().await,
+        )
     }
 
     /// Whether recording is configured at all.
@@ -195,13 +211,10 @@ impl Ivs {
 
     /// Stops a composition; one already stopped or gone is fine.
     pub async fn stop_composition(&self, arn: &str) -> Result<(), IvsError> {
-        match self.client.stop_composition().arn(arn).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match failed("StopComposition", e) {
-                IvsError::NotFound => Ok(()),
-                e => Err(e),
-            },
-        }
+        done(
+            "StopComposition",
+            self.client.stop_composition().arn(arn).send().await,
+        )
     }
 
     /// Ends a participant's connection; one not connected is fine.
@@ -211,21 +224,16 @@ impl Ivs {
         participant_id: &str,
         reason: &str,
     ) -> Result<(), IvsError> {
-        match self
-            .client
-            .disconnect_participant()
-            .stage_arn(stage_arn)
-            .participant_id(participant_id)
-            .reason(reason)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => match failed("DisconnectParticipant", e) {
-                IvsError::NotFound => Ok(()),
-                e => Err(e),
-            },
-        }
+        done(
+            "DisconnectParticipant",
+            self.client
+                .disconnect_participant()
+                .stage_arn(stage_arn)
+                .participant_id(participant_id)
+                .reason(reason)
+                .send()
+                .await,
+        )
     }
 
     /// Everyone connected to the stage's current session (none when nobody is on it).
