@@ -277,7 +277,10 @@ impl LogMailer {
     /// file or the whole message, and a retry overwrites instead of adding a second copy.
     async fn write(&self, id: &str, message: &Message, subject: &str) -> Result<(), MailError> {
         let path = self.dir.join(format!("{id}.eml"));
-        let tmp = self.dir.join(format!(".{id}.tmp"));
+        // A name of its own per write, so two writers of one mail never share a half file.
+        let tmp = self
+            .dir
+            .join(format!(".{id}.{}.tmp", uuid::Uuid::now_v7().simple()));
         tokio::fs::write(&tmp, message.formatted()).await?;
         tokio::fs::rename(&tmp, &path).await?;
         // The address is personal data and stays out of the log; the file has it.

@@ -300,6 +300,8 @@ impl TestApp {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.mail_dir())
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
             .unwrap_or_default();
+        // Only finished mails: a worker may be writing a temporary file right now.
+        paths.retain(|p| p.extension().is_some_and(|e| e == "eml"));
         paths.sort();
         paths
             .iter()
