@@ -53,9 +53,9 @@ impl App {
         let (media, rosters) = start_media(&config, &listener).await?;
         let chat = match &config.chat {
             crate::config::ChatKind::Embedded => crate::chat::ChatProvider::Embedded,
-            crate::config::ChatKind::Ivs(s) => {
-                crate::chat::ChatProvider::Ivs(crate::chat::ivs::IvsChat::start(s).await)
-            }
+            crate::config::ChatKind::Ivs(s) => crate::chat::ChatProvider::Ivs(
+                crate::chat::ivs::IvsChat::start(s, store.clone()).await,
+            ),
         };
         let core = Core {
             chat,

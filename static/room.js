@@ -118,7 +118,12 @@ async function startChat() {
   const ws = new WebSocket(t.endpoint, t.token);
   ivsChat = ws;
   const parts = new Map();
-  ws.addEventListener("open", () => { chatTry = 0; root.dataset.chat = "ivs"; });
+  ws.addEventListener("open", () => {
+    chatTry = 0;
+    root.dataset.chat = "ivs";
+    // What IVS carried before this connection opened is in a fresh snapshot.
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: ACTION.RESYNC, data: {} }));
+  });
   ws.addEventListener("message", (e) => {
     let m;
     try { m = JSON.parse(e.data); } catch { return; }
@@ -127,11 +132,14 @@ async function startChat() {
     if (m.EventName === "meetstage:message") {
       const got = parts.get(a.id) || [];
       got[Number(a.part)] = a.message;
+      // IVS names the message by its first part's id when it deletes it.
+      if (a.part === "0") got.relayId = m.Id;
       if (got.filter((p) => p !== undefined).length < Number(a.parts)) return parts.set(a.id, got);
       parts.delete(a.id);
-      try { chat(JSON.parse(got.join("")), true); } catch { /* a broken part: the next snapshot has it */ }
-    } else if (m.EventName === "aws:DELETE_MESSAGE" && a.MessageID) {
-      state.chat.delete(a.MessageID);
+      try { chat({ ...JSON.parse(got.join("")), relay_id: got.relayId }, true); } catch { /* a broken part: the next snapshot has it */ }
+    } else if (m.EventName === "aws:DELETE_MESSAGE") {
+      const gone = a.MessageId || a.MessageID;
+      for (const [id, c] of state.chat) if (gone && c.relay_id === gone) state.chat.delete(id);
       drawChat();
     }
   });

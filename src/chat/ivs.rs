@@ -1,7 +1,8 @@
 //! Amazon IVS Chat through aws-sdk-ivschat: one room per event (made and deleted by the stage
 //! jobs), a receive-only chat token per page, every group message and system notice relayed
 //! with `SendEvent`, deletions with `DeleteMessage`, kicks and bans with `DisconnectUser`.
-//! Nobody gets the SEND_MESSAGE capability: messages reach the room only through meetstage,
+//! IVS names a relayed message by the id SendEvent answers with (kept as `relay_id`), and
+//! DeleteMessage takes that id. Nobody gets the SEND_MESSAGE capability: messages reach the room only through meetstage,
 //! after its rules and its database, so restrictions and bans bite exactly as with the
 //! built-in chat.
 
@@ -11,7 +12,7 @@ use aws_sdk_ivschat::{
 };
 use tokio::sync::mpsc;
 
-use crate::config::IvsChatSettings;
+use crate::{config::IvsChatSettings, store::Store};
 
 /// The event name pages listen for; IVS's own are `aws:DELETE_MESSAGE` and friends.
 pub const MESSAGE_EVENT: &str = "meetstage:message";
@@ -99,15 +100,16 @@ fn done<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
 }
 
 impl IvsChat {
-    /// The client, and the task that relays messages one at a time, in commit order.
-    pub async fn start(settings: &IvsChatSettings) -> IvsChat {
+    /// The client, and the task that relays messages one at a time, in commit order (it keeps
+    /// the ids IVS gives messages in `store`).
+    pub async fn start(settings: &IvsChatSettings, store: Store) -> IvsChat {
         let sdk = crate::aws::sdk_config(&settings.region, settings.endpoint_url.as_ref()).await;
         let client = Client::new(&sdk);
         let (tx, mut rx) = mpsc::unbounded_channel::<Relay>();
         let worker = client.clone();
         tokio::spawn(async move {
             while let Some(r) = rx.recv().await {
-                if let Err(e) = send(&worker, &r).await {
+                if let Err(e) = send(&worker, &store, &r).await {
                     // The message is in the database and in every page's next snapshot.
                     tracing::warn!(error = %e, "relaying chat to IVS failed");
                 }
@@ -193,12 +195,13 @@ impl IvsChat {
     }
 }
 
-async fn send(client: &Client, r: &Relay) -> Result<(), IvsChatError> {
+async fn send(client: &Client, store: &Store, r: &Relay) -> Result<(), IvsChatError> {
+    let stored = |e: crate::store::StoreError| IvsChatError::Failed(format!("store: {e}"));
     match r {
         Relay::Message { room, id, json } => {
             let pieces = parts(json);
             for (i, piece) in pieces.iter().enumerate() {
-                client
+                let out = client
                     .send_event()
                     .room_identifier(room)
                     .event_name(MESSAGE_EVENT)
@@ -209,13 +212,33 @@ async fn send(client: &Client, r: &Relay) -> Result<(), IvsChatError> {
                     .send()
                     .await
                     .map_err(|e| failed("SendEvent", e))?;
+                // The first part's id stands for the message (pages map it back to ours).
+                if i == 0
+                    && let Some(relay_id) = out.id()
+                {
+                    store
+                        .set_chat_relay_id(id, relay_id)
+                        .await
+                        .map_err(stored)?;
+                }
             }
         }
         Relay::Delete { room, id } => {
+            let relay_id = store
+                .chat_message(id)
+                .await
+                .map_err(stored)?
+                .and_then(|m| m.relay_id);
+            // Never relayed (IVS was down): pages have it only from a snapshot, and the next
+            // snapshot leaves it out.
+            let Some(relay_id) = relay_id else {
+                tracing::warn!(message.id = %id, "deleting a message IVS never carried");
+                return Ok(());
+            };
             client
                 .delete_message()
                 .room_identifier(room)
-                .id(id)
+                .id(relay_id)
                 .reason("deleted by a presenter")
                 .send()
                 .await

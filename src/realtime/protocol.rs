@@ -208,6 +208,9 @@ pub struct ChatView {
     pub to: Option<String>,
     pub text: String,
     pub sent_at: i64,
+    /// With IVS Chat: the id IVS gave the message, which its `aws:DELETE_MESSAGE` names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_id: Option<String>,
 }
 
 /// What presenters decided about one person.

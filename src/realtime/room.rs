@@ -244,6 +244,10 @@ impl Room {
     /// loaded.
     async fn snapshot_frame(&mut self, role: RoomRole) -> Option<Bytes> {
         if self.loaded.is_none() {
+            // An encoding of the old load is stale too, even when nothing was published since
+            // (IVS Chat delivers group chat around this socket).
+            self.attendees.cached = None;
+            self.presenters.cached = None;
             match live::snapshot(&self.core, &self.event_id).await {
                 Ok(l) => self.loaded = Some(l),
                 Err(e) => {

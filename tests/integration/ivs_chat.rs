@@ -12,14 +12,14 @@ use std::{
 use axum::{
     Json, Router,
     body::Bytes,
-    http::{HeaderMap, Uri},
+    http::{HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 use fantoccini::Locator;
 use futures_util::{SinkExt, StreamExt};
 use meetstage::features::events;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::{
     Message,
     handshake::server::{Request, Response as WsResponse},
@@ -44,15 +44,19 @@ struct State {
     tokens: HashMap<String, String>,
     /// Open messaging connections: (user id, where to send).
     sockets: Vec<(String, mpsc::UnboundedSender<Message>)>,
+    /// The ids SendEvent answered with, in order (IVS's are 12 letters and digits).
+    issued: Vec<String>,
 }
 
-#[derive(Clone, Default)]
-struct FakeChat(Arc<Mutex<State>>);
+/// The state, and whether new messaging connections are held before they open (as a slow
+/// network would).
+#[derive(Clone)]
+struct FakeChat(Arc<Mutex<State>>, Arc<watch::Sender<bool>>);
 
 impl FakeChat {
     /// The API's endpoint (with credentials) and the messaging WebSocket's URL.
     async fn start() -> (FakeChat, String, String) {
-        let fake = FakeChat::default();
+        let fake = FakeChat(Arc::default(), Arc::new(watch::Sender::new(false)));
         let f = fake.clone();
         let api = Router::new().fallback(move |u: Uri, h: HeaderMap, b: Bytes| {
             let f = f.clone();
@@ -78,6 +82,7 @@ impl FakeChat {
     // tungstenite's handshake callback returns its own (large) error type.
     #[allow(clippy::result_large_err)]
     async fn messaging(self, tcp: tokio::net::TcpStream) {
+        let _ = self.1.subscribe().wait_for(|held| !held).await;
         let mut user = None;
         let state = self.0.clone();
         let ws = tokio_tungstenite::accept_hdr_async(tcp, |req: &Request, mut resp: WsResponse| {
@@ -108,13 +113,17 @@ impl FakeChat {
         }
     }
 
-    fn broadcast(s: &mut State, name: &str, attributes: &Value) {
+    /// Sends an event to every connection; returns its id.
+    fn broadcast(s: &mut State, name: &str, attributes: &Value) -> String {
+        let id = format!("ev{:010}", s.issued.len());
+        s.issued.push(id.clone());
         let event = json!({
-            "Type": "EVENT", "Id": uuid::Uuid::now_v7().to_string(), "RequestId": "",
+            "Type": "EVENT", "Id": id, "RequestId": "",
             "EventName": name, "Attributes": attributes, "SendTime": "2030-01-15T12:00:00Z",
         });
         s.sockets
             .retain(|(_, tx)| tx.send(Message::text(event.to_string())).is_ok());
+        id
     }
 
     fn answer(&self, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -133,17 +142,28 @@ impl FakeChat {
                         "tokenExpirationTime": "2030-01-15T13:00:00Z" })
             }
             "SendEvent" => {
-                FakeChat::broadcast(
+                let id = FakeChat::broadcast(
                     &mut s,
                     body["eventName"].as_str().unwrap(),
                     &body["attributes"],
                 );
-                json!({ "id": "ev1" })
+                json!({ "id": id })
             }
             "DeleteMessage" => {
-                let attributes = json!({ "MessageID": body["id"], "Reason": body["reason"] });
-                FakeChat::broadcast(&mut s, "aws:DELETE_MESSAGE", &attributes);
-                json!({ "id": "ev2" })
+                // IVS takes only an id it issued: 12 letters and digits.
+                let id = body["id"].as_str().unwrap_or_default().to_string();
+                if !s.issued.contains(&id) {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        [("x-amzn-ErrorType", "ValidationException")],
+                        Json(json!({ "message": format!("no message {id}") })),
+                    )
+                        .into_response();
+                }
+                let attributes =
+                    json!({ "MessageId": id, "MessageID": id, "Reason": body["reason"] });
+                let event = FakeChat::broadcast(&mut s, "aws:DELETE_MESSAGE", &attributes);
+                json!({ "id": event })
             }
             "DisconnectUser" => {
                 let user = body["userId"].as_str().unwrap().to_string();
@@ -232,6 +252,19 @@ fn message(calls: &[(String, Value)]) -> Value {
     serde_json::from_str(&parts.into_iter().map(|(_, p)| p).collect::<String>()).unwrap()
 }
 
+/// The id IVS gave a relayed message, once the relay has kept it.
+async fn relay_id_of(app: &TestApp, id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = app.core.store.chat_message(id).await.unwrap().unwrap();
+        if let Some(r) = row.relay_id {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{id} was never relayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn group_chat_is_delivered_by_ivs_chat_and_moderated_there(b: Backend) {
     let (app, fake, messaging) = start(b).await;
     let (owner, event) = app.staging_event("members").await;
@@ -293,6 +326,9 @@ async fn group_chat_is_delivered_by_ivs_chat_and_moderated_there(b: Backend) {
 
     // A message passes the room's rules, is kept, and is relayed to IVS; the room socket no
     // longer carries group chat.
+    bob_ws.settle().await;
+    let mut early = app.ws(&event, Some(&owner)).await;
+    early.greeting().await;
     ada_ws.send("chat", json!({ "text": "Hello all" })).await;
     let hello = message(&fake.next_calls(1).await);
     assert_eq!(hello["kind"], "group");
@@ -320,14 +356,32 @@ async fn group_chat_is_delivered_by_ivs_chat_and_moderated_there(b: Backend) {
     assert!(calls.len() >= 2, "{calls:?}");
     assert_eq!(message(&calls)["text"], json!(long.trim()));
 
-    // Deleted by a presenter: IVS tells every page to drop it.
+    // IVS's id for the message (SendEvent's answer) is kept, and snapshots carry it, so a
+    // page that loaded the message from a snapshot knows which one IVS deletes. (The room
+    // socket published nothing since `early` joined: the snapshot is still a fresh one.)
+    let relay_id = relay_id_of(&app, hello["id"].as_str().unwrap()).await;
+    assert!(fake.0.lock().unwrap().issued.contains(&relay_id));
+    let mut late = app.ws(&event, Some(&owner)).await;
+    let (snapshot, _) = late.greeting().await;
+    let shown = snapshot["chat"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == hello["id"])
+        .cloned();
+    assert_eq!(
+        shown.expect("a fresh snapshot")["relay_id"],
+        json!(relay_id)
+    );
+
+    // Deleted by a presenter: IVS tells every page to drop it, by IVS's id for it.
     room.send("delete_message", json!({ "message_id": hello["id"] }))
         .await;
     assert_eq!(
         fake.next_calls(1).await,
         vec![(
             "DeleteMessage".to_string(),
-            json!({ "roomIdentifier": ROOM, "id": hello["id"], "reason": "deleted by a presenter" })
+            json!({ "roomIdentifier": ROOM, "id": relay_id, "reason": "deleted by a presenter" })
         )]
     );
 
@@ -388,7 +442,8 @@ async fn group_chat_is_delivered_by_ivs_chat_and_moderated_there(b: Backend) {
 }
 
 /// In Chromium: pages receive group chat from the IVS Chat connection and render it, long
-/// messages whole, deletions applied, and a kicked person's chat connection closes.
+/// messages whole, deletions applied (to messages received from IVS and to those loaded from
+/// a snapshot), and a kicked person's chat connection closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_show_the_chat_ivs_delivers() {
     let (app, fake, _) = start(Backend::Sqlite).await;
@@ -420,6 +475,35 @@ async fn pages_show_the_chat_ivs_delivers() {
     fill(&attendee, "chat-text", &long).await;
     click(&attendee, Locator::Css("#chat-form button[type=submit]")).await;
     wait_text(&presenter, "#chat-log", long.trim()).await;
+    // The attendee reloads: now she has the messages from a snapshot, not from IVS.
+    attendee.refresh().await.unwrap();
+    until(
+        &attendee,
+        "the IVS chat connection after a reload",
+        Duration::from_secs(10),
+        "return document.getElementById('room').dataset.chat === 'ivs';",
+    )
+    .await;
+    wait_text(&attendee, "#chat-log", "Greetings through IVS").await;
+
+    // A message IVS carries while a page's chat connection is still opening is not lost:
+    // the page has a snapshot from before it, and asks for a fresh one once connected.
+    fake.1.send_replace(true);
+    attendee.refresh().await.unwrap();
+    until(
+        &attendee,
+        "the room drawn, its chat connection held",
+        Duration::from_secs(10),
+        "const r = document.getElementById('room'); return r.dataset.ready === 'true' && r.dataset.chat !== 'ivs';",
+    )
+    .await;
+    let mut room = app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    room.send("chat", json!({ "text": "Sent in the gap" }))
+        .await;
+    wait_text(&presenter, "#chat-log", "Sent in the gap").await;
+    fake.1.send_replace(false);
+    wait_text(&attendee, "#chat-log", "Sent in the gap").await;
 
     // The presenter deletes the first: gone from both pages.
     let calls: Vec<_> = fake
@@ -428,8 +512,6 @@ async fn pages_show_the_chat_ivs_delivers() {
         .filter(|(op, _)| op == "SendEvent")
         .collect();
     let first = message(&calls[..1]);
-    let mut room = app.ws(&event, Some(&owner)).await;
-    room.greeting().await;
     room.send("delete_message", json!({ "message_id": first["id"] }))
         .await;
     for page in [&presenter, &attendee] {

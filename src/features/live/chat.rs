@@ -43,6 +43,7 @@ pub fn view(m: ChatRow, presenters: &HashSet<String>) -> Result<ChatView> {
         to: m.to_name,
         text: m.body,
         sent_at: m.created_at,
+        relay_id: m.relay_id,
     })
 }
 
@@ -143,6 +144,8 @@ pub async fn relay(core: &Core, event_id: &str, id: &MessageId) -> Result<()> {
         return Ok(());
     };
     let relay = if row.deleted {
+        // IVS's id for it is looked up when the relay runs: the message's own relay, queued
+        // before this one, may still be under way.
         crate::chat::ivs::Relay::Delete {
             room,
             id: id.to_string(),

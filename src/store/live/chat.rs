@@ -14,10 +14,13 @@ pub struct ChatRow {
     pub body: String,
     pub deleted: bool,
     pub created_at: i64,
+    /// IVS Chat's id of the relayed message (chat_provider = ivs), once relayed.
+    pub relay_id: Option<String>,
 }
 
 const CHAT: &str = "SELECT m.id, m.event_id, m.user_id, a.display_name AS author, m.direct, \
-     m.to_user, t.display_name AS to_name, m.body, m.deleted, m.created_at \
+     m.to_user, t.display_name AS to_name, m.body, m.deleted, m.created_at, \
+     m.relay_id \
      FROM chat_messages m LEFT JOIN users a ON a.id = m.user_id \
      LEFT JOIN users t ON t.id = m.to_user";
 
@@ -80,6 +83,18 @@ impl Store {
             .bind(id)
             .fetch_optional(pool)
             .await?))
+    }
+
+    /// Keeps the id IVS Chat gave a relayed message.
+    pub async fn set_chat_relay_id(&self, id: &str, relay_id: &str) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE chat_messages SET relay_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(relay_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
     }
 
     pub async fn chat_open(&self, event_id: &str) -> StoreResult<bool> {
