@@ -272,6 +272,55 @@ impl TestApp {
         req.send().await.expect("API call")
     }
 
+    /// Runs statements on the app's database behind its back (to make a write fail, say).
+    pub async fn sql(&self, statements: &[&str]) {
+        use sqlx::Connection;
+        let url = &self.config.database_url;
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            for s in statements {
+                sqlx::raw_sql(s).execute(&mut c).await.unwrap();
+            }
+        } else {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            for s in statements {
+                sqlx::raw_sql(s).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
+    /// Makes every insert into `table` fail until `allow_inserts`, as a failing database would.
+    pub async fn refuse_inserts(&self, table: &str) {
+        let sql = if self.config.database_url.starts_with("sqlite:") {
+            vec![format!(
+                "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+            )]
+        } else {
+            vec![
+                "CREATE OR REPLACE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql \
+                 AS $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$"
+                    .to_string(),
+                format!(
+                    "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
+                ),
+            ]
+        };
+        self.sql(&sql.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
+    }
+
+    pub async fn allow_inserts(&self, table: &str) {
+        let on = if self.config.database_url.starts_with("sqlite:") {
+            ""
+        } else {
+            &format!(" ON {table}")
+        };
+        self.sql(&[&format!("DROP TRIGGER refuse_{table}{on}")])
+            .await;
+    }
+
     // --- mail ---------------------------------------------------------------------------
 
     pub fn mail_dir(&self) -> PathBuf {

@@ -33,6 +33,7 @@ both!(
     tokens_follow_the_room_and_moderation_disconnects,
     the_stage_is_released_after_an_automatic_end_a_cancel_and_a_restart,
     reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_recording,
+    a_stage_that_could_not_be_recorded_is_deleted_at_once,
 );
 
 const KEY_ARN: &str = "arn:aws:ivs:eu-west-1:123456789012:public-key/meetstageTest";
@@ -646,4 +647,33 @@ async fn reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_
         calls[2].1["idempotencyToken"],
         json!(format!("{event}-live"))
     );
+}
+
+/// CreateStage succeeded but the database refused the stage's row: nothing would ever delete
+/// that stage, so it is deleted at once, and the job's retry makes the one that is kept.
+async fn a_stage_that_could_not_be_recorded_is_deleted_at_once(b: Backend) {
+    let t = start(b).await;
+    t.app.refuse_inserts("stages").await;
+    let (_, event) = t.app.staging_event("members").await;
+    assert_eq!(
+        t.calls().await,
+        vec![
+            (
+                "CreateStage".to_string(),
+                json!({ "name": format!("meetstage-{event}"), "tags": { "meetstage:event": event } })
+            ),
+            (
+                "DeleteStage".to_string(),
+                json!({ "arn": "arn:aws:ivs:eu-west-1:123456789012:stage/st1" })
+            ),
+        ]
+    );
+    assert!(t.app.core.store.stage(&event).await.unwrap().is_none());
+
+    t.app.allow_inserts("stages").await;
+    t.app.clock.advance(Duration::minutes(10));
+    assert_eq!(ops(&t.calls().await), ["CreateStage"]);
+    let stage = t.app.core.store.stage(&event).await.unwrap().unwrap();
+    assert_eq!(stage.arn, "arn:aws:ivs:eu-west-1:123456789012:stage/st2");
+    assert!(stage.closed_at.is_none());
 }

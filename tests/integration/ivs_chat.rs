@@ -31,10 +31,14 @@ use crate::{
     browser_media::until,
     browser_room::{enter, wait_text},
     helpers::{Backend, TestApp, assert_signed, serve_fake},
+    ivs::ops,
     room_client::Person,
 };
 
-both!(group_chat_is_delivered_by_ivs_chat_and_moderated_there);
+both!(
+    group_chat_is_delivered_by_ivs_chat_and_moderated_there,
+    a_room_that_could_not_be_recorded_is_deleted_at_once
+);
 
 const ROOM: &str = "arn:aws:ivschat:eu-west-1:123456789012:room/rm1";
 
@@ -537,4 +541,33 @@ async fn pages_show_the_chat_ivs_delivers() {
     assert_no_console_errors(&presenter, "the presenter's room with IVS chat").await;
     presenter.close().await.unwrap();
     attendee.close().await.unwrap();
+}
+
+/// CreateRoom succeeded but the database refused the room's row: the room is deleted at once
+/// (nothing else would), and the job's retry makes the one that is kept.
+async fn a_room_that_could_not_be_recorded_is_deleted_at_once(b: Backend) {
+    let (app, fake, _) = start(b).await;
+    app.refuse_inserts("chat_rooms").await;
+    let (_, event) = app.staging_event("members").await;
+    app.run_jobs().await;
+    assert_eq!(
+        fake.take(),
+        vec![
+            (
+                "CreateRoom".to_string(),
+                json!({ "name": format!("meetstage-{event}"), "tags": { "meetstage:event": event } })
+            ),
+            ("DeleteRoom".to_string(), json!({ "identifier": ROOM })),
+        ]
+    );
+    assert!(app.core.store.chat_room(&event).await.unwrap().is_none());
+
+    app.allow_inserts("chat_rooms").await;
+    app.clock.advance(chrono::Duration::minutes(10));
+    app.run_jobs().await;
+    assert_eq!(ops(&fake.take()), ["CreateRoom"]);
+    assert_eq!(
+        app.core.store.chat_room(&event).await.unwrap().as_deref(),
+        Some(ROOM)
+    );
 }

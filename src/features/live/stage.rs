@@ -233,7 +233,13 @@ async fn open(core: &Core, ivs: &Ivs, event_id: &str, now: i64) -> anyhow::Resul
         created_at: now,
         closed_at: None,
     };
-    core.store.put_stage(&row).await?;
+    if let Err(e) = core.store.put_stage(&row).await {
+        // Unrecorded, nothing would ever delete it; the job's retry makes another.
+        if let Err(d) = ivs.delete_stage(&row.arn).await {
+            tracing::warn!(error = %d, stage.arn = %row.arn, "deleting an unrecorded IVS stage failed");
+        }
+        return Err(e.into());
+    }
     tracing::info!(event.id = %event_id, stage.arn = %row.arn, "IVS stage created");
     core.store
         .schedule_job(
@@ -268,7 +274,13 @@ async fn open_chat(
 ) -> anyhow::Result<()> {
     if core.store.chat_room(event_id).await?.is_none() {
         let arn = chat.create_room(event_id).await?;
-        core.store.put_chat_room(event_id, &arn, now).await?;
+        if let Err(e) = core.store.put_chat_room(event_id, &arn, now).await {
+            // As with a stage: an unrecorded room would be left behind.
+            if let Err(d) = chat.delete_room(&arn).await {
+                tracing::warn!(error = %d, room.arn = %arn, "deleting an unrecorded IVS chat room failed");
+            }
+            return Err(e.into());
+        }
         tracing::info!(event.id = %event_id, room.arn = %arn, "IVS chat room created");
     }
     Ok(())
