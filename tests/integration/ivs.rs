@@ -621,7 +621,7 @@ async fn reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_
                 "reason": "not allowed to send on this stage" })
     );
 
-    // The failed recording is reported in the room (and the log) ...
+    // The failed recording is reported to the presenters (and the log), not to attendees ...
     let said = room
         .until_with("chat", |m| {
             m["text"]
@@ -630,6 +630,19 @@ async fn reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_
         })
         .await;
     assert_eq!(said["kind"], "system", "{said}");
+    let seen = ada_room.settle().await;
+    assert!(
+        !seen
+            .iter()
+            .any(|m| m.to_string().contains("Recording failed")),
+        "{seen:?}"
+    );
+    let mut late = t.app.ws(&event, Some(&ada)).await;
+    let (snapshot, _) = late.greeting().await;
+    assert!(
+        !snapshot.to_string().contains("Recording failed"),
+        "{snapshot}"
+    );
 
     // ... and a new composition starts at the next look, since the presenter is sending.
     t.fake.with(|s| {

@@ -320,12 +320,32 @@ pub async fn system(
     event_id: &str,
     text: &str,
 ) -> StoreResult<()> {
+    notice(tx, change, event_id, text, false).await
+}
+
+/// A system notice only the presenters see (kept like a direct message to them).
+pub async fn presenters_notice(
+    tx: &mut Tx,
+    change: &mut Change,
+    event_id: &str,
+    text: &str,
+) -> StoreResult<()> {
+    notice(tx, change, event_id, text, true).await
+}
+
+async fn notice(
+    tx: &mut Tx,
+    change: &mut Change,
+    event_id: &str,
+    text: &str,
+    direct: bool,
+) -> StoreResult<()> {
     let id = MessageId::new();
     tx.insert_chat(NewChat {
         id: &id,
         event_id,
         user_id: None,
-        direct: false,
+        direct,
         to_user: None,
         body: text,
         now: change.effects.now,

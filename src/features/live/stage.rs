@@ -378,7 +378,7 @@ async fn reconcile(
             Ok(Composing::Failed) => {
                 tracing::error!(event.id = %event_id, composition.arn = %arn, "IVS composition failed; the event is not being recorded");
                 core.store.set_composition(event_id, None).await?;
-                tell_room(
+                tell_presenters(
                     core,
                     event_id,
                     "Recording failed on Amazon IVS: this part of the event is not being recorded. \
@@ -504,12 +504,12 @@ async fn participant_for(
     }
 }
 
-/// A notice in the room's chat, in a transaction of its own (a job's finding, not a person's
-/// action).
-async fn tell_room(core: &Core, event_id: &str, text: &str) -> Result<()> {
+/// A notice in the presenters' chat, in a transaction of its own (a job's finding, not a
+/// person's action).
+async fn tell_presenters(core: &Core, event_id: &str, text: &str) -> Result<()> {
     let mut change = crate::features::Change::new(core.clock.now_ms());
     let mut tx = core.store.begin().await?;
-    super::chat::system(&mut tx, &mut change, event_id, text).await?;
+    super::chat::presenters_notice(&mut tx, &mut change, event_id, text).await?;
     core.commit(tx, change).await?;
     Ok(())
 }
