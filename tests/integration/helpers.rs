@@ -401,10 +401,16 @@ impl TestApp {
     }
 
     pub async fn last_mail_to(&self, to: &str) -> Mail {
-        self.mails_to(to)
-            .await
-            .pop()
-            .unwrap_or_else(|| panic!("no mail to {to}"))
+        // With the server's own workers running, a due mail may be in their hands (leased,
+        // being written) when this delivers; it lands a moment later.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(m) = self.mails_to(to).await.pop() {
+                return m;
+            }
+            assert!(std::time::Instant::now() < deadline, "no mail to {to}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     // --- people -------------------------------------------------------------------------
