@@ -2,9 +2,9 @@
 //! jobs), a receive-only chat token per page, every group message and system notice relayed
 //! with `SendEvent`, deletions with `DeleteMessage`, kicks and bans with `DisconnectUser`.
 //! IVS names a relayed message by the id SendEvent answers with (kept as `relay_id`), and
-//! DeleteMessage takes that id. Nobody gets the SEND_MESSAGE capability: messages reach the room only through meetstage,
-//! after its rules and its database, so restrictions and bans bite exactly as with the
-//! built-in chat.
+//! DeleteMessage takes that id. Nobody gets the SEND_MESSAGE capability: messages reach the
+//! room only through meetstage, after its rules and its database, so restrictions and bans
+//! bite exactly as with the built-in chat.
 
 use aws_sdk_ivschat::{
     Client,
@@ -109,7 +109,9 @@ impl IvsChat {
         let worker = client.clone();
         tokio::spawn(async move {
             while let Some(r) = rx.recv().await {
-                if let Err(e) = send(&worker, &store, &r).await {
+                // A failure (or a panic) loses one relay, never the ones after it.
+                let sent = crate::jobs::guarded(async { Ok(send(&worker, &store, &r).await?) });
+                if let Err(e) = sent.await {
                     // The message is in the database and in every page's next snapshot.
                     tracing::warn!(error = %e, "relaying chat to IVS failed");
                 }

@@ -234,8 +234,8 @@ pub async fn deliver_due(core: &Core) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-/// Runs a job or a delivery; a panic inside becomes an error like any other failure.
-async fn guarded<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+/// Runs a job, a delivery or a relay; a panic inside becomes an error like any other failure.
+pub(crate) async fn guarded<T>(work: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     match AssertUnwindSafe(work).catch_unwind().await {
         Ok(r) => r,
         Err(panic) => {
