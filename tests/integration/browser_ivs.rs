@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::{
     browser::{Driver, assert_no_console_errors, audit_in_place, click, media_browser},
     browser_media::{self, eval},
-    browser_room::{enter, wait_text},
+    browser_room::{two_pages, wait_text},
     helpers::Backend,
     ivs::{self, ops},
 };
@@ -49,11 +49,8 @@ async fn the_pages_join_an_ivs_stage_through_the_sdk() {
     assert_eq!(ops(&t.calls().await), ["CreateStage"]);
     let ada = app.person("Ada").await;
     let driver = Driver::start().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let presenter = media_browser(&driver, d1.path()).await;
-    let attendee = media_browser(&driver, d2.path()).await;
-    enter(app, &presenter, &owner, &event).await;
-    enter(app, &attendee, &ada, &event).await;
+    let (presenter, attendee, _profiles) =
+        two_pages(app, &driver, true, (&owner, &ada), &event).await;
 
     // Green room: the presenter's page loads the SDK from meetstage, joins with the token of
     // its ticket, and publishes camera and microphone once they are on.

@@ -8,10 +8,8 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::{
-    browser::{
-        Cdp, Driver, assert_no_console_errors, audit_in_place, browser_with, click, media_browser,
-    },
-    browser_room::{enter, press, wait_text},
+    browser::{Cdp, Driver, assert_no_console_errors, audit_in_place, browser_with, click},
+    browser_room::{enter, press, two_pages, wait_text},
     helpers::{Backend, TestApp},
 };
 
@@ -182,11 +180,8 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     let (owner, event) = app.staging_event("members").await;
     let ada = app.person("Ada").await;
     let driver = Driver::start().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let presenter = media_browser(&driver, d1.path()).await;
-    let attendee = media_browser(&driver, d2.path()).await;
-    enter(&app, &presenter, &owner, &event).await;
-    enter(&app, &attendee, &ada, &event).await;
+    let (presenter, attendee, _profiles) =
+        two_pages(&app, &driver, true, (&owner, &ada), &event).await;
     let media = &app.core.media;
 
     // Green room: the presenter's camera starts, previewed at up to 1280×720, and they are
@@ -561,11 +556,8 @@ async fn slow_viewers_get_a_smaller_layer_then_audio_only() {
         let app = TestApp::spawn_with(Backend::Sqlite, |o| o.media_viewer_kbps = Some(kbps)).await;
         let (owner, event) = app.live_event("members").await;
         let ada = app.person("Ada").await;
-        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let presenter = media_browser(&driver, d1.path()).await;
-        let attendee = media_browser(&driver, d2.path()).await;
-        enter(&app, &presenter, &owner, &event).await;
-        enter(&app, &attendee, &ada, &event).await;
+        let (presenter, attendee, _profiles) =
+            two_pages(&app, &driver, true, (&owner, &ada), &event).await;
         click(&presenter, Locator::Id("media-start")).await;
         let widths = layer_widths(&presenter).await;
         let tile = "#stage-area figure[data-slot='0']";

@@ -8,7 +8,9 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use crate::{
-    browser::{Driver, assert_no_console_errors, browser, click, fill, tab_to, type_keys},
+    browser::{
+        Driver, assert_no_console_errors, browser, click, fill, media_browser, tab_to, type_keys,
+    },
     helpers::{Backend, TestApp},
     room_client::Person,
 };
@@ -27,6 +29,31 @@ pub async fn enter(app: &TestApp, c: &Client, who: &Person, event: &str) {
         .await
         .unwrap();
     ready(c).await;
+}
+
+/// The presenter's and an attendee's pages in the room, each in a Chromium profile of its own
+/// (with fake camera, microphone and screen when `devices`). Keep the profiles as long as the
+/// pages.
+pub async fn two_pages(
+    app: &TestApp,
+    driver: &Driver,
+    devices: bool,
+    (owner, attendee): (&Person, &Person),
+    event: &str,
+) -> (Client, Client, [tempfile::TempDir; 2]) {
+    let profiles = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let mut pages = Vec::new();
+    for (who, profile) in [owner, attendee].into_iter().zip(&profiles) {
+        let page = if devices {
+            media_browser(driver, profile.path()).await
+        } else {
+            browser(driver, profile.path()).await
+        };
+        enter(app, &page, who, event).await;
+        pages.push(page);
+    }
+    let attendee_page = pages.pop().unwrap();
+    (pages.pop().unwrap(), attendee_page, profiles)
 }
 
 pub async fn ready(c: &Client) {
@@ -63,11 +90,8 @@ async fn presenter_and_attendee_run_a_live_room_in_two_browsers() {
     let ada = app.person("Ada").await;
     let bob = app.person("Bob").await;
     let driver = Driver::start().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let presenter = browser(&driver, d1.path()).await;
-    let attendee = browser(&driver, d2.path()).await;
-    enter(&app, &presenter, &owner, &event).await;
-    enter(&app, &attendee, &ada, &event).await;
+    let (presenter, attendee, _profiles) =
+        two_pages(&app, &driver, false, (&owner, &ada), &event).await;
     // A third person on a plain socket, to see what attendees are (not) sent.
     let mut bob_ws = app.ws(&event, Some(&bob)).await;
     bob_ws.greeting().await;

@@ -27,9 +27,9 @@ use tokio_tungstenite::tungstenite::{
 
 use crate::{
     both,
-    browser::{Driver, assert_no_console_errors, browser, click, fill},
+    browser::{Driver, assert_no_console_errors, click, fill},
     browser_media::until,
-    browser_room::{enter, wait_text},
+    browser_room::{two_pages, wait_text},
     helpers::{Backend, TestApp, assert_signed, serve_fake},
     ivs::ops,
     room_client::Person,
@@ -456,11 +456,8 @@ async fn pages_show_the_chat_ivs_delivers() {
     fake.take();
     let ada = app.person("Ada").await;
     let driver = Driver::start().await;
-    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let presenter = browser(&driver, d1.path()).await;
-    let attendee = browser(&driver, d2.path()).await;
-    enter(&app, &presenter, &owner, &event).await;
-    enter(&app, &attendee, &ada, &event).await;
+    let (presenter, attendee, _profiles) =
+        two_pages(&app, &driver, false, (&owner, &ada), &event).await;
     for page in [&presenter, &attendee] {
         until(
             page,
