@@ -9,7 +9,11 @@ use tokio::net::TcpListener;
 use crate::{
     clock::Clock,
     config::Config,
-    features::{Core, accounts::Hasher},
+    features::{
+        Core,
+        accounts::Hasher,
+        reactions::{self, Reactions},
+    },
     http::{self, AppState},
     jobs::Workers,
     mail::Mailer,
@@ -57,27 +61,38 @@ impl App {
                 crate::chat::ivs::IvsChat::start(s, store.clone()).await,
             ),
         };
+        let hub = Hub::new(
+            Limits {
+                stall: config.room.stall,
+                outbox: config.room.queue,
+                heartbeat: config.room.heartbeat,
+                send_buffer: config.room.send_buffer,
+                actions_per_min: config.room.actions_per_min,
+                chat_per_min: config.room.chat_per_min,
+                reactions_per_min: config.room.reactions_per_min,
+                ..Limits::default()
+            },
+            bus,
+        );
+        // What a committed change means beyond its rows, one reaction per concern; every
+        // notice reaches each of them, on every instance (`features::reactions`).
+        let reactions = Reactions::new(vec![
+            Arc::new(reactions::Rooms(hub.clone())),
+            Arc::new(reactions::Media {
+                media: media.clone(),
+                store: store.clone(),
+            }),
+            Arc::new(reactions::Chat(chat.clone())),
+        ]);
         let core = Core {
             chat,
-            media: media.clone(),
+            media,
             store: store.clone(),
             mailer,
             clock,
             hasher: Hasher::new(config.max_concurrent_hashes),
-            hub: Hub::new(
-                Limits {
-                    stall: config.room.stall,
-                    outbox: config.room.queue,
-                    heartbeat: config.room.heartbeat,
-                    send_buffer: config.room.send_buffer,
-                    actions_per_min: config.room.actions_per_min,
-                    chat_per_min: config.room.chat_per_min,
-                    reactions_per_min: config.room.reactions_per_min,
-                    ..Limits::default()
-                },
-                bus,
-                Some((media, store.clone())),
-            ),
+            hub,
+            reactions: reactions.clone(),
             secret,
             config: Arc::new(config),
         };
@@ -89,9 +104,11 @@ impl App {
                 }
             });
         }
-        crate::realtime::bus::listen(&core.store, core.hub.clone())
-            .await
-            .context("listening for live-room changes")?;
+        crate::realtime::bus::listen(&core.store, move |scope, notice| {
+            reactions.heard(&scope, &notice)
+        })
+        .await
+        .context("listening for live-room changes")?;
         crate::features::accounts::schedule_cleanup(&core)
             .await
             .context("scheduling clean-up")?;

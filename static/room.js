@@ -1,7 +1,7 @@
 // The live room in the browser: one WebSocket, a snapshot then ordered updates, and the
 // page drawn from that state. Message names come from the server (/static/protocol.js), so a
 // misspelled name throws instead of silently doing nothing. Plain ES module, no build step.
-import { ACTION, OUT } from "/static/protocol.js";
+import { ACTION, OUT, CLOSE } from "/static/protocol.js";
 import { Stage } from "/static/media.js";
 import { el, button } from "/static/dom.js";
 
@@ -82,11 +82,13 @@ function connect() {
   socket.addEventListener("close", (e) => {
     socket = null;
     // A new role (named or no longer a co-presenter): the page itself changes.
-    if (e.code === 4000) return location.reload();
-    if (e.code === 4001) return removed("A presenter removed you from the room. You can come back.", true);
-    if (e.code === 4003) return removed("You were banned from this event.", false);
+    if (e.code === CLOSE.ROLE) return location.reload();
+    if (e.code === CLOSE.KICKED) return removed("A presenter removed you from the room. You can come back.", true);
+    if (e.code === CLOSE.BANNED) return removed("You were banned from this event.", false);
+    if (e.code === CLOSE.ACCOUNT) return removed("Your account can no longer take part in events.", false);
+    if (e.code === CLOSE.SIGNED_OUT) return removed("You signed out.", false, true);
     if (stopped) return;
-    if (e.code === 1008 || e.code === 4004) return setConnection("The room refused the connection. Reload the page to try again.");
+    if (e.code === 1008) return setConnection("The room refused the connection. Reload the page to try again.");
     // Jittered exponential backoff, so a restart does not bring everyone back at once.
     const delay = Math.min(30000, 1000 * 2 ** attempt) * (0.5 + Math.random() / 2);
     attempt += 1;
@@ -157,7 +159,7 @@ function retryChat() {
   setTimeout(startChat, delay);
 }
 
-function removed(text, mayReturn) {
+function removed(text, mayReturn, signIn) {
   stopped = true;
   if (ivsChat && ivsChat.close) ivsChat.close();
   stage.close(text);
@@ -165,6 +167,10 @@ function removed(text, mayReturn) {
   const banner = el("div", { class: "alert", role: "alert" }, el("strong", {}, text));
   if (mayReturn) {
     banner.append(" ", button("Rejoin", () => { banner.remove(); $("room-main").hidden = false; stopped = false; stage.reopen(); connect(); }, "small"));
+  }
+  if (signIn) {
+    const back = `${location.pathname}${location.search}`;
+    banner.append(" ", el("a", { href: `/login?next=${encodeURIComponent(back)}` }, "Sign in again"));
   }
   $("banners").replaceChildren(banner);
   setConnection("Disconnected");
@@ -335,7 +341,7 @@ function tick() {
   const clock = $("clock");
   const end = stops_at || ends_at;
   if (status === "live") {
-    $("clock-elapsed").textContent = mmss(now - starts_at);
+    $("clock-elapsed").textContent = mmss(now - (state.clock.live_at || starts_at));
     const left = end - now;
     $("clock-left").textContent = mmss(left);
     // Amber from the 5-minute warning on, red from the 1-minute one.
@@ -437,7 +443,9 @@ function drawQuestions() {
   if (!runsRoom) for (const q of state.myQuestions.values()) if (q.status === "dismissed") qs.push(q);
   if (runsRoom) {
     const filter = $("q-filter").value;
-    if (filter !== "all") qs = qs.filter((q) => q.status === filter);
+    // By default answered questions stay: pinning the one being answered is the usual case.
+    if (filter === "open") qs = qs.filter((q) => q.status !== "dismissed");
+    else if (filter !== "all") qs = qs.filter((q) => q.status === filter);
     const byVotes = document.querySelector("input[name=q-sort]:checked").value === "votes";
     qs.sort((a, b) => (byVotes ? b.votes - a.votes : 0) || a.asked_at - b.asked_at);
   } else {
@@ -525,11 +533,20 @@ function drawChatSettings() {
   if (box) box.checked = state.chatOpen;
   const to = $("chat-to");
   if (!runsRoom && to) {
+    // Never change whom she writes to behind her back: say what happens instead.
     const group = [...to.options].find((o) => o.value === "group");
-    group.disabled = !state.chatOpen;
-    if (!state.chatOpen && to.value === "group") to.value = "direct";
     group.textContent = state.chatOpen ? "Everyone" : "Everyone (chat is off)";
+    drawChatNote();
   }
+}
+
+function drawChatNote() {
+  const note = $("chat-note");
+  if (!note) return;
+  const closed = !state.chatOpen && $("chat-to").value === "group";
+  note.textContent = closed
+    ? "The presenters turned group chat off, so messages to everyone are not sent. You can still write to the presenters only."
+    : "";
 }
 
 // --- controls --------------------------------------------------------------------------------
@@ -572,11 +589,14 @@ function wire() {
     e.preventDefault();
     const t = $("chat-text");
     const to = $("chat-to").value;
+    // Kept as typed until she chooses someone who can receive it.
+    if (to === "group" && !state.chatOpen && !runsRoom) return drawChatNote();
     const sent = to === "group" ? send(ACTION.CHAT, { text: t.value })
       : to === "direct" ? send(ACTION.DIRECT, { text: t.value })
       : send(ACTION.REPLY, { user_id: to.slice("reply:".length), text: t.value });
     if (sent) t.value = "";
   });
+  $("chat-to")?.addEventListener("change", drawChatNote);
   // Tabs: arrow keys move between them, as the ARIA tabs pattern expects.
   const tabs = [...root.querySelectorAll("[role=tab]")];
   const select = (tab) => {

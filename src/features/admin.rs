@@ -13,6 +13,7 @@ use super::{
 };
 use crate::{
     clock::from_ms,
+    realtime::{AccountChange, Notice},
     store::admin::{Audit, UserChange},
 };
 
@@ -105,7 +106,23 @@ pub async fn act(
         detail: &detail,
         now: core.clock.now_ms(),
     };
-    core.store.change_user(&target.id, change, audit).await?;
+    // Every open connection of theirs follows: a closed account leaves every room, stage and
+    // chat; a new role reloads their pages.
+    let account = match &action {
+        Action::Disable | Action::Ban(_) => Some(AccountChange::Closed),
+        Action::SetRole(r) if r.as_str() != target.role => Some(AccountChange::Role),
+        _ => None,
+    };
+    let mut c = Change::new(audit.now);
+    if let Some(account) = account {
+        c.notify_everywhere(Notice::Account {
+            user: target_id.clone(),
+            change: account,
+        });
+    }
+    let mut tx = core.store.begin().await?;
+    tx.change_user(&target.id, change, audit).await?;
+    core.commit(tx, c).await?;
     let row = core
         .store
         .user_by_id(&target.id)
@@ -193,7 +210,21 @@ pub async fn bootstrap_admin(
             tx.set_password_hash(&row.id, hash, now).await?;
             tx.delete_user_sessions(&row.id, None).await?;
         }
-        core.commit(tx, Change::new(now)).await?;
+        let mut change = Change::new(now);
+        if let Ok(user) = row.id.parse::<UserId>() {
+            change.notify_everywhere(Notice::Account {
+                user,
+                change: if hash.is_some() {
+                    AccountChange::SignedOut {
+                        only: None,
+                        except: None,
+                    }
+                } else {
+                    AccountChange::Role
+                },
+            });
+        }
+        core.commit(tx, change).await?;
         return Ok(Bootstrap::Promoted {
             password_set: hash.is_some(),
         });

@@ -10,6 +10,7 @@ pub mod events;
 pub mod ids;
 pub mod live;
 pub mod paging;
+pub mod reactions;
 pub mod registrations;
 pub mod validation;
 
@@ -19,7 +20,7 @@ use crate::{
     clock::Clock,
     config::Config,
     mail::Mailer,
-    realtime::{Hub, Notice},
+    realtime::{Hub, Notice, Scope},
     store::{Effects, Store, StoreError, Tx},
 };
 
@@ -33,8 +34,10 @@ pub struct Core {
     pub clock: Clock,
     pub config: Arc<Config>,
     pub hasher: accounts::Hasher,
-    /// Room notices for live-room sockets.
+    /// The live rooms of this instance, and the bus between instances.
     pub hub: Hub,
+    /// What committed notices mean for rooms, media and chat (registered in `app.rs`).
+    pub reactions: reactions::Reactions,
     /// Cameras, microphones and screens.
     pub media: crate::media::MediaProvider,
     /// Who delivers group chat.
@@ -48,7 +51,7 @@ pub struct Core {
 #[derive(Debug, Default)]
 pub struct Change {
     pub effects: Effects,
-    pub notices: Vec<(String, Notice)>,
+    pub notices: Vec<(Scope, Notice)>,
 }
 
 impl Change {
@@ -61,21 +64,33 @@ impl Change {
             notices: Vec::new(),
         }
     }
+
+    /// Tells the event's room, stage and chat, once committed.
+    pub fn notify(&mut self, event_id: impl std::fmt::Display, notice: Notice) {
+        self.notices.push((Scope::event(event_id), notice));
+    }
+
+    /// Tells every event's room, stage and chat (an account changed), once committed.
+    pub fn notify_everywhere(&mut self, notice: Notice) {
+        self.notices.push((Scope::Everywhere, notice));
+    }
 }
 
 impl Core {
-    /// Commits a write with its effects, then tells the live rooms. Every feature finishes
-    /// its writes here, so a room never hears of a change that did not happen.
-    pub async fn commit(&self, tx: Tx, change: Change) -> Result<()> {
+    /// Commits a write with its effects, then tells every instance. Every feature finishes
+    /// its writes here, so nothing hears of a change that did not happen: the reactions plan
+    /// their durable work in the transaction, then act once here and on every instance
+    /// ([`reactions`]).
+    pub async fn commit(&self, mut tx: Tx, mut change: Change) -> Result<()> {
+        self.reactions
+            .plan(&mut tx, &change.notices, &mut change.effects)
+            .await?;
         tx.commit(&change.effects).await?;
-        for (event_id, notice) in change.notices {
-            if let crate::realtime::Notice::Chat { id } = &notice
-                && let Err(e) = live::chat::relay(self, &event_id, id).await
-            {
-                // Committed all the same: pages show it from their next snapshot.
-                tracing::error!(error = %e, "relaying a chat message failed");
-            }
-            self.hub.publish(&event_id, notice);
+        for (scope, notice) in change.notices {
+            self.reactions.committed(self, &scope, &notice).await;
+            self.hub.bus().publish(scope, notice, |scope, notice| {
+                self.reactions.heard(&scope, &notice)
+            });
         }
         Ok(())
     }

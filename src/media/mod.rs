@@ -21,6 +21,8 @@ pub struct Admission<'a> {
     pub role: MediaRole,
     /// Presenters muted them: their audio is not forwarded.
     pub muted: bool,
+    /// Where a guest connects from: guests are counted per address.
+    pub address: Option<std::net::IpAddr>,
 }
 
 /// What a person may do on a stage, as the room's rules decided.
@@ -119,6 +121,12 @@ pub enum MediaError {
         embedded::MAX_PER_PERSON
     )]
     TooMany,
+    /// Guests from one address hold as many connections to this stage as they may.
+    #[error(
+        "{} guests from your network already watch this event; sign in to watch as well",
+        embedded::MAX_GUESTS_PER_ADDRESS
+    )]
+    TooManyGuests,
     /// The media server carries all the connections it can.
     #[error("the media server is full; try again in a minute")]
     Full,
@@ -181,6 +189,15 @@ impl MediaProvider {
         }
     }
 
+    /// Ends every media connection of `user` on every stage of this instance (their account
+    /// was closed).
+    pub fn disconnect_everywhere(&self, user: &UserId) {
+        match self {
+            MediaProvider::Embedded(sfu) => sfu.disconnect_everywhere(user),
+            MediaProvider::Ivs(_) => {}
+        }
+    }
+
     /// Ends every media connection of the event's stage (the event is over).
     pub fn close_stage(&self, event: &EventId) {
         match self {
@@ -236,5 +253,57 @@ impl MediaProvider {
             // Pages learn who is on an IVS stage from the SDK's participant events.
             MediaProvider::Ivs(_) => Roster::default(),
         }
+    }
+}
+
+/// What an SDP parser lets through but a connection could never use, refused up front with a
+/// reason: a DTLS fingerprint in anything but SHA-256 (what browsers send and the media
+/// server checks), and a BUNDLE group naming a media section the offer does not have.
+pub fn check_offer(sdp: &str) -> Result<(), MediaError> {
+    let mut mids = std::collections::HashSet::new();
+    let mut bundled = Vec::new();
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(f) = line.strip_prefix("a=fingerprint:") {
+            let (alg, hex) = f.split_once(' ').unwrap_or((f, ""));
+            let bytes = hex.split(':').filter(|b| !b.is_empty()).count();
+            if !alg.eq_ignore_ascii_case("sha-256") || bytes != 32 {
+                return Err(MediaError::BadOffer(
+                    "its DTLS fingerprint must be a SHA-256 fingerprint".into(),
+                ));
+            }
+        } else if let Some(m) = line.strip_prefix("a=mid:") {
+            mids.insert(m.to_string());
+        } else if let Some(g) = line.strip_prefix("a=group:BUNDLE") {
+            bundled.extend(g.split_whitespace().map(str::to_string));
+        }
+    }
+    match bundled.iter().find(|m| !mids.contains(*m)) {
+        Some(m) => Err(MediaError::BadOffer(format!(
+            "its BUNDLE group names a media section \"{}\" it does not have",
+            m.chars().take(32).collect::<String>()
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FP: &str = "a=fingerprint:sha-256 A6:64:23:37:94:7E:4B:40:F6:62:86:8C:DD:09:D5:08:\
+                      A6:64:23:37:94:7E:4B:40:F6:62:86:8C:DD:09:D5:08";
+
+    #[test]
+    fn offers_with_unusable_fingerprints_or_bundles_are_refused() {
+        let good = format!(
+            "v=0\r\na=group:BUNDLE 0 1\r\n{FP}\r\nm=audio\r\na=mid:0\r\nm=video\r\na=mid:1\r\n"
+        );
+        assert!(check_offer(&good).is_ok());
+        let md2 = good.replace("sha-256", "md2");
+        assert!(matches!(check_offer(&md2), Err(MediaError::BadOffer(m)) if m.contains("SHA-256")));
+        let missing = good.replace("BUNDLE 0 1", "BUNDLE 0 1 7");
+        assert!(
+            matches!(check_offer(&missing), Err(MediaError::BadOffer(m)) if m.contains("\"7\""))
+        );
     }
 }

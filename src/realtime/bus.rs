@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Hub, Notice};
+use super::{Notice, Scope};
 use crate::store::{Store, notify::Heard};
 
 const CHANNEL: &str = "meetstage_room";
@@ -22,7 +22,7 @@ pub enum Bus {
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
-    e: String,
+    s: Scope,
     n: Notice,
 }
 
@@ -32,12 +32,14 @@ impl Bus {
         store.notifier(CHANNEL).map_or(Bus::Local, Bus::Postgres)
     }
 
-    pub(super) fn publish(&self, hub: &Hub, event_id: &str, notice: Notice) {
+    /// Sends a notice to every instance; with one instance, `deliver` hands it to this
+    /// process at once (with Postgres this process hears it back like the others).
+    pub fn publish(&self, scope: Scope, notice: Notice, deliver: impl FnOnce(Scope, Notice)) {
         match self {
-            Bus::Local => hub.deliver_local(event_id, notice),
+            Bus::Local => deliver(scope, notice),
             Bus::Postgres(tx) => {
                 let env = Envelope {
-                    e: event_id.to_string(),
+                    s: scope,
                     n: notice,
                 };
                 let payload = serde_json::to_string(&env).expect("notices serialize");
@@ -52,8 +54,12 @@ impl Bus {
     }
 }
 
-/// Hands what every instance notified to this instance's rooms, until the process ends.
-pub async fn listen(store: &Store, hub: Hub) -> anyhow::Result<()> {
+/// Hands what every instance notified to `deliver` (this instance's reactions), until the
+/// process ends. When notices may have been missed, every room starts over.
+pub async fn listen(
+    store: &Store,
+    deliver: impl Fn(Scope, Notice) + Send + 'static,
+) -> anyhow::Result<()> {
     let Some(mut heard) = store.listen(CHANNEL).await? else {
         return Ok(());
     };
@@ -61,7 +67,7 @@ pub async fn listen(store: &Store, hub: Hub) -> anyhow::Result<()> {
         while let Some(h) = heard.recv().await {
             match h {
                 Heard::Payload(p) => match serde_json::from_str::<Envelope>(&p) {
-                    Ok(env) => hub.deliver_local(&env.e, env.n),
+                    Ok(env) => deliver(env.s, env.n),
                     Err(e) => tracing::warn!(error = %e, "an unreadable room notification"),
                 },
                 Heard::MayHaveMissed => super::room::mark_all_stale(),

@@ -30,7 +30,6 @@ use crate::features::{
 };
 pub use bus::Bus;
 
-use crate::media::MediaProvider;
 use protocol::{Action, Reason};
 pub use room::RoomMsg;
 
@@ -74,6 +73,17 @@ pub enum Notice {
         user: UserId,
         banned: bool,
     },
+    /// `user` may no longer send on the stage: no longer speaking, banned from the event, or
+    /// no longer a co-presenter.
+    Unseated {
+        user: UserId,
+    },
+    /// Something about `user`'s account changed, in every event at once (published with
+    /// [`Scope::Everywhere`]).
+    Account {
+        user: UserId,
+        change: AccountChange,
+    },
     /// Someone joined or left on another instance.
     Presence {
         instance: String,
@@ -86,6 +96,57 @@ pub enum Notice {
         instance: String,
         counts: Vec<(String, u64)>,
     },
+}
+
+/// What changed about an account, for every room and stage the person is in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "c", rename_all = "snake_case")]
+pub enum AccountChange {
+    /// Disabled, banned from the platform or deleted: out of every room, stage and chat.
+    Closed,
+    /// The site role changed (e.g. an admin no longer moderates): pages load again.
+    Role,
+    /// Sessions ended: only the one with this hash, all but the one with this hash, or all.
+    SignedOut {
+        only: Option<String>,
+        except: Option<String>,
+    },
+}
+
+impl AccountChange {
+    /// Whether a socket opened with `session` (a session's hash; None for none) is affected.
+    pub fn reaches(&self, session: Option<&str>) -> bool {
+        match self {
+            AccountChange::Closed | AccountChange::Role => true,
+            AccountChange::SignedOut { only, except } => match (only, except) {
+                (Some(only), _) => session == Some(only.as_str()),
+                (None, Some(except)) => session != Some(except.as_str()),
+                (None, None) => true,
+            },
+        }
+    }
+}
+
+/// Where a notice goes: one event's room, stage and chat, or every event's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Event(String),
+    Everywhere,
+}
+
+impl Scope {
+    pub fn event(id: impl std::fmt::Display) -> Scope {
+        Scope::Event(id.to_string())
+    }
+
+    /// The event, when the notice is about one.
+    pub fn event_id(&self) -> Option<&str> {
+        match self {
+            Scope::Event(e) => Some(e),
+            Scope::Everywhere => None,
+        }
+    }
 }
 
 /// Sizes and bounds of rooms and sockets.
@@ -155,7 +216,7 @@ pub struct Hub {
 
 impl Default for Hub {
     fn default() -> Self {
-        Hub::new(Limits::default(), Bus::Local, None)
+        Hub::new(Limits::default(), Bus::Local)
     }
 }
 
@@ -163,9 +224,6 @@ struct Inner {
     rooms: Mutex<HashMap<String, mpsc::Sender<RoomMsg>>>,
     limits: Limits,
     bus: Bus,
-    /// This instance's media server (and the record it enforces): removals and standings
-    /// reach it even where no room runs.
-    media: Option<(MediaProvider, crate::store::Store)>,
     /// This process, as other instances know it.
     instance: String,
     /// Budgets per person: actions, chat, reactions.
@@ -174,11 +232,7 @@ struct Inner {
 }
 
 impl Hub {
-    pub fn new(
-        limits: Limits,
-        bus: Bus,
-        media: Option<(MediaProvider, crate::store::Store)>,
-    ) -> Hub {
+    pub fn new(limits: Limits, bus: Bus) -> Hub {
         let budget = |per_min: u32| {
             let n = std::num::NonZeroU32::new(per_min.max(1)).expect("at least one");
             RateLimiter::keyed(Quota::per_minute(n))
@@ -194,7 +248,6 @@ impl Hub {
                 rooms: Mutex::default(),
                 limits,
                 bus,
-                media,
                 instance: uuid::Uuid::now_v7().to_string(),
             }),
         }
@@ -239,41 +292,37 @@ impl Hub {
         limiter.check_key(user).map_err(|_| Reason::RateLimited)
     }
 
-    /// Tells every instance's room of `event_id`. Called after the change committed.
-    pub fn publish(&self, event_id: &str, notice: Notice) {
-        self.inner.bus.publish(self, event_id, notice);
+    /// The bus that carries notices between instances.
+    pub fn bus(&self) -> &Bus {
+        &self.inner.bus
     }
 
-    /// Hands a notice to this instance's room, if it has one.
-    pub(crate) fn deliver_local(&self, event_id: &str, notice: Notice) {
-        // Media obeys moderation at once, on every instance, room or not.
-        if let Some((media, store)) = &self.inner.media
-            && let Ok(event) = event_id.parse::<crate::features::ids::EventId>()
-        {
-            match &notice {
-                Notice::Removed { user, .. } => media.disconnect(&event, user),
-                Notice::Standing { user } => {
-                    let (media, store, user) = (media.clone(), store.clone(), user.clone());
-                    tokio::spawn(async move {
-                        crate::features::live::moderation::enforce_media(
-                            &store, &media, &event, &user,
-                        )
-                        .await
-                    });
+    /// Tells every instance's room of `event_id` something only rooms care about (presence,
+    /// reactions); committed changes go through `Core::commit` and its reactions instead.
+    pub fn publish(&self, event_id: &str, notice: Notice) {
+        self.inner
+            .bus
+            .publish(Scope::event(event_id), notice, |scope, notice| {
+                self.deliver(&scope, notice)
+            });
+    }
+
+    /// Hands a notice to this instance's room of the event, or to every room of this
+    /// instance.
+    pub fn deliver(&self, scope: &Scope, notice: Notice) {
+        match scope {
+            Scope::Event(event_id) => {
+                let inbox = self.rooms().get(event_id).cloned();
+                if let Some(inbox) = inbox {
+                    room::deliver(&inbox, RoomMsg::Notice(notice));
                 }
-                Notice::Status => {
-                    let (media, store) = (media.clone(), store.clone());
-                    tokio::spawn(async move {
-                        crate::features::live::clock::close_media_if_over(&store, &media, &event)
-                            .await
-                    });
-                }
-                _ => {}
             }
-        }
-        let inbox = self.rooms().get(event_id).cloned();
-        if let Some(inbox) = inbox {
-            room::deliver(&inbox, RoomMsg::Notice(notice));
+            Scope::Everywhere => {
+                let rooms: Vec<_> = self.rooms().values().cloned().collect();
+                for inbox in rooms {
+                    room::deliver(&inbox, RoomMsg::Notice(notice.clone()));
+                }
+            }
         }
     }
 

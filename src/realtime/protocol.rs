@@ -236,6 +236,8 @@ pub struct ParticipantView {
 pub struct ClockView {
     pub status: String,
     pub starts_at: i64,
+    /// When it went live: elapsed time counts from here.
+    pub live_at: Option<i64>,
     /// The scheduled end.
     pub ends_at: i64,
     /// When the session stops on its own, once it is live.
@@ -440,8 +442,73 @@ pub fn parse(text: &str) -> Result<Action, (Option<String>, Reason)> {
     })
 }
 
+/// Close codes of our own (4000–4999 are for applications): why the server ended a room
+/// socket, so the page knows whether to reload, stop or reconnect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Close {
+    /// The person's role changed (co-presenter named or removed, site role): load the page
+    /// again in the new role.
+    Role,
+    /// Kicked by a presenter; may come back.
+    Kicked,
+    /// Banned from this event.
+    Banned,
+    /// The account was disabled, banned from the platform or deleted.
+    Account,
+    /// The session the socket was opened with ended (logout, password change or reset).
+    SignedOut,
+}
+
+impl Close {
+    pub const ALL: [Close; 5] = [
+        Close::Role,
+        Close::Kicked,
+        Close::Banned,
+        Close::Account,
+        Close::SignedOut,
+    ];
+
+    pub fn code(self) -> u16 {
+        match self {
+            Close::Role => 4000,
+            Close::Kicked => 4001,
+            Close::Banned => 4003,
+            Close::Account => 4004,
+            Close::SignedOut => 4005,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Close::Role => "role",
+            Close::Kicked => "kicked",
+            Close::Banned => "banned",
+            Close::Account => "account",
+            Close::SignedOut => "signed_out",
+        }
+    }
+
+    /// The reason sent with the close frame.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Close::Role => "your role changed",
+            Close::Kicked => "removed by a presenter",
+            Close::Banned => "banned from this event",
+            Close::Account => "your account can no longer take part",
+            Close::SignedOut => "signed out",
+        }
+    }
+}
+
 /// `/static/protocol.js`: the names above as frozen objects that throw on a misspelled name.
 pub fn javascript() -> String {
+    fn close_table() -> String {
+        let body: Vec<String> = Close::ALL
+            .iter()
+            .map(|c| format!("  {}: {},", c.name().to_uppercase(), c.code()))
+            .collect();
+        format!("strict({{\n{}\n}})", body.join("\n"))
+    }
     fn table(names: &[&str]) -> String {
         let body: Vec<String> = names
             .iter()
@@ -456,10 +523,12 @@ pub fn javascript() -> String {
          }});\n\
          export const ACTION = {};\n\
          export const OUT = {};\n\
-         export const REASON = {};\n",
+         export const REASON = {};\n\
+         export const CLOSE = {};\n",
         table(Action::NAMES),
         table(Out::NAMES),
         table(Reason::NAMES),
+        close_table(),
     )
 }
 
@@ -509,6 +578,20 @@ mod tests {
                 doc.contains(&format!("`{name}`")),
                 "docs/PROTOCOL.md lacks `{name}`"
             );
+        }
+    }
+
+    #[test]
+    fn the_protocol_document_and_browser_module_list_every_close_code() {
+        let doc = include_str!("../../docs/PROTOCOL.md");
+        let js = javascript();
+        for c in Close::ALL {
+            assert!(
+                doc.contains(&format!("**{}", c.code())),
+                "docs/PROTOCOL.md lacks close code {}",
+                c.code()
+            );
+            assert!(js.contains(&format!("{}: {},", c.name().to_uppercase(), c.code())));
         }
     }
 

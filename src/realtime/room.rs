@@ -20,9 +20,9 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Notice,
+    AccountChange, Notice,
     outbox::{Outbox, Pushed},
-    protocol::{Gone, Out, Person, PresenceView, Reactions, RoomRole, Snapshot},
+    protocol::{Close, Gone, Out, Person, PresenceView, Reactions, RoomRole, Snapshot},
     wire,
 };
 use crate::features::{
@@ -36,11 +36,6 @@ use crate::features::{
 pub const TICK: Duration = Duration::from_millis(250);
 /// Notices waiting for a busy room; beyond this the room starts everyone over.
 const INBOX: usize = 4096;
-/// Close codes of our own (4000–4999 are for applications).
-/// The person's role changed: load the page again.
-pub const CLOSE_ROLE: u16 = 4000;
-pub const CLOSE_KICKED: u16 = 4001;
-pub const CLOSE_BANNED: u16 = 4003;
 
 pub enum RoomMsg {
     Join(Box<Join>),
@@ -103,6 +98,8 @@ struct Stream {
 
 struct Conn {
     user: Option<UserId>,
+    /// The hash of the session it was opened with, so a logout closes exactly its sockets.
+    session: Option<String>,
     role: RoomRole,
     outbox: Arc<Outbox>,
 }
@@ -398,6 +395,7 @@ impl Room {
             conn,
             Conn {
                 user: who.user.clone(),
+                session: who.session.clone(),
                 role: who.role,
                 outbox,
             },
@@ -561,35 +559,25 @@ impl Room {
     async fn notice(&mut self, notice: Notice) {
         match notice {
             Notice::Removed { user, banned } => {
-                let (code, why) = if banned {
-                    (CLOSE_BANNED, "banned from this event")
-                } else {
-                    (CLOSE_KICKED, "removed by a presenter")
-                };
+                let close = if banned { Close::Banned } else { Close::Kicked };
                 let removed = Out::Removed(super::protocol::RemovedView {
                     banned,
-                    reason: why.to_string(),
+                    reason: close.reason().to_string(),
                 })
                 .frame(None);
-                for c in self
-                    .conns
-                    .values()
-                    .filter(|c| c.user.as_ref() == Some(&user))
-                {
-                    c.outbox.push(removed.clone());
-                    c.outbox.close(Some(wire::close(code, why)));
-                }
+                self.close_person(&user, close, Some(removed), |_| true);
             }
-            Notice::Role { user } => {
-                let close = wire::close(CLOSE_ROLE, "your role changed");
-                for c in self
-                    .conns
-                    .values()
-                    .filter(|c| c.user.as_ref() == Some(&user))
-                {
-                    c.outbox.close(Some(close.clone()));
-                }
+            Notice::Role { user } => self.close_person(&user, Close::Role, None, |_| true),
+            Notice::Account { user, change } => {
+                let close = match change {
+                    AccountChange::Closed => Close::Account,
+                    AccountChange::Role => Close::Role,
+                    AccountChange::SignedOut { .. } => Close::SignedOut,
+                };
+                self.close_person(&user, close, None, |session| change.reaches(session));
             }
+            // The stage's business; the standing that came with it tells the pages.
+            Notice::Unseated { .. } => {}
             Notice::Presence {
                 instance,
                 user,
@@ -648,6 +636,27 @@ impl Room {
                     }
                 }
             }
+        }
+    }
+
+    /// Closes the sockets of `user` (those whose session `which` picks), after `last`.
+    fn close_person(
+        &self,
+        user: &UserId,
+        close: Close,
+        last: Option<Bytes>,
+        which: impl Fn(Option<&str>) -> bool,
+    ) {
+        let frame = wire::close(close.code(), close.reason());
+        for c in self
+            .conns
+            .values()
+            .filter(|c| c.user.as_ref() == Some(user) && which(c.session.as_deref()))
+        {
+            if let Some(last) = &last {
+                c.outbox.push(last.clone());
+            }
+            c.outbox.close(Some(frame.clone()));
         }
     }
 

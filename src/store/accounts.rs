@@ -386,6 +386,17 @@ impl Tx {
         })
     }
 
+    /// Ends one session (logout).
+    pub async fn delete_session(&mut self, id_hash: &str) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                .bind(id_hash)
+                .execute(&mut **conn)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Ends every session of a user, except `keep` (the one that made the change) if given.
     pub async fn delete_user_sessions(
         &mut self,

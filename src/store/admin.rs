@@ -2,9 +2,9 @@
 //! the log can never miss an action that happened.
 
 use super::{
-    Store, StoreResult,
+    Store, StoreResult, Tx,
     accounts::{UserRow, user_columns},
-    affected, on_pool,
+    affected, on_pool, on_tx,
 };
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -64,18 +64,19 @@ impl Store {
             .fetch_all(pool)
             .await?))
     }
+}
 
+impl Tx {
     /// Applies one change and logs it. A disabled or banned account's sessions are refused from
     /// the next request on (and say why, once); enabling or unbanning deletes them, so no old
     /// session comes back to life.
     pub async fn change_user(
-        &self,
+        &mut self,
         user_id: &str,
         change: UserChange<'_>,
         audit: Audit<'_>,
     ) -> StoreResult<()> {
-        on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+        on_tx!(self, |conn| {
             let q = match change {
                 UserChange::Role(role) => sqlx::query(
                     "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1 AND deleted_at IS NULL",
@@ -98,14 +99,14 @@ impl Store {
                 .bind(audit.now)
                 .bind(reason),
             };
-            affected(q.execute(&mut *tx).await?.rows_affected())?;
+            affected(q.execute(&mut **conn).await?.rows_affected())?;
             if matches!(
                 change,
                 UserChange::Disabled(false) | UserChange::Banned(None)
             ) {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1")
                     .bind(user_id)
-                    .execute(&mut *tx)
+                    .execute(&mut **conn)
                     .await?;
             }
             sqlx::query(
@@ -118,13 +119,14 @@ impl Store {
             .bind(audit.target_id)
             .bind(audit.detail)
             .bind(audit.now)
-            .execute(&mut *tx)
+            .execute(&mut **conn)
             .await?;
-            tx.commit().await?;
         });
         Ok(())
     }
+}
 
+impl Store {
     pub async fn audit_log(&self, offset: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
         on_pool!(self, |pool| {
             Ok(sqlx::query_as(

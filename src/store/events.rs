@@ -8,7 +8,7 @@ macro_rules! event_columns {
     () => {
         "e.id, e.owner_id, o.display_name AS owner_name, e.title, e.description, e.starts_at, \
          e.duration_minutes, e.time_zone, e.capacity, e.visibility, e.status, e.sequence, \
-         e.created_at, e.updated_at, \
+         e.created_at, e.updated_at, e.live_at, \
          (SELECT COUNT(*) FROM registrations r WHERE r.event_id = e.id AND r.status = 'registered') AS registered_count, \
          (SELECT COUNT(*) FROM registrations r WHERE r.event_id = e.id AND r.status = 'waitlisted') AS waitlisted_count"
     };
@@ -30,6 +30,7 @@ pub struct EventRow {
     pub sequence: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    pub live_at: Option<i64>,
     pub registered_count: i64,
     pub waitlisted_count: i64,
 }
@@ -229,7 +230,9 @@ impl Tx {
     ) -> StoreResult<bool> {
         on_tx!(self, |conn| {
             let r = sqlx::query(
-                "UPDATE events SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+                "UPDATE events SET status = $3, updated_at = $4, \
+                 live_at = CASE WHEN $3 = 'live' THEN $4 ELSE live_at END \
+                 WHERE id = $1 AND status = $2",
             )
             .bind(id)
             .bind(from)

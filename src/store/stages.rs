@@ -1,7 +1,7 @@
 //! Remote stages (Amazon IVS) and the participant ids minted for them. Written by the stage
 //! jobs as each AWS call succeeds, so a job that runs again after a crash knows what is done.
 
-use crate::store::{Store, StoreResult, on_pool};
+use crate::store::{Store, StoreResult, Tx, on_pool, on_tx};
 
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct StageRow {
@@ -157,6 +157,38 @@ impl Store {
             .fetch_all(pool)
             .await?;
             Ok(rows.into_iter().map(|(p,)| p).collect())
+        })
+    }
+}
+
+impl Tx {
+    /// Events whose open remote stage has a participant id minted for `user`, and those
+    /// whose open chat room they have been in: where a closed account must be disconnected.
+    pub async fn remote_presence_of(
+        &mut self,
+        user_id: &str,
+    ) -> StoreResult<(Vec<String>, Vec<String>)> {
+        on_tx!(self, |conn| {
+            let stages: Vec<(String,)> = sqlx::query_as(
+                "SELECT DISTINCT s.event_id FROM stages s \
+                 JOIN stage_participants p ON p.event_id = s.event_id \
+                 WHERE s.closed_at IS NULL AND p.user_id = $1 AND p.issued_at >= s.created_at",
+            )
+            .bind(user_id)
+            .fetch_all(&mut **conn)
+            .await?;
+            let rooms: Vec<(String,)> = sqlx::query_as(
+                "SELECT DISTINCT r.event_id FROM chat_rooms r \
+                 JOIN attendance a ON a.event_id = r.event_id \
+                 WHERE r.closed_at IS NULL AND a.user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_all(&mut **conn)
+            .await?;
+            Ok((
+                stages.into_iter().map(|(e,)| e).collect(),
+                rooms.into_iter().map(|(e,)| e).collect(),
+            ))
         })
     }
 }

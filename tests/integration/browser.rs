@@ -367,7 +367,12 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
     for step in ["green-room", "go-live"] {
         app.form(&org, &format!("/events/{live}/{step}"), &[]).await;
     }
-    let member = app.member("mo@example.org", "Mo Member").await;
+    let member = app
+        .member(
+            "mo.member.with-a-rather-long-address@example.org",
+            "Mo Member",
+        )
+        .await;
     app.form(&member, &format!("/events/{event}/register"), &[])
         .await;
     let late = app.member("lu@example.org", "Lu Late").await;
@@ -423,7 +428,10 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
     let mut problems = Vec::new();
     for (who, pages) in [
         (None, signed_out),
-        (Some("mo@example.org"), member_pages),
+        (
+            Some("mo.member.with-a-rather-long-address@example.org"),
+            member_pages,
+        ),
         (Some("olga@example.org"), organizer_pages),
         (Some("root@example.org"), admin_pages),
     ] {

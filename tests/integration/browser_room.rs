@@ -15,16 +15,21 @@ use crate::{
     room_client::Person,
 };
 
-/// Opens the room page in `c` as `who` (their session cookie, as after logging in).
-pub async fn enter(app: &TestApp, c: &Client, who: &Person, event: &str) {
+/// Gives the browser `who`'s session cookie, as logging in would have (the session is made
+/// directly: no password hashing).
+pub async fn sign_in(app: &TestApp, c: &Client, who: &Person) {
     c.goto(&app.url("/login")).await.unwrap();
-    // The cookie a login would have set (the session is made directly: no password hashing).
     c.execute(
         "document.cookie = arguments[0] + '; path=/; SameSite=Lax';",
         vec![Value::String(who.cookie.clone())],
     )
     .await
     .unwrap();
+}
+
+/// Opens the room page in `c` as `who` (their session cookie, as after logging in).
+pub async fn enter(app: &TestApp, c: &Client, who: &Person, event: &str) {
+    sign_in(app, c, who).await;
     c.goto(&app.url(&format!("/events/{event}/live")))
         .await
         .unwrap();
@@ -120,8 +125,6 @@ async fn presenter_and_attendee_run_a_live_room_in_two_browsers() {
     .await;
     type_keys(&attendee, &fantoccini::key::Key::Enter.to_string()).await;
     wait_text(&presenter, "#questions", "How do you deploy?").await;
-    press(&presenter, "Pin: How do you deploy?").await;
-    wait_text(&attendee, "#pinned", "How do you deploy?").await;
     press(&presenter, "Answer: How do you deploy?").await;
     let answer = presenter
         .find(Locator::Css("#questions form textarea"))
@@ -134,6 +137,9 @@ async fn presenter_and_attendee_run_a_live_room_in_two_browsers() {
     )
     .await;
     wait_text(&attendee, "#questions", "Answer: With one binary.").await;
+    // The answered question stays in the dashboard's list, to be pinned while it is discussed.
+    press(&presenter, "Pin: How do you deploy?").await;
+    wait_text(&attendee, "#pinned", "How do you deploy?").await;
 
     // A hand raised is acknowledged and lowered.
     click(&attendee, Locator::Id("hand-button")).await;
@@ -142,6 +148,23 @@ async fn presenter_and_attendee_run_a_live_room_in_two_browsers() {
     wait_text(&attendee, "#hand-state", "A presenter saw your hand.").await;
     click(&attendee, Locator::Id("hand-button")).await;
     wait_text(&presenter, "#hands", "No hands raised.").await;
+
+    // Group chat off: what she typed for everyone stays in the box, she is told why, and
+    // whom she writes to changes only when she chooses.
+    click(&presenter, Locator::Id("chat-open")).await;
+    wait_text(&attendee, "#chat-to option[value=group]", "chat is off").await;
+    fill(&attendee, "chat-text", "Psst: the slides are tiny").await;
+    click(&attendee, Locator::Css("#chat-form button[type=submit]")).await;
+    wait_text(&attendee, "#chat-note", "turned group chat off").await;
+    let still = |id: &'static str| {
+        let attendee = attendee.clone();
+        async move {
+            let e = attendee.find(Locator::Id(id)).await.unwrap();
+            e.prop("value").await.unwrap().unwrap_or_default()
+        }
+    };
+    assert_eq!(still("chat-to").await, "group");
+    assert_eq!(still("chat-text").await, "Psst: the slides are tiny");
 
     // A direct message reaches the presenters only.
     attendee
@@ -155,6 +178,13 @@ async fn presenter_and_attendee_run_a_live_room_in_two_browsers() {
     click(&attendee, Locator::Css("#chat-form button[type=submit]")).await;
     click(&presenter, Locator::Id("tab-direct")).await;
     wait_text(&presenter, "#chat-log", "Psst: the slides are tiny").await;
+    let note = attendee.find(Locator::Id("chat-note")).await.unwrap();
+    assert_eq!(
+        note.text().await.unwrap(),
+        "",
+        "no note once she writes to the presenters"
+    );
+    click(&presenter, Locator::Id("chat-open")).await;
     let bob_saw: Vec<Value> = bob_ws.settle().await;
     assert!(
         !bob_saw.iter().any(|m| m.to_string().contains("Psst")),

@@ -532,7 +532,7 @@ async fn going_live_recap_and_cleanup(b: Backend) {
         assert!(
             live[0]
                 .link("/events/")
-                .ends_with(&format!("/events/{event}"))
+                .ends_with(&format!("/events/{event}/live"))
         );
     }
     // Live events get no reminders.

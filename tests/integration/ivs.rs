@@ -34,6 +34,7 @@ both!(
     the_stage_is_released_after_an_automatic_end_a_cancel_and_a_restart,
     reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_recording,
     a_stage_that_could_not_be_recorded_is_deleted_at_once,
+    a_closed_account_and_a_removed_co_presenter_leave_the_stage,
 );
 
 const KEY_ARN: &str = "arn:aws:ivs:eu-west-1:123456789012:public-key/meetstageTest";
@@ -485,8 +486,8 @@ async fn tokens_follow_the_room_and_moderation_disconnects(b: Backend) {
     assert_eq!(
         sorted(t.calls().await),
         sorted(vec![
-            disconnect(&ada_participant, "no longer speaking"),
-            disconnect(&ada_screen, "no longer speaking"),
+            disconnect(&ada_participant, "no longer on stage"),
+            disconnect(&ada_screen, "no longer on stage"),
         ])
     );
 
@@ -689,4 +690,48 @@ async fn a_stage_that_could_not_be_recorded_is_deleted_at_once(b: Backend) {
     let stage = t.app.core.store.stage(&event).await.unwrap().unwrap();
     assert_eq!(stage.arn, "arn:aws:ivs:eu-west-1:123456789012:stage/st2");
     assert!(stage.closed_at.is_none());
+}
+
+/// Decisions made outside the room reach the IVS stage: a co-presenter the organizer removes
+/// and an account an admin bans are disconnected, every participant of theirs.
+async fn a_closed_account_and_a_removed_co_presenter_leave_the_stage(b: Backend) {
+    let t = start(b).await;
+    let (owner, event) = t.app.live_event("members").await;
+    t.calls().await;
+    let stage_arn = "arn:aws:ivs:eu-west-1:123456789012:stage/st1";
+    let disconnect = |p: &str, reason: &str| {
+        (
+            "DisconnectParticipant".to_string(),
+            json!({ "stageArn": stage_arn, "participantId": p, "reason": reason }),
+        )
+    };
+    let ben = t.app.person("Ben").await;
+    crate::decisions::name_co_presenter(&t.app, &owner, &event, &ben).await;
+    let (status, ben_ticket) = t.ticket(&ben, &event, "").await;
+    assert_eq!(status, 200, "{ben_ticket}");
+    assert_eq!(ben_ticket["role"], "presenter");
+    let ben_camera = ben_ticket["participant_id"].as_str().unwrap().to_string();
+    let ben_screen = ben_ticket["screen"]["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    crate::decisions::remove_co_presenter(&t.app, &owner, &event, &ben).await;
+    assert_eq!(
+        sorted(t.calls().await),
+        sorted(vec![
+            disconnect(&ben_camera, "no longer on stage"),
+            disconnect(&ben_screen, "no longer on stage"),
+        ])
+    );
+
+    let ada = t.app.person("Ada").await;
+    let (_, watch) = t.ticket(&ada, &event, "").await;
+    let ada_participant = watch["participant_id"].as_str().unwrap().to_string();
+    let ann = crate::decisions::admin(&t.app, "Ann").await;
+    crate::decisions::admin_acts(&t.app, &ann, &ada.id, "ban", json!({ "reason": "spam" })).await;
+    assert_eq!(
+        t.calls().await,
+        vec![disconnect(&ada_participant, "account closed")]
+    );
+    assert_eq!(t.ticket(&ada, &event, "").await.0, 401, "her session ended");
 }

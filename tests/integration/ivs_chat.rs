@@ -427,6 +427,24 @@ async fn group_chat_is_delivered_by_ivs_chat_and_moderated_there(b: Backend) {
     ada_ws.closed().await;
     assert_eq!(chat_ticket(&app, &ada, &event).await.0, 403);
 
+    // An admin disables an account: its IVS chat connections end too.
+    let cy = app.person("Cy").await;
+    let mut cy_ws = app.ws(&event, Some(&cy)).await;
+    cy_ws.greeting().await;
+    app.run_jobs().await;
+    fake.take();
+    let ann = crate::decisions::admin(&app, "Ann").await;
+    crate::decisions::admin_acts(&app, &ann, &cy.id, "disable", json!({})).await;
+    assert_eq!(u16::from(cy_ws.closed().await.unwrap().code), 4004);
+    app.run_jobs().await;
+    assert_eq!(
+        fake.take(),
+        vec![(
+            "DisconnectUser".to_string(),
+            json!({ "roomIdentifier": ROOM, "userId": cy.id, "reason": "account closed" })
+        )]
+    );
+
     // The end deletes the room.
     events::transition(&app.core, &session, &id, events::Transition::End)
         .await

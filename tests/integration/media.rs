@@ -25,19 +25,19 @@ use crate::{
 };
 
 /// A browser's side of one media connection.
-struct Peer {
+pub(crate) struct Peer {
     rtc: Rtc,
     socket: UdpSocket,
     mid: Mid,
     connected: bool,
-    received: usize,
+    pub(crate) received: usize,
     sent: u64,
 }
 
 impl Peer {
     /// A connection that sends (`SendOnly`) or receives (`RecvOnly`) one audio track, and
     /// its offer.
-    fn new(direction: Direction) -> (Peer, String, SdpPendingOffer) {
+    pub(crate) fn new(direction: Direction) -> (Peer, String, SdpPendingOffer) {
         Peer::with_lines(direction, 1)
     }
 
@@ -66,13 +66,13 @@ impl Peer {
         (peer, offer.to_sdp_string(), pending)
     }
 
-    fn accept(&mut self, answer: &str, pending: SdpPendingOffer) {
+    pub(crate) fn accept(&mut self, answer: &str, pending: SdpPendingOffer) {
         let answer = SdpAnswer::from_sdp_string(answer).expect("an SDP answer");
         self.rtc.sdp_api().accept_answer(pending, answer).unwrap();
     }
 
     /// Sends what is due, reads what arrived, notes connection and media.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         loop {
             match self.rtc.poll_output().unwrap() {
                 Output::Timeout(_) => break,
@@ -109,7 +109,7 @@ impl Peer {
     }
 
     /// One 20 ms Opus frame (silence); the SFU forwards it without decoding.
-    fn send_audio(&mut self, n: u64) {
+    pub(crate) fn send_audio(&mut self, n: u64) {
         let writer = self.rtc.writer(self.mid).expect("a sending track");
         let pt = writer
             .payload_params()
@@ -124,7 +124,12 @@ impl Peer {
 }
 
 /// Posts an offer as `who`; the status and the body.
-async fn offer(app: &TestApp, who: Option<&Person>, path: &str, sdp: &str) -> (u16, String) {
+pub(crate) async fn offer(
+    app: &TestApp,
+    who: Option<&Person>,
+    path: &str,
+    sdp: &str,
+) -> (u16, String) {
     let client = who.map_or_else(|| app.browser(), Person::client);
     let csrf = app.csrf(&client).await;
     let r = client
@@ -139,14 +144,19 @@ async fn offer(app: &TestApp, who: Option<&Person>, path: &str, sdp: &str) -> (u
 }
 
 /// `sender` sending audio and `who` receiving it, both connected.
-async fn stage(app: &TestApp, event: &str, sender: &Person, who: &Person) -> (Peer, Peer) {
+pub(crate) async fn stage(
+    app: &TestApp,
+    event: &str,
+    sender: &Person,
+    who: &Person,
+) -> (Peer, Peer) {
     let presenter = joined(app, event, sender, "publish", Direction::SendOnly, 1).await;
     let attendee = joined(app, event, who, "watch", Direction::RecvOnly, 1).await;
     (presenter, attendee)
 }
 
 /// `who`'s connection with `lines` audio tracks, offered to `/live/{what}` and answered.
-async fn joined(
+pub(crate) async fn joined(
     app: &TestApp,
     event: &str,
     who: &Person,
@@ -164,7 +174,7 @@ async fn joined(
 
 /// Pumps both sides, the presenter sending a frame every 20 ms once both are connected,
 /// until `done` or `within` has passed; returns whether `done` was reached.
-async fn run(
+pub(crate) async fn run(
     presenter: &mut Peer,
     attendee: &mut Peer,
     within: Duration,
@@ -240,9 +250,25 @@ async fn kicked_and_banned_people_lose_their_media(backend: Backend) {
     assert!(body.contains("removed you"), "{body}");
 }
 
+/// The status of `who`'s offer to send on the event's stage.
+pub(crate) async fn try_publish(app: &TestApp, who: &Person, event: &str) -> u16 {
+    let (_, sdp, _) = Peer::new(Direction::SendOnly);
+    let path = format!("/events/{event}/live/publish");
+    offer(app, Some(who), &path, &sdp).await.0
+}
+
+/// Fails unless `sender`'s audio reaches `receiver` within 10 s.
+pub(crate) async fn flowing(sender: &mut Peer, receiver: &mut Peer) {
+    let arrived = run(sender, receiver, Duration::from_secs(10), |p| {
+        p.received >= 5
+    })
+    .await;
+    assert!(arrived, "audio flows");
+}
+
 /// Runs the stage for a grace period (a decision travels through the database and the
 /// bus), then for a while longer: how much arrived in that second while.
-async fn heard_after_grace(speaker: &mut Peer, listener: &mut Peer) -> usize {
+pub(crate) async fn heard_after_grace(speaker: &mut Peer, listener: &mut Peer) -> usize {
     run(speaker, listener, Duration::from_millis(300), |_| false).await;
     let before = listener.received;
     run(speaker, listener, Duration::from_millis(600), |_| false).await;
@@ -632,7 +658,32 @@ async fn presenters_rehearse_in_the_green_room(backend: Backend) {
     assert_eq!(whip(&app, &event, made["key"].as_str(), &sdp).await.0, 401);
 }
 
+/// Guests watching a public event are counted per address: a script cannot fill the media
+/// server from one address, and the one refused is told why.
+async fn guests_from_one_address_are_capped(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_owner, event) = app.live_event("public").await;
+    let watch = format!("/events/{event}/live/watch");
+    let cap = meetstage::media::embedded::MAX_GUESTS_PER_ADDRESS;
+    let mut kept = Vec::new();
+    for _ in 0..cap {
+        let (peer, sdp, _) = Peer::new(Direction::RecvOnly);
+        let (status, body) = offer(&app, None, &watch, &sdp).await;
+        assert_eq!(status, 201, "{body}");
+        kept.push(peer);
+    }
+    let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+    let (status, body) = offer(&app, None, &watch, &sdp).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("sign in to watch"), "{body}");
+    // Signed-in people are counted as themselves.
+    let ada = app.person("Ada").await;
+    let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+    assert_eq!(offer(&app, Some(&ada), &watch, &sdp).await.0, 201);
+}
+
 both!(
+    guests_from_one_address_are_capped,
     presenters_rehearse_in_the_green_room,
     obs_sends_with_a_presenters_stream_key,
     a_presenter_is_heard_by_an_attendee,

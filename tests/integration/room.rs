@@ -873,7 +873,22 @@ async fn room_metrics_are_exported(backend: Backend) {
     }
 }
 
+/// An event that goes live ten minutes early counts from that moment and runs its length
+/// (60 minutes), not the 70 left until its scheduled end.
+async fn the_clock_counts_from_going_live(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let went_live = app.clock.now_ms();
+    let (owner, event) = app.live_event("members").await;
+    let mut presenter = app.ws(&event, Some(&owner)).await;
+    let (snap, _) = presenter.greeting().await;
+    let clock = &snap["clock"];
+    assert_eq!(clock["live_at"], json!(went_live));
+    assert!(clock["starts_at"].as_i64().unwrap() > went_live + 9 * 60_000);
+    assert_eq!(clock["stops_at"], json!(went_live + 60 * 60_000));
+}
+
 both!(
+    the_clock_counts_from_going_live,
     room_metrics_are_exported,
     silent_instances_stop_counting_and_their_visits_close,
     a_message_split_in_pieces_survives_a_busy_connection,

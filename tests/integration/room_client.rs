@@ -67,15 +67,21 @@ impl TestApp {
 
     /// An organizer and a live event of theirs (`members` or `public`).
     pub async fn live_event(&self, visibility: &str) -> (Person, String) {
-        self.event_at(visibility, true).await
+        self.event_at(visibility, 2).await
     }
 
     /// An organizer and an event of theirs with the green room open.
     pub async fn staging_event(&self, visibility: &str) -> (Person, String) {
-        self.event_at(visibility, false).await
+        self.event_at(visibility, 1).await
     }
 
-    async fn event_at(&self, visibility: &str, live: bool) -> (Person, String) {
+    /// An organizer and an event of theirs starting in ten minutes.
+    pub async fn scheduled_event(&self, visibility: &str) -> (Person, String) {
+        self.event_at(visibility, 0).await
+    }
+
+    /// An event taken `steps` along its lifecycle (green room, live).
+    async fn event_at(&self, visibility: &str, steps: usize) -> (Person, String) {
         let owner = self.person("Olga").await;
         self.core
             .store
@@ -101,11 +107,12 @@ impl TestApp {
         )
         .await
         .unwrap();
+        let steps_taken = steps;
         let steps = [
             events::Transition::OpenGreenRoom,
             events::Transition::GoLive,
         ];
-        for t in &steps[..if live { 2 } else { 1 }] {
+        for t in &steps[..steps_taken] {
             events::transition(&self.core, &session, &e.id, *t)
                 .await
                 .unwrap();
@@ -272,6 +279,22 @@ impl Ws {
     pub async fn error(&mut self) -> String {
         let d = self.until("error").await;
         d["reason"].as_str().unwrap().to_string()
+    }
+
+    /// Waits at most `within` for the server to close the socket; returns the close frame
+    /// (None: closed without one). Panics if it stays open.
+    pub async fn closed_within(&mut self, within: Duration) -> Option<CloseFrame> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .unwrap_or_else(|_| panic!("still open after {within:?}"));
+            match msg {
+                Some(Ok(Message::Close(c))) => return c,
+                None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
     }
 
     /// Waits for the server to close the socket; returns the close frame.

@@ -10,6 +10,7 @@ use super::{Change, Core, Error, FieldErrors, Result, email, new_id};
 use crate::{
     clock::from_ms,
     jobs::Job,
+    realtime::{AccountChange, Notice},
     store::{
         Conflict, StoreError, Tx,
         accounts::{NewUser, UserRow},
@@ -322,7 +323,9 @@ pub async fn reset_password(core: &Core, token: &str, new_password: &str) -> Res
     };
     tx.set_password_hash(&t.user_id, &hash, now).await?;
     tx.delete_user_sessions(&t.user_id, None).await?;
-    core.commit(tx, Change::new(now)).await
+    let mut change = Change::new(now);
+    signed_out(&mut change, &t.user_id, None, None);
+    core.commit(tx, change).await
 }
 
 /// The signed-in person as stored now (after a change the session still holds the old values).
@@ -373,7 +376,28 @@ pub async fn change_password(
     tx.set_password_hash(&session.user.id, &hash, now).await?;
     tx.delete_user_sessions(&session.user.id, Some(&session.id_hash))
         .await?;
-    core.commit(tx, Change::new(now)).await
+    let mut change = Change::new(now);
+    signed_out(&mut change, &session.user.id, None, Some(&session.id_hash));
+    core.commit(tx, change).await
+}
+
+/// Tells every room that sessions of `user` ended: `only` that one, all `except` that one,
+/// or all; the sockets opened with them close.
+pub(crate) fn signed_out(
+    change: &mut Change,
+    user: &str,
+    only: Option<&str>,
+    except: Option<&str>,
+) {
+    if let Ok(user) = user.parse() {
+        change.notify_everywhere(Notice::Account {
+            user,
+            change: AccountChange::SignedOut {
+                only: only.map(str::to_string),
+                except: except.map(str::to_string),
+            },
+        });
+    }
 }
 
 /// Starts an email change: the new address gets a confirmation link, and only the click
@@ -411,6 +435,12 @@ pub async fn delete_account(core: &Core, session: &Session, current: &str) -> Re
     }
     let now = core.clock.now_ms();
     let mut change = Change::new(now);
+    if let Ok(user) = session.user.id.parse() {
+        change.notify_everywhere(Notice::Account {
+            user,
+            change: AccountChange::Closed,
+        });
+    }
     let mut tx = core.store.begin().await?;
     let released = tx.anonymise_user(&session.user.id, now).await?;
     for event_id in released {

@@ -134,6 +134,12 @@ pub async fn authenticate(core: &Core, token: &str) -> Result<SessionState> {
     }))
 }
 
+/// Ends this session; the room sockets opened with it close.
 pub async fn logout(core: &Core, session: &Session) -> Result<()> {
-    Ok(core.store.delete_session(&session.id_hash).await?)
+    let now = core.clock.now_ms();
+    let mut tx = core.store.begin().await?;
+    tx.delete_session(&session.id_hash).await?;
+    let mut change = super::super::Change::new(now);
+    super::signed_out(&mut change, &session.user.id, Some(&session.id_hash), None);
+    core.commit(tx, change).await
 }

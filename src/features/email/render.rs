@@ -164,7 +164,7 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                     Content::new(format!("We're live: {}", e.title))
                         .greeting(&user.display_name)
                         .para(format!("\u{201c}{}\u{201d} has started. Join now to watch, chat and ask questions.", e.title))
-                        .action("Join the event", page)
+                        .action("Join the live event", link(&format!("/events/{}/live", e.id)))
                 }
                 Purpose::Recap => Content::new(format!("Recap: {}", e.title))
                     .greeting(&user.display_name)

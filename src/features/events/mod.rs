@@ -175,7 +175,7 @@ async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
         .effects
         .jobs
         .extend(live::stage::on_cancel(core, &event.id, now));
-    change.notices.push(live::status_notice(&event.id));
+    change.notify(&event.id, crate::realtime::Notice::Status);
     let mut tx = core.store.begin().await?;
     if !tx.cancel_event(&event.id, now).await? {
         return Ok(false);
@@ -223,7 +223,11 @@ pub(crate) async fn apply_transition(
             now,
             now,
         ));
-        let ends_at = live::stop_at(event.ends_at.timestamp_millis(), now);
+        let ends_at = live::stop_at(
+            event.ends_at.timestamp_millis(),
+            event.duration_minutes,
+            now,
+        );
         let (jobs, stale) = live::end_jobs(&event.id, ends_at, now);
         change.effects.jobs.extend(jobs);
         change.effects.unschedule.extend(stale);
@@ -232,7 +236,7 @@ pub(crate) async fn apply_transition(
         .effects
         .jobs
         .extend(live::stage::on_transition(core, &event.id, t, now));
-    change.notices.push(live::status_notice(&event.id));
+    change.notify(&event.id, crate::realtime::Notice::Status);
     let mut tx = core.store.begin().await?;
     if !tx
         .transition_event(&event.id, from.as_str(), to.as_str(), now)

@@ -99,6 +99,8 @@ pub struct EventView {
     /// Unix milliseconds of the last change; also the calendar SEQUENCE source.
     #[serde(skip)]
     pub sequence: i32,
+    /// When it went live (the room's clock counts from here).
+    pub live_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<EventRow> for EventView {
@@ -132,6 +134,7 @@ impl TryFrom<EventRow> for EventView {
             registered_count: r.registered_count,
             waitlisted_count: r.waitlisted_count,
             sequence: r.sequence,
+            live_at: r.live_at.map(from_ms),
         })
     }
 }
@@ -251,6 +254,7 @@ mod tests {
             sequence: 0,
             created_at: 0,
             updated_at: 0,
+            live_at: None,
             registered_count: 0,
             waitlisted_count: 0,
         }

@@ -187,21 +187,39 @@ pub fn screen_text(text: &str, blocklist: &[String]) -> Result<(), Reason> {
     }
     for word in lower.split(|c: char| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '(' | ')'))
     {
-        let rest = word.split_once("://").map_or(word, |(_, r)| r);
-        let host = rest
-            .split(['/', '?', '#', ':'])
-            .next()
-            .unwrap_or_default()
-            .trim_end_matches('.');
-        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-        let blocked = blocklist
-            .iter()
-            .any(|b| host == b || host.ends_with(&format!(".{b}")));
+        let word = word.trim_matches(|c: char| matches!(c, ',' | ';' | '!' | '\'' | '[' | ']'));
+        let blocked = hosts_of(word).iter().any(|host| {
+            blocklist
+                .iter()
+                .any(|b| host == b || host.ends_with(&format!(".{b}")))
+        });
         if blocked {
             return Err(Reason::Blocked);
         }
     }
     Ok(())
+}
+
+/// The hosts `word` may lead to: as a browser's URL parser reads it (userinfo, a backslash
+/// for a slash, percent-encoded dots, IDNA's full-width letters and ideographic full stops),
+/// with or without a scheme, and as plain text before the first `/`, `?`, `#` or `:`.
+fn hosts_of(word: &str) -> Vec<String> {
+    let mut hosts = Vec::with_capacity(3);
+    let with_scheme = url::Url::parse(word).ok().filter(|u| u.has_host());
+    let without = || url::Url::parse(&format!("http://{word}")).ok();
+    if let Some(u) = with_scheme.or_else(without)
+        && let Some(h) = u.host_str()
+    {
+        hosts.push(h.trim_end_matches('.').to_string());
+    }
+    let rest = word.split_once("://").map_or(word, |(_, r)| r);
+    let plain = rest
+        .split(['/', '\\', '?', '#', ':'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.');
+    hosts.push(plain.rsplit_once('@').map_or(plain, |(_, h)| h).to_string());
+    hosts
 }
 
 async fn insert(
@@ -212,9 +230,7 @@ async fn insert(
 ) -> ActResult<Reply> {
     let id = MessageId::new();
     let mut change = Change::new(cx.now);
-    change
-        .notices
-        .push((cx.event.id.to_string(), Notice::Chat { id: id.clone() }));
+    change.notify(cx.event.id.to_string(), Notice::Chat { id: id.clone() });
     let mut tx = cx.core.store.begin().await?;
     tx.insert_chat(NewChat {
         id: &id,
@@ -268,9 +284,7 @@ pub async fn reply(cx: &Ctx<'_>, to: &UserId, raw: &str) -> ActResult<Reply> {
 pub async fn delete(cx: &Ctx<'_>, id: &MessageId) -> ActResult<Reply> {
     cx.require_presenter()?;
     let mut change = Change::new(cx.now);
-    change
-        .notices
-        .push((cx.event.id.to_string(), Notice::Chat { id: id.clone() }));
+    change.notify(cx.event.id.to_string(), Notice::Chat { id: id.clone() });
     let mut tx = cx.core.store.begin().await?;
     if !tx.delete_chat(&cx.event.id, id).await? {
         return Err(Reason::NotFound.into());
@@ -290,9 +304,7 @@ pub async fn delete(cx: &Ctx<'_>, id: &MessageId) -> ActResult<Reply> {
 pub async fn set_open(cx: &Ctx<'_>, open: bool) -> ActResult<Reply> {
     cx.require_presenter()?;
     let mut change = Change::new(cx.now);
-    change
-        .notices
-        .push((cx.event.id.to_string(), Notice::ChatSettings));
+    change.notify(cx.event.id.to_string(), Notice::ChatSettings);
     let mut tx = cx.core.store.begin().await?;
     tx.set_chat_open(&cx.event.id, open, cx.now).await?;
     let said = if open {
@@ -351,9 +363,7 @@ async fn notice(
         now: change.effects.now,
     })
     .await?;
-    change
-        .notices
-        .push((event_id.to_string(), Notice::Chat { id }));
+    change.notify(event_id.to_string(), Notice::Chat { id });
     Ok(())
 }
 
@@ -379,6 +389,14 @@ mod tests {
             "http://a.b.spam.example:8080/",
             "(spam.example)",
             "https://user@spam.example",
+            "https://user:pass@spam.example/",
+            "https:\\\\spam.example\\path",
+            "http://spam%2Eexample/",
+            "spam\u{3002}example",
+            "https://\u{ff53}\u{ff50}\u{ff41}\u{ff4d}.example/",
+            "mailto:x@spam.example",
+            "see spam.example, ok",
+            "HTTPS://SPAM.EXAMPLE.",
         ] {
             assert_eq!(screen_text(bad, &block), Err(Reason::Blocked), "{bad}");
         }

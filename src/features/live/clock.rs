@@ -46,10 +46,14 @@ fn key(kind: &str, event_id: &str, minutes: u32) -> String {
     format!("{kind}:{minutes}:{event_id}")
 }
 
-/// When a session that goes live `now` stops: at its scheduled end, or after the grace
-/// period when it starts that late.
-pub fn stop_at(scheduled_end: i64, now: i64) -> i64 {
-    scheduled_end.max(now + LATE_START_GRACE_MS)
+/// When a session of `minutes` that goes live `now` stops: at its scheduled end, or sooner
+/// when it starts early (it runs its length, not longer), or after the grace period when it
+/// starts that late.
+pub fn stop_at(scheduled_end: i64, minutes: i32, now: i64) -> i64 {
+    let length = i64::from(minutes).saturating_mul(60_000);
+    scheduled_end
+        .min(now.saturating_add(length))
+        .max(now.saturating_add(LATE_START_GRACE_MS))
 }
 
 /// The warning and stop jobs for a session ending at `ends_at`; warnings already past are
@@ -126,13 +130,13 @@ pub async fn end_warning(core: &Core, p: EndOfSession) -> anyhow::Result<()> {
     }
     let now = core.clock.now_ms();
     let mut change = Change::new(now);
-    change.notices.push((
+    change.notify(
         p.event_id.clone(),
         Notice::EndingSoon {
             minutes_left: p.minutes_left,
             ends_at: p.ends_at,
         },
-    ));
+    );
     let mut tx = core.store.begin().await?;
     let minutes = if p.minutes_left == 1 {
         "minute"
@@ -171,10 +175,6 @@ pub fn transition_unschedules(event_id: &str, t: Transition) -> Vec<String> {
 }
 
 /// What a live room is told when its event changes status or times.
-pub fn status_notice(event_id: &str) -> (String, Notice) {
-    (event_id.to_string(), Notice::Status)
-}
-
 /// The clock as the room shows it.
 pub async fn view(core: &Core, event: &EventView) -> Result<ClockView> {
     let stops_at = match event.status {
@@ -187,6 +187,7 @@ pub async fn view(core: &Core, event: &EventView) -> Result<ClockView> {
     Ok(ClockView {
         status: event.status.as_str().to_string(),
         starts_at: event.starts_at.timestamp_millis(),
+        live_at: event.live_at.map(|t| t.timestamp_millis()),
         ends_at: event.ends_at.timestamp_millis(),
         stops_at,
         extendable_minutes: if event.status == Status::Live {
@@ -223,7 +224,7 @@ pub async fn extend(cx: &Ctx<'_>, minutes: u32) -> ActResult<Reply> {
     let (jobs, stale) = end_jobs(&cx.event.id, ends_at, cx.now);
     change.effects.jobs.extend(jobs);
     change.effects.unschedule.extend(stale);
-    change.notices.push(status_notice(&cx.event.id));
+    change.notify(&cx.event.id, Notice::Status);
     let mut tx = cx.core.store.begin().await?;
     tx.set_duration(&cx.event.id, total, cx.now).await?;
     let text = format!("{} added {minutes} minutes.", cx.who.name);

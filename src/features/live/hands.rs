@@ -21,9 +21,7 @@ pub fn view(h: HandRow) -> Result<HandView> {
 }
 
 fn notice(cx: &Ctx<'_>, change: &mut Change, user: &UserId) {
-    change
-        .notices
-        .push((cx.event.id.to_string(), Notice::Hand { user: user.clone() }));
+    change.notify(cx.event.id.to_string(), Notice::Hand { user: user.clone() });
 }
 
 pub async fn raise(cx: &Ctx<'_>) -> ActResult<Reply> {

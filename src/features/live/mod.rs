@@ -19,8 +19,7 @@ pub mod stage;
 use std::collections::HashSet;
 
 pub use clock::{
-    EndOfSession, auto_stop, end_jobs, end_warning, status_notice, stop_at, stops_at,
-    transition_unschedules,
+    EndOfSession, auto_stop, end_jobs, end_warning, stop_at, stops_at, transition_unschedules,
 };
 
 use super::{
@@ -62,6 +61,11 @@ pub struct Participant {
     pub user: Option<UserId>,
     pub name: String,
     pub role: RoomRole,
+    /// The hash of the session the connection was opened with (none for guests and OBS):
+    /// signing out closes that session's sockets.
+    pub session: Option<String>,
+    /// The client's address, as the edge saw it: guests' media is counted per address.
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Participant {
@@ -99,6 +103,8 @@ pub async fn admit(
             user: None,
             name: "Guest".into(),
             role: RoomRole::Viewer,
+            session: None,
+            address: None,
         });
     };
     let user_id: UserId = user
@@ -121,7 +127,66 @@ pub async fn admit(
         user: Some(user_id),
         name: user.display_name.clone(),
         role,
+        session: None,
+        address: None,
     })
+}
+
+/// The way into an event's room from a page that shows the event, worded for the person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Door {
+    pub href: String,
+    pub label: &'static str,
+    /// What is going on inside, beside the button.
+    pub note: &'static str,
+}
+
+/// The door into the room for `user` (None: a visitor) while the event is in its green room
+/// or live; None when there is no room to enter, or they are banned from it.
+pub async fn door(core: &Core, event: &EventView, user: Option<&User>) -> Result<Option<Door>> {
+    let live = match event.status {
+        Status::Live => true,
+        Status::Staging => false,
+        _ => return Ok(None),
+    };
+    let room = format!("/events/{}/live", event.id);
+    let attend = |href: String| Door {
+        href,
+        label: if live {
+            "Join the live event"
+        } else {
+            "Wait in the room"
+        },
+        note: if live {
+            "It is on now: watch, chat and ask questions."
+        } else {
+            "The presenters are getting ready; the room opens when they go live."
+        },
+    };
+    let Some(user) = user else {
+        if event.members_only {
+            let next: String = url::form_urlencoded::byte_serialize(room.as_bytes()).collect();
+            return Ok(Some(Door {
+                label: "Sign in to join",
+                ..attend(format!("/login?next={next}"))
+            }));
+        }
+        return Ok(Some(attend(room)));
+    };
+    match admit(core, event, Some(user)).await {
+        Ok(who) if who.runs_room() => Ok(Some(Door {
+            href: room,
+            label: "Open the dashboard",
+            note: if live {
+                "You are live."
+            } else {
+                "The green room is open: check your camera and microphone before going live."
+            },
+        })),
+        Ok(_) => Ok(Some(attend(room))),
+        Err(Refusal::Failed(e)) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 async fn role_of(core: &Core, event: &EventView, user: &User) -> Result<RoomRole> {
@@ -220,6 +285,7 @@ pub async fn connect_media(
         name: &who.name,
         role,
         muted: standing.is_some_and(|s| s.muted),
+        address: who.address,
     };
     core.media
         .connect(&event.id, &admission, offer)
@@ -231,6 +297,7 @@ pub async fn connect_media(
             MediaError::Full
             | MediaError::StageFull
             | MediaError::TooMany
+            | MediaError::TooManyGuests
             | MediaError::NotOnStage => Error::Conflict(format!("{e}.")),
             MediaError::Unavailable => Error::Internal(anyhow::anyhow!(e)),
             MediaError::Elsewhere => Error::Conflict(format!("{e}.")),
@@ -478,6 +545,8 @@ pub async fn render(core: &Core, event_id: &str, notice: &Notice) -> Result<Vec<
         }
         Notice::Removed { .. }
         | Notice::Role { .. }
+        | Notice::Unseated { .. }
+        | Notice::Account { .. }
         | Notice::Presence { .. }
         | Notice::Reactions { .. } => {}
     }

@@ -93,38 +93,24 @@ async fn apply(
 ) -> ActResult<Reply> {
     let event_id = cx.event.id.to_string();
     let mut change = Change::new(cx.now);
-    change
-        .notices
-        .push((event_id.clone(), Notice::Standing { user: user.clone() }));
+    change.notify(event_id.clone(), Notice::Standing { user: user.clone() });
     if let Some(banned) = removed {
-        change.notices.push((
+        change.notify(
             event_id.clone(),
             Notice::Removed {
                 user: user.clone(),
                 banned,
             },
-        ));
+        );
     }
-    // Off the stage's media too, where it is remote (IVS): kicked, banned, or no longer
-    // speaking.
-    // Kicked and banned people leave an IVS chat room too.
-    let off_stage = match (removed, c.can_speak) {
-        (Some(true), _) => Some(("banned from this event", true)),
-        (Some(false), _) => Some(("removed by a presenter", true)),
-        (None, Some(false)) => Some(("no longer speaking", false)),
-        _ => None,
-    };
-    if let Some((reason, chat)) = off_stage {
-        change.effects.jobs.extend(super::stage::disconnect(
-            cx.core, &event_id, user, reason, chat, cx.now,
-        ));
+    // Off the stage: no longer speaking, or banned (the media and chat reactions act on it).
+    if c.can_speak == Some(false) || removed == Some(true) {
+        change.notify(event_id.clone(), Notice::Unseated { user: user.clone() });
     }
     let mut tx = cx.core.store.begin().await?;
     tx.change_standing(&event_id, user, c, cx.now).await?;
     if c.can_speak == Some(true) && tx.lower_hand(&event_id, user).await? {
-        change
-            .notices
-            .push((event_id.clone(), Notice::Hand { user: user.clone() }));
+        change.notify(event_id.clone(), Notice::Hand { user: user.clone() });
     }
     if let Some(text) = said {
         chat::system(&mut tx, &mut change, &event_id, &text).await?;

@@ -55,9 +55,10 @@ async fn change(
     let now = core.clock.now_ms();
     let user = user_id(user)?;
     let mut change = Change::new(now);
-    change
-        .notices
-        .push((event.id.to_string(), Notice::Role { user: user.clone() }));
+    change.notify(&event.id, Notice::Role { user: user.clone() });
+    if !named {
+        change.notify(&event.id, Notice::Unseated { user: user.clone() });
+    }
     let mut tx = core.store.begin().await?;
     let changed = if named {
         tx.add_co_presenter(&event.id, &user, now).await?

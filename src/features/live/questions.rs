@@ -62,9 +62,7 @@ async fn of_event(cx: &Ctx<'_>, id: &QuestionId) -> ActResult<QuestionRow> {
 
 fn notice(cx: &Ctx<'_>, change: &mut Change, id: &str) -> ActResult<()> {
     let id: QuestionId = id.parse().map_err(|_| corrupt("question id", id))?;
-    change
-        .notices
-        .push((cx.event.id.to_string(), Notice::Question { id }));
+    change.notify(cx.event.id.to_string(), Notice::Question { id });
     Ok(())
 }
 
@@ -93,13 +91,13 @@ pub async fn upvote(cx: &Ctx<'_>, id: &QuestionId) -> ActResult<Reply> {
         return Err(Reason::NotFound.into());
     }
     let mut change = Change::new(cx.now);
-    change.notices.push((
+    change.notify(
         cx.event.id.to_string(),
         Notice::Vote {
             id: id.clone(),
             user: cx.user.clone(),
         },
-    ));
+    );
     let mut tx = cx.core.store.begin().await?;
     if !tx.vote(id, cx.user, cx.now).await? {
         return Err(Reason::AlreadyVoted.into());

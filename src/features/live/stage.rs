@@ -20,7 +20,7 @@ use crate::{
     features::{
         Core, Error, Result,
         events::{EventView, Status, Transition},
-        ids::{EventId, UserId},
+        ids::EventId,
     },
     jobs::Job,
     media::{
@@ -50,14 +50,16 @@ pub enum Step {
     Record,
     /// Stop the recording and delete the stage (the event ended or was cancelled).
     Close,
-    /// End every media connection of a person (kicked, banned, no longer speaking), and with
-    /// `chat` their chat connections too (kicked, banned).
+    /// End every media connection of a person (kicked, banned, off the stage, account
+    /// closed). `chat` (jobs written before `LeaveChat` existed): their chat connections too.
     Disconnect {
         user_id: String,
         reason: String,
         #[serde(default)]
         chat: bool,
     },
+    /// End a person's connections to the event's chat room (kicked, banned, account closed).
+    LeaveChat { user_id: String, reason: String },
     /// Check the stage against the room's rules; runs again while the stage is open.
     Reconcile,
 }
@@ -69,6 +71,7 @@ impl Step {
             Step::Record => "record".into(),
             Step::Close => "close".into(),
             Step::Disconnect { user_id, .. } => format!("disconnect:{user_id}"),
+            Step::LeaveChat { user_id, .. } => format!("leave_chat:{user_id}"),
             Step::Reconcile => "reconcile".into(),
         }
     }
@@ -113,25 +116,25 @@ pub fn on_cancel(core: &Core, event_id: &str, now: i64) -> Vec<NewJob> {
     on_transition(core, event_id, Transition::End, now)
 }
 
-/// The stage job that ends a person's connections (kick, ban, revoke; `chat`: their chat
-/// too), written with the decision.
-pub fn disconnect(
-    core: &Core,
-    event_id: &str,
-    user: &UserId,
-    reason: &str,
-    chat: bool,
-    now: i64,
-) -> Vec<NewJob> {
-    if !any_remote(core) {
-        return Vec::new();
-    }
+/// The stage job that ends a person's media connections on a remote stage (kicked, banned,
+/// off the stage, account closed); written with the decision by the media reaction.
+pub fn disconnect(event_id: &str, user: &str, reason: &str, now: i64) -> NewJob {
     let step = Step::Disconnect {
         user_id: user.to_string(),
         reason: reason.to_string(),
-        chat,
+        chat: false,
     };
-    vec![job(event_id, step, now)]
+    job(event_id, step, now)
+}
+
+/// The job that ends a person's connections to the event's IVS Chat room (kicked, banned,
+/// account closed); written with the decision by the chat reaction.
+pub fn leave_chat(event_id: &str, user: &str, reason: &str, now: i64) -> NewJob {
+    let step = Step::LeaveChat {
+        user_id: user.to_string(),
+        reason: reason.to_string(),
+    };
+    job(event_id, step, now)
 }
 
 /// Job handler.
@@ -191,6 +194,13 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
             }
             if let Some(chat) = chat
                 && from_chat
+                && let Some(room) = core.store.chat_room(&j.event_id).await?
+            {
+                chat.disconnect(&room, &user_id, &reason).await?;
+            }
+        }
+        Step::LeaveChat { user_id, reason } => {
+            if let Some(chat) = chat
                 && let Some(room) = core.store.chat_room(&j.event_id).await?
             {
                 chat.disconnect(&room, &user_id, &reason).await?;

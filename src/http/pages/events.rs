@@ -55,6 +55,8 @@ struct ShowPage {
     can_manage: bool,
     /// A live session's automatic stop.
     stops_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The way into the room while the green room is open or the event is live.
+    door: Option<live::Door>,
 }
 
 impl ShowPage {
@@ -75,12 +77,14 @@ async fn show(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) 
         events::Status::Live => live::stops_at(&s.core, &e.id).await?,
         _ => None,
     };
+    let door = live::door(&s.core, &e, ctx.user()).await?;
     Ok(render(&ShowPage {
         layout: Layout::new(&s, &ctx, e.title.clone()),
         e,
         my_status,
         can_manage,
         stops_at,
+        door,
     }))
 }
 

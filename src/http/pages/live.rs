@@ -198,9 +198,10 @@ async fn socket(
     if e.status == Status::Cancelled {
         return Err(HttpError(Error::NotFound));
     }
-    let who = live::admit(&s.core, &e, ctx.user())
+    let mut who = live::admit(&s.core, &e, ctx.user())
         .await
         .map_err(refused)?;
+    who.session = ctx.session.as_ref().map(|s| s.id_hash.clone());
     let on_upgrade = hyper::upgrade::on(&mut req);
     let core = s.core.clone();
     tokio::spawn(async move {

@@ -179,9 +179,10 @@ async fn admitted(
     id: &EventId,
 ) -> Result<(EventView, Participant), HttpError> {
     let e = events::get(&s.core, ctx.user(), id).await?;
-    let who = live::admit(&s.core, &e, ctx.user())
+    let mut who = live::admit(&s.core, &e, ctx.user())
         .await
         .map_err(refused)?;
+    who.address = Some(ctx.ip);
     Ok((e, who))
 }
 

@@ -45,6 +45,9 @@ const MAX_PEERS: usize = 4096;
 pub const MAX_PUBLISHERS: usize = 12;
 /// Media connections one person may hold on one stage (a few tabs, a reload).
 pub const MAX_PER_PERSON: usize = 4;
+/// Media connections guests from one address may hold on one stage: a household or an
+/// office behind one address, not one script opening connections until the server is full.
+pub const MAX_GUESTS_PER_ADDRESS: usize = 16;
 /// A subscriber's estimate starts here, enough for a full layer and audio: what arrives is
 /// already encoded, so starting low would only queue and drop it while the estimate grows.
 /// A slower link brings it down within seconds, and the layers with it.
@@ -66,6 +69,8 @@ struct Places {
     stages: HashMap<EventId, Seats>,
     /// Each person's connections on each stage.
     held: HashMap<(EventId, UserId), usize>,
+    /// Guests' connections on each stage, by address.
+    guests: HashMap<(EventId, IpAddr), usize>,
     changes: mpsc::UnboundedSender<(EventId, Roster)>,
 }
 
@@ -211,6 +216,8 @@ struct Peer {
     id: u64,
     stage: EventId,
     user: Option<UserId>,
+    /// A guest's address, counted in [`Places::guests`].
+    guest: Option<IpAddr>,
     role: MediaRole,
     /// A publisher's seat on the stage.
     slot: Option<usize>,
@@ -279,6 +286,7 @@ impl Sfu {
         let places = Arc::new(Mutex::new(Places {
             stages: HashMap::new(),
             held: HashMap::new(),
+            guests: HashMap::new(),
             changes,
         }));
         tokio::spawn(serve::serve(socket, rx, peers.clone(), places.clone()));
@@ -305,6 +313,20 @@ impl Sfu {
             stage: stage.clone(),
             user: user.clone(),
         });
+    }
+
+    /// Ends every connection of `user` on every stage (their account was closed).
+    pub fn disconnect_everywhere(&self, user: &UserId) {
+        let stages: Vec<EventId> = self
+            .places()
+            .held
+            .keys()
+            .filter(|(_, u)| u == user)
+            .map(|(stage, _)| stage.clone())
+            .collect();
+        for stage in stages {
+            self.disconnect(&stage, user);
+        }
     }
 
     /// Ends connection `id` if it is `user`'s on this stage.
@@ -406,7 +428,9 @@ impl Sfu {
         if self.peers.load(Ordering::Relaxed) >= MAX_PEERS {
             return Err(MediaError::Full);
         }
-        let offer = SdpOffer::from_sdp_string(offer).map_err(|_| MediaError::NotSdp)?;
+        let parsed = SdpOffer::from_sdp_string(offer).map_err(|_| MediaError::NotSdp)?;
+        super::check_offer(offer)?;
+        let offer = parsed;
         let mut config = RtcConfig::new()
             .set_ice_lite(true)
             .set_crypto_provider(self.crypto.clone())
@@ -447,12 +471,20 @@ impl Sfu {
             *places.held.entry(key).or_default() += 1;
         } else if who.role == MediaRole::Publisher {
             return Err(MediaError::BadOffer("guests do not publish".into()));
+        } else if let Some(address) = who.address {
+            let mut places = self.places();
+            let n = places.guests.entry((stage.clone(), address)).or_default();
+            if *n >= MAX_GUESTS_PER_ADDRESS {
+                return Err(MediaError::TooManyGuests);
+            }
+            *n += 1;
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let peer = Peer {
             id,
             stage: stage.clone(),
             user: who.user.cloned(),
+            guest: who.user.is_none().then_some(who.address).flatten(),
             role: who.role,
             slot,
             muted: who.muted,

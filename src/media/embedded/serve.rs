@@ -175,6 +175,15 @@ fn obey(command: Command, peers: &mut Vec<Peer>, screens: &mut HashMap<EventId, 
 fn release(places: &Shared, screens: &mut HashMap<EventId, UserId>, alive: &[Peer], gone: &[Peer]) {
     let mut places = places.lock().unwrap_or_else(|p| p.into_inner());
     for peer in gone {
+        if let Some(address) = peer.guest {
+            let key = (peer.stage.clone(), address);
+            if let Some(n) = places.guests.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    places.guests.remove(&key);
+                }
+            }
+        }
         let Some(user) = &peer.user else { continue };
         let key = (peer.stage.clone(), user.clone());
         if let Some(n) = places.held.get_mut(&key) {

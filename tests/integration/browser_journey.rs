@@ -1,0 +1,140 @@
+//! Into the room the way people get there, in headless Chromium: the organizer from "My
+//! events" and the event page, a registrant from the "we're live" mail (signed out, so
+//! through the login page and straight back), a member from the home page and the event
+//! page. No step here types a room's address.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+
+use crate::{
+    browser::{Driver, assert_no_console_errors, audit_in_place, browser, click, fill},
+    browser_room::{ready, sign_in},
+    helpers::{Backend, PASSWORD, TestApp},
+    room_client::Person,
+};
+
+/// Signs the browser in as `who` and opens the home page.
+async fn signed_in_home(app: &TestApp, c: &Client, who: &Person) {
+    sign_in(app, c, who).await;
+    c.goto(&app.url("/")).await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css} is on the page"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Clicks the event page's (or a card's) door and lands in the event's room.
+async fn through_the_door(c: &Client, css: &str, event: &str) {
+    click(c, Locator::Css(css)).await;
+    ready(c).await;
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), format!("/events/{event}/live"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn everyone_finds_the_door_into_the_room() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (olga, event) = app.scheduled_event("members").await;
+    app.member("ada@example.org", "Ada").await;
+    let ada = app.user_id("ada@example.org").await;
+    app.seat(&event, &ada).await;
+    let bob = app.person("Bob").await;
+    let driver = Driver::start().await;
+    let profiles = [(); 3].map(|_| tempfile::tempdir().unwrap());
+
+    // The organizer: My events → the event → Open green room → Open the dashboard.
+    let org = browser(&driver, profiles[0].path()).await;
+    signed_in_home(&app, &org, &olga).await;
+    click(&org, Locator::LinkText("My events")).await;
+    click(&org, Locator::LinkText("Rust in production")).await;
+    click(&org, Locator::XPath("//button[text()='Open green room']")).await;
+    assert_eq!(text(&org, "#enter-room").await, "Open the dashboard");
+    assert!(text(&org, ".door").await.contains("green room is open"));
+    assert!(
+        audit_in_place(&org, "the event page's door for the organizer")
+            .await
+            .is_empty()
+    );
+    through_the_door(&org, "#enter-room", &event).await;
+    // "My events" leads there too.
+    click(&org, Locator::LinkText("My events")).await;
+    assert!(
+        audit_in_place(&org, "My events with a room open")
+            .await
+            .is_empty()
+    );
+    through_the_door(&org, "td a.button", &event).await;
+    click(&org, Locator::XPath("//button[text()='Go live']")).await;
+    org.accept_alert().await.unwrap();
+    org.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath("//button[text()='End event']"))
+        .await
+        .unwrap();
+    assert_no_console_errors(&org, "the organizer's way in").await;
+
+    // Ada, signed out, follows the mail: the login page, then straight into the room.
+    let mail = app.last_mail_to("ada@example.org").await;
+    assert_eq!(mail.subject, "We're live: Rust in production");
+    let link = mail.link(&format!("/events/{event}/live"));
+    let attendee = browser(&driver, profiles[1].path()).await;
+    attendee.goto(&link).await.unwrap();
+    attendee
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("password"))
+        .await
+        .unwrap();
+    assert_eq!(attendee.current_url().await.unwrap().path(), "/login");
+    fill(&attendee, "email", "ada@example.org").await;
+    fill(&attendee, "password", PASSWORD).await;
+    through_the_door(&attendee, "main form button[type=submit]", &event).await;
+    assert_no_console_errors(&attendee, "from the mail into the room").await;
+
+    // Bob, signed in: the home page's live card, and the event page's button.
+    let member = browser(&driver, profiles[2].path()).await;
+    signed_in_home(&app, &member, &bob).await;
+    assert!(text(&member, "#live-h").await.contains("Live now"));
+    assert!(
+        audit_in_place(&member, "the home page with a live event")
+            .await
+            .is_empty()
+    );
+    through_the_door(&member, ".card-door", &event).await;
+    member.goto(&app.url("/")).await.unwrap();
+    click(&member, Locator::Css(".event-card a.event-link")).await;
+    assert_eq!(text(&member, "#enter-room").await, "Join the live event");
+    assert!(
+        audit_in_place(&member, "the event page's door for a member")
+            .await
+            .is_empty()
+    );
+    through_the_door(&member, "#enter-room", &event).await;
+    assert_no_console_errors(&member, "from the home page into the room").await;
+
+    // A visitor of a members-only event is asked to sign in first, and comes back to it.
+    let r = app.get(&app.browser(), &format!("/events/{event}")).await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(to, format!("/login?next=%2Fevents%2F{event}"));
+    // A public event's visitor may walk in as a guest.
+    let (_, public) = app.live_event("public").await;
+    let (_, page) = app.text(&app.browser(), &format!("/events/{public}")).await;
+    assert!(
+        page.contains(&format!(
+            "href=\"/events/{public}/live\">Join the live event"
+        )),
+        "{page}"
+    );
+
+    for c in [org, attendee, member] {
+        c.close().await.unwrap();
+    }
+}
