@@ -7,7 +7,7 @@
 // - those who may send publish their camera and microphone; a shared screen joins as a
 //   participant of its own with the ticket's screen token;
 // - tokens are exchanged in place before they run out, and when a presenter brings this
-//   person on stage or back (the participant id stays).
+//   person on stage or sends them back (the participant id stays, so they keep watching).
 
 const SEATS = 12;
 const REFRESH_BEFORE_MS = 5 * 60 * 1000;
@@ -197,6 +197,9 @@ export class IvsStage {
     if (on && this.ticket.role === "subscriber") throw new Error("A presenter has not invited you on stage.");
     this.publishing = on;
     this.stage.refreshStrategy();
+    // Sent off the stage: a token that only watches, so IVS stops any sending and the
+    // server sees this page complied (it ends participants still holding a sending token).
+    if (!on && this.ticket.role !== "presenter") await this.exchange();
   }
 
   /** The local tracks changed (another camera): the SDK picks them up from the strategy. */

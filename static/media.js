@@ -611,7 +611,11 @@ export class Stage {
     if (!this.pub) return this.showError("Join the stage with your camera or microphone first.");
     let stream;
     try {
-      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: true });
+      // IVS takes at most 720p from a participant: ask the browser for no more than that.
+      const video = this.pub.ivs
+        ? { frameRate: { ideal: 15 }, width: { max: 1280 }, height: { max: 720 } }
+        : { frameRate: { ideal: 15 } };
+      stream = await navigator.mediaDevices.getDisplayMedia({ video, audio: true });
     } catch (e) {
       return this.note(explain(e, "screen"));
     }

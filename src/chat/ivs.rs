@@ -45,21 +45,37 @@ pub enum Relay {
     },
 }
 
-/// The largest piece of a message's JSON in one event, leaving room for the other attributes.
-const PART_BYTES: usize = MAX_ATTRIBUTE_BYTES - 128;
+/// The largest piece of a message's JSON in one event, measured as IVS receives it: inside a
+/// JSON string, where every quote and backslash of the piece is escaped again. The rest of the
+/// 1 KB holds the other attributes (`id`, `part`, `parts`) with room to spare.
+const PART_BYTES: usize = MAX_ATTRIBUTE_BYTES - 200;
 
-/// Splits `json` into pieces of at most `PART_BYTES` bytes, at character boundaries.
+/// How many bytes `c` takes inside a JSON string (serde_json's escaping).
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+/// Splits `json` into pieces of at most `PART_BYTES` bytes once escaped as a JSON string, at
+/// character boundaries.
 pub fn parts(json: &str) -> Vec<&str> {
     let mut out = Vec::new();
-    let mut rest = json;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(PART_BYTES);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
+    let mut start = 0;
+    let mut size = 0;
+    for (i, c) in json.char_indices() {
+        let n = escaped_len(c);
+        if size + n > PART_BYTES {
+            out.push(&json[start..i]);
+            start = i;
+            size = 0;
         }
-        let (piece, tail) = rest.split_at(end);
-        out.push(piece);
-        rest = tail;
+        size += n;
+    }
+    if start < json.len() {
+        out.push(&json[start..]);
     }
     out
 }
@@ -258,10 +274,22 @@ mod tests {
     fn long_messages_split_at_character_boundaries_within_the_limit() {
         assert_eq!(parts("{}"), vec!["{}"]);
         assert!(parts("").is_empty());
-        let json = format!("{{\"text\":\"{}\"}}", "ü€😀".repeat(120));
+        // 4,000 characters that JSON escapes (twice: once in the message's JSON, again as the
+        // attribute's value), with multi-byte ones between.
+        let text: String = "\"\\\n\tü😀\u{1}<".chars().cycle().take(4000).collect();
+        let json = serde_json::to_string(&serde_json::json!({ "text": text })).unwrap();
         let pieces = parts(&json);
         assert!(pieces.len() > 1);
-        assert!(pieces.iter().all(|p| p.len() <= PART_BYTES));
+        for (i, piece) in pieces.iter().enumerate() {
+            let attributes = serde_json::json!({
+                "id": "0190f0f0-0000-7000-8000-000000000001",
+                "part": i.to_string(),
+                "parts": pieces.len().to_string(),
+                "message": piece,
+            });
+            let size = serde_json::to_string(&attributes).unwrap().len();
+            assert!(size <= MAX_ATTRIBUTE_BYTES, "part {i} is {size} bytes");
+        }
         assert_eq!(pieces.concat(), json);
     }
 }

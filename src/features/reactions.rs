@@ -117,34 +117,50 @@ impl Reaction for Media {
             if !matches!(self.media, MediaProvider::Ivs(_)) {
                 return Ok(());
             }
-            // One disconnect per person and event, with the first (strongest) reason.
-            let mut off: BTreeMap<(String, String), &str> = BTreeMap::new();
+            // One disconnect per person and event, with the first (strongest) reason; someone
+            // who may only no longer send keeps watching (`None`).
+            let mut off: BTreeMap<(String, String), Option<&str>> = BTreeMap::new();
             for (scope, notice) in notices {
                 let (user, reason) = match notice {
                     Notice::Removed { user, banned: true } => (user, "banned from this event"),
                     Notice::Removed { user, .. } => (user, "removed by a presenter"),
-                    Notice::Unseated { user } => (user, "no longer on stage"),
                     Notice::Account {
                         user,
                         change: AccountChange::Closed,
                     } => {
                         for event in tx.remote_presence_of(user.as_str()).await?.0 {
-                            off.entry((event, user.to_string()))
-                                .or_insert("account closed");
+                            off.insert((event, user.to_string()), Some("account closed"));
+                        }
+                        continue;
+                    }
+                    Notice::Unseated { user } => {
+                        if let Some(event) = scope.event_id() {
+                            off.entry((event.to_string(), user.to_string()))
+                                .or_insert(None);
                         }
                         continue;
                     }
                     _ => continue,
                 };
                 if let Some(event) = scope.event_id() {
-                    off.entry((event.to_string(), user.to_string()))
-                        .or_insert(reason);
+                    let entry = off
+                        .entry((event.to_string(), user.to_string()))
+                        .or_insert(None);
+                    entry.get_or_insert(reason);
                 }
             }
             for ((event, user), reason) in off {
-                effects
-                    .jobs
-                    .push(live::stage::disconnect(&event, &user, reason, effects.now));
+                match reason {
+                    Some(reason) => effects.jobs.push(live::stage::disconnect(
+                        &event,
+                        &user,
+                        reason,
+                        effects.now,
+                    )),
+                    None => effects
+                        .jobs
+                        .extend(live::stage::unseat(&event, &user, effects.now)),
+                }
             }
             Ok(())
         })

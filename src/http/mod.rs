@@ -102,6 +102,7 @@ pub fn service(
         .layer(MapResponseLayer::new(security::headers(
             config.is_https(),
             &config.remote_origins(),
+            matches!(config.media, crate::config::MediaKind::Ivs(_)),
         )))
         .layer(middleware::from_fn_with_state(state.clone(), context::resolve))
         .layer(middleware::from_fn_with_state(state.clone(), error::render_error_pages))

@@ -260,18 +260,22 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
 
 /// The content security policy: only this site, plus the media and chat services pages
 /// connect to when the providers are remote (`connect`: origins, e.g. `wss://edge.ivschat…`).
-fn csp(connect: &[String]) -> HeaderValue {
+/// With IVS media (`ivs_media`) the IVS Web Broadcast SDK may also run WebAssembly, start its
+/// media workers from blobs and play blob media; nothing else gets those.
+fn csp(connect: &[String], ivs_media: bool) -> HeaderValue {
     let mut sources = vec!["'self'".to_string()];
     sources.extend(connect.iter().cloned());
-    let worker = if connect.is_empty() {
-        ""
+    let (script, extra) = if ivs_media {
+        (
+            "'self' 'wasm-unsafe-eval'",
+            " worker-src 'self' blob:; media-src 'self' blob:;",
+        )
     } else {
-        // The IVS SDK runs its media workers from blobs.
-        " worker-src 'self' blob:;"
+        ("'self'", "")
     };
     let value = format!(
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; \
-         connect-src {};{worker} font-src 'self'; object-src 'none'; base-uri 'none'; \
+        "default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data: https:; \
+         connect-src {};{extra} font-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'",
         sources.join(" ")
     );
@@ -282,8 +286,9 @@ fn csp(connect: &[String]) -> HeaderValue {
 pub fn headers(
     https: bool,
     connect: &[String],
+    ivs_media: bool,
 ) -> impl Fn(Response) -> Response + Clone + Send + Sync + 'static + use<> {
-    let policy = csp(connect);
+    let policy = csp(connect, ivs_media);
     move |mut res: Response| {
         let h = res.headers_mut();
         h.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
@@ -348,14 +353,26 @@ mod tests {
 
     #[test]
     fn the_policy_opens_only_the_remote_services_in_use() {
-        let plain = csp(&[]);
+        let plain = csp(&[], false);
         let plain = plain.to_str().unwrap();
         assert!(plain.contains("connect-src 'self';"), "{plain}");
         assert!(!plain.contains("worker-src"), "{plain}");
-        let ivs = csp(&[
-            "wss://*.live-video.net".into(),
-            "wss://edge.ivschat.eu-west-1.amazonaws.com".into(),
-        ]);
+        let chat_only = csp(
+            &["wss://edge.ivschat.eu-west-1.amazonaws.com".into()],
+            false,
+        );
+        let chat_only = chat_only.to_str().unwrap();
+        assert!(
+            !chat_only.contains("blob:") && !chat_only.contains("wasm"),
+            "{chat_only}"
+        );
+        let ivs = csp(
+            &[
+                "wss://*.live-video.net".into(),
+                "wss://edge.ivschat.eu-west-1.amazonaws.com".into(),
+            ],
+            true,
+        );
         let ivs = ivs.to_str().unwrap();
         assert!(
             ivs.contains(
@@ -364,8 +381,9 @@ mod tests {
             "{ivs}"
         );
         assert!(ivs.contains("worker-src 'self' blob:"), "{ivs}");
+        assert!(ivs.contains("media-src 'self' blob:"), "{ivs}");
         assert!(
-            ivs.contains("script-src 'self';") && !ivs.contains("unsafe"),
+            ivs.contains("script-src 'self' 'wasm-unsafe-eval';") && !ivs.contains("unsafe-inline"),
             "{ivs}"
         );
     }

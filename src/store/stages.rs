@@ -101,21 +101,64 @@ impl Store {
         event_id: &str,
         user_id: Option<&str>,
         screen: bool,
+        publisher: bool,
         now: i64,
     ) -> StoreResult<()> {
         on_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO stage_participants (participant_id, event_id, user_id, screen, \
-                 issued_at) VALUES ($1, $2, $3, $4, $5)",
+                 issued_at, publisher) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(participant_id)
             .bind(event_id)
             .bind(user_id)
             .bind(screen)
             .bind(now)
+            .bind(publisher)
             .execute(pool)
             .await?;
             Ok(())
+        })
+    }
+
+    /// Records whether the newest token minted for a participant lets it publish.
+    pub async fn set_stage_publisher(
+        &self,
+        event_id: &str,
+        participant_id: &str,
+        publisher: bool,
+    ) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE stage_participants SET publisher = $3 \
+                 WHERE event_id = $1 AND participant_id = $2",
+            )
+            .bind(event_id)
+            .bind(participant_id)
+            .bind(publisher)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Every participant minted for the event's stage since `since`: whether each is a shared
+    /// screen, and whether its newest token lets it publish.
+    pub async fn stage_publishers(
+        &self,
+        event_id: &str,
+        since: i64,
+    ) -> StoreResult<std::collections::HashMap<String, (bool, bool)>> {
+        on_pool!(self, |pool| {
+            let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+                "SELECT participant_id, screen, publisher FROM stage_participants \
+                 WHERE event_id = $1 AND issued_at >= $2",
+            )
+            .bind(event_id)
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(p, s, x)| (p, (s, x))).collect())
         })
     }
 
@@ -145,9 +188,24 @@ impl Store {
         user_id: &str,
         since: i64,
     ) -> StoreResult<Vec<String>> {
+        Ok(self
+            .stage_participants_with(event_id, user_id, since)
+            .await?
+            .into_iter()
+            .map(|(p, _, _)| p)
+            .collect())
+    }
+
+    /// Like [`Store::stage_participants_of`], with whether each is a screen and a publisher.
+    pub async fn stage_participants_with(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        since: i64,
+    ) -> StoreResult<Vec<(String, bool, bool)>> {
         on_pool!(self, |pool| {
-            let rows: Vec<(String,)> = sqlx::query_as(
-                "SELECT participant_id FROM stage_participants \
+            Ok(sqlx::query_as(
+                "SELECT participant_id, screen, publisher FROM stage_participants \
                  WHERE event_id = $1 AND user_id = $2 AND issued_at >= $3 \
                  ORDER BY issued_at DESC, participant_id DESC LIMIT 50",
             )
@@ -155,8 +213,7 @@ impl Store {
             .bind(user_id)
             .bind(since)
             .fetch_all(pool)
-            .await?;
-            Ok(rows.into_iter().map(|(p,)| p).collect())
+            .await?)
         })
     }
 }

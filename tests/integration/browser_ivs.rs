@@ -75,6 +75,12 @@ async fn the_pages_join_an_ivs_stage_through_the_sdk() {
     .await;
     // A shared screen joins as a participant of its own with the screen token: featured in
     // the recording, sending only. Its echo through IVS is not subscribed (no feedback).
+    eval(
+        &presenter,
+        "const md = navigator.mediaDevices; const ask = md.getDisplayMedia.bind(md); \
+         md.getDisplayMedia = (c) => { window.__displayAsked = c; return ask(c); }; return true;",
+    )
+    .await;
     click(&presenter, Locator::Id("media-screen")).await;
     until(
         &presenter,
@@ -82,6 +88,10 @@ async fn the_pages_join_an_ivs_stage_through_the_sdk() {
         "const s = window.__ivs.stages[1]; return !!s && s.joined && s.published.includes('video');",
     )
     .await;
+    // The browser was asked for no more than the 720p IVS takes.
+    let asked = eval(&presenter, "return window.__displayAsked;").await;
+    assert_eq!(asked["video"]["height"]["max"], 720, "{asked}");
+    assert_eq!(asked["video"]["width"]["max"], 1280, "{asked}");
     let screen = t.claims(stage(&presenter, 1).await["token"].as_str().unwrap());
     assert_eq!(screen["attributes"]["featured"], "true");
     assert_eq!(
@@ -231,7 +241,9 @@ async fn the_pages_join_an_ivs_stage_through_the_sdk() {
     problems.extend(audit_in_place(&presenter, "the presenter's stage on IVS").await);
     assert!(problems.is_empty(), "{problems:#?}");
 
-    // Revoked: her page stops sending, and the server disconnects her participants on IVS.
+    // Sent back to the audience: her page stops sending and exchanges its token for one that
+    // only watches, on the same participant; the server ends only her (unused) screen
+    // participant, and after the grace leaves her watching.
     // (A fresh socket: the first one was not read during the audits, so the room cut it off
     // as stalled.)
     drop(room);
@@ -243,21 +255,28 @@ async fn the_pages_join_an_ivs_stage_through_the_sdk() {
         .await;
     until(
         &attendee,
-        "the speaker stopping",
-        "return window.__ivs.stages[0].published.length === 0;",
+        "the speaker stopping and exchanging her token",
+        "const s = window.__ivs.stages[0]; \
+         const claims = JSON.parse(atob(s.token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))); \
+         return s.published.length === 0 && claims.capabilities.allow_publish === false;",
     )
     .await;
+    let back = t.claims(stage(&attendee, 0).await["token"].as_str().unwrap());
+    assert_eq!(back["jti"], watching["jti"]);
+    assert_eq!(back["capabilities"]["allow_publish"], false);
+    app.clock.advance(chrono::Duration::seconds(11));
     let calls = t.calls().await;
     assert!(
-        ops(&calls).iter().all(|o| *o == "DisconnectParticipant") && !calls.is_empty(),
+        ops(&calls).iter().all(|o| *o == "DisconnectParticipant"),
         "{calls:?}"
     );
     assert!(
-        calls
+        !calls
             .iter()
             .any(|(_, b)| b["participantId"] == watching["jti"]),
-        "{calls:?}"
+        "she keeps watching: {calls:?}"
     );
+    assert_eq!(stage(&attendee, 0).await["left"], false);
 
     // The end: every page leaves the stage, and the stage is deleted.
     t.transition(&owner, &event, Transition::End).await;
@@ -325,4 +344,59 @@ async fn the_stand_in_matches_the_real_sdk() {
         "{seen:?}"
     );
     assert_eq!(seen[0], seen[1], "the real SDK, then the stand-in");
+}
+
+/// What the page's Content-Security-Policy lets the IVS SDK do, tried in Chromium: run
+/// WebAssembly, start a worker from a blob and play blob media on the IVS provider, and none
+/// of it on the embedded one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_policy_allows_what_the_ivs_sdk_needs_on_ivs_only() {
+    let real = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/static/vendor/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js"
+    );
+    let probe = "const refused = []; \
+         document.addEventListener('securitypolicyviolation', (e) => refused.push(e.effectiveDirective)); \
+         const load = (src) => new Promise((ok, no) => { const s = document.createElement('script'); \
+           s.src = src; s.onload = ok; s.onerror = no; document.head.append(s); }); \
+         const sdk = await load('/static/ivs-web-broadcast.js').then(() => !!window.IVSBroadcastClient, () => false); \
+         const wasm = await WebAssembly.instantiate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0])).then(() => true, () => false); \
+         const worker = await new Promise((ok) => { try { \
+           const w = new Worker(URL.createObjectURL(new Blob(['postMessage(1)'], { type: 'text/javascript' }))); \
+           w.onmessage = () => ok(true); w.onerror = () => ok(false); setTimeout(() => ok(false), 3000); \
+         } catch { ok(false); } }); \
+         const v = document.createElement('video'); \
+         v.src = URL.createObjectURL(new Blob([new Uint8Array(16)], { type: 'video/webm' })); \
+         document.body.append(v); \
+         await new Promise((ok) => setTimeout(ok, 500)); \
+         return { sdk, wasm, worker, media: !refused.includes('media-src'), refused };";
+    let driver = Driver::start().await;
+    let t = ivs::start_with(Backend::Sqlite, |o| o.ivs_web_sdk = Some(real.into())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = media_browser(&driver, dir.path()).await;
+    c.goto(&t.app.url("/")).await.unwrap();
+    let on_ivs = eval(&c, probe).await;
+    assert_eq!(
+        (
+            &on_ivs["sdk"],
+            &on_ivs["wasm"],
+            &on_ivs["worker"],
+            &on_ivs["media"]
+        ),
+        (&json!(true), &json!(true), &json!(true), &json!(true)),
+        "{on_ivs}"
+    );
+    c.close().await.unwrap();
+
+    let plain = crate::helpers::TestApp::spawn(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = media_browser(&driver, dir.path()).await;
+    c.goto(&plain.url("/")).await.unwrap();
+    let embedded = eval(&c, probe).await;
+    assert_eq!(
+        (&embedded["wasm"], &embedded["worker"], &embedded["media"]),
+        (&json!(false), &json!(false), &json!(false)),
+        "{embedded}"
+    );
+    c.close().await.unwrap();
 }

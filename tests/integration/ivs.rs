@@ -471,7 +471,8 @@ async fn tokens_follow_the_room_and_moderation_disconnects(b: Backend) {
         .to_string();
     assert!(t.calls().await.is_empty(), "granting costs no AWS call");
 
-    // Revoked: every participant of hers is disconnected, camera and screen.
+    // Sent back to the audience: her shared screen ends at once; her camera participant
+    // stays, since her page exchanges its token for one that only watches.
     let stage_arn = "arn:aws:ivs:eu-west-1:123456789012:stage/st1";
     room.send("revoke_speak", json!({ "user_id": ada.id }))
         .await;
@@ -484,12 +485,59 @@ async fn tokens_follow_the_room_and_moderation_disconnects(b: Backend) {
         )
     };
     assert_eq!(
-        sorted(t.calls().await),
-        sorted(vec![
-            disconnect(&ada_participant, "no longer on stage"),
-            disconnect(&ada_screen, "no longer on stage"),
-        ])
+        t.calls().await,
+        vec![disconnect(&ada_screen, "no longer on stage")]
     );
+    let (_, watch) = t
+        .ticket(&ada, &event, &format!("?participant={ada_participant}"))
+        .await;
+    assert_eq!(watch["role"], "subscriber");
+    assert_eq!(watch["participant_id"], json!(ada_participant));
+    t.app.clock.advance(Duration::seconds(11));
+    assert!(
+        t.calls().await.is_empty(),
+        "her page exchanged: she watches on"
+    );
+    // At the next look IVS still says she published (it means "ever"): she stays, and she
+    // does not count as sending.
+    t.fake.with(|s| {
+        s.session = Some("sess".into());
+        s.connected = vec![
+            json!({ "participantId": ada_participant, "userId": ada.id, "state": "CONNECTED", "published": true }),
+        ];
+    });
+    t.app.clock.advance(Duration::seconds(60));
+    let calls = t.calls().await;
+    assert_eq!(
+        ops(&calls),
+        ["GetStage", "ListParticipants", "GetComposition"],
+        "{calls:?}"
+    );
+    // A page that does not exchange loses the camera participant after the grace.
+    room.send("grant_speak", json!({ "user_id": ada.id })).await;
+    room.until_with("participant", |p| p["can_speak"] == true)
+        .await;
+    let (_, again) = t
+        .ticket(&ada, &event, &format!("?participant={ada_participant}"))
+        .await;
+    let ada_screen_again = again["screen"]["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    room.send("revoke_speak", json!({ "user_id": ada.id }))
+        .await;
+    room.until_with("participant", |p| p["can_speak"] == false)
+        .await;
+    assert_eq!(
+        t.calls().await,
+        vec![disconnect(&ada_screen_again, "no longer on stage")]
+    );
+    t.app.clock.advance(Duration::seconds(11));
+    assert_eq!(
+        t.calls().await,
+        vec![disconnect(&ada_participant, "no longer on stage")]
+    );
+    t.fake.with(|s| s.connected.clear());
 
     // Kicked: disconnected; she may come back with a new participant.
     let (_, bob_ticket) = t.ticket(&bob, &event, "").await;
@@ -510,6 +558,7 @@ async fn tokens_follow_the_room_and_moderation_disconnects(b: Backend) {
         sorted(vec![
             disconnect(&ada_participant, "banned from this event"),
             disconnect(&ada_screen, "banned from this event"),
+            disconnect(&ada_screen_again, "banned from this event"),
         ])
     );
     let (status, _) = t.ticket(&ada, &event, "").await;
@@ -715,13 +764,17 @@ async fn a_closed_account_and_a_removed_co_presenter_leave_the_stage(b: Backend)
         .as_str()
         .unwrap()
         .to_string();
+    // His screen ends at once; his camera participant, still holding a sending token once
+    // his page had time to exchange it (it reloads as an attendee's), after the grace.
     crate::decisions::remove_co_presenter(&t.app, &owner, &event, &ben).await;
     assert_eq!(
-        sorted(t.calls().await),
-        sorted(vec![
-            disconnect(&ben_camera, "no longer on stage"),
-            disconnect(&ben_screen, "no longer on stage"),
-        ])
+        t.calls().await,
+        vec![disconnect(&ben_screen, "no longer on stage")]
+    );
+    t.app.clock.advance(Duration::seconds(11));
+    assert_eq!(
+        t.calls().await,
+        vec![disconnect(&ben_camera, "no longer on stage")]
     );
 
     let ada = t.app.person("Ada").await;

@@ -192,6 +192,27 @@ impl FakeChat {
     }
 
     /// Waits until the relay has made `n` more calls (it runs after the commit, in order).
+    /// The SendEvent calls of the next relayed message, once all its parts arrived.
+    async fn next_message(&self) -> Vec<(String, Value)> {
+        let parts = |calls: &[(String, Value)]| {
+            calls.first().map_or(usize::MAX, |(_, b)| {
+                b["attributes"]["parts"].as_str().unwrap().parse().unwrap()
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n = {
+                let state = self.0.lock().unwrap();
+                (state.calls.len() >= parts(&state.calls)).then_some(state.calls.len())
+            };
+            if n.is_some() {
+                return self.take();
+            }
+            assert!(Instant::now() < deadline, "a whole message within 10 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn next_calls(&self, n: usize) -> Vec<(String, Value)> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -239,12 +260,8 @@ fn message(calls: &[(String, Value)]) -> Value {
             assert_eq!(b["roomIdentifier"], ROOM);
             assert_eq!(b["eventName"], "meetstage:message");
             assert_eq!(b["attributes"]["parts"], json!(calls.len().to_string()));
-            let size: usize = b["attributes"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|(k, v)| k.len() + v.as_str().unwrap().len())
-                .sum();
+            // As IVS receives them: JSON, every quote and backslash escaped.
+            let size = serde_json::to_string(&b["attributes"]).unwrap().len();
             assert!(size <= 1024, "IVS takes 1 KB of attributes, not {size}");
             (
                 b["attributes"]["part"].as_str().unwrap().parse().unwrap(),
@@ -359,6 +376,11 @@ async fn group_chat_is_delivered_by_ivs_chat_and_moderated_there(b: Backend) {
     let calls = fake.next_calls(2).await;
     assert!(calls.len() >= 2, "{calls:?}");
     assert_eq!(message(&calls)["text"], json!(long.trim()));
+    // The longest message, all characters that JSON escapes, stays within 1 KB too.
+    let escapes: String = "\"\\".chars().cycle().take(500).collect();
+    ada_ws.send("chat", json!({ "text": escapes })).await;
+    let calls = fake.next_message().await;
+    assert_eq!(message(&calls)["text"], json!(escapes));
 
     // IVS's id for the message (SendEvent's answer) is kept, and snapshots carry it, so a
     // page that loaded the message from a snapshot knows which one IVS deletes. (The room

@@ -60,6 +60,12 @@ pub enum Step {
     },
     /// End a person's connections to the event's chat room (kicked, banned, account closed).
     LeaveChat { user_id: String, reason: String },
+    /// A person may no longer send (no longer speaking or presenting). IVS cannot take a
+    /// participant's right to publish back, only end it for good, so their shared screens
+    /// end at once (`cameras` false) and, after a grace for the page to exchange its token
+    /// for one that only watches (`cameras` true), any camera participant still holding a
+    /// publishing token ends too. A page that exchanged keeps watching.
+    Unseat { user_id: String, cameras: bool },
     /// Check the stage against the room's rules; runs again while the stage is open.
     Reconcile,
 }
@@ -72,6 +78,7 @@ impl Step {
             Step::Close => "close".into(),
             Step::Disconnect { user_id, .. } => format!("disconnect:{user_id}"),
             Step::LeaveChat { user_id, .. } => format!("leave_chat:{user_id}"),
+            Step::Unseat { user_id, cameras } => format!("unseat:{cameras}:{user_id}"),
             Step::Reconcile => "reconcile".into(),
         }
     }
@@ -125,6 +132,21 @@ pub fn disconnect(event_id: &str, user: &str, reason: &str, now: i64) -> NewJob 
         chat: false,
     };
     job(event_id, step, now)
+}
+
+/// How long a page has to exchange its token after its person was sent off the stage.
+pub const UNSEAT_GRACE_MS: i64 = 10_000;
+
+/// The jobs that take a person off a remote stage while they keep watching ([`Step::Unseat`]).
+pub fn unseat(event_id: &str, user: &str, now: i64) -> [NewJob; 2] {
+    let step = |cameras| Step::Unseat {
+        user_id: user.to_string(),
+        cameras,
+    };
+    [
+        job(event_id, step(false), now),
+        job(event_id, step(true), now.saturating_add(UNSEAT_GRACE_MS)),
+    ]
 }
 
 /// The job that ends a person's connections to the event's IVS Chat room (kicked, banned,
@@ -197,6 +219,26 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
                 && let Some(room) = core.store.chat_room(&j.event_id).await?
             {
                 chat.disconnect(&room, &user_id, &reason).await?;
+            }
+        }
+        Step::Unseat { user_id, cameras } => {
+            if let Some(ivs) = ivs
+                && let Some(stage) = core.store.stage(&j.event_id).await?
+                && stage.closed_at.is_none()
+                && !may_send(core, &j.event_id, &user_id, status == Some(Status::Live)).await?
+            {
+                for (p, screen, publisher) in core
+                    .store
+                    .stage_participants_with(&j.event_id, &user_id, stage.created_at)
+                    .await?
+                {
+                    if publisher && (screen || cameras) {
+                        ivs.disconnect(&stage.arn, &p, "no longer on stage").await?;
+                        core.store
+                            .set_stage_publisher(&j.event_id, &p, false)
+                            .await?;
+                    }
+                }
             }
         }
         Step::LeaveChat { user_id, reason } => {
@@ -348,6 +390,13 @@ async fn reconcile(
         .into_iter()
         .map(|s| (s.user_id.clone(), s))
         .collect();
+    // What each participant's newest token allows, as we minted it. IVS's `published` only
+    // says a participant ever published: a speaker sent back to the audience whose page
+    // exchanged its token watches on, and is neither cut off nor counted as sending.
+    let minted = core
+        .store
+        .stage_publishers(event_id, stage.created_at)
+        .await?;
     let connected = ivs.connected(&stage.arn).await?;
     let mut anyone_sending = false;
     for p in &connected {
@@ -355,9 +404,14 @@ async fn reconcile(
         let banned = standing.is_some_and(|s| s.banned_at.is_some());
         let may_send =
             presenters.contains(&p.user_id) || (live && standing.is_some_and(|s| s.can_speak));
+        // One we did not mint (or no longer know) is held to what IVS reports.
+        let (screen, publisher) = minted
+            .get(&p.participant_id)
+            .copied()
+            .unwrap_or((false, true));
         let reason = if banned {
             Some("banned from this event")
-        } else if p.published && !may_send {
+        } else if !may_send && (screen || (p.published && publisher)) {
             Some("not allowed to send on this stage")
         } else {
             None
@@ -368,7 +422,7 @@ async fn reconcile(
                 ivs.disconnect(&stage.arn, &p.participant_id, reason)
                     .await?;
             }
-            None => anyone_sending |= p.published,
+            None => anyone_sending |= p.published && may_send && publisher,
         }
     }
     if !live {
@@ -442,8 +496,9 @@ pub async fn ticket(
     };
     let user = who.user.as_ref().map(|u| u.as_str());
     let now = core.clock.now_ms();
+    let sends = role != StageRole::Subscriber;
     let participant_id =
-        participant_for(core, event_id, user, held.participant, false, now).await?;
+        participant_for(core, event_id, user, held.participant, false, sends, now).await?;
     let at = ivs::Stage {
         arn: stage.arn.clone(),
         whip_url: stage.whip_url.clone(),
@@ -459,7 +514,7 @@ pub async fn ticket(
     let screen = if role == StageRole::Subscriber {
         None
     } else {
-        let p = participant_for(core, event_id, user, held.screen, true, now).await?;
+        let p = participant_for(core, event_id, user, held.screen, true, true, now).await?;
         Some(IvsScreen {
             token: mint(&p, true)?,
             participant_id: p,
@@ -489,17 +544,25 @@ pub async fn ticket(
 
 /// The participant id a token is minted for: the one the page holds, if it is this person's
 /// (same kind: camera or screen), or a new one recorded for later disconnects.
+/// The participant a token is minted for: the page's own (`held`), or a new one; either way
+/// the record says whether its newest token lets it publish.
 async fn participant_for(
     core: &Core,
     event_id: &EventId,
     user: Option<&str>,
     held: Option<&str>,
     screen: bool,
+    publisher: bool,
     now: i64,
 ) -> Result<String> {
     match held {
         Some(p) => match core.store.stage_participant(event_id, p).await? {
-            Some((owner, kind)) if owner.as_deref() == user && kind == screen => Ok(p.to_string()),
+            Some((owner, kind)) if owner.as_deref() == user && kind == screen => {
+                core.store
+                    .set_stage_publisher(event_id, p, publisher)
+                    .await?;
+                Ok(p.to_string())
+            }
             _ => Err(crate::features::forbidden(
                 "That stage connection is not yours.",
             )),
@@ -507,11 +570,21 @@ async fn participant_for(
         None => {
             let p = uuid::Uuid::now_v7().to_string();
             core.store
-                .add_stage_participant(&p, event_id, user, screen, now)
+                .add_stage_participant(&p, event_id, user, screen, publisher, now)
                 .await?;
             Ok(p)
         }
     }
+}
+
+/// Whether `user` may send on the event's stage now: a presenter, or (once live) someone a
+/// presenter brought on stage and did not ban.
+async fn may_send(core: &Core, event_id: &str, user: &str, live: bool) -> Result<bool> {
+    if super::presenter_ids(core, event_id).await?.contains(user) {
+        return Ok(true);
+    }
+    let standing = core.store.standing(event_id, user).await?;
+    Ok(live && standing.is_some_and(|s| s.can_speak && s.banned_at.is_none()))
 }
 
 /// A notice in the presenters' chat, in a transaction of its own (a job's finding, not a
