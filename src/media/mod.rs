@@ -173,6 +173,21 @@ impl MediaProvider {
         }
     }
 
+    /// How many people may send camera and microphone at once. An IVS stage takes 12
+    /// publishers and a shared screen is one of them, so one place is kept for it; the
+    /// embedded server carries a screen on its sharer's own connection.
+    pub fn seats(&self) -> usize {
+        match self {
+            MediaProvider::Embedded(_) => embedded::MAX_PUBLISHERS,
+            MediaProvider::Ivs(_) => embedded::MAX_PUBLISHERS - 1,
+        }
+    }
+
+    /// Whether a shared screen takes one of the stage's places of its own.
+    pub fn screen_takes_a_place(&self) -> bool {
+        matches!(self, MediaProvider::Ivs(_))
+    }
+
     /// Media connections this instance carries.
     pub fn connections(&self) -> usize {
         match self {

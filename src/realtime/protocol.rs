@@ -400,6 +400,7 @@ reasons! {
     BadDuration = "bad_duration": "Extend by 15, 30 or 60 minutes.",
     TooLate = "too_late": "The event cannot run longer than 8 hours.",
     NotOnStage = "not_on_stage": "Connect your camera or microphone to the stage before sharing a screen.",
+    StageFull = "stage_full": "The stage is full: send someone back to the audience first.",
     Unavailable = "unavailable": "Something went wrong on our side; try again.",
 }
 

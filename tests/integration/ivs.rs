@@ -35,6 +35,8 @@ both!(
     reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_recording,
     a_stage_that_could_not_be_recorded_is_deleted_at_once,
     a_closed_account_and_a_removed_co_presenter_leave_the_stage,
+    a_used_up_quota_is_said_to_the_presenters_and_tried_again,
+    a_shared_screen_counts_as_one_of_the_twelve,
 );
 
 const KEY_ARN: &str = "arn:aws:ivs:eu-west-1:123456789012:public-key/meetstageTest";
@@ -53,6 +55,10 @@ struct State {
     composition_state: String,
     /// Operations that fail once with a server error.
     fail_once: Vec<String>,
+    /// Operations refused while the account's quota is used up.
+    over_quota: Vec<String>,
+    /// When each paced call (GetStage, ListParticipants) arrived.
+    paced: Vec<std::time::Instant>,
 }
 
 #[derive(Clone, Default)]
@@ -81,6 +87,17 @@ impl FakeIvs {
         assert_signed(&headers, "AKIDIVSTEST", "eu-west-1", "ivs");
         let mut s = self.0.lock().unwrap();
         s.calls.push((op.clone(), body.clone()));
+        if op == "GetStage" || op == "ListParticipants" {
+            s.paced.push(std::time::Instant::now());
+        }
+        if s.over_quota.contains(&op) {
+            return (
+                StatusCode::PAYMENT_REQUIRED,
+                [("x-amzn-errortype", "ServiceQuotaExceededException")],
+                Json(json!({ "message": "quota exceeded" })),
+            )
+                .into_response();
+        }
         if let Some(i) = s.fail_once.iter().position(|o| *o == op) {
             s.fail_once.remove(i);
             return (
@@ -111,7 +128,14 @@ impl FakeIvs {
                 }, "participantTokens": [] })
             }
             "GetStage" => json!({ "stage": { "arn": body["arn"], "activeSessionId": s.session } }),
-            "ListParticipants" => json!({ "participants": s.connected }),
+            // Pages of at most `maxResults`, as IVS answers.
+            "ListParticipants" => {
+                let max = body["maxResults"].as_u64().unwrap_or(50) as usize;
+                let from: usize = body["nextToken"].as_str().map_or(0, |t| t.parse().unwrap());
+                let page: Vec<Value> = s.connected.iter().skip(from).take(max).cloned().collect();
+                let next = (from + max < s.connected.len()).then(|| (from + max).to_string());
+                json!({ "participants": page, "nextToken": next })
+            }
             "StartComposition" => {
                 s.compositions += 1;
                 let arn = format!(
@@ -787,4 +811,120 @@ async fn a_closed_account_and_a_removed_co_presenter_leave_the_stage(b: Backend)
         vec![disconnect(&ada_participant, "account closed")]
     );
     assert_eq!(t.ticket(&ada, &event, "").await.0, 401, "her session ended");
+}
+
+/// IVS answers GetStage and ListParticipants 5 times a second per account: reconciling a
+/// stage of 1,000 people (ten pages) never asks faster, and every page is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_keeps_under_the_list_participants_rate() {
+    let t = start(Backend::Sqlite).await;
+    let (_owner, _event) = t.app.live_event("members").await;
+    t.calls().await;
+    t.fake.with(|s| {
+        s.session = Some("sess".into());
+        s.connected = (0..1000)
+            .map(|i| json!({ "participantId": format!("p{i}"), "userId": "guest", "state": "CONNECTED", "published": false }))
+            .collect();
+        s.paced.clear();
+    });
+    t.app.clock.advance(Duration::seconds(61));
+    let calls = t.calls().await;
+    let lists = ops(&calls)
+        .iter()
+        .filter(|o| **o == "ListParticipants")
+        .count();
+    assert_eq!(lists, 10, "every page read: {:?}", ops(&calls));
+    let paced = t.fake.0.lock().unwrap().paced.clone();
+    assert_eq!(paced.len(), 11);
+    for (i, at) in paced.iter().enumerate() {
+        let within = paced[i..]
+            .iter()
+            .take_while(|b| b.duration_since(*at) < std::time::Duration::from_secs(1))
+            .count();
+        assert!(within <= 5, "{within} calls within a second");
+    }
+}
+
+/// An account out of stages or compositions: the presenters are told once, in words, and the
+/// step is tried again every minute until IVS has room.
+async fn a_used_up_quota_is_said_to_the_presenters_and_tried_again(b: Backend) {
+    use meetstage::features::live::stage::{NO_RECORDING, NO_STAGE};
+    let t = start(b).await;
+    t.fake.with(|s| s.over_quota = vec!["CreateStage".into()]);
+    let (owner, event) = t.app.staging_event("members").await;
+    assert_eq!(ops(&t.calls().await), ["CreateStage"]);
+    let mut room = t.app.ws(&event, Some(&owner)).await;
+    let (snapshot, _) = room.greeting().await;
+    let said = |snapshot: &Value, text: &str| {
+        snapshot["chat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["text"] == text)
+            .count()
+    };
+    assert_eq!(said(&snapshot, NO_STAGE), 1, "{snapshot}");
+    t.app.clock.advance(Duration::seconds(61));
+    assert_eq!(ops(&t.calls().await), ["CreateStage"], "tried again");
+    t.fake
+        .with(|s| s.over_quota = vec!["StartComposition".into()]);
+    t.app.clock.advance(Duration::seconds(61));
+    assert_eq!(ops(&t.calls().await), ["CreateStage"]);
+    t.transition(&owner, &event, events::Transition::GoLive)
+        .await;
+    assert!(ops(&t.calls().await).contains(&"StartComposition"));
+    let mut room = t.app.ws(&event, Some(&owner)).await;
+    let (snapshot, _) = room.greeting().await;
+    assert_eq!(said(&snapshot, NO_STAGE), 1, "said once: {snapshot}");
+    assert_eq!(said(&snapshot, NO_RECORDING), 1, "{snapshot}");
+    // Room again: the recording starts at the next try.
+    t.fake.with(|s| s.over_quota.clear());
+    t.app.clock.advance(Duration::seconds(61));
+    assert!(ops(&t.calls().await).contains(&"StartComposition"));
+    let attendee = t.app.person("Ada").await;
+    let mut ada = t.app.ws(&event, Some(&attendee)).await;
+    let (snapshot, _) = ada.greeting().await;
+    assert_eq!(said(&snapshot, NO_RECORDING), 0, "attendees are not told");
+}
+
+/// An IVS stage takes 12 publishers and a shared screen is one: presenters and speakers stop
+/// at 11, the 12th is refused in words, and the dashboard says so before anyone tries.
+async fn a_shared_screen_counts_as_one_of_the_twelve(b: Backend) {
+    let t = start(b).await;
+    let (owner, event) = t.app.live_event("members").await;
+    for i in 0..9 {
+        let co = t.app.person(&format!("Co{i}")).await;
+        crate::decisions::name_co_presenter(&t.app, &owner, &event, &co).await;
+    }
+    let mut room = t.app.ws(&event, Some(&owner)).await;
+    room.greeting().await;
+    let ada = t.app.person("Ada").await;
+    let bob = t.app.person("Bob").await;
+    for who in [&ada, &bob] {
+        let mut ws = t.app.ws(&event, Some(who)).await;
+        ws.greeting().await;
+    }
+    room.send("grant_speak", json!({ "user_id": ada.id })).await;
+    room.until_with("participant", |p| p["can_speak"] == true)
+        .await;
+    room.send("grant_speak", json!({ "user_id": bob.id })).await;
+    assert_eq!(room.error().await, "stage_full");
+    // Sending Ada back makes room for Bob.
+    room.send("revoke_speak", json!({ "user_id": ada.id }))
+        .await;
+    room.until_with("participant", |p| p["can_speak"] == false)
+        .await;
+    room.send("grant_speak", json!({ "user_id": bob.id })).await;
+    room.until_with("participant", |p| {
+        p["user_id"] == json!(bob.id) && p["can_speak"] == true
+    })
+    .await;
+    let (_, page) = t
+        .app
+        .text(&owner.client(), &format!("/events/{event}/live"))
+        .await;
+    assert!(
+        page.contains("a shared screen counts as one of 12"),
+        "the dashboard says so"
+    );
 }

@@ -190,15 +190,25 @@ pub async fn door(core: &Core, event: &EventView, user: Option<&User>) -> Result
 }
 
 async fn role_of(core: &Core, event: &EventView, user: &User) -> Result<RoomRole> {
-    Ok(
-        if user.id == event.owner_id || core.store.is_co_presenter(&event.id, &user.id).await? {
-            RoomRole::Presenter
-        } else if user.is_admin() {
-            RoomRole::Moderator
-        } else {
-            RoomRole::Attendee
-        },
-    )
+    let presents =
+        user.id == event.owner_id || core.store.is_co_presenter(&event.id, &user.id).await?;
+    Ok(room_role(presents, user.role))
+}
+
+/// Who someone is in a room, the one place it is decided: the event's presenters (owner and
+/// co-presenters) run it, site admins moderate it, everyone else signed in attends.
+pub fn room_role(presents: bool, site: super::accounts::Role) -> RoomRole {
+    use super::accounts::Role;
+    match (presents, site) {
+        (true, _) => RoomRole::Presenter,
+        (false, Role::Admin) => RoomRole::Moderator,
+        (false, Role::Member | Role::Organizer) => RoomRole::Attendee,
+    }
+}
+
+/// A site role read from a row; one no variant matches fails loudly.
+fn site_role(role: &str) -> Result<super::accounts::Role> {
+    super::accounts::Role::parse(role).ok_or_else(|| super::corrupt("user role", role))
 }
 
 /// The owner and co-presenters of an event.
@@ -310,13 +320,7 @@ pub async fn person(core: &Core, event_id: &str, user: &UserId) -> Result<Option
         return Ok(None);
     };
     let presenters = presenter_ids(core, event_id).await?;
-    let role = if presenters.contains(user.as_str()) {
-        RoomRole::Presenter
-    } else if row.role == "admin" {
-        RoomRole::Moderator
-    } else {
-        RoomRole::Attendee
-    };
+    let role = room_role(presenters.contains(user.as_str()), site_role(&row.role)?);
     Ok(Some(Person {
         user_id: user.clone(),
         name: row.display_name,
@@ -338,14 +342,8 @@ pub async fn present_elsewhere(
     let presenters = presenter_ids(core, event_id).await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(instance, id, name, site_role)| {
-            let role = if presenters.contains(&id) {
-                RoomRole::Presenter
-            } else if site_role == "admin" {
-                RoomRole::Moderator
-            } else {
-                RoomRole::Attendee
-            };
+        .filter_map(|(instance, id, name, site_role_text)| {
+            let role = room_role(presenters.contains(&id), site_role(&site_role_text).ok()?);
             let user_id = id.parse().ok()?;
             Some((
                 instance,

@@ -151,9 +151,24 @@ pub async fn restrict(
     apply(cx, user, c, "room.restrict", None, None).await
 }
 
-/// Permission to speak; granting lowers the person's hand.
+/// Permission to speak; granting lowers the person's hand. Nobody is brought on a stage that
+/// has no place left for them (presenters and speakers together, as the provider counts).
 pub async fn speak(cx: &Ctx<'_>, user: &UserId, allowed: bool) -> ActResult<Reply> {
     let name = target(cx, user).await?;
+    if allowed {
+        let presenters = super::presenter_ids(cx.core, &cx.event.id).await?.len();
+        let speakers = cx
+            .core
+            .store
+            .standings(&cx.event.id)
+            .await?
+            .iter()
+            .filter(|s| s.can_speak && s.banned_at.is_none() && s.user_id != user.as_str())
+            .count();
+        if presenters.saturating_add(speakers) >= cx.core.media.seats() {
+            return Err(Reason::StageFull.into());
+        }
+    }
     let c = StandingChange {
         can_speak: Some(allowed),
         ..Default::default()

@@ -178,8 +178,10 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
     match j.step {
         Step::Open => {
             if matches!(status, Some(Status::Staging | Status::Live)) {
-                if let Some(ivs) = ivs {
-                    open(core, ivs, &j.event_id, now).await?;
+                if let Some(ivs) = ivs
+                    && let Err(e) = open(core, ivs, &j.event_id, now).await
+                {
+                    return over_quota(core, &j, e, NO_STAGE, now).await;
                 }
                 if let Some(chat) = chat {
                     open_chat(core, chat, &j.event_id, now).await?;
@@ -190,9 +192,14 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
             if let Some(ivs) = ivs
                 && status == Some(Status::Live)
             {
-                let stage = open(core, ivs, &j.event_id, now).await?;
-                if stage.composition_arn.is_none() {
-                    record(core, ivs, &stage, &format!("{}-live", j.event_id)).await?;
+                let stage = match open(core, ivs, &j.event_id, now).await {
+                    Ok(stage) => stage,
+                    Err(e) => return over_quota(core, &j, e, NO_STAGE, now).await,
+                };
+                if stage.composition_arn.is_none()
+                    && let Err(e) = record(core, ivs, &stage, &format!("{}-live", j.event_id)).await
+                {
+                    return over_quota(core, &j, e, NO_RECORDING, now).await;
                 }
             }
         }
@@ -300,6 +307,19 @@ async fn open(core: &Core, ivs: &Ivs, event_id: &str, now: i64) -> anyhow::Resul
         )
         .await?;
     Ok(row)
+}
+
+/// Starts a new composition from reconcile; one IVS refuses for its quota is said once to the
+/// presenters and tried again at the next look.
+async fn record_or_say(core: &Core, ivs: &Ivs, stage: &StageRow, now: i64) -> anyhow::Result<()> {
+    let idempotency = format!("{}-{now}", stage.event_id);
+    match record(core, ivs, stage, &idempotency).await {
+        Err(e) if matches!(e.downcast_ref(), Some(ivs::IvsError::Quota(_))) => {
+            tell_presenters_once(core, &stage.event_id, NO_RECORDING).await?;
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 async fn record(core: &Core, ivs: &Ivs, stage: &StageRow, idempotency: &str) -> anyhow::Result<()> {
@@ -436,7 +456,7 @@ async fn reconcile(
             Ok(Composing::Stopped) | Err(ivs::IvsError::NotFound) => {
                 core.store.set_composition(event_id, None).await?;
                 if anyone_sending {
-                    record(core, ivs, stage, &format!("{event_id}-{now}")).await?;
+                    record_or_say(core, ivs, stage, now).await?;
                 }
             }
             Ok(Composing::Failed) => {
@@ -453,7 +473,7 @@ async fn reconcile(
             Err(e) => return Err(e.into()),
         },
         None if anyone_sending && ivs.records() => {
-            record(core, ivs, stage, &format!("{event_id}-{now}")).await?;
+            record_or_say(core, ivs, stage, now).await?;
         }
         None => {}
     }
@@ -589,6 +609,49 @@ async fn may_send(core: &Core, event_id: &str, user: &str, live: bool) -> Result
 
 /// A notice in the presenters' chat, in a transaction of its own (a job's finding, not a
 /// person's action).
+/// Tells the presenters (only them) what IVS would not do for their event, once: a quota
+/// that is used up is retried every minute, and said the first time.
+async fn tell_presenters_once(core: &Core, event_id: &str, text: &str) -> Result<()> {
+    if core.store.presenters_told(event_id, text).await? {
+        return Ok(());
+    }
+    tell_presenters(core, event_id, text).await
+}
+
+/// What the presenters are told when IVS's account quota stops a stage or a recording.
+pub const NO_STAGE: &str = "Amazon IVS has no stage left for this event: this AWS account \
+     runs as many stages as its quota allows. Media starts as soon as one is free (another \
+     event ends) or the operator raises the quota; we keep trying every minute.";
+pub const NO_RECORDING: &str = "Amazon IVS cannot record this event now: this AWS account \
+     records as many events at once as its quota allows (5). Recording starts as soon as \
+     another event's ends or the operator raises the quota; we keep trying every minute.";
+
+/// How often a step IVS refused for its quota is tried again.
+const QUOTA_RETRY_MS: i64 = 60_000;
+
+/// A step IVS refused because the account's quota is used up: the presenters are told (once)
+/// and the step runs again in a minute; any other failure fails the job (retried with backoff).
+async fn over_quota(
+    core: &Core,
+    j: &StageJob,
+    e: anyhow::Error,
+    text: &str,
+    now: i64,
+) -> anyhow::Result<()> {
+    if !matches!(e.downcast_ref(), Some(ivs::IvsError::Quota(_))) {
+        return Err(e);
+    }
+    tracing::warn!(event.id = %j.event_id, error = %e, "IVS quota used up; trying again in a minute");
+    tell_presenters_once(core, &j.event_id, text).await?;
+    let again = job(
+        &j.event_id,
+        j.step.clone(),
+        now.saturating_add(QUOTA_RETRY_MS),
+    );
+    core.store.schedule_job(&again, now).await?;
+    Ok(())
+}
+
 async fn tell_presenters(core: &Core, event_id: &str, text: &str) -> Result<()> {
     let mut change = crate::features::Change::new(core.clock.now_ms());
     let mut tx = core.store.begin().await?;

@@ -62,6 +62,9 @@ struct LivePage {
     /// For the organizer (or an admin): the co-presenters, and why naming one failed.
     co_presenters: Option<Vec<(String, String)>>,
     problem: Option<String>,
+    /// People who may send at once, and whether a shared screen takes one of those places.
+    seats: usize,
+    screen_takes_a_place: bool,
 }
 
 impl LivePage {
@@ -130,6 +133,8 @@ async fn live_page(
         extensions: &live::clock::EXTENSIONS,
         co_presenters,
         problem,
+        seats: s.core.media.seats(),
+        screen_takes_a_place: s.core.media.screen_takes_a_place(),
     }))
 }
 

@@ -29,6 +29,10 @@ pub enum IvsError {
     /// The stage, composition or participant is not there (any more).
     #[error("IVS: not found")]
     NotFound,
+    /// The account's quota is used up (stages, concurrent compositions): another event must
+    /// end first, or the quota be raised.
+    #[error("IVS {0}")]
+    Quota(String),
     #[error("IVS {0}")]
     Failed(String),
 }
@@ -59,14 +63,24 @@ pub struct Ivs {
     /// The IVS Web Broadcast SDK pages load, read once at start; None when it is not
     /// installed (pages then say so).
     pub web_sdk: Option<std::sync::Arc<str>>,
+    /// Paces the calls IVS limits per account (GetStage and ListParticipants: 5 a second)
+    /// across every stage this instance reconciles.
+    pace: std::sync::Arc<governor::DefaultDirectRateLimiter>,
 }
+
+/// At most this many paced calls a second (IVS allows 5 per account for each).
+const PACED_PER_SECOND: u32 = 4;
 
 fn failed<E: ProvideErrorMetadata + std::error::Error + 'static>(
     what: &str,
     e: SdkError<E>,
 ) -> IvsError {
+    let quota = e
+        .as_service_error()
+        .is_some_and(|s| s.code() == Some("ServiceQuotaExceededException"));
     match crate::aws::describe(what, &e) {
         (true, _) => IvsError::NotFound,
+        (false, text) if quota => IvsError::Quota(text),
         (false, text) => IvsError::Failed(text),
     }
 }
@@ -92,6 +106,11 @@ impl Ivs {
                 &settings.public_key_arn,
             )?),
             recording: settings.recording.clone(),
+            pace: std::sync::Arc::new(governor::RateLimiter::direct(
+                governor::Quota::with_period(std::time::Duration::from_secs(1) / PACED_PER_SECOND)
+                    .expect("a non-zero period")
+                    .allow_burst(std::num::NonZeroU32::MIN),
+            )),
             web_sdk: match tokio::fs::read_to_string(&settings.web_sdk).await {
                 Ok(js) => Some(js.into()),
                 Err(e) => {
@@ -238,6 +257,7 @@ impl Ivs {
 
     /// Everyone connected to the stage's current session (none when nobody is on it).
     pub async fn connected(&self, stage_arn: &str) -> Result<Vec<Connected>, IvsError> {
+        self.pace.until_ready().await;
         let stage = self
             .client
             .get_stage()
@@ -252,6 +272,7 @@ impl Ivs {
         let mut next = None;
         // Bounded: 100 pages of 100 is the largest stage IVS allows (10,000 subscribers).
         for _ in 0..100 {
+            self.pace.until_ready().await;
             let out = self
                 .client
                 .list_participants()

@@ -36,6 +36,22 @@ pub struct NewChat<'a> {
 }
 
 impl Store {
+    /// Whether the presenters of an event were already told `text` (a system notice kept for
+    /// them alone).
+    pub async fn presenters_told(&self, event_id: &str, text: &str) -> StoreResult<bool> {
+        on_pool!(self, |pool| {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "SELECT 1 FROM chat_messages WHERE event_id = $1 AND user_id IS NULL \
+                 AND direct = TRUE AND to_user IS NULL AND body = $2 LIMIT 1",
+            )
+            .bind(event_id)
+            .bind(text)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
+
     /// The last `limit` group messages and notices, oldest first; with `direct`, direct
     /// messages too (for presenters).
     pub async fn recent_chat(
