@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::{
     clock::Clock,
     config::Config,
+    features::reactions::Bus,
     features::{
         Core,
         accounts::Hasher,
@@ -17,7 +18,7 @@ use crate::{
     http::{self, AppState},
     jobs::Workers,
     mail::Mailer,
-    realtime::{Bus, Hub, Limits},
+    realtime::{Hub, Limits},
     store::Store,
 };
 
@@ -72,12 +73,12 @@ impl App {
                 reactions_per_min: config.room.reactions_per_min,
                 ..Limits::default()
             },
-            bus,
+            bus.clone(),
         );
         // What a committed change means beyond its rows, one reaction per concern; every
         // notice reaches each of them, on every instance (`features::reactions`).
         let reactions = Reactions::new(vec![
-            Arc::new(reactions::Rooms(hub.clone())),
+            Arc::new(hub.clone()),
             Arc::new(reactions::Media {
                 media: media.clone(),
                 store: store.clone(),
@@ -91,29 +92,32 @@ impl App {
             mailer,
             clock,
             hasher: Hasher::new(config.max_concurrent_hashes),
-            hub,
+            bus,
             reactions: reactions.clone(),
             secret,
             config: Arc::new(config),
         };
         if let Some(mut rosters) = rosters {
-            let hub = core.hub.clone();
+            let hub = hub.clone();
             tokio::spawn(async move {
                 while let Some((event, roster)) = rosters.recv().await {
                     hub.stage_changed(&event, roster);
                 }
             });
         }
-        crate::realtime::bus::listen(&core.store, move |scope, notice| {
-            reactions.heard(&scope, &notice)
-        })
+        // Rooms start over from a snapshot when notices may have been missed.
+        crate::features::reactions::bus::listen(
+            &core.store,
+            move |scope, notice| reactions.heard(&scope, &notice),
+            crate::realtime::room::mark_all_stale,
+        )
         .await
         .context("listening for live-room changes")?;
         crate::features::accounts::schedule_cleanup(&core)
             .await
             .context("scheduling clean-up")?;
         Ok(App {
-            state: AppState::new(core),
+            state: AppState::new(core, hub),
             listener,
             workers: true,
         })
@@ -148,12 +152,12 @@ impl App {
         let core = &state.core;
         if let Err(e) = core
             .store
-            .instance_seen(core.hub.instance(), core.clock.now_ms())
+            .instance_seen(state.hub.instance(), core.clock.now_ms())
             .await
         {
             tracing::warn!(error = %e, "instance heartbeat failed");
         }
-        let heartbeat = tokio::spawn(crate::realtime::heartbeat(core.clone()));
+        let heartbeat = tokio::spawn(crate::realtime::heartbeat(core.clone(), state.hub.clone()));
         let workers = self.workers.then(|| Workers::spawn(&state.core));
         let emf = core
             .config
@@ -166,7 +170,7 @@ impl App {
             shutdown_grace: state.core.config.shutdown_grace,
         };
         // Live-room sockets are not requests: tell them the server is going away.
-        let hub = state.core.hub.clone();
+        let hub = state.hub.clone();
         let shutdown = async move {
             shutdown.await;
             hub.shutdown();

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     clock::from_ms,
-    realtime::{AccountChange, Notice},
+    features::live::{AccountChange, Notice},
     store::admin::{Audit, UserChange},
 };
 

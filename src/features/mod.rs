@@ -16,11 +16,11 @@ pub mod validation;
 
 use std::sync::Arc;
 
+use self::live::{Notice, Scope};
 use crate::{
     clock::Clock,
     config::Config,
     mail::Mailer,
-    realtime::{Hub, Notice, Scope},
     store::{Effects, Store, StoreError, Tx},
 };
 
@@ -34,8 +34,8 @@ pub struct Core {
     pub clock: Clock,
     pub config: Arc<Config>,
     pub hasher: accounts::Hasher,
-    /// The live rooms of this instance, and the bus between instances.
-    pub hub: Hub,
+    /// Carries committed notices to every instance's reactions.
+    pub bus: reactions::Bus,
     /// What committed notices mean for rooms, media and chat (registered in `app.rs`).
     pub reactions: reactions::Reactions,
     /// Cameras, microphones and screens.
@@ -88,7 +88,7 @@ impl Core {
         tx.commit(&change.effects).await?;
         for (scope, notice) in change.notices {
             self.reactions.committed(self, &scope, &notice).await;
-            self.hub.bus().publish(scope, notice, |scope, notice| {
+            self.bus.publish(scope, notice, |scope, notice| {
                 self.reactions.heard(&scope, &notice)
             });
         }

@@ -62,7 +62,7 @@ pub fn router() -> Router<AppState> {
             get(|| async {
                 cached(
                     "text/javascript; charset=utf-8",
-                    crate::realtime::protocol::javascript(),
+                    crate::features::live::protocol::javascript(),
                 )
             }),
         )

@@ -40,6 +40,8 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub core: Core,
+    /// This instance's live rooms.
+    pub hub: crate::realtime::Hub,
     pub limits: security::RateLimiters,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -52,10 +54,11 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(core: Core) -> Self {
+    pub fn new(core: Core, hub: crate::realtime::Hub) -> Self {
         let limits = security::RateLimiters::new(&core.config.rate_limits);
         AppState(Arc::new(Inner {
             core,
+            hub,
             limits,
             metrics: crate::telemetry::metrics_handle(),
         }))

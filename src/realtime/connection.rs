@@ -17,14 +17,17 @@ use tokio::{
 };
 
 use super::{
+    Hub,
     outbox::{Drained, Outbox},
-    protocol::{self, Action, Out, Reason},
     room::{self, Join, RoomMsg},
     wire::{self, Inbound, Reader},
 };
 use crate::features::{
     Core,
-    live::{self, Participant},
+    live::{
+        self, Participant,
+        protocol::{self, Action, Out, Reason},
+    },
 };
 
 /// Milliseconds on a monotonic clock, for liveness checks.
@@ -35,7 +38,7 @@ pub fn mono_ms() -> u64 {
 }
 
 /// Serves an upgraded connection until either side ends it.
-pub async fn run(core: Core, upgraded: Upgraded, who: Participant) {
+pub async fn run(core: Core, hub: Hub, upgraded: Upgraded, who: Participant) {
     let parts = match upgraded.downcast::<TokioIo<TcpStream>>() {
         Ok(parts) => parts,
         Err(_) => {
@@ -44,7 +47,7 @@ pub async fn run(core: Core, upgraded: Upgraded, who: Participant) {
         }
     };
     let stream = parts.io.into_inner();
-    let limits = core.hub.limits().clone();
+    let limits = hub.limits().clone();
     let _ = stream.set_nodelay(true);
     if let Some(bytes) = limits.send_buffer {
         let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
@@ -52,12 +55,12 @@ pub async fn run(core: Core, upgraded: Upgraded, who: Participant) {
     let (read, write) = stream.into_split();
     let conn = room::next_conn_id();
     let outbox = Arc::new(Outbox::new(write, limits.outbox));
-    if let Some(inbox) = join(&core, conn, &who, &outbox).await {
+    if let Some(inbox) = join(&core, &hub, conn, &who, &outbox).await {
         // Hyper's read buffer would stay allocated behind any leftover bytes: copy them out.
         let pending = Bytes::copy_from_slice(&parts.read_buf);
         drop(parts.read_buf);
         let reader = Reader::new(pending, read, limits.max_inbound);
-        serve(&core, reader, &who, &outbox, &inbox, conn).await;
+        serve(&core, &hub, reader, &who, &outbox, &inbox, conn).await;
         // The room must hear of the leave, or it would count a ghost: wait for space.
         let _ = inbox.send(RoomMsg::Leave { conn }).await;
     }
@@ -69,15 +72,16 @@ pub async fn run(core: Core, upgraded: Upgraded, who: Participant) {
 /// drops the request, and the next attempt starts a new one.
 async fn join(
     core: &Core,
+    hub: &Hub,
     conn: u64,
     who: &Participant,
     outbox: &Arc<Outbox>,
 ) -> Option<mpsc::Sender<RoomMsg>> {
     let event_id = who.event_id.to_string();
     for _ in 0..3 {
-        let inbox = core
-            .hub
-            .room(&event_id, || room::start(core.clone(), event_id.clone()));
+        let inbox = hub.room(&event_id, || {
+            room::start(core.clone(), hub.clone(), event_id.clone())
+        });
         let (reply, joined) = oneshot::channel();
         let msg = RoomMsg::Join(Box::new(Join {
             conn,
@@ -101,6 +105,7 @@ async fn join(
 /// connection is over.
 async fn serve<R: tokio::io::AsyncRead + Unpin>(
     core: &Core,
+    hub: &Hub,
     reader: Reader<R>,
     who: &Participant,
     outbox: &Outbox,
@@ -137,8 +142,8 @@ async fn serve<R: tokio::io::AsyncRead + Unpin>(
                 metrics::counter!("meetstage_room_frames_in_total").increment(1);
                 // Boxed: the action's future is large and exists only while it runs, so an
                 // idle connection's task stays small.
-                if let Some(reply) = Box::pin(handle(core, who, &text, inbox, conn)).await {
-                    outbox.push(reply.frame(None));
+                if let Some(reply) = Box::pin(handle(core, hub, who, &text, inbox, conn)).await {
+                    outbox.push(wire::message(&reply, None));
                 }
             }
             Ok(Inbound::Reply(pong)) => {
@@ -162,6 +167,7 @@ async fn serve<R: tokio::io::AsyncRead + Unpin>(
 /// sender gets back (an error, or a reply).
 async fn handle(
     core: &Core,
+    hub: &Hub,
     who: &Participant,
     text: &str,
     inbox: &mpsc::Sender<RoomMsg>,
@@ -172,7 +178,7 @@ async fn handle(
         Err((name, reason)) => return Some(Out::error(name.as_deref(), reason)),
     };
     let name = action.name();
-    if let Err(reason) = core.hub.allow(who, &action) {
+    if let Err(reason) = hub.allow(who, &action) {
         return Some(Out::error(Some(name), reason));
     }
     match action {

@@ -8,10 +8,8 @@
 //! - [`connection`]: one socket's reader and writer.
 //! - [`bus`]: carries notices to every instance (in process, or Postgres `LISTEN/NOTIFY`).
 
-pub mod bus;
 pub mod connection;
 pub mod outbox;
-pub mod protocol;
 pub mod room;
 pub mod wire;
 
@@ -21,133 +19,17 @@ use std::{
 };
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::features::{
-    ids::{MessageId, QuestionId, UserId},
-    live::Participant,
+    ids::UserId,
+    live::{
+        Notice, Participant, Scope,
+        protocol::{Action, Reason},
+    },
+    reactions::Bus,
 };
-pub use bus::Bus;
-
-use protocol::{Action, Reason};
 pub use room::RoomMsg;
-
-/// What changed in an event, as small as a database notification: the rooms reload the rest.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "k", rename_all = "snake_case")]
-pub enum Notice {
-    /// The event changed status or times: reload the clock.
-    Status,
-    /// The event stops on its own at `ends_at` (ms since the epoch).
-    EndingSoon {
-        minutes_left: u32,
-        ends_at: i64,
-    },
-    Question {
-        id: QuestionId,
-    },
-    /// `user` voted for question `id`: the count changed, and their own view.
-    Vote {
-        id: QuestionId,
-        user: UserId,
-    },
-    Hand {
-        user: UserId,
-    },
-    Chat {
-        id: MessageId,
-    },
-    ChatSettings,
-    /// Presenters changed what `user` may do.
-    Standing {
-        user: UserId,
-    },
-    /// `user` became or stopped being a co-presenter: their sockets close so their pages load
-    /// again in the new role.
-    Role {
-        user: UserId,
-    },
-    /// `user` was kicked (`banned` false) or banned: their sockets close.
-    Removed {
-        user: UserId,
-        banned: bool,
-    },
-    /// `user` may no longer send on the stage: no longer speaking, banned from the event, or
-    /// no longer a co-presenter.
-    Unseated {
-        user: UserId,
-    },
-    /// Something about `user`'s account changed, in every event at once (published with
-    /// [`Scope::Everywhere`]).
-    Account {
-        user: UserId,
-        change: AccountChange,
-    },
-    /// Someone joined or left on another instance.
-    Presence {
-        instance: String,
-        user: Option<UserId>,
-        joined: bool,
-        anonymous: u64,
-    },
-    /// Reactions counted on one instance over the last interval.
-    Reactions {
-        instance: String,
-        counts: Vec<(String, u64)>,
-    },
-}
-
-/// What changed about an account, for every room and stage the person is in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "c", rename_all = "snake_case")]
-pub enum AccountChange {
-    /// Disabled, banned from the platform or deleted: out of every room, stage and chat.
-    Closed,
-    /// The site role changed (e.g. an admin no longer moderates): pages load again.
-    Role,
-    /// Sessions ended: only the one with this hash, all but the one with this hash, or all.
-    SignedOut {
-        only: Option<String>,
-        except: Option<String>,
-    },
-}
-
-impl AccountChange {
-    /// Whether a socket opened with `session` (a session's hash; None for none) is affected.
-    pub fn reaches(&self, session: Option<&str>) -> bool {
-        match self {
-            AccountChange::Closed | AccountChange::Role => true,
-            AccountChange::SignedOut { only, except } => match (only, except) {
-                (Some(only), _) => session == Some(only.as_str()),
-                (None, Some(except)) => session != Some(except.as_str()),
-                (None, None) => true,
-            },
-        }
-    }
-}
-
-/// Where a notice goes: one event's room, stage and chat, or every event's.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Scope {
-    Event(String),
-    Everywhere,
-}
-
-impl Scope {
-    pub fn event(id: impl std::fmt::Display) -> Scope {
-        Scope::Event(id.to_string())
-    }
-
-    /// The event, when the notice is about one.
-    pub fn event_id(&self) -> Option<&str> {
-        match self {
-            Scope::Event(e) => Some(e),
-            Scope::Everywhere => None,
-        }
-    }
-}
 
 /// Sizes and bounds of rooms and sockets.
 #[derive(Clone, Debug)]
@@ -186,8 +68,8 @@ impl Default for Limits {
 
 /// Tells the database this instance is alive, and closes the visits of instances that
 /// stopped saying so (they crashed, or were killed, before their people could leave).
-pub async fn heartbeat(core: crate::features::Core) {
-    let every = core.hub.limits().heartbeat;
+pub async fn heartbeat(core: crate::features::Core, hub: Hub) {
+    let every = hub.limits().heartbeat;
     let gone_after = i64::try_from(every.saturating_mul(3).as_millis()).unwrap_or(i64::MAX);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -195,7 +77,7 @@ pub async fn heartbeat(core: crate::features::Core) {
         tick.tick().await;
         let now = core.clock.now_ms();
         let swept = async {
-            core.store.instance_seen(core.hub.instance(), now).await?;
+            core.store.instance_seen(hub.instance(), now).await?;
             core.store
                 .close_abandoned_visits(now.saturating_sub(gone_after))
                 .await
@@ -205,6 +87,14 @@ pub async fn heartbeat(core: crate::features::Core) {
             Ok(n) => tracing::info!(visits = n, "closed visits left open by a stopped instance"),
             Err(e) => tracing::warn!(error = %e, "instance heartbeat failed"),
         }
+    }
+}
+
+/// The live rooms of this instance as a reaction: each committed notice goes to its event's
+/// room (or to every room), which turns it into messages for its sockets or closes some.
+impl crate::features::reactions::Reaction for Hub {
+    fn heard(&self, scope: &Scope, notice: &Notice) {
+        self.deliver(scope, notice.clone());
     }
 }
 

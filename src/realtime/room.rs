@@ -20,15 +20,16 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AccountChange, Notice,
     outbox::{Outbox, Pushed},
-    protocol::{Close, Gone, Out, Person, PresenceView, Reactions, RoomRole, Snapshot},
     wire,
 };
 use crate::features::{
     Core,
     ids::UserId,
-    live::{self, Loaded, Participant, To},
+    live::{
+        self, Closing, Loaded, Notice, Participant, To,
+        protocol::{Gone, Out, Person, PresenceView, Reactions, RoomRole, Snapshot},
+    },
 };
 
 /// How often presence counts and reaction bursts are sent: one frame per interval, however
@@ -123,6 +124,7 @@ struct Remote {
 
 struct Room {
     core: Core,
+    hub: super::Hub,
     event_id: String,
     me: mpsc::Sender<RoomMsg>,
     attendees: Stream,
@@ -144,10 +146,11 @@ struct Room {
 }
 
 /// Starts the room of `event_id`; it stops by itself when its last connection leaves.
-pub fn start(core: Core, event_id: String) -> mpsc::Sender<RoomMsg> {
+pub fn start(core: Core, hub: super::Hub, event_id: String) -> mpsc::Sender<RoomMsg> {
     let (tx, rx) = mpsc::channel(INBOX);
     let room = Room {
         core,
+        hub,
         event_id,
         me: tx.clone(),
         attendees: Stream::default(),
@@ -192,7 +195,7 @@ impl Room {
         }
         // Leave the hub first, so new joins start a new room; joins already queued here
         // see their reply dropped and try again.
-        self.core.hub.forget(&self.event_id, &self.me);
+        self.hub.forget(&self.event_id, &self.me);
         inbox.close();
         for conn in self.conns.values() {
             conn.outbox
@@ -260,7 +263,7 @@ impl Room {
         }
         let snapshot = Out::Snapshot(Box::new(self.snapshot_for(role)));
         let stream = self.stream(role);
-        let b = snapshot.frame(Some(stream.seq));
+        let b = wire::message(&snapshot, Some(stream.seq));
         stream.cached = Some(b.clone());
         Some(b)
     }
@@ -297,7 +300,7 @@ impl Room {
         };
         stream.seq += 1;
         stream.cached = None;
-        let frame = out.frame(Some(stream.seq));
+        let frame = wire::message(&out, Some(stream.seq));
         let mut delivered = 0u64;
         for (id, c) in &self.conns {
             if c.role.runs_room() != presenters {
@@ -378,7 +381,7 @@ impl Room {
         match live::you(&self.core, &who).await {
             Ok(you) => {
                 outbox.push_stream(&snapshot);
-                outbox.push(Out::You(Box::new(you)).frame(None));
+                outbox.push(wire::message(&Out::You(Box::new(you)), None));
             }
             Err(e) => {
                 tracing::error!(error = %e, event.id = %self.event_id, "loading a person failed");
@@ -408,7 +411,7 @@ impl Room {
                 } else {
                     let attendance = uuid::Uuid::now_v7().to_string();
                     let now = self.core.clock.now_ms();
-                    let instance = self.core.hub.instance().to_string();
+                    let instance = self.hub.instance().to_string();
                     if let Err(e) = self
                         .core
                         .store
@@ -490,15 +493,8 @@ impl Room {
 
     /// Forgets instances silent for three heartbeats: they stopped without saying who left.
     fn forget_silent(&mut self) {
-        let limit = u64::try_from(
-            self.core
-                .hub
-                .limits()
-                .heartbeat
-                .saturating_mul(3)
-                .as_millis(),
-        )
-        .unwrap_or(u64::MAX);
+        let limit = u64::try_from(self.hub.limits().heartbeat.saturating_mul(3).as_millis())
+            .unwrap_or(u64::MAX);
         let now = super::connection::mono_ms();
         let silent: Vec<String> = self
             .remote
@@ -523,10 +519,10 @@ impl Room {
         if let Ok(event) = self.event_id.parse() {
             self.stage = self.core.media.roster(&event);
         }
-        if !self.core.hub.is_shared() {
+        if !self.hub.is_shared() {
             return;
         }
-        let instance = self.core.hub.instance().to_string();
+        let instance = self.hub.instance().to_string();
         match live::present_elsewhere(&self.core, &self.event_id, &instance).await {
             Ok(found) => {
                 let now = super::connection::mono_ms();
@@ -542,13 +538,13 @@ impl Room {
 
     /// Lets other instances know someone came or went here.
     fn tell_others(&self, user: Option<UserId>, joined: bool) {
-        if !self.core.hub.is_shared() {
+        if !self.hub.is_shared() {
             return;
         }
-        self.core.hub.publish(
+        self.hub.publish(
             &self.event_id,
             Notice::Presence {
-                instance: self.core.hub.instance().to_string(),
+                instance: self.hub.instance().to_string(),
                 user,
                 joined,
                 anonymous: self.guests,
@@ -558,23 +554,10 @@ impl Room {
 
     async fn notice(&mut self, notice: Notice) {
         match notice {
-            Notice::Removed { user, banned } => {
-                let close = if banned { Close::Banned } else { Close::Kicked };
-                let removed = Out::Removed(super::protocol::RemovedView {
-                    banned,
-                    reason: close.reason().to_string(),
-                })
-                .frame(None);
-                self.close_person(&user, close, Some(removed), |_| true);
-            }
-            Notice::Role { user } => self.close_person(&user, Close::Role, None, |_| true),
-            Notice::Account { user, change } => {
-                let close = match change {
-                    AccountChange::Closed => Close::Account,
-                    AccountChange::Role => Close::Role,
-                    AccountChange::SignedOut { .. } => Close::SignedOut,
-                };
-                self.close_person(&user, close, None, |session| change.reaches(session));
+            Notice::Removed { .. } | Notice::Role { .. } | Notice::Account { .. } => {
+                if let Some(c) = live::closing(&notice) {
+                    self.close_person(c);
+                }
             }
             // The stage's business; the standing that came with it tells the pages.
             Notice::Unseated { .. } => {}
@@ -584,7 +567,7 @@ impl Room {
                 joined,
                 anonymous,
             } => {
-                if instance == self.core.hub.instance() {
+                if instance == self.hub.instance() {
                     return;
                 }
                 // The role is recomputed here from the record, never taken from the notice.
@@ -612,7 +595,7 @@ impl Room {
                 self.presence_changed = true;
             }
             Notice::Reactions { instance, counts } => {
-                if instance == self.core.hub.instance() {
+                if instance == self.hub.instance() {
                     return;
                 }
                 let r = Out::Reactions(Reactions {
@@ -639,24 +622,18 @@ impl Room {
         }
     }
 
-    /// Closes the sockets of `user` (those whose session `which` picks), after `last`.
-    fn close_person(
-        &self,
-        user: &UserId,
-        close: Close,
-        last: Option<Bytes>,
-        which: impl Fn(Option<&str>) -> bool,
-    ) {
-        let frame = wire::close(close.code(), close.reason());
-        for c in self
-            .conns
-            .values()
-            .filter(|c| c.user.as_ref() == Some(user) && which(c.session.as_deref()))
-        {
+    /// Closes the sockets a notice closes (of one person; of some of their sessions), each
+    /// after the last message it is to read.
+    fn close_person(&self, c: Closing) {
+        let frame = wire::close(c.close.code(), c.close.reason());
+        let last = c.last.as_ref().map(|out| wire::message(out, None));
+        for conn in self.conns.values().filter(|conn| {
+            conn.user.as_ref() == Some(&c.user) && c.reaches(conn.session.as_deref())
+        }) {
             if let Some(last) = &last {
-                c.outbox.push(last.clone());
+                conn.outbox.push(last.clone());
             }
-            c.outbox.close(Some(frame.clone()));
+            conn.outbox.close(Some(frame.clone()));
         }
     }
 
@@ -669,7 +646,7 @@ impl Room {
             To::Attendees => self.publish(false, out),
             To::Presenters => self.publish(true, out),
             To::Person(user) => {
-                let frame = out.frame(None);
+                let frame = wire::message(&out, None);
                 for c in self
                     .conns
                     .values()
@@ -701,7 +678,7 @@ impl Room {
     /// Pings quiet sockets and cuts off those that stopped answering: a client that stops
     /// reading is gone within the stall bound, however little the room sends.
     fn check_liveness(&self) {
-        let stall = u64::try_from(self.core.hub.limits().stall.as_millis()).unwrap_or(u64::MAX);
+        let stall = u64::try_from(self.hub.limits().stall.as_millis()).unwrap_or(u64::MAX);
         let now = super::connection::mono_ms();
         for c in self.conns.values() {
             let blocked = c.outbox.blocked_since.load(Ordering::Relaxed);
@@ -727,7 +704,7 @@ impl Room {
         if self.ticks.is_multiple_of(4) {
             self.check_liveness();
         }
-        let beat = (self.core.hub.limits().heartbeat.as_millis() / TICK.as_millis()).max(1);
+        let beat = (self.hub.limits().heartbeat.as_millis() / TICK.as_millis()).max(1);
         if u128::from(self.ticks).is_multiple_of(beat) {
             // Said even when nothing changed, so the others know this instance is alive.
             self.tell_others(None, true);
@@ -744,11 +721,11 @@ impl Room {
         }
         if !self.reactions.is_empty() {
             let counts = std::mem::take(&mut self.reactions);
-            if self.core.hub.is_shared() {
-                self.core.hub.publish(
+            if self.hub.is_shared() {
+                self.hub.publish(
                     &self.event_id,
                     Notice::Reactions {
-                        instance: self.core.hub.instance().to_string(),
+                        instance: self.hub.instance().to_string(),
                         counts: counts.iter().map(|(k, v)| (k.clone(), *v)).collect(),
                     },
                 );

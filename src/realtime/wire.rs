@@ -44,6 +44,11 @@ fn frame(opcode: u8, payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// A room message as one text frame, ready for any number of sockets.
+pub fn message(out: &crate::features::live::protocol::Out, seq: Option<u64>) -> Bytes {
+    text(&out.json(seq))
+}
+
 /// A complete text frame, ready for any number of sockets.
 pub fn text(payload: &[u8]) -> Bytes {
     frame(OP_TEXT, payload)

@@ -807,9 +807,9 @@ async fn silent_instances_stop_counting_and_their_visits_close(backend: Backend)
         .await
         .unwrap();
     // Another instance says Ghost and two guests are in the room, then never speaks again.
-    app.core.hub.publish(
-        &event,
-        meetstage::realtime::Notice::Presence {
+    app.core.reactions.heard(
+        &meetstage::features::live::Scope::event(&event),
+        &meetstage::features::live::Notice::Presence {
             instance: "silent".into(),
             user: Some(ghost.id.parse().unwrap()),
             joined: true,

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use super::{Change, Core, Error, FieldErrors, Result, email, new_id};
 use crate::{
     clock::from_ms,
+    features::live::{AccountChange, Notice},
     jobs::Job,
-    realtime::{AccountChange, Notice},
     store::{
         Conflict, StoreError, Tx,
         accounts::{NewUser, UserRow},

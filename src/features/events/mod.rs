@@ -175,7 +175,7 @@ async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
         .effects
         .jobs
         .extend(live::stage::on_cancel(core, &event.id, now));
-    change.notify(&event.id, crate::realtime::Notice::Status);
+    change.notify(&event.id, crate::features::live::Notice::Status);
     let mut tx = core.store.begin().await?;
     if !tx.cancel_event(&event.id, now).await? {
         return Ok(false);
@@ -236,7 +236,7 @@ pub(crate) async fn apply_transition(
         .effects
         .jobs
         .extend(live::stage::on_transition(core, &event.id, t, now));
-    change.notify(&event.id, crate::realtime::Notice::Status);
+    change.notify(&event.id, crate::features::live::Notice::Status);
     let mut tx = core.store.begin().await?;
     if !tx
         .transition_event(&event.id, from.as_str(), to.as_str(), now)

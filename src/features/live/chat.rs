@@ -6,11 +6,11 @@ use std::collections::HashSet;
 
 use super::{ActResult, Ctx, Reply, To, user_id};
 use crate::{
-    features::{Change, Core, Result, corrupt, ids::MessageId, ids::UserId},
-    realtime::{
+    features::live::{
         Notice,
         protocol::{ChatView, Gone, Out, Reason, RoomRole},
     },
+    features::{Change, Core, Result, corrupt, ids::MessageId, ids::UserId},
     store::{
         StoreResult, Tx,
         live::{ChatRow, NewChat},

@@ -9,16 +9,16 @@ use serde::{Deserialize, Serialize};
 use super::{ActResult, Ctx, Reply, chat};
 use crate::{
     clock::from_ms,
+    features::live::{
+        Notice,
+        protocol::{ClockView, Reason},
+    },
     features::{
         Change, Core, Result,
         email::cancel_reminders,
         events::{EventView, Status, Transition, apply_transition},
     },
     jobs::Job,
-    realtime::{
-        Notice,
-        protocol::{ClockView, Reason},
-    },
     store::NewJob,
 };
 

@@ -3,11 +3,11 @@
 
 use super::{ActResult, Ctx, Reply, user_id};
 use crate::{
-    features::{Change, Result, ids::UserId},
-    realtime::{
+    features::live::{
         Notice,
         protocol::{HandView, Reason},
     },
+    features::{Change, Result, ids::UserId},
     store::live::HandRow,
 };
 

@@ -12,9 +12,13 @@ pub mod chat;
 pub mod clock;
 pub mod hands;
 pub mod moderation;
+pub mod notice;
 pub mod presenters;
+pub mod protocol;
 pub mod questions;
 pub mod stage;
+
+pub use notice::{AccountChange, Notice, Scope};
 
 use std::collections::HashSet;
 
@@ -22,18 +26,15 @@ pub use clock::{
     EndOfSession, auto_stop, end_jobs, end_warning, stop_at, stops_at, transition_unschedules,
 };
 
+use self::protocol::{
+    Action, Close, EndingSoonView, Gone, Out, ParticipantView, Person, Reason, RoomRole, Snapshot,
+    Standing, VoteView, You,
+};
 use super::{
     Core, Error, Result,
     accounts::User,
     events::{EventView, Status, get_row},
     ids::{EventId, UserId},
-};
-use crate::realtime::{
-    Notice,
-    protocol::{
-        Action, EndingSoonView, Gone, Out, ParticipantView, Person, Reason, RoomRole, Snapshot,
-        Standing, VoteView, You,
-    },
 };
 
 /// The reactions a room offers, with the word shown beside each.
@@ -473,6 +474,63 @@ pub async fn you(core: &Core, who: &Participant) -> Result<You> {
     Ok(you)
 }
 
+/// Sockets a notice closes: whose, with which code, after which last message; `account`
+/// narrows it to the sessions an account change reaches (a logout closes that session's).
+pub struct Closing {
+    pub user: UserId,
+    pub close: Close,
+    pub last: Option<Out>,
+    pub account: Option<notice::AccountChange>,
+}
+
+impl Closing {
+    /// Whether a socket opened with `session` (its hash; None for none) closes.
+    pub fn reaches(&self, session: Option<&str>) -> bool {
+        self.account.as_ref().is_none_or(|a| a.reaches(session))
+    }
+}
+
+/// The sockets a notice closes, if any: a kick or ban from the event, a new role, an account
+/// closed or signed out.
+pub fn closing(notice: &Notice) -> Option<Closing> {
+    use notice::AccountChange;
+    let (user, close, account) = match notice {
+        Notice::Removed { user, banned } => {
+            let close = if *banned {
+                Close::Banned
+            } else {
+                Close::Kicked
+            };
+            let last = Out::Removed(protocol::RemovedView {
+                banned: *banned,
+                reason: close.reason().to_string(),
+            });
+            return Some(Closing {
+                user: user.clone(),
+                close,
+                last: Some(last),
+                account: None,
+            });
+        }
+        Notice::Role { user } => (user, Close::Role, None),
+        Notice::Account { user, change } => {
+            let close = match change {
+                AccountChange::Closed => Close::Account,
+                AccountChange::Role => Close::Role,
+                AccountChange::SignedOut { .. } => Close::SignedOut,
+            };
+            (user, close, Some(change.clone()))
+        }
+        _ => return None,
+    };
+    Some(Closing {
+        user: user.clone(),
+        close,
+        last: None,
+        account,
+    })
+}
+
 /// Who a room message is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum To {
@@ -530,7 +588,7 @@ pub async fn render(core: &Core, event_id: &str, notice: &Notice) -> Result<Vec<
         Notice::Chat { id } => chat::render(core, event_id, id, &mut out).await?,
         Notice::ChatSettings => out.push((
             To::Everyone,
-            Out::ChatSettings(crate::realtime::protocol::ChatSettings {
+            Out::ChatSettings(crate::features::live::protocol::ChatSettings {
                 open: core.store.chat_open(event_id).await?,
             }),
         )),

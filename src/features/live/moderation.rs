@@ -4,15 +4,15 @@
 
 use super::{ActResult, Ctx, Reply, chat, user_id};
 use crate::{
+    features::live::{
+        Notice,
+        protocol::{ParticipantView, Reason, Standing},
+    },
     features::{
         Change, Result,
         ids::{EventId, UserId},
     },
     media::MediaProvider,
-    realtime::{
-        Notice,
-        protocol::{ParticipantView, Reason, Standing},
-    },
     store::{
         Store,
         live::{StandingChange, StandingRow},

@@ -4,13 +4,13 @@
 
 use super::{Participant, user_id};
 use crate::{
+    features::live::{Notice, protocol::RoomRole},
     features::{
         Change, Core, Error, FieldErrors, Result,
         accounts::{Email, Session, User, random_token, token_hash},
         events::{EventView, Status, get_managed, get_row},
         ids::{EventId, UserId},
     },
-    realtime::{Notice, protocol::RoomRole},
 };
 
 /// (user id, display name) of each co-presenter, in the order they were named.

@@ -3,11 +3,11 @@
 
 use super::{ActResult, Ctx, Reply, To, user_id};
 use crate::{
-    features::{Change, Core, Result, corrupt, ids::QuestionId},
-    realtime::{
+    features::live::{
         Notice,
         protocol::{Gone, Out, QuestionView, Reason},
     },
+    features::{Change, Core, Result, corrupt, ids::QuestionId},
     store::live::QuestionRow,
 };
 

@@ -80,11 +80,11 @@ impl LivePage {
         self.layout
             .user
             .as_ref()
-            .is_some_and(|_| self.who.role == crate::realtime::protocol::RoomRole::Presenter)
+            .is_some_and(|_| self.who.role == crate::features::live::protocol::RoomRole::Presenter)
     }
 
     fn role_name(&self) -> &'static str {
-        use crate::realtime::protocol::RoomRole;
+        use crate::features::live::protocol::RoomRole;
         match self.who.role {
             RoomRole::Presenter => "presenter",
             RoomRole::Moderator => "moderator",
@@ -208,10 +208,10 @@ async fn socket(
         .map_err(refused)?;
     who.session = ctx.session.as_ref().map(|s| s.id_hash.clone());
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let core = s.core.clone();
+    let (core, hub) = (s.core.clone(), s.hub.clone());
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => connection::run(core, upgraded, who).await,
+            Ok(upgraded) => connection::run(core, hub, upgraded, who).await,
             Err(e) => tracing::debug!(error = %e, "live-room upgrade failed"),
         }
     });

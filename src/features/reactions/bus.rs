@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::{Notice, Scope};
+use crate::features::live::{Notice, Scope};
 use crate::store::{Store, notify::Heard};
 
 const CHANNEL: &str = "meetstage_room";
@@ -55,10 +55,11 @@ impl Bus {
 }
 
 /// Hands what every instance notified to `deliver` (this instance's reactions), until the
-/// process ends. When notices may have been missed, every room starts over.
+/// process ends; `missed` is called when notices may have been lost (the connection dropped).
 pub async fn listen(
     store: &Store,
     deliver: impl Fn(Scope, Notice) + Send + 'static,
+    missed: impl Fn() + Send + 'static,
 ) -> anyhow::Result<()> {
     let Some(mut heard) = store.listen(CHANNEL).await? else {
         return Ok(());
@@ -70,7 +71,7 @@ pub async fn listen(
                     Ok(env) => deliver(env.s, env.n),
                     Err(e) => tracing::warn!(error = %e, "an unreadable room notification"),
                 },
-                Heard::MayHaveMissed => super::room::mark_all_stale(),
+                Heard::MayHaveMissed => missed(),
             }
         }
     });

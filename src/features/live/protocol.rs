@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::features::ids::{MessageId, QuestionId, UserId};
@@ -405,8 +404,9 @@ reasons! {
 }
 
 impl Out {
-    /// The message as one text frame, `seq` spliced in so the body is serialized once.
-    pub fn frame(&self, seq: Option<u64>) -> Bytes {
+    /// The message as JSON, `seq` spliced in so the body is serialized once (the room
+    /// wraps it in a WebSocket frame: `realtime::wire::frame`).
+    pub fn json(&self, seq: Option<u64>) -> Vec<u8> {
         let mut json = serde_json::to_vec(self).expect("room messages always serialize");
         if let Some(seq) = seq {
             // The adjacently tagged form ends with `}`; reopen it for one more field.
@@ -415,7 +415,7 @@ impl Out {
             json.extend_from_slice(seq.to_string().as_bytes());
             json.push(b'}');
         }
-        super::wire::text(&json)
+        json
     }
 
     pub fn error(action: Option<&str>, reason: Reason) -> Out {
@@ -559,21 +559,20 @@ mod tests {
     #[test]
     fn frames_carry_type_seq_and_data() {
         let out = Out::Presence(PresenceView { count: 3 });
-        let frame = out.frame(Some(42));
-        let json: serde_json::Value = serde_json::from_slice(&frame[2..]).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.json(Some(42))).unwrap();
         assert_eq!(json["type"], "presence");
         assert_eq!(json["seq"], 42);
         assert_eq!(json["data"]["count"], 3);
         assert_eq!(out.name(), "presence");
-        let personal = Out::error(Some("ask"), Reason::TooLong).frame(None);
-        let json: serde_json::Value = serde_json::from_slice(&personal[2..]).unwrap();
+        let personal = Out::error(Some("ask"), Reason::TooLong).json(None);
+        let json: serde_json::Value = serde_json::from_slice(&personal).unwrap();
         assert_eq!(json["data"]["reason"], "too_long");
         assert!(json.get("seq").is_none());
     }
 
     #[test]
     fn the_protocol_document_names_every_message_and_reason() {
-        let doc = include_str!("../../docs/PROTOCOL.md");
+        let doc = include_str!("../../../docs/PROTOCOL.md");
         for name in Action::NAMES.iter().chain(Out::NAMES).chain(Reason::NAMES) {
             assert!(
                 doc.contains(&format!("`{name}`")),
@@ -584,7 +583,7 @@ mod tests {
 
     #[test]
     fn the_protocol_document_and_browser_module_list_every_close_code() {
-        let doc = include_str!("../../docs/PROTOCOL.md");
+        let doc = include_str!("../../../docs/PROTOCOL.md");
         let js = javascript();
         for c in Close::ALL {
             assert!(

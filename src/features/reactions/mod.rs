@@ -13,6 +13,10 @@
 //! So a kick, a ban, an account disabled or the end of an event is one notice, and every
 //! connection of that person — room socket, media, chat — follows it, on every instance.
 
+pub mod bus;
+
+pub use bus::Bus;
+
 use std::{collections::BTreeMap, sync::Arc};
 
 use futures_util::future::BoxFuture;
@@ -20,8 +24,8 @@ use futures_util::future::BoxFuture;
 use super::{Core, ids::EventId, live};
 use crate::{
     chat::ChatProvider,
+    features::live::{AccountChange, Notice, Scope},
     media::MediaProvider,
-    realtime::{AccountChange, Hub, Notice, Scope},
     store::{Effects, Store, StoreResult, Tx},
 };
 
@@ -85,16 +89,6 @@ impl Reactions {
         for r in self.0.iter() {
             r.heard(scope, notice);
         }
-    }
-}
-
-/// The live rooms of this instance: each notice goes to its event's room (or to every room),
-/// which turns it into messages for its sockets or closes some of them.
-pub struct Rooms(pub Hub);
-
-impl Reaction for Rooms {
-    fn heard(&self, scope: &Scope, notice: &Notice) {
-        self.0.deliver(scope, notice.clone());
     }
 }
 
