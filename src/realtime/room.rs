@@ -300,7 +300,7 @@ impl Room {
         };
         stream.seq += 1;
         stream.cached = None;
-        let frame = wire::message(&out, Some(stream.seq));
+        let frame = wire::message(out, Some(stream.seq));
         let mut delivered = 0u64;
         for (id, c) in &self.conns {
             if c.role.runs_room() != presenters {
@@ -646,7 +646,7 @@ impl Room {
             To::Attendees => self.publish(false, out),
             To::Presenters => self.publish(true, out),
             To::Person(user) => {
-                let frame = wire::message(&out, None);
+                let frame = wire::message(out, None);
                 for c in self
                     .conns
                     .values()
