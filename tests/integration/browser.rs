@@ -511,6 +511,27 @@ async fn emulate(c: &Client, theme: &str, width: i64) {
     .unwrap();
 }
 
+/// Waits until the page shows the emulated theme and width, and has drawn since.
+async fn settled(c: &Client, theme: &str, width: i64) {
+    let check = format!(
+        "return matchMedia('(prefers-color-scheme: {theme})').matches && innerWidth === {width};"
+    );
+    for _ in 0..100 {
+        if c.execute(&check, vec![]).await.unwrap() == json!(true) {
+            // One frame drawn at the new size before anything is measured.
+            c.execute_async(
+                "const done = arguments[0]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                vec![],
+            )
+            .await
+            .unwrap();
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the page never took the {theme} theme at {width}px");
+}
+
 /// axe-core's violations and any sideways scrolling of the page as it is now.
 async fn axe_and_overflow(c: &Client, axe: &str, at: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -550,7 +571,7 @@ pub async fn audit_in_place(c: &Client, what: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for (theme, width) in LOOKS {
         emulate(c, theme, width).await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        settled(c, theme, width).await;
         let at = format!("{what} in {theme} at {width}px");
         problems.extend(axe_and_overflow(c, &axe, &at).await);
         if let Ok(dir) = std::env::var("MEETSTAGE_SCREENSHOTS") {

@@ -242,8 +242,12 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     )
     .await;
     let a1 = bytes_in(&attendee, "audio", 0).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let a2 = bytes_in(&attendee, "audio", 0).await;
+    let mut a2 = a1;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a2 <= a1 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        a2 = bytes_in(&attendee, "audio", 0).await;
+    }
     assert!(
         a1 > 0 && a2 > a1,
         "the presenter's audio arrives: {a1} then {a2}"
@@ -316,8 +320,12 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
 
     // Glass to glass: a clock painted on the presenter's page, read back on the attendee's.
     assert_eq!(eval(&presenter, PAINT_CLOCK).await, Value::Bool(true));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let lag = eval(&attendee, READ_CLOCK).await;
+    // Read until 30 painted times came through (about a second of video).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut lag = eval(&attendee, READ_CLOCK).await;
+    while lag["n"].as_u64().unwrap_or(0) < 30 && Instant::now() < deadline {
+        lag = eval(&attendee, READ_CLOCK).await;
+    }
     let n = lag["n"].as_u64().unwrap_or(0);
     assert!(
         n >= 30,

@@ -1,163 +1,13 @@
-//! The stage: how pages join the event's media (their ticket), and, on a remote provider
-//! (Amazon IVS), the stage's lifecycle as durable jobs. Each change that moves a stage — the
-//! green room opening, going live, the end (by hand, automatic or a cancel), a kick, ban or
-//! revoke — writes its stage job in the same transaction, so a crash between the commit and
-//! the AWS call only delays the call: the job runs after restart. Every step is idempotent and
-//! records what it did in `stages`. A reconcile job runs every minute while a stage is open: it
-//! disconnects anyone IVS reports connected whom the room's rules no longer allow, restarts a
-//! recording IVS stopped, reports a failed one, and closes a stage whose event is over.
-//!
-//! An IVS Chat room (chat_provider = ivs) lives alongside: made with the stage, deleted with
-//! it, and a kick or ban disconnects the person from it too.
-//!
-//! The embedded SFU and the built-in chat need none of this: their state lives in the process
-//! and each instance acts on the room's notices (`realtime`), so with neither remote no stage
-//! jobs are written.
+//! The stage jobs as they run: open, record, close, disconnect, unseat, reconcile, each
+//! idempotent and recorded in `stages`, so a job that runs again after a crash does what is
+//! left. A step IVS refuses for its quota is said to the presenters and tried again.
 
-use serde::{Deserialize, Serialize};
-
+use super::{RECONCILE_EVERY_MS, StageJob, Step, any_remote, job, may_send, remote};
 use crate::{
-    features::{
-        Core, Error, Result,
-        events::{EventView, Status, Transition},
-        ids::EventId,
-    },
-    jobs::Job,
-    media::{
-        IvsScreen, MediaProvider, StageRole, Ticket,
-        ivs::{self, Composing, Ivs},
-    },
-    store::{NewJob, stages::StageRow},
+    features::{Core, Result, events::Status},
+    media::ivs::{self, Composing, Ivs},
+    store::stages::StageRow,
 };
-
-use super::Participant;
-
-/// How often an open stage is checked against the room's rules.
-pub const RECONCILE_EVERY_MS: i64 = 60_000;
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StageJob {
-    pub event_id: String,
-    pub step: Step,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// Create the stage (the green room opened).
-    Open,
-    /// Start the composed recording (the event went live).
-    Record,
-    /// Stop the recording and delete the stage (the event ended or was cancelled).
-    Close,
-    /// End every media connection of a person (kicked, banned, off the stage, account
-    /// closed). `chat` (jobs written before `LeaveChat` existed): their chat connections too.
-    Disconnect {
-        user_id: String,
-        reason: String,
-        #[serde(default)]
-        chat: bool,
-    },
-    /// End a person's connections to the event's chat room (kicked, banned, account closed).
-    LeaveChat { user_id: String, reason: String },
-    /// A person may no longer send (no longer speaking or presenting). IVS cannot take a
-    /// participant's right to publish back, only end it for good, so their shared screens
-    /// end at once (`cameras` false) and, after a grace for the page to exchange its token
-    /// for one that only watches (`cameras` true), any camera participant still holding a
-    /// publishing token ends too. A page that exchanged keeps watching.
-    Unseat { user_id: String, cameras: bool },
-    /// Check the stage against the room's rules; runs again while the stage is open.
-    Reconcile,
-}
-
-impl Step {
-    fn key(&self) -> String {
-        match self {
-            Step::Open => "open".into(),
-            Step::Record => "record".into(),
-            Step::Close => "close".into(),
-            Step::Disconnect { user_id, .. } => format!("disconnect:{user_id}"),
-            Step::LeaveChat { user_id, .. } => format!("leave_chat:{user_id}"),
-            Step::Unseat { user_id, cameras } => format!("unseat:{cameras}:{user_id}"),
-            Step::Reconcile => "reconcile".into(),
-        }
-    }
-}
-
-fn job(event_id: &str, step: Step, run_at: i64) -> NewJob {
-    let key = format!("stage:{event_id}:{}", step.key());
-    Job::Stage(StageJob {
-        event_id: event_id.to_string(),
-        step,
-    })
-    .at(run_at, Some(key))
-}
-
-/// The media provider whose stages are remote, if this instance has one.
-fn remote(core: &Core) -> Option<&Ivs> {
-    match &core.media {
-        MediaProvider::Ivs(ivs) => Some(ivs),
-        MediaProvider::Embedded(_) => None,
-    }
-}
-
-/// Whether anything of an event lives outside this process (IVS stage or chat room).
-fn any_remote(core: &Core) -> bool {
-    remote(core).is_some() || core.chat.ivs().is_some()
-}
-
-/// The stage jobs a status change writes with it.
-pub fn on_transition(core: &Core, event_id: &str, t: Transition, now: i64) -> Vec<NewJob> {
-    if !any_remote(core) {
-        return Vec::new();
-    }
-    match t {
-        Transition::OpenGreenRoom => vec![job(event_id, Step::Open, now)],
-        Transition::GoLive => vec![job(event_id, Step::Record, now)],
-        Transition::End => vec![job(event_id, Step::Close, now)],
-    }
-}
-
-/// The stage job a cancellation writes with it.
-pub fn on_cancel(core: &Core, event_id: &str, now: i64) -> Vec<NewJob> {
-    on_transition(core, event_id, Transition::End, now)
-}
-
-/// The stage job that ends a person's media connections on a remote stage (kicked, banned,
-/// off the stage, account closed); written with the decision by the media reaction.
-pub fn disconnect(event_id: &str, user: &str, reason: &str, now: i64) -> NewJob {
-    let step = Step::Disconnect {
-        user_id: user.to_string(),
-        reason: reason.to_string(),
-        chat: false,
-    };
-    job(event_id, step, now)
-}
-
-/// How long a page has to exchange its token after its person was sent off the stage.
-pub const UNSEAT_GRACE_MS: i64 = 10_000;
-
-/// The jobs that take a person off a remote stage while they keep watching ([`Step::Unseat`]).
-pub fn unseat(event_id: &str, user: &str, now: i64) -> [NewJob; 2] {
-    let step = |cameras| Step::Unseat {
-        user_id: user.to_string(),
-        cameras,
-    };
-    [
-        job(event_id, step(false), now),
-        job(event_id, step(true), now.saturating_add(UNSEAT_GRACE_MS)),
-    ]
-}
-
-/// The job that ends a person's connections to the event's IVS Chat room (kicked, banned,
-/// account closed); written with the decision by the chat reaction.
-pub fn leave_chat(event_id: &str, user: &str, reason: &str, now: i64) -> NewJob {
-    let step = Step::LeaveChat {
-        user_id: user.to_string(),
-        reason: reason.to_string(),
-    };
-    job(event_id, step, now)
-}
 
 /// Job handler.
 pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
@@ -400,7 +250,7 @@ async fn reconcile(
     now: i64,
 ) -> anyhow::Result<()> {
     let event_id = &stage.event_id;
-    let presenters = super::presenter_ids(core, event_id).await?;
+    let presenters = super::super::presenter_ids(core, event_id).await?;
     // Everyone with a standing other than the default (banned, speaking, …), in one query,
     // however many are connected.
     let standings: std::collections::HashMap<String, _> = core
@@ -480,135 +330,6 @@ async fn reconcile(
     Ok(())
 }
 
-/// The participant ids a page holds from its current ticket (IVS), to keep across a refresh.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Held<'a> {
-    pub participant: Option<&'a str>,
-    pub screen: Option<&'a str>,
-}
-
-/// How someone admitted to the room joins the event's media with `role`. On IVS the token is
-/// minted here; `participant` (from the page's current ticket) keeps the same participant id
-/// so the page exchanges its token in place (a refresh, or brought on stage and back).
-pub async fn ticket(
-    core: &Core,
-    event: &EventView,
-    who: &Participant,
-    role: StageRole,
-    held: Held<'_>,
-) -> Result<Ticket> {
-    let event_id: &EventId = &event.id;
-    let Some(ivs) = remote(core) else {
-        return Ok(Ticket::Embedded {
-            role,
-            publish: (role != StageRole::Subscriber)
-                .then(|| format!("/events/{event_id}/live/publish")),
-            watch: format!("/events/{event_id}/live/watch"),
-        });
-    };
-    let stage = match core.store.stage(event_id).await? {
-        Some(s) if s.closed_at.is_none() => s,
-        _ => {
-            return Err(Error::Conflict(
-                "The stage is being prepared; try again in a few seconds.".into(),
-            ));
-        }
-    };
-    let user = who.user.as_ref().map(|u| u.as_str());
-    let now = core.clock.now_ms();
-    let sends = role != StageRole::Subscriber;
-    let participant_id =
-        participant_for(core, event_id, user, held.participant, false, sends, now).await?;
-    let at = ivs::Stage {
-        arn: stage.arn.clone(),
-        whip_url: stage.whip_url.clone(),
-        events_url: stage.events_url.clone(),
-    };
-    let secs = now / 1000;
-    let mint = |p: &str, screen: bool| {
-        ivs.signer()
-            .mint(&at, p, user, role, screen, secs)
-            .map_err(|e| Error::Internal(e.into()))
-    };
-    let token = mint(&participant_id, false)?;
-    let screen = if role == StageRole::Subscriber {
-        None
-    } else {
-        let p = participant_for(core, event_id, user, held.screen, true, true, now).await?;
-        Some(IvsScreen {
-            token: mint(&p, true)?,
-            participant_id: p,
-        })
-    };
-    // Who may be on stage now, by name: presenters, and attendees brought on stage.
-    let mut names = std::collections::BTreeMap::new();
-    names.insert(event.owner_id.clone(), event.owner_name.clone());
-    for (id, name) in core.store.co_presenters(event_id).await? {
-        names.insert(id, name);
-    }
-    for s in core.store.standings(event_id).await? {
-        if s.can_speak && s.banned_at.is_none() {
-            names.insert(s.user_id, s.name);
-        }
-    }
-    Ok(Ticket::Ivs {
-        names,
-        role,
-        participant_id,
-        token,
-        expires_at: (secs + ivs::token::LIFETIME_SECS) * 1000,
-        screen,
-        sdk: "/static/ivs-web-broadcast.js".into(),
-    })
-}
-
-/// The participant id a token is minted for: the one the page holds, if it is this person's
-/// (same kind: camera or screen), or a new one recorded for later disconnects.
-/// The participant a token is minted for: the page's own (`held`), or a new one; either way
-/// the record says whether its newest token lets it publish.
-async fn participant_for(
-    core: &Core,
-    event_id: &EventId,
-    user: Option<&str>,
-    held: Option<&str>,
-    screen: bool,
-    publisher: bool,
-    now: i64,
-) -> Result<String> {
-    match held {
-        Some(p) => match core.store.stage_participant(event_id, p).await? {
-            Some((owner, kind)) if owner.as_deref() == user && kind == screen => {
-                core.store
-                    .set_stage_publisher(event_id, p, publisher)
-                    .await?;
-                Ok(p.to_string())
-            }
-            _ => Err(crate::features::forbidden(
-                "That stage connection is not yours.",
-            )),
-        },
-        None => {
-            let p = uuid::Uuid::now_v7().to_string();
-            core.store
-                .add_stage_participant(&p, event_id, user, screen, publisher, now)
-                .await?;
-            Ok(p)
-        }
-    }
-}
-
-/// Whether `user` may send on the event's stage now: a presenter, or (once live) someone a
-/// presenter brought on stage and did not ban.
-async fn may_send(core: &Core, event_id: &str, user: &str, live: bool) -> Result<bool> {
-    if super::presenter_ids(core, event_id).await?.contains(user) {
-        return Ok(true);
-    }
-    let standing = core.store.standing(event_id, user).await?;
-    Ok(live && standing.is_some_and(|s| s.can_speak && s.banned_at.is_none()))
-}
-
-/// A notice in the presenters' chat, in a transaction of its own (a job's finding, not a
-/// person's action).
 /// Tells the presenters (only them) what IVS would not do for their event, once: a quota
 /// that is used up is retried every minute, and said the first time.
 async fn tell_presenters_once(core: &Core, event_id: &str, text: &str) -> Result<()> {
@@ -652,10 +373,12 @@ async fn over_quota(
     Ok(())
 }
 
+/// A notice in the presenters' chat, in a transaction of its own (a job's finding, not a
+/// person's action).
 async fn tell_presenters(core: &Core, event_id: &str, text: &str) -> Result<()> {
     let mut change = crate::features::Change::new(core.clock.now_ms());
     let mut tx = core.store.begin().await?;
-    super::chat::presenters_notice(&mut tx, &mut change, event_id, text).await?;
+    super::super::chat::presenters_notice(&mut tx, &mut change, event_id, text).await?;
     core.commit(tx, change).await?;
     Ok(())
 }
