@@ -168,19 +168,19 @@ impl Config {
         out
     }
 
-    pub fn from_options(o: Options) -> Result<Config, ConfigError> {
+    pub fn from_options(mut o: Options) -> Result<Config, ConfigError> {
         let media = media_kind(&o)?;
         let chat = chat_kind(&o)?;
         let bind = o
             .bind
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
-        let base_url = match o.base_url {
+        let base_url = match o.base_url.take() {
             Some(u) if u.scheme() == "http" || u.scheme() == "https" => u,
             Some(u) => return Err(ConfigError(format!("base_url must be http(s), got {u}"))),
             None => Url::parse(&format!("http://{bind}")).expect("address is a valid URL"),
         };
-        let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("data"));
-        let database_url = o.database_url.unwrap_or_else(|| {
+        let data_dir = o.data_dir.take().unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = o.database_url.take().unwrap_or_else(|| {
             format!(
                 "sqlite://{}?mode=rwc",
                 data_dir.join("meetstage.db").display()
@@ -201,49 +201,7 @@ impl Config {
                 "secret_key must be at least 32 characters".into(),
             ));
         }
-        let mailer = match o.mailer.as_deref().unwrap_or("log") {
-            "log" => MailerKind::Log,
-            "smtp" => match o.smtp_url {
-                Some(url)
-                    if url.expose().starts_with("smtp://")
-                        || url.expose().starts_with("smtps://") =>
-                {
-                    MailerKind::Smtp { url }
-                }
-                _ => {
-                    return Err(ConfigError(
-                        "mailer `smtp` needs smtp_url (smtp://… or smtps://…)".into(),
-                    ));
-                }
-            },
-            "ses" => {
-                let region = o.ses_region.filter(|r| is_aws_region(r)).ok_or_else(|| {
-                    ConfigError("mailer `ses` needs ses_region, e.g. eu-west-1".into())
-                })?;
-                // SES sends only from a verified identity; the built-in default never is one.
-                if o.mail_from.is_none() {
-                    return Err(ConfigError(
-                        "mailer `ses` needs mail_from: an address or domain verified in SES".into(),
-                    ));
-                }
-                if let Some(u) = &o.ses_endpoint_url
-                    && !matches!(u.scheme(), "http" | "https")
-                {
-                    return Err(ConfigError("ses_endpoint_url must be http(s)".into()));
-                }
-                MailerKind::Ses(SesSettings {
-                    region,
-                    configuration_set: o.ses_configuration_set.filter(|c| !c.is_empty()),
-                    from_arn: o.ses_from_arn.filter(|a| !a.is_empty()),
-                    endpoint_url: o.ses_endpoint_url,
-                })
-            }
-            other => {
-                return Err(ConfigError(format!(
-                    "unknown mailer `{other}` (use `log`, `smtp` or `ses`)"
-                )));
-            }
-        };
+        let mailer = mailer_kind(&mut o)?;
         let production = match o.environment.as_deref().unwrap_or("development") {
             "development" => false,
             "production" => true,
@@ -264,33 +222,7 @@ impl Config {
                 "mail_rate must be a positive number of mails per second".into(),
             ));
         }
-        let community_name = o.community_name.unwrap_or_else(|| "meetstage".into());
-        let accent_color = o.accent_color.unwrap_or_else(|| "#2f6fde".into());
-        if !is_hex_colour(&accent_color) {
-            return Err(ConfigError(format!(
-                "accent_color must look like #1a2b3c, got {accent_color}"
-            )));
-        }
-        if let Some(logo) = &o.logo_url
-            && !(logo.starts_with("https://") || logo.starts_with("/static/"))
-        {
-            return Err(ConfigError(
-                "logo_url must start with https:// or /static/".into(),
-            ));
-        }
-        let mut footer_links = Vec::new();
-        for link in o.footer_links.unwrap_or_default() {
-            let (label, url) = link
-                .split_once('=')
-                .ok_or_else(|| ConfigError(format!("footer link `{link}` is not Label=URL")))?;
-            if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/'))
-            {
-                return Err(ConfigError(format!(
-                    "footer link URL `{url}` must be http(s)"
-                )));
-            }
-            footer_links.push((label.trim().to_string(), url.trim().to_string()));
-        }
+        let branding = branding(&mut o)?;
         let log_format = match o.log_format.as_deref().unwrap_or("json") {
             "json" => LogFormat::Json,
             "pretty" => LogFormat::Pretty,
@@ -307,53 +239,9 @@ impl Config {
                 "metrics_token must be at least 16 characters".into(),
             ));
         }
-        let seconds = |v: Option<u64>, name: &str| match v.unwrap_or(10) {
-            s @ 1..=3600 => Ok(std::time::Duration::from_secs(s)),
-            _ => Err(ConfigError(format!(
-                "{name} must be from 1 to 3600 seconds"
-            ))),
-        };
         let header_timeout = seconds(o.header_timeout_secs, "header_timeout_secs")?;
         let shutdown_grace = seconds(o.shutdown_grace_secs, "shutdown_grace_secs")?;
-        let per_min = |v: Option<u32>, default: u32, name: &str| match v.unwrap_or(default) {
-            n @ 1..=10_000 => Ok(n),
-            _ => Err(ConfigError(format!("{name} must be from 1 to 10000"))),
-        };
-        let room = RoomSettings {
-            // Cut within 10 s: silence for 8 s, noticed within the next second's check.
-            stall: seconds(o.room_stall_secs.or(Some(8)), "room_stall_secs")?,
-            queue: match o.room_queue.unwrap_or(256) {
-                n @ 4..=65_536 => n,
-                _ => return Err(ConfigError("room_queue must be from 4 to 65536".into())),
-            },
-            heartbeat: match o.room_heartbeat_secs.unwrap_or(10) {
-                s @ 1..=60 => std::time::Duration::from_secs(s),
-                _ => {
-                    return Err(ConfigError(
-                        "room_heartbeat_secs must be from 1 to 60".into(),
-                    ));
-                }
-            },
-            send_buffer: match o.room_send_buffer {
-                None => None,
-                Some(n @ 4096..=16_777_216) => Some(n),
-                Some(_) => {
-                    return Err(ConfigError(
-                        "room_send_buffer must be from 4096 to 16777216 bytes".into(),
-                    ));
-                }
-            },
-            actions_per_min: per_min(o.room_actions_per_min, 60, "room_actions_per_min")?,
-            chat_per_min: per_min(o.room_chat_per_min, 20, "room_chat_per_min")?,
-            reactions_per_min: per_min(o.room_reactions_per_min, 120, "room_reactions_per_min")?,
-            chat_blocklist: o
-                .chat_blocklist
-                .unwrap_or_default()
-                .into_iter()
-                .map(|h| h.trim().trim_start_matches("*.").to_ascii_lowercase())
-                .filter(|h| !h.is_empty())
-                .collect(),
-        };
+        let room = room_settings(&mut o)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sqlite = database_url.starts_with("sqlite:");
         let media_viewer_bps = match o.media_viewer_kbps {
@@ -376,13 +264,8 @@ impl Config {
             base_url,
             mail_from: o
                 .mail_from
-                .unwrap_or_else(|| format!("{community_name} <noreply@localhost>")),
-            branding: Branding {
-                community_name,
-                logo_url: o.logo_url,
-                accent_color,
-                footer_links,
-            },
+                .unwrap_or_else(|| format!("{} <noreply@localhost>", branding.community_name)),
+            branding,
             data_dir,
             database_url,
             database_max_connections: o
@@ -427,6 +310,154 @@ impl Config {
         let base = self.base_url.as_str().trim_end_matches('/');
         format!("{base}{path}")
     }
+}
+
+/// How mail leaves: `log` (files), `smtp` with its URL, or `ses` with a region and a verified
+/// sender.
+fn mailer_kind(o: &mut Options) -> Result<MailerKind, ConfigError> {
+    Ok(match o.mailer.as_deref().unwrap_or("log") {
+        "log" => MailerKind::Log,
+        "smtp" => match o.smtp_url.take() {
+            Some(url)
+                if url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://") =>
+            {
+                MailerKind::Smtp { url }
+            }
+            _ => {
+                return Err(ConfigError(
+                    "mailer `smtp` needs smtp_url (smtp://… or smtps://…)".into(),
+                ));
+            }
+        },
+        "ses" => {
+            let region = o
+                .ses_region
+                .take()
+                .filter(|r| is_aws_region(r))
+                .ok_or_else(|| {
+                    ConfigError("mailer `ses` needs ses_region, e.g. eu-west-1".into())
+                })?;
+            // SES sends only from a verified identity; the built-in default never is one.
+            if o.mail_from.is_none() {
+                return Err(ConfigError(
+                    "mailer `ses` needs mail_from: an address or domain verified in SES".into(),
+                ));
+            }
+            if let Some(u) = &o.ses_endpoint_url
+                && !matches!(u.scheme(), "http" | "https")
+            {
+                return Err(ConfigError("ses_endpoint_url must be http(s)".into()));
+            }
+            MailerKind::Ses(SesSettings {
+                region,
+                configuration_set: o.ses_configuration_set.take().filter(|c| !c.is_empty()),
+                from_arn: o.ses_from_arn.take().filter(|a| !a.is_empty()),
+                endpoint_url: o.ses_endpoint_url.take(),
+            })
+        }
+        other => {
+            return Err(ConfigError(format!(
+                "unknown mailer `{other}` (use `log`, `smtp` or `ses`)"
+            )));
+        }
+    })
+}
+
+/// The community's name, colour, logo and footer links, as pages and mail show them.
+fn branding(o: &mut Options) -> Result<Branding, ConfigError> {
+    let community_name = o
+        .community_name
+        .take()
+        .unwrap_or_else(|| "meetstage".into());
+    let accent_color = o.accent_color.take().unwrap_or_else(|| "#2f6fde".into());
+    if !is_hex_colour(&accent_color) {
+        return Err(ConfigError(format!(
+            "accent_color must look like #1a2b3c, got {accent_color}"
+        )));
+    }
+    if let Some(logo) = &o.logo_url
+        && !(logo.starts_with("https://") || logo.starts_with("/static/"))
+    {
+        return Err(ConfigError(
+            "logo_url must start with https:// or /static/".into(),
+        ));
+    }
+    let mut footer_links = Vec::new();
+    for link in o.footer_links.take().unwrap_or_default() {
+        let (label, url) = link
+            .split_once('=')
+            .ok_or_else(|| ConfigError(format!("footer link `{link}` is not Label=URL")))?;
+        if !(url.starts_with("https://") || url.starts_with("http://") || url.starts_with('/')) {
+            return Err(ConfigError(format!(
+                "footer link URL `{url}` must be http(s)"
+            )));
+        }
+        footer_links.push((label.trim().to_string(), url.trim().to_string()));
+    }
+    Ok(Branding {
+        community_name,
+        logo_url: o.logo_url.take(),
+        accent_color,
+        footer_links,
+    })
+}
+
+/// A number of seconds from 1 to 3600 (10 when not set).
+fn seconds(v: Option<u64>, name: &str) -> Result<std::time::Duration, ConfigError> {
+    match v.unwrap_or(10) {
+        s @ 1..=3600 => Ok(std::time::Duration::from_secs(s)),
+        _ => Err(ConfigError(format!(
+            "{name} must be from 1 to 3600 seconds"
+        ))),
+    }
+}
+
+/// A per-minute budget from 1 to 10,000.
+fn per_min(v: Option<u32>, default: u32, name: &str) -> Result<u32, ConfigError> {
+    match v.unwrap_or(default) {
+        n @ 1..=10_000 => Ok(n),
+        _ => Err(ConfigError(format!("{name} must be from 1 to 10000"))),
+    }
+}
+
+/// The live rooms' bounds: stalls, queues, heartbeats, budgets, blocked link hosts.
+fn room_settings(o: &mut Options) -> Result<RoomSettings, ConfigError> {
+    Ok(RoomSettings {
+        // Cut within 10 s: silence for 8 s, noticed within the next second's check.
+        stall: seconds(o.room_stall_secs.or(Some(8)), "room_stall_secs")?,
+        queue: match o.room_queue.unwrap_or(256) {
+            n @ 4..=65_536 => n,
+            _ => return Err(ConfigError("room_queue must be from 4 to 65536".into())),
+        },
+        heartbeat: match o.room_heartbeat_secs.unwrap_or(10) {
+            s @ 1..=60 => std::time::Duration::from_secs(s),
+            _ => {
+                return Err(ConfigError(
+                    "room_heartbeat_secs must be from 1 to 60".into(),
+                ));
+            }
+        },
+        send_buffer: match o.room_send_buffer {
+            None => None,
+            Some(n @ 4096..=16_777_216) => Some(n),
+            Some(_) => {
+                return Err(ConfigError(
+                    "room_send_buffer must be from 4096 to 16777216 bytes".into(),
+                ));
+            }
+        },
+        actions_per_min: per_min(o.room_actions_per_min, 60, "room_actions_per_min")?,
+        chat_per_min: per_min(o.room_chat_per_min, 20, "room_chat_per_min")?,
+        reactions_per_min: per_min(o.room_reactions_per_min, 120, "room_reactions_per_min")?,
+        chat_blocklist: o
+            .chat_blocklist
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| h.trim().trim_start_matches("*.").to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect(),
+    })
 }
 
 /// `eu-west-1`, `us-gov-east-1`: lower-case words and a number, joined by dashes.

@@ -99,8 +99,6 @@ struct Stream {
 
 struct Conn {
     user: Option<UserId>,
-    /// The hash of the session it was opened with, so a logout closes exactly its sockets.
-    session: Option<String>,
     role: RoomRole,
     outbox: Arc<Outbox>,
 }
@@ -130,6 +128,9 @@ struct Room {
     attendees: Stream,
     presenters: Stream,
     conns: HashMap<u64, Conn>,
+    /// The hash of the session each signed-in connection was opened with, so a logout closes
+    /// exactly its sockets (apart from `conns`, which every broadcast walks).
+    sessions: HashMap<u64, String>,
     /// Connections whose queue overflowed during a broadcast: they start over from a snapshot.
     behind: Vec<u64>,
     people: HashMap<UserId, Present>,
@@ -158,6 +159,7 @@ pub fn start(core: Core, hub: super::Hub, event_id: String) -> mpsc::Sender<Room
         attendees: Stream::default(),
         presenters: Stream::default(),
         conns: HashMap::new(),
+        sessions: HashMap::new(),
         behind: Vec::new(),
         people: HashMap::new(),
         guests: 0,
@@ -359,11 +361,13 @@ impl Room {
         }
         metrics::gauge!("meetstage_room_connections", "event" => self.event_id.clone())
             .increment(1.0);
+        if let Some(session) = &who.session {
+            self.sessions.insert(conn, session.clone());
+        }
         self.conns.insert(
             conn,
             Conn {
                 user: who.user.clone(),
-                session: who.session.clone(),
                 role: who.role,
                 outbox,
             },
@@ -410,6 +414,7 @@ impl Room {
     }
 
     async fn leave(&mut self, conn: u64) {
+        self.sessions.remove(&conn);
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
@@ -490,9 +495,11 @@ impl Room {
     fn close_person(&self, c: Closing) {
         let frame = wire::close(c.close.code(), c.close.reason());
         let last = c.last.as_ref().map(|out| wire::message(out, None));
-        for conn in self.conns.values().filter(|conn| {
-            conn.user.as_ref() == Some(&c.user) && c.reaches(conn.session.as_deref())
-        }) {
+        for (id, conn) in &self.conns {
+            let session = self.sessions.get(id).map(String::as_str);
+            if conn.user.as_ref() != Some(&c.user) || !c.reaches(session) {
+                continue;
+            }
             if let Some(last) = &last {
                 conn.outbox.push(last.clone());
             }
