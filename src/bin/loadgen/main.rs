@@ -230,7 +230,19 @@ async fn run(o: RunOpts) -> anyhow::Result<()> {
             .all(|v| v.len() >= expected)
     })
     .await
-    .context("not every client got every broadcast")?;
+    .with_context(|| {
+        let seen = seen.lock().unwrap();
+        let short: Vec<String> = seen[..o.broadcasts]
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.len() < expected)
+            .map(|(i, v)| format!("#{i} reached {}", v.len()))
+            .collect();
+        format!(
+            "not every client got every broadcast (each should reach {expected}): {}",
+            short.join(", ")
+        )
+    })?;
     let cpu = cpu_ticks(o.server_pid)? - cpu_before;
     let wall = t0.elapsed();
     let deliveries = (o.broadcasts * expected) as f64;
