@@ -496,7 +496,7 @@ const LOOKS: [(&str, i64); 4] = [
 ];
 
 /// Shows the page in `theme` at `width` CSS pixels.
-async fn emulate(c: &Client, theme: &str, width: i64) {
+pub async fn emulate(c: &Client, theme: &str, width: i64) {
     c.issue_cmd(Cdp(
         "Emulation.setEmulatedMedia",
         json!({"features": [{"name": "prefers-color-scheme", "value": theme}]}),

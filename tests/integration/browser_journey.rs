@@ -109,6 +109,28 @@ async fn everyone_finds_the_door_into_the_room() {
             .is_empty()
     );
     through_the_door(&member, ".card-door", &event).await;
+    // The stage uses the room's width, on a desktop and on a phone.
+    for width in [1280, 390] {
+        crate::browser::emulate(&member, "light", width).await;
+        let share = crate::browser_media::eval(
+            &member,
+            "await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))); \
+             const w = (id) => document.getElementById(id).getBoundingClientRect().width; \
+             return w('stage') / w('room-main');",
+        )
+        .await;
+        assert!(
+            share.as_f64().unwrap() > 0.95,
+            "the stage takes {share} of the room's width at {width}px"
+        );
+    }
+    member
+        .issue_cmd(crate::browser::Cdp(
+            "Emulation.clearDeviceMetricsOverride",
+            serde_json::json!({}),
+        ))
+        .await
+        .unwrap();
     member.goto(&app.url("/")).await.unwrap();
     click(&member, Locator::Css(".event-card a.event-link")).await;
     assert_eq!(text(&member, "#enter-room").await, "Join the live event");
