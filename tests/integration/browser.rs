@@ -9,6 +9,10 @@ use serde_json::json;
 
 use crate::helpers::{Backend, PASSWORD, TestApp};
 
+/// Held by the tests whose pages encode and decode real video with simulcast: Chromium drops
+/// layers when the CPU is short, so on a two-core machine these run one at a time.
+pub static CAMERAS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Starts chromedriver on a free port and stops it when dropped.
 pub struct Driver {
     child: std::process::Child,
