@@ -577,22 +577,7 @@ async fn presenters_rehearse_in_the_green_room(backend: Backend) {
     let (owner, event) = app.staging_event("members").await;
     let ada = app.person("Ada").await;
     let bob = app.person("Bob").await;
-    let email = app
-        .core
-        .store
-        .user_by_id(&ada.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .email;
-    let r = app
-        .form(
-            &owner.client(),
-            &format!("/events/{event}/presenters"),
-            &[("email", &email)],
-        )
-        .await;
-    assert_eq!(r.status().as_u16(), 303, "named a co-presenter");
+    crate::decisions::name_co_presenter(&app, &owner, &event, &ada).await;
 
     let (mut owner_sends, mut ada_hears) = stage(&app, &event, &owner, &ada).await;
     assert!(
