@@ -6,14 +6,16 @@
 //   shared by swapping the track in place.
 // The server decides who may send and forwards a muted person's audio to nobody; this page
 // only shows what it decided. On Amazon IVS (the ticket says so) ivs.js carries the media
-// instead and hands this class the same seats and tracks to draw.
+// instead and hands this class the same seats and tracks to draw. What people see of the
+// stage is stage-view.js; the presenter's device panel is device-panel.js.
 
 import { ACTION } from "/static/protocol.js";
 import { csrf, el } from "/static/dom.js";
-import { explain, levelMeter, listDevices, newStreamKey, remember, remembered, testSpeaker } from "/static/devices.js";
+import { explain, remember, remembered } from "/static/devices.js";
+import { DevicePanel } from "/static/device-panel.js";
 import { IvsStage } from "/static/ivs.js";
+import { SEATS, StageView } from "/static/stage-view.js";
 
-const SEATS = 12;
 // The camera's simulcast layers; their names and caps match the server's (src/media/layers.rs).
 const LAYERS = [
   { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
@@ -63,7 +65,7 @@ function hangUp(url) {
 
 export class Stage {
   constructor({ eventId, runsRoom, area, panel, showError, send, names }) {
-    Object.assign(this, { eventId, runsRoom, area, panel, showError, send, names });
+    Object.assign(this, { eventId, runsRoom, area, showError, send, names });
     this.ivs = null;         // IvsStage, when the stage is on Amazon IVS
     this.roster = { seats: [], screen: null };
     this.status = null;
@@ -74,16 +76,11 @@ export class Stage {
     this.local = null;       // MediaStream of camera and microphone
     this.screen = null;      // MediaStream of a shared screen
     this.pub = null;         // RTCPeerConnection sending
-    this.pinned = null;      // a seat's user id, or "screen"
     this.invited = false;
-    this.tiles = new Map();  // key -> figure
-    this.audio = new Map();  // seat -> <audio>
     this.closed = false;
-    this.level = null;       // { ctx, analyser, raf }
-    this.speakerId = remembered().speaker || "";
-    setInterval(() => { this.highlightSpeaker(); this.noticeFrozen(); }, 400);
+    this.view = new StageView(this);
+    this.devices = panel ? new DevicePanel(this, panel) : null;
     this.draw();
-    if (panel) this.wirePanel();
   }
 
   // --- what the room tells ------------------------------------------------------------------
@@ -250,196 +247,8 @@ export class Stage {
     if (pc) pc.close();
     hangUp(url);
     this.area.dataset.media = "closed";
-    for (const a of this.audio.values()) a.srcObject = null;
+    this.view.silence();
     this.draw();
-  }
-
-  // --- drawing the stage ------------------------------------------------------------------------
-  draw() {
-    const seats = [...this.roster.seats].sort((a, b) => a.slot - b.slot);
-    const mine = this.sending() ? { slot: -1, user_id: this.me, name: "You", muted: !!this.standing.muted, self: true } : null;
-    const sharer = this.roster.screen;
-    const sharing = !!(sharer && (this.watch || this.screen));
-    const show = [];
-    if (sharing) show.push({ key: "screen", big: true });
-    for (const s of seats) {
-      if (s.user_id === this.me) continue;
-      // The sharer's camera sits beside their screen.
-      show.push({ key: `seat-${s.slot}`, seat: s, side: sharing && s.user_id === sharer });
-    }
-    if (mine) show.push({ key: "self", seat: mine, side: sharing && sharer === this.me });
-    if (!sharing && this.pinned) {
-      const p = show.find((t) => t.seat && t.seat.user_id === this.pinned);
-      if (p) p.big = true;
-      else this.pinned = null;
-    }
-    const keep = new Set(show.map((t) => t.key));
-    for (const [key, fig] of this.tiles) if (!keep.has(key)) { fig.remove(); this.tiles.delete(key); }
-    const big = this.area.querySelector(".stage-big") || el("div", { class: "stage-big" });
-    const grid = this.area.querySelector(".stage-grid") || el("div", { class: "stage-grid" });
-    const empty = this.area.querySelector(".stage-empty") || el("p", { class: "muted stage-empty" });
-    if (!big.isConnected) this.area.replaceChildren(big, grid, empty, this.controls());
-    for (const t of show) {
-      const fig = this.tiles.get(t.key) || this.tile(t);
-      this.tiles.set(t.key, fig);
-      this.fill(fig, t);
-      (t.big || t.side ? big : grid).append(fig);
-    }
-    // The large tile first, whatever order the tiles came in.
-    const first = big.querySelector(".tile.big");
-    if (first && big.firstChild !== first) big.prepend(first);
-    big.hidden = !show.some((t) => t.big);
-    const live = this.status === "live" || (this.status === "staging" && this.runsRoom);
-    empty.textContent = show.length ? "" : live ? "Nobody is on stage yet." : "The presenters' video and shared screen appear here.";
-    empty.hidden = show.length > 0;
-    this.area.dataset.tiles = String(show.length);
-    this.area.dataset.screen = sharing ? "on" : "off";
-    for (let slot = 0; slot <= SEATS; slot += 1) this.placeAudio(slot);
-  }
-
-  controls() {
-    return el("div", { class: "stage-controls" },
-      el("button", { type: "button", class: "secondary small", id: "stage-full", onclick: () => this.fullScreen() }, "Full screen"),
-      el("button", { type: "button", class: "secondary small", id: "stage-sound", hidden: true, onclick: () => this.unblockSound() }, "Turn sound on"));
-  }
-
-  tile(t) {
-    const video = el("video", { autoplay: true, playsinline: true, muted: true });
-    video.muted = true;
-    const fig = el("figure", { class: "tile", "data-key": t.key },
-      video,
-      el("figcaption", {}, el("span", { class: "tile-name" }), el("span", { class: "tile-muted", hidden: true }, " · muted"),
-        el("span", { class: "tile-paused", hidden: true }, " · video paused")));
-    if (t.key !== "self") {
-      fig.append(el("button", { type: "button", class: "secondary small tile-pin", onclick: () => this.pin(fig.dataset.user) }, "Pin"));
-    }
-    return fig;
-  }
-
-  fill(fig, t) {
-    const video = fig.querySelector("video");
-    let track = null;
-    let name;
-    if (t.key === "screen") {
-      const sharer = this.roster.seats.find((s) => s.user_id === this.roster.screen);
-      name = this.roster.screen === this.me ? "Your screen" : `${sharer ? sharer.name : "A presenter"}'s screen`;
-      track = this.roster.screen === this.me && this.screen ? this.screen.getVideoTracks()[0] : this.watch && this.watch.video[SEATS].track;
-      fig.classList.add("screen");
-    } else if (t.seat.self) {
-      name = "You";
-      track = this.local && this.local.getVideoTracks()[0];
-    } else {
-      name = t.seat.name;
-      track = this.watch && this.watch.video[t.seat.slot] && this.watch.video[t.seat.slot].track;
-      fig.dataset.slot = String(t.seat.slot);
-    }
-    fig.dataset.user = t.seat ? t.seat.user_id || "" : this.roster.screen || "";
-    fig.classList.toggle("big", !!t.big);
-    fig.classList.toggle("side", !!t.side);
-    fig.querySelector(".tile-name").textContent = name;
-    fig.querySelector(".tile-muted").hidden = !(t.seat && t.seat.muted);
-    video.setAttribute("aria-label", name);
-    const pin = fig.querySelector(".tile-pin");
-    if (pin) {
-      const pinned = this.pinned && this.pinned === fig.dataset.user && t.key !== "screen";
-      pin.textContent = pinned ? "Unpin" : "Pin";
-      pin.setAttribute("aria-label", `${pinned ? "Unpin" : "Pin"} ${name}`);
-      pin.hidden = t.key === "screen" || !!t.side;
-    }
-    const stream = track ? new MediaStream([track]) : null;
-    const current = video.srcObject && video.srcObject.getTracks()[0];
-    if ((current || null) !== (track || null)) video.srcObject = stream;
-  }
-
-  placeAudio(slot) {
-    let a = this.audio.get(slot);
-    const seat = this.roster.seats.find((s) => s.slot === slot);
-    const track = this.watch && this.watch.audio[slot] && this.watch.audio[slot].track;
-    const wanted = (slot === SEATS ? this.roster.screen && this.roster.screen !== this.me : seat && seat.user_id !== this.me) && track;
-    if (!wanted) {
-      if (a) a.srcObject = null;
-      return;
-    }
-    if (!a) {
-      a = el("audio", { autoplay: true, "data-slot": String(slot) });
-      a.hidden = true;
-      document.body.append(a);
-      this.audio.set(slot, a);
-    }
-    if (!a.srcObject || a.srcObject.getTracks()[0] !== track) {
-      a.srcObject = new MediaStream([track]);
-      if (this.speakerId && a.setSinkId) a.setSinkId(this.speakerId).catch(() => {});
-      a.play().catch(() => { const b = $("stage-sound"); if (b) b.hidden = false; });
-    }
-  }
-
-  unblockSound() {
-    for (const a of this.audio.values()) if (a.srcObject) a.play().catch(() => {});
-    const b = $("stage-sound");
-    if (b) b.hidden = true;
-  }
-
-  pin(userId) {
-    this.pinned = this.pinned === userId ? null : userId;
-    this.draw();
-  }
-
-  fullScreen() {
-    if (document.fullscreenElement) document.exitFullscreen();
-    else if (this.area.requestFullscreen) this.area.requestFullscreen().catch((e) => this.showError(`Full screen is not available here (${e.message}).`));
-  }
-
-  /** Marks the loudest person on stage as speaking: the audio energy each seat's receiver
-   * decoded since the last look (short sounds count too), against this page's microphone. */
-  async highlightSpeaker() {
-    let loudest = null;
-    let top = 0.01;
-    if (this.watch && this.watch.pc) {
-      const slotOf = new Map();
-      this.watch.audio.forEach((r, slot) => {
-        const t = this.watch.pc.getTransceivers().find((x) => x.receiver === r);
-        if (t && t.mid !== null) slotOf.set(t.mid, slot);
-      });
-      const last = this.energy || new Map();
-      const now = new Map();
-      let stats;
-      try { stats = await this.watch.pc.getStats(); } catch { return; }
-      stats.forEach((s) => {
-        if (s.type !== "inbound-rtp" || s.kind !== "audio" || !slotOf.has(s.mid)) return;
-        const slot = slotOf.get(s.mid);
-        now.set(slot, [s.totalAudioEnergy || 0, s.totalSamplesDuration || 0]);
-        const before = last.get(slot);
-        if (!before) return;
-        const dt = now.get(slot)[1] - before[1];
-        const level = dt > 0 ? Math.sqrt((now.get(slot)[0] - before[0]) / dt) : 0;
-        if (slot < SEATS && level > top) { top = level; loudest = `seat-${slot}`; }
-      });
-      this.energy = now;
-    } else if (this.ivs) {
-      for (const [slot, level] of this.ivs.levels()) if (level > top) { top = level; loudest = `seat-${slot}`; }
-    }
-    if (this.level) {
-      if (this.level.peak / 100 > top && this.level.peak > 4) loudest = "self";
-      this.level.peak = 0;
-    }
-    for (const [key, fig] of this.tiles) fig.classList.toggle("speaking", key === loudest);
-  }
-
-  /** A tile whose video stopped while its person is still on stage: the server sends this
-   * viewer audio only (their connection is too slow), or the camera is off. */
-  noticeFrozen() {
-    const now = Date.now();
-    for (const [key, fig] of this.tiles) {
-      if (key === "self") continue;
-      const v = fig.querySelector("video");
-      const frames = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
-      if (frames !== fig.frames) { fig.frames = frames; fig.movedAt = now; }
-      const frozen = now - (fig.movedAt || now) > 2500;
-      if (frozen !== fig.classList.contains("paused")) {
-        fig.classList.toggle("paused", frozen);
-        fig.querySelector(".tile-paused").hidden = !frozen;
-      }
-    }
   }
 
   // --- sending --------------------------------------------------------------------------------
@@ -525,7 +334,7 @@ export class Stage {
     if (this.local) for (const t of this.local.getTracks()) t.stop();
     this.local = stream;
     this.applyMute();
-    this.meter();
+    if (this.devices) this.devices.meter();
     const a = stream.getAudioTracks()[0];
     const v = stream.getVideoTracks()[0];
     if (a) remember("mic", a.getSettings().deviceId);
@@ -603,7 +412,7 @@ export class Stage {
     }
     if (this.pub) { this.pub.close(); this.pub = null; hangUp(this.pubUrl); this.pubUrl = null; }
     if (this.local) { for (const t of this.local.getTracks()) t.stop(); this.local = null; }
-    if (this.level) { this.level.stop(); this.level = null; }
+    if (this.devices) this.devices.stopMeter();
     this.drawPanel();
   }
 
@@ -682,66 +491,17 @@ export class Stage {
     this.drawPanel();
   }
 
-  // --- the device panel ----------------------------------------------------------------------
-  wirePanel() {
-    $("media-start").addEventListener("click", () => this.startDevices({ video: true }));
-    $("media-stop").addEventListener("click", () => this.leaveStage(this.runsRoom ? "Your camera and microphone are off." : "You left the stage."));
-    $("media-mic").addEventListener("click", () => this.toggleMic());
-    $("media-camera").addEventListener("click", () => this.toggleCamera());
-    $("media-screen").addEventListener("click", () => (this.screen ? this.stopScreen(true) : this.shareScreen()));
-    $("speaker-test").addEventListener("click", () => this.testSpeaker());
-    for (const [id, kind] of [["device-camera", "camera"], ["device-mic", "mic"], ["device-speaker", "speaker"]]) {
-      $(id).addEventListener("change", (e) => this.choose(kind, e.target.value));
-    }
-    const invite = $("stage-invite");
-    if (invite) {
-      invite.querySelector("button.join").addEventListener("click", () => this.joinStage($("invite-camera").checked));
-      invite.querySelector("button.decline").addEventListener("click", () => this.declineStage());
-    }
-    $("stream-key-new")?.addEventListener("click", () => this.newStreamKey());
-    if (navigator.mediaDevices) navigator.mediaDevices.addEventListener("devicechange", () => this.listDevices());
-    this.listDevices();
+  // --- what the page shows -----------------------------------------------------------------
+  draw() {
+    this.view.draw();
   }
 
-  async choose(kind, id) {
-    remember(kind, id);
-    if (kind === "speaker") {
-      this.speakerId = id;
-      for (const a of this.audio.values()) if (a.setSinkId) a.setSinkId(id).catch((e) => this.showError(`That speaker cannot be used (${e.message}).`));
-      return;
-    }
-    if (!this.local) return;
-    const video = kind === "camera" || this.local.getVideoTracks().length > 0;
-    try {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: { deviceId: { exact: $("device-mic").value || undefined } },
-        video: video ? { deviceId: { exact: $("device-camera").value || undefined }, width: { ideal: 1280, max: 1280 }, height: { ideal: 720, max: 720 } } : false,
-      });
-      this.setLocal(stream);
-    } catch (e) {
-      this.note(explain(e, kind === "camera" ? "camera" : "microphone"));
-    }
+  drawPanel() {
+    if (this.devices) this.devices.draw();
   }
 
-  listDevices() {
-    if (this.panel) return listDevices(this.local);
-    return Promise.resolve();
-  }
-
-  newStreamKey() {
-    return newStreamKey(this.eventId);
-  }
-
-  testSpeaker() {
-    return testSpeaker(this.speakerId);
-  }
-
-  /** Shows the microphone's level while it is on. */
-  meter() {
-    if (this.level) this.level.stop();
-    const track = this.local && this.local.getAudioTracks()[0];
-    const meter = $("media-level");
-    this.level = track && meter ? levelMeter(track, meter) : null;
+  panelState(state) {
+    if (this.devices) this.devices.state(state);
   }
 
   note(text) {
@@ -749,36 +509,8 @@ export class Stage {
     if (n) n.textContent = text;
   }
 
-  panelState(state) {
-    if (this.panel) this.panel.dataset.connection = state;
+  listDevices() {
+    return this.devices ? this.devices.listDevices() : Promise.resolve();
   }
 
-  drawPanel() {
-    if (!this.panel) return;
-    const open = this.status === "live" || (this.status === "staging" && this.runsRoom);
-    const may = this.mayPublish();
-    this.panel.hidden = !may || !open;
-    const on = !!this.local;
-    $("media-start").hidden = on;
-    $("media-stop").hidden = !on;
-    $("media-stop").textContent = this.runsRoom ? "Turn camera and microphone off" : "Leave the stage";
-    for (const id of ["media-mic", "media-camera", "media-screen"]) $(id).disabled = !on || !this.pub;
-    const a = this.local && this.local.getAudioTracks()[0];
-    const v = this.local && this.local.getVideoTracks()[0];
-    $("media-mic").textContent = this.selfMuted ? "Unmute microphone" : "Mute microphone";
-    $("media-mic").setAttribute("aria-pressed", String(!!this.selfMuted));
-    $("media-camera").textContent = v && !v.enabled ? "Turn camera on" : "Turn camera off";
-    $("media-camera").disabled = !v;
-    $("media-screen").textContent = this.screen ? "Stop sharing" : "Share screen";
-    $("media-screen").hidden = !this.runsRoom && !this.standing.can_speak;
-    this.panel.dataset.sending = this.pub ? "yes" : "no";
-    this.panel.dataset.mic = a ? "on" : "off";
-    const preview = $("media-preview");
-    if (preview) {
-      const track = v || null;
-      const cur = preview.srcObject && preview.srcObject.getTracks()[0];
-      if ((cur || null) !== track) preview.srcObject = track ? new MediaStream([track]) : null;
-      preview.hidden = !track;
-    }
-  }
 }

@@ -43,6 +43,16 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/media.js"),
     ),
     (
+        "stage-view.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/stage-view.js"),
+    ),
+    (
+        "device-panel.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/device-panel.js"),
+    ),
+    (
         "ivs.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/ivs.js"),

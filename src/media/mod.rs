@@ -142,9 +142,8 @@ pub enum MediaError {
 }
 
 /// The media provider of this instance. The embedded server's stages live in this process,
-/// so each instance acts on the room's notices itself; IVS stages are remote, so their
-/// lifecycle runs as durable jobs (`features::live::stage`) and the per-instance hooks below
-/// have nothing to do for them.
+/// so each instance obeys the notices it hears; IVS stages are remote, so their lifecycle
+/// runs as durable jobs (`features::live::stage`). Both through `reactions::Media`.
 #[derive(Clone)]
 pub enum MediaProvider {
     Embedded(embedded::Sfu),
@@ -152,27 +151,6 @@ pub enum MediaProvider {
 }
 
 impl MediaProvider {
-    /// The green room opened: the stage exists from now until the end. The embedded server
-    /// makes its stages on the first connection, so there is nothing to prepare.
-    pub fn open_stage(&self, event: &EventId) {
-        match self {
-            MediaProvider::Embedded(_) | MediaProvider::Ivs(_) => {
-                tracing::debug!(event.id = %event, "stage opened")
-            }
-        }
-    }
-
-    /// The event went live: the recording hook. The embedded server does not record (the
-    /// recording issue adds it); a provider that does starts here.
-    pub fn went_live(&self, event: &EventId) {
-        match self {
-            MediaProvider::Embedded(_) => {
-                tracing::info!(event.id = %event, "live; this media provider does not record")
-            }
-            MediaProvider::Ivs(_) => tracing::debug!(event.id = %event, "live"),
-        }
-    }
-
     /// How many people may send camera and microphone at once. An IVS stage takes 12
     /// publishers and a shared screen is one of them, so one place is kept for it; the
     /// embedded server carries a screen on its sharer's own connection.

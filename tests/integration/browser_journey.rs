@@ -71,6 +71,25 @@ async fn everyone_finds_the_door_into_the_room() {
             .await
             .is_empty()
     );
+    // On a phone the button is in view, not in a column scrolled off to the right.
+    crate::browser::emulate(&org, "light", 390).await;
+    let right = crate::browser_media::eval(
+        &org,
+        "await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))); \
+         return document.querySelector('td a.button').getBoundingClientRect().right \
+           - document.querySelector('.table-wrap').getBoundingClientRect().right;",
+    )
+    .await;
+    assert!(
+        right.as_f64().unwrap() <= 0.0,
+        "My events' button is {right} px beyond the table's visible edge at 390px"
+    );
+    org.issue_cmd(crate::browser::Cdp(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    ))
+    .await
+    .unwrap();
     through_the_door(&org, "td a.button", &event).await;
     click(&org, Locator::XPath("//button[text()='Go live']")).await;
     org.accept_alert().await.unwrap();

@@ -495,11 +495,22 @@ async fn slow_clients_are_cut_off_and_shutdown_is_bounded() {
     // A request whose body never arrives in full is in flight when the shutdown starts.
     let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
     stuck
-        .write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=a")
+        .write_all(b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
         .await
         .unwrap();
-    // Let the server read the headers and start on the body.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server asks for the body once a handler reads it: the request is then in flight.
+    let mut seen = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buf = [0u8; 64];
+        while !String::from_utf8_lossy(&seen).contains("100 Continue") {
+            let n = stuck.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed before asking for the body");
+            seen.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the server starts reading the body");
+    stuck.write_all(b"email=a").await.unwrap();
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await

@@ -167,6 +167,60 @@ struct RunOpts {
 /// Latencies (µs) of bench messages, by message number.
 type Seen = Arc<Mutex<Vec<Vec<u64>>>>;
 
+/// What happened to the clients' connections, so a run that falls short says why.
+#[derive(Default)]
+struct Tally {
+    /// Clients that received their first snapshot.
+    greeted: AtomicUsize,
+    /// Snapshots after the first: the server resent the room (the client fell behind).
+    resynced: AtomicUsize,
+    /// Connections the server closed or lost.
+    closed: AtomicUsize,
+}
+
+impl Tally {
+    fn summary(&self) -> String {
+        format!(
+            "{} clients resynced, {} connections closed",
+            self.resynced.load(Ordering::Relaxed),
+            self.closed.load(Ordering::Relaxed)
+        )
+    }
+}
+
+/// The server's own count of dropped connections and resyncs, from its metrics.
+async fn server_drops(base: &str) -> String {
+    let Ok(addr) = base
+        .trim_start_matches("http://")
+        .parse::<std::net::SocketAddr>()
+    else {
+        return String::new();
+    };
+    let Ok(Ok(mut s)) =
+        tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await
+    else {
+        return "the server's metrics could not be read".into();
+    };
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut body = Vec::new();
+    if s.write_all(request.as_bytes()).await.is_err()
+        || tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut body))
+            .await
+            .is_err()
+    {
+        return "the server's metrics could not be read".into();
+    }
+    String::from_utf8_lossy(&body)
+        .lines()
+        .filter(|l| {
+            l.starts_with("meetstage_room_drops_total")
+                || l.starts_with("meetstage_room_resyncs_total")
+                || l.starts_with("meetstage_room_inbox_overflows_total")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 async fn run(o: RunOpts) -> anyhow::Result<()> {
     let addr = o.base.trim_start_matches("http://").to_string();
     let server_port: u16 = addr
@@ -178,7 +232,7 @@ async fn run(o: RunOpts) -> anyhow::Result<()> {
     let rss_before = rss_kib(o.server_pid)?;
     let rounds = o.broadcasts * 2;
     let seen: Seen = Arc::new(Mutex::new(vec![Vec::with_capacity(o.clients); rounds]));
-    let greeted = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Tally::default());
 
     // Phase 1: connect, a few hundred at a time, and wait for every snapshot.
     let started = Instant::now();
@@ -199,12 +253,12 @@ async fn run(o: RunOpts) -> anyhow::Result<()> {
     let stalled = sockets.pop().context("at least two clients")?;
     let stalled_port = stalled.0.local_addr()?.port();
     for (stream, rest) in sockets {
-        tokio::spawn(receive(stream, rest, seen.clone(), greeted.clone()));
+        tokio::spawn(receive(stream, rest, seen.clone(), tally.clone()));
     }
     let (stall_tx, stall_rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(stall_later(stalled.0, stalled.1, stall_rx, greeted.clone()));
+    tokio::spawn(stall_later(stalled.0, stalled.1, stall_rx, tally.clone()));
     wait_until(Duration::from_secs(120), || {
-        greeted.load(Ordering::Relaxed) >= o.clients
+        tally.greeted.load(Ordering::Relaxed) >= o.clients
     })
     .await?;
     let connect_secs = started.elapsed().as_secs_f64();
@@ -224,25 +278,26 @@ async fn run(o: RunOpts) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let expected = o.clients - 1;
-    wait_until(Duration::from_secs(60), || {
+    if let Err(e) = wait_until(Duration::from_secs(60), || {
         seen.lock().unwrap()[..o.broadcasts]
             .iter()
             .all(|v| v.len() >= expected)
     })
     .await
-    .with_context(|| {
-        let seen = seen.lock().unwrap();
-        let short: Vec<String> = seen[..o.broadcasts]
+    {
+        let short: Vec<String> = seen.lock().unwrap()[..o.broadcasts]
             .iter()
             .enumerate()
             .filter(|(_, v)| v.len() < expected)
             .map(|(i, v)| format!("#{i} reached {}", v.len()))
             .collect();
-        format!(
-            "not every client got every broadcast (each should reach {expected}): {}",
-            short.join(", ")
-        )
-    })?;
+        bail!(
+            "{e}: not every client got every broadcast (each should reach {expected}): {}; {}; server: {}",
+            short.join(", "),
+            tally.summary(),
+            server_drops(&o.base).await
+        );
+    }
     let cpu = cpu_ticks(o.server_pid)? - cpu_before;
     let wall = t0.elapsed();
     let deliveries = (o.broadcasts * expected) as f64;
@@ -273,13 +328,19 @@ async fn run(o: RunOpts) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    wait_until(Duration::from_secs(60), || {
+    if let Err(e) = wait_until(Duration::from_secs(60), || {
         seen.lock().unwrap()[o.broadcasts..]
             .iter()
             .all(|v| v.len() >= expected)
     })
     .await
-    .context("not every client got every broadcast while one was stalled")?;
+    {
+        bail!(
+            "{e}: not every client got every broadcast while one was stalled; {}; server: {}",
+            tally.summary(),
+            server_drops(&o.base).await
+        );
+    }
     let stalled_lat: Vec<u64> = seen.lock().unwrap()[o.broadcasts..]
         .iter()
         .flatten()
@@ -408,7 +469,7 @@ fn frames(buf: &mut BytesMut) -> Vec<(u8, BytesMut)> {
 }
 
 /// Reads frames: answers pings, counts the snapshot, records bench message latencies.
-async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, greeted: Arc<AtomicUsize>) {
+async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, tally: Arc<Tally>) {
     let mut greeted_once = false;
     loop {
         for (op, payload) in frames(&mut buf) {
@@ -416,23 +477,34 @@ async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, greeted: Arc<A
                 0x9 => {
                     let _ = s.write_all(&client_frame(0xA, &payload)).await;
                 }
-                0x1 => record(&payload, &seen, &greeted, &mut greeted_once),
-                0x8 => return,
+                0x1 => record(&payload, &seen, &tally, &mut greeted_once),
+                0x8 => {
+                    tally.closed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
                 _ => {}
             }
         }
         match s.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => {
+                tally.closed.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             Ok(_) => {}
         }
     }
 }
 
-fn record(payload: &[u8], seen: &Seen, greeted: &AtomicUsize, greeted_once: &mut bool) {
+fn record(payload: &[u8], seen: &Seen, tally: &Tally, greeted_once: &mut bool) {
     const SNAPSHOT: &[u8] = b"\"type\":\"snapshot\"";
-    if !*greeted_once && payload.windows(SNAPSHOT.len()).any(|w| w == SNAPSHOT) {
+    if payload.windows(SNAPSHOT.len()).any(|w| w == SNAPSHOT) {
+        let counter = if *greeted_once {
+            &tally.resynced
+        } else {
+            &tally.greeted
+        };
         *greeted_once = true;
-        greeted.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed);
         return;
     }
     const MARK: &[u8] = b"\"text\":\"bench ";
@@ -460,7 +532,7 @@ async fn stall_later(
     mut s: TcpStream,
     mut buf: BytesMut,
     mut stop: tokio::sync::oneshot::Receiver<()>,
-    greeted: Arc<AtomicUsize>,
+    tally: Arc<Tally>,
 ) {
     let mut greeted_once = false;
     let ignored: Seen = Arc::new(Mutex::new(Vec::new()));
@@ -470,7 +542,7 @@ async fn stall_later(
                 0x9 => {
                     let _ = s.write_all(&client_frame(0xA, &payload)).await;
                 }
-                0x1 => record(&payload, &ignored, &greeted, &mut greeted_once),
+                0x1 => record(&payload, &ignored, &tally, &mut greeted_once),
                 _ => {}
             }
         }

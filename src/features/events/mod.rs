@@ -12,7 +12,8 @@ use super::{
     accounts::{Session, User},
     email, forbidden,
     ids::EventId,
-    live, registrations,
+    live::{self, Phase},
+    registrations,
 };
 use view::{paginate, parse_cursor};
 
@@ -171,11 +172,7 @@ async fn apply_cancel(core: &Core, event: &EventView) -> Result<bool> {
         now,
     ));
     change.effects.unschedule = live::transition_unschedules(&event.id, Transition::End);
-    change
-        .effects
-        .jobs
-        .extend(live::stage::on_cancel(core, &event.id, now));
-    change.notify(&event.id, crate::features::live::Notice::Status);
+    change.notify(&event.id, live::Notice::Lifecycle { to: Phase::Over });
     let mut tx = core.store.begin().await?;
     if !tx.cancel_event(&event.id, now).await? {
         return Ok(false);
@@ -232,11 +229,7 @@ pub(crate) async fn apply_transition(
         change.effects.jobs.extend(jobs);
         change.effects.unschedule.extend(stale);
     }
-    change
-        .effects
-        .jobs
-        .extend(live::stage::on_transition(core, &event.id, t, now));
-    change.notify(&event.id, crate::features::live::Notice::Status);
+    change.notify(&event.id, live::Notice::Lifecycle { to: t.phase() });
     let mut tx = core.store.begin().await?;
     if !tx
         .transition_event(&event.id, from.as_str(), to.as_str(), now)
@@ -251,13 +244,6 @@ pub(crate) async fn apply_transition(
     };
     live::chat::system(&mut tx, &mut change, &event.id, said).await?;
     core.commit(tx, change).await?;
-    match t {
-        Transition::OpenGreenRoom => core.media.open_stage(&event.id),
-        // The recording hook: the provider starts recording what attendees see.
-        Transition::GoLive => core.media.went_live(&event.id),
-        // Every instance closes its stage when its room hears the status (`Hub`).
-        Transition::End => {}
-    }
     Ok(true)
 }
 

@@ -77,6 +77,16 @@ impl Transition {
             Transition::End => (Status::Live, Status::Ended),
         }
     }
+
+    /// What the step tells the rooms and the media and chat providers.
+    pub(super) fn phase(self) -> crate::features::live::Phase {
+        use crate::features::live::Phase;
+        match self {
+            Transition::OpenGreenRoom => Phase::GreenRoom,
+            Transition::GoLive => Phase::Live,
+            Transition::End => Phase::Over,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -100,27 +100,6 @@ pub async fn stops_at(core: &Core, event_id: &str) -> Result<Option<DateTime<Utc
 }
 
 /// Job handler: tells the room how long is left, if the session is still live.
-/// An event that ended (or was cancelled) releases its stage: every media connection on
-/// this instance ends.
-pub async fn close_media_if_over(
-    store: &crate::store::Store,
-    media: &crate::media::MediaProvider,
-    event: &crate::features::ids::EventId,
-) {
-    match store.event(event).await {
-        Ok(Some(row))
-            if matches!(
-                Status::parse(&row.status),
-                Some(Status::Ended | Status::Cancelled)
-            ) =>
-        {
-            media.close_stage(event);
-        }
-        Ok(_) => {}
-        Err(e) => tracing::error!(error = %e, "loading an event for its media failed"),
-    }
-}
-
 pub async fn end_warning(core: &Core, p: EndOfSession) -> anyhow::Result<()> {
     let Some(event) = core.store.event(&p.event_id).await? else {
         return Ok(());
@@ -174,7 +153,6 @@ pub fn transition_unschedules(event_id: &str, t: Transition) -> Vec<String> {
     }
 }
 
-/// What a live room is told when its event changes status or times.
 /// The clock as the room shows it.
 pub async fn view(core: &Core, event: &EventView) -> Result<ClockView> {
     let stops_at = match event.status {

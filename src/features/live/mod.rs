@@ -25,7 +25,7 @@ pub use admission::{
 };
 pub use view::{Closing, Loaded, To, closing, person, present_elsewhere, render, snapshot, you};
 
-pub use notice::{AccountChange, Notice, Scope};
+pub use notice::{AccountChange, Notice, Phase, Scope};
 
 use std::collections::HashSet;
 

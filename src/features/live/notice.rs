@@ -11,8 +11,13 @@ use crate::features::ids::{MessageId, QuestionId, UserId};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "k", rename_all = "snake_case")]
 pub enum Notice {
-    /// The event changed status or times: reload the clock.
+    /// The event's times changed (more minutes): reload the clock.
     Status,
+    /// The event moved along its lifecycle: the rooms reload the clock, and the media and
+    /// chat providers open, record or release what the event holds remotely.
+    Lifecycle {
+        to: Phase,
+    },
     /// The event stops on its own at `ends_at` (ms since the epoch).
     EndingSoon {
         minutes_left: u32,
@@ -70,6 +75,18 @@ pub enum Notice {
         instance: String,
         counts: Vec<(String, u64)>,
     },
+}
+
+/// Where an event's lifecycle step took it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The green room opened: the stage exists from now on.
+    GreenRoom,
+    /// It went live: the recording starts.
+    Live,
+    /// It ended or was cancelled: nothing of it stays open.
+    Over,
 }
 
 /// What changed about an account, for every room and stage the person is in.

@@ -250,7 +250,7 @@ pub enum To {
 pub async fn render(core: &Core, event_id: &str, notice: &Notice) -> Result<Vec<(To, Out)>> {
     let mut out = Vec::new();
     match notice {
-        Notice::Status => {
+        Notice::Status | Notice::Lifecycle { .. } => {
             let event = get_row(core, event_id).await?;
             out.push((To::Everyone, Out::Clock(clock::view(core, &event).await?)));
         }

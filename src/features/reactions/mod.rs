@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 use super::{Core, ids::EventId, live};
 use crate::{
     chat::ChatProvider,
-    features::live::{AccountChange, Notice, Scope},
+    features::live::{AccountChange, Notice, Phase, Scope},
     media::MediaProvider,
     store::{Effects, Store, StoreResult, Tx},
 };
@@ -116,6 +116,14 @@ impl Reaction for Media {
             let mut off: BTreeMap<(String, String), Option<&str>> = BTreeMap::new();
             for (scope, notice) in notices {
                 let (user, reason) = match notice {
+                    Notice::Lifecycle { to } => {
+                        if let Some(event) = scope.event_id() {
+                            effects
+                                .jobs
+                                .push(live::stage::lifecycle(event, *to, effects.now));
+                        }
+                        continue;
+                    }
                     Notice::Removed { user, banned: true } => (user, "banned from this event"),
                     Notice::Removed { user, .. } => (user, "removed by a presenter"),
                     Notice::Account {
@@ -184,12 +192,7 @@ impl Reaction for Media {
                     live::moderation::enforce_media(&store, &media, &event, &user).await
                 });
             }
-            (Notice::Status, Some(event)) => {
-                let (media, store) = (self.media.clone(), self.store.clone());
-                tokio::spawn(async move {
-                    live::clock::close_media_if_over(&store, &media, &event).await
-                });
-            }
+            (Notice::Lifecycle { to: Phase::Over }, Some(event)) => self.media.close_stage(&event),
             _ => {}
         }
     }
@@ -214,6 +217,16 @@ impl Reaction for Chat {
             let mut off: BTreeMap<(String, String), &str> = BTreeMap::new();
             for (scope, notice) in notices {
                 match notice {
+                    // The chat room is made with the green room and deleted at the end.
+                    Notice::Lifecycle {
+                        to: to @ (Phase::GreenRoom | Phase::Over),
+                    } => {
+                        if let Some(event) = scope.event_id() {
+                            effects
+                                .jobs
+                                .push(live::stage::lifecycle(event, *to, effects.now));
+                        }
+                    }
                     Notice::Removed { user, banned } => {
                         if let Some(event) = scope.event_id() {
                             let why = if *banned {

@@ -10,18 +10,15 @@
 //! An IVS Chat room (chat_provider = ivs) lives alongside: made with the stage, deleted with
 //! it, and a kick or ban disconnects the person from it too.
 //!
-//! The embedded SFU and the built-in chat need none of this: their state lives in the process
-//! and each instance acts on the room's notices (`realtime`), so with neither remote no stage
-//! jobs are written.
+//! The jobs are planned by the media and chat reactions (`features::reactions`) from the
+//! change's notices. The embedded SFU and the built-in chat need none of this: their state
+//! lives in the process and each instance obeys the notices it hears, so with neither remote
+//! no stage jobs are written.
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    features::{
-        Core, Error, Result,
-        events::{EventView, Transition},
-        ids::EventId,
-    },
+    features::{Core, Error, Result, events::EventView, ids::EventId},
     jobs::Job,
     media::{
         IvsScreen, MediaProvider, StageRole, Ticket,
@@ -30,7 +27,7 @@ use crate::{
     store::NewJob,
 };
 
-use super::Participant;
+use super::{Participant, Phase};
 
 mod run;
 pub use run::{NO_RECORDING, NO_STAGE, run};
@@ -109,21 +106,15 @@ fn any_remote(core: &Core) -> bool {
     remote(core).is_some() || core.chat.ivs().is_some()
 }
 
-/// The stage jobs a status change writes with it.
-pub fn on_transition(core: &Core, event_id: &str, t: Transition, now: i64) -> Vec<NewJob> {
-    if !any_remote(core) {
-        return Vec::new();
-    }
-    match t {
-        Transition::OpenGreenRoom => vec![job(event_id, Step::Open, now)],
-        Transition::GoLive => vec![job(event_id, Step::Record, now)],
-        Transition::End => vec![job(event_id, Step::Close, now)],
-    }
-}
-
-/// The stage job a cancellation writes with it.
-pub fn on_cancel(core: &Core, event_id: &str, now: i64) -> Vec<NewJob> {
-    on_transition(core, event_id, Transition::End, now)
+/// The stage job an event's lifecycle step writes with it, planned by the media reaction (an
+/// IVS stage) and the chat reaction (an IVS Chat room); the same key makes them one job.
+pub fn lifecycle(event_id: &str, to: Phase, now: i64) -> NewJob {
+    let step = match to {
+        Phase::GreenRoom => Step::Open,
+        Phase::Live => Step::Record,
+        Phase::Over => Step::Close,
+    };
+    job(event_id, step, now)
 }
 
 /// The stage job that ends a person's media connections on a remote stage (kicked, banned,
