@@ -1,0 +1,251 @@
+//! The external services a deployment chooses: how mail leaves (log files, SMTP, SES), where
+//! live media runs (the embedded server or Amazon IVS) and where chat runs (the rooms or IVS
+//! Chat), each with the settings it needs, validated here.
+
+use std::{fmt, path::PathBuf};
+
+use url::Url;
+
+use super::{ConfigError, Options, Secret};
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum MailerKind {
+    Log,
+    Smtp { url: Secret },
+    Ses(SesSettings),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SesSettings {
+    pub region: String,
+    pub configuration_set: Option<String>,
+    pub from_arn: Option<String>,
+    pub endpoint_url: Option<Url>,
+}
+
+/// The SMTP URL holds a password: show only the scheme and host.
+impl fmt::Debug for MailerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MailerKind::Log => f.write_str("Log"),
+            MailerKind::Smtp { url } => {
+                let shown = Url::parse(url.expose())
+                    .map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")))
+                    .unwrap_or_default();
+                write!(f, "Smtp({shown})")
+            }
+            MailerKind::Ses(s) => write!(f, "Ses({})", s.region),
+        }
+    }
+}
+
+/// Who carries a stage's media.
+#[derive(Clone, Debug)]
+pub enum MediaKind {
+    /// The SFU in this process.
+    Embedded,
+    Ivs(Box<IvsSettings>),
+}
+
+#[derive(Clone, Debug)]
+pub struct IvsSettings {
+    pub region: String,
+    pub public_key_arn: String,
+    pub private_key: Secret,
+    /// Where composed recordings go, and how they are encoded; both or neither.
+    pub recording: Option<(String, String)>,
+    pub endpoint_url: Option<Url>,
+    pub web_sdk: PathBuf,
+}
+
+/// Who delivers the group chat.
+#[derive(Clone, Debug)]
+pub enum ChatKind {
+    /// The live-room socket.
+    Embedded,
+    Ivs(IvsChatSettings),
+}
+
+#[derive(Clone, Debug)]
+pub struct IvsChatSettings {
+    pub region: String,
+    pub endpoint_url: Option<Url>,
+    /// Where pages connect to receive the room's messages.
+    pub messaging_url: Url,
+}
+
+/// How mail leaves: `log` (files), `smtp` with its URL, or `ses` with a region and a verified
+/// sender.
+pub(super) fn mailer_kind(o: &mut Options) -> Result<MailerKind, ConfigError> {
+    Ok(match o.mailer.as_deref().unwrap_or("log") {
+        "log" => MailerKind::Log,
+        "smtp" => match o.smtp_url.take() {
+            Some(url)
+                if url.expose().starts_with("smtp://") || url.expose().starts_with("smtps://") =>
+            {
+                MailerKind::Smtp { url }
+            }
+            _ => {
+                return Err(ConfigError(
+                    "mailer `smtp` needs smtp_url (smtp://… or smtps://…)".into(),
+                ));
+            }
+        },
+        "ses" => {
+            let region = o
+                .ses_region
+                .take()
+                .filter(|r| is_aws_region(r))
+                .ok_or_else(|| {
+                    ConfigError("mailer `ses` needs ses_region, e.g. eu-west-1".into())
+                })?;
+            // SES sends only from a verified identity; the built-in default never is one.
+            if o.mail_from.is_none() {
+                return Err(ConfigError(
+                    "mailer `ses` needs mail_from: an address or domain verified in SES".into(),
+                ));
+            }
+            if let Some(u) = &o.ses_endpoint_url
+                && !matches!(u.scheme(), "http" | "https")
+            {
+                return Err(ConfigError("ses_endpoint_url must be http(s)".into()));
+            }
+            MailerKind::Ses(SesSettings {
+                region,
+                configuration_set: o.ses_configuration_set.take().filter(|c| !c.is_empty()),
+                from_arn: o.ses_from_arn.take().filter(|a| !a.is_empty()),
+                endpoint_url: o.ses_endpoint_url.take(),
+            })
+        }
+        other => {
+            return Err(ConfigError(format!(
+                "unknown mailer `{other}` (use `log`, `smtp` or `ses`)"
+            )));
+        }
+    })
+}
+
+pub(super) fn media_kind(o: &Options) -> Result<MediaKind, ConfigError> {
+    match o.media_provider.as_deref().unwrap_or("embedded") {
+        "embedded" => Ok(MediaKind::Embedded),
+        "ivs" => {
+            let needs = |what: &str| ConfigError(format!("media_provider `ivs` needs {what}"));
+            let region = o
+                .ivs_region
+                .clone()
+                .filter(|r| is_aws_region(r))
+                .ok_or_else(|| needs("ivs_region, e.g. eu-west-1"))?;
+            let public_key_arn = o
+                .ivs_public_key_arn
+                .clone()
+                .filter(|a| a.starts_with("arn:") && a.contains(":public-key/"))
+                .ok_or_else(|| needs("ivs_public_key_arn (arn:aws:ivs:…:public-key/…)"))?;
+            let private_key = o
+                .ivs_private_key
+                .clone()
+                .filter(|k| k.expose().contains("PRIVATE KEY-----"))
+                .ok_or_else(|| needs("ivs_private_key: the P-384 private key in PEM"))?;
+            let storage_configuration_arn = o
+                .ivs_storage_configuration_arn
+                .clone()
+                .filter(|a| !a.is_empty());
+            let encoder_configuration_arn = o
+                .ivs_encoder_configuration_arn
+                .clone()
+                .filter(|a| !a.is_empty());
+            let recording = match (storage_configuration_arn, encoder_configuration_arn) {
+                (None, None) => None,
+                (Some(s), Some(e))
+                    if s.starts_with("arn:")
+                        && s.contains(":storage-configuration/")
+                        && e.starts_with("arn:")
+                        && e.contains(":encoder-configuration/") =>
+                {
+                    Some((s, e))
+                }
+                _ => {
+                    return Err(ConfigError(
+                        "recording on IVS needs both ivs_storage_configuration_arn \
+                         (arn:aws:ivs:…:storage-configuration/…) and \
+                         ivs_encoder_configuration_arn (arn:aws:ivs:…:encoder-configuration/…)"
+                            .into(),
+                    ));
+                }
+            };
+            if let Some(u) = &o.ivs_endpoint_url
+                && u.scheme() != "http"
+                && u.scheme() != "https"
+            {
+                return Err(ConfigError("ivs_endpoint_url must be http(s)".into()));
+            }
+            Ok(MediaKind::Ivs(Box::new(IvsSettings {
+                region,
+                public_key_arn,
+                private_key,
+                recording,
+                endpoint_url: o.ivs_endpoint_url.clone(),
+                web_sdk: o.ivs_web_sdk.clone().unwrap_or_else(|| {
+                    PathBuf::from(
+                        "static/vendor/node_modules/amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js",
+                    )
+                }),
+            })))
+        }
+        other => Err(ConfigError(format!(
+            "unknown media_provider `{other}` (use `embedded` or `ivs`)"
+        ))),
+    }
+}
+
+pub(super) fn chat_kind(o: &Options) -> Result<ChatKind, ConfigError> {
+    match o.chat_provider.as_deref().unwrap_or("embedded") {
+        "embedded" => Ok(ChatKind::Embedded),
+        "ivs" => {
+            let region = o
+                .ivs_chat_region
+                .clone()
+                .or_else(|| o.ivs_region.clone())
+                .filter(|r| is_aws_region(r))
+                .ok_or_else(|| {
+                    ConfigError("chat_provider `ivs` needs ivs_chat_region, e.g. eu-west-1".into())
+                })?;
+            for (name, url) in [
+                ("ivs_chat_endpoint_url", &o.ivs_chat_endpoint_url),
+                ("ivs_chat_messaging_url", &o.ivs_chat_messaging_url),
+            ] {
+                if let Some(u) = url
+                    && !matches!(u.scheme(), "http" | "https" | "ws" | "wss")
+                {
+                    return Err(ConfigError(format!("{name} must be http(s) or ws(s)")));
+                }
+            }
+            let messaging_url = match &o.ivs_chat_messaging_url {
+                Some(u) => u.clone(),
+                None => Url::parse(&format!("wss://edge.ivschat.{region}.amazonaws.com"))
+                    .map_err(|e| ConfigError(format!("ivs_chat_region: {e}")))?,
+            };
+            Ok(ChatKind::Ivs(IvsChatSettings {
+                region,
+                endpoint_url: o.ivs_chat_endpoint_url.clone(),
+                messaging_url,
+            }))
+        }
+        other => Err(ConfigError(format!(
+            "unknown chat_provider `{other}` (use `embedded` or `ivs`)"
+        ))),
+    }
+}
+
+/// `eu-west-1`, `us-gov-east-1`: lower-case words and a number, joined by dashes.
+pub(super) fn is_aws_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
+}
