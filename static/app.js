@@ -1,4 +1,4 @@
-// meetstage page helpers: local times, countdowns, time-zone detection and confirmations.
+// meetstage page helpers: local times, countdowns, time-zone detection, confirmations, print.
 // Plain ES module, no dependencies; pages work without it (times then show in UTC).
 
 const dateTime = new Intl.DateTimeFormat(undefined, {
@@ -63,8 +63,13 @@ function submitFeedback(root) {
   }
 }
 
+function printButtons(root) {
+  for (const button of root.querySelectorAll("button[data-print]")) button.addEventListener("click", () => window.print());
+}
+
 localTimes(document);
 countdowns(document);
 detectZone(document);
 confirmations(document);
 submitFeedback(document);
+printButtons(document);

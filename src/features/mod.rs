@@ -11,6 +11,7 @@ pub mod ids;
 pub mod live;
 pub mod paging;
 pub mod reactions;
+pub mod recap;
 pub mod registrations;
 pub mod validation;
 

@@ -216,7 +216,7 @@ pub fn to_csv(list: &[Registrant]) -> Result<String> {
     Ok(String::from_utf8(bytes).map_err(anyhow::Error::from)?)
 }
 
-fn defuse(cell: &str) -> String {
+pub(crate) fn defuse(cell: &str) -> String {
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{cell}")
     } else {

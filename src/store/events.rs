@@ -231,7 +231,8 @@ impl Tx {
         on_tx!(self, |conn| {
             let r = sqlx::query(
                 "UPDATE events SET status = $3, updated_at = $4, \
-                 live_at = CASE WHEN $3 = 'live' THEN $4 ELSE live_at END \
+                 live_at = CASE WHEN $3 = 'live' THEN $4 ELSE live_at END, \
+                 ended_at = CASE WHEN $3 = 'ended' THEN $4 ELSE ended_at END \
                  WHERE id = $1 AND status = $2",
             )
             .bind(id)

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod live;
 pub mod notify;
 pub mod outbox;
+pub mod recap;
 pub mod registrations;
 pub mod stages;
 

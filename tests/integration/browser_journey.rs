@@ -179,3 +179,91 @@ async fn everyone_finds_the_door_into_the_room() {
         c.close().await.unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_event_everyone_finds_its_recap() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (olga, event) = app.live_event("members").await;
+    app.member("ada@example.org", "Ada").await;
+    let ada = app.cookie_of(app.user_id("ada@example.org").await).await;
+    app.seat(&event, &ada.id).await;
+    // Ada watches for 25 minutes and asks a question the presenter answers.
+    let mut presenter = app.ws(&event, Some(&olga)).await;
+    presenter.greeting().await;
+    let mut room = app.ws(&event, Some(&ada)).await;
+    room.greeting().await;
+    room.ask_answered(&mut presenter, "Which database?", "Both.")
+        .await;
+    app.clock.advance(chrono::Duration::minutes(25));
+    drop(room);
+    presenter
+        .until_with("person_left", |p| p["id"] == ada.id.as_str())
+        .await;
+    let r = app
+        .form(&olga.client(), &format!("/events/{event}/end"), &[])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    app.run_jobs().await;
+
+    let driver = Driver::start().await;
+    let profiles = [(); 2].map(|_| tempfile::tempdir().unwrap());
+
+    // Ada, signed out, follows the recap mail: the login page, then the recap.
+    let mail = app.last_mail_to("ada@example.org").await;
+    assert_eq!(mail.subject, "Recap: Rust in production");
+    let attendee = browser(&driver, profiles[0].path()).await;
+    attendee
+        .goto(&mail.link(&format!("/events/{event}/recap")))
+        .await
+        .unwrap();
+    attendee
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("password"))
+        .await
+        .unwrap();
+    fill(&attendee, "email", "ada@example.org").await;
+    fill(&attendee, "password", PASSWORD).await;
+    click(&attendee, Locator::Css("main form button[type=submit]")).await;
+    assert!(text(&attendee, "h1").await.starts_with("Recap:"));
+    assert_eq!(
+        attendee.current_url().await.unwrap().path(),
+        format!("/events/{event}/recap")
+    );
+    assert!(text(&attendee, ".answered").await.contains("Both."));
+    assert!(audit_in_place(&attendee, "the recap").await.is_empty());
+    click(&attendee, Locator::Id("certificate-link")).await;
+    assert!(
+        text(&attendee, ".certificate")
+            .await
+            .contains("watched it live for 25 of its 25 minutes")
+    );
+    assert!(
+        audit_in_place(&attendee, "the certificate")
+            .await
+            .is_empty()
+    );
+    assert_no_console_errors(&attendee, "from the recap mail to the certificate").await;
+
+    // The organizer: My events → the event → See the recap, and the attendance report.
+    let org = browser(&driver, profiles[1].path()).await;
+    signed_in_home(&app, &org, &olga).await;
+    click(&org, Locator::LinkText("My events")).await;
+    click(&org, Locator::LinkText("Rust in production")).await;
+    click(&org, Locator::Id("see-recap")).await;
+    click(&org, Locator::LinkText("Attendance report")).await;
+    let row = text(&org, "#attendees tbody").await;
+    assert!(
+        row.contains("ada@example.org") && row.contains("25"),
+        "{row}"
+    );
+    assert!(
+        audit_in_place(&org, "the attendance report")
+            .await
+            .is_empty()
+    );
+    assert_no_console_errors(&org, "from My events to the attendance report").await;
+    for c in [attendee, org] {
+        c.close().await.unwrap();
+    }
+}

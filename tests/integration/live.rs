@@ -165,7 +165,11 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
     assert_eq!(warning(&mut room).await, (1, ends_at));
     assert_eq!(event_status(&app, &event).await, "live");
     app.clock.advance(Duration::minutes(1));
-    assert_eq!(app.run_jobs().await, 1, "the automatic stop");
+    assert_eq!(
+        app.run_jobs().await,
+        2,
+        "the automatic stop, then the recap mail it writes"
+    );
     status(&mut room, "ended").await;
     assert_eq!(event_status(&app, &event).await, "ended");
     assert!(end_jobs(&app, &event).await.is_empty(), "no end job left");

@@ -20,6 +20,7 @@ mod ivs_chat;
 mod live;
 mod media;
 mod ops;
+mod recap;
 mod registrations;
 mod restart;
 mod room;

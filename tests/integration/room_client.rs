@@ -332,4 +332,19 @@ impl Ws {
         let you = self.until("you").await;
         (snap["data"].clone(), you)
     }
+
+    /// Asks `question` on this socket and has `presenter` answer it with `answer`; returns
+    /// once this socket sees it answered.
+    pub async fn ask_answered(&mut self, presenter: &mut Ws, question: &str, answer: &str) {
+        self.send("ask", json!({ "text": question })).await;
+        let id = self.until("question").await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        presenter
+            .send("answer", json!({ "question_id": id, "text": answer }))
+            .await;
+        self.until_with("question", |q| q["status"] == "answered")
+            .await;
+    }
 }

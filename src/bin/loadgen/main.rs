@@ -52,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
                 clients: arg("--clients").map_or(Ok(1000), |v| v.parse())?,
                 broadcasts: arg("--broadcasts").map_or(Ok(20), |v| v.parse())?,
                 server_pid: arg("--server-pid").context("--server-pid")?.parse()?,
+                metrics_token: arg("--metrics-token"),
             };
             room::run(opts).await
         }
@@ -75,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
             floor_client(arg("--clients").map_or(Ok(10_000), |v| v.parse())?).await
         }
         _ => bail!(
-            "usage: loadgen seed --data-dir DIR [--database-url URL] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K] | loadgen media --url URL --event ID --key K --server-pid PID [--subscribers N] [--seconds S]"
+            "usage: loadgen seed --data-dir DIR [--database-url URL] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K] [--metrics-token T] | loadgen media --url URL --event ID --key K --server-pid PID [--subscribers N] [--seconds S]"
         ),
     }
 }

@@ -26,6 +26,7 @@ pub struct RunOpts {
     pub clients: usize,
     pub broadcasts: usize,
     pub server_pid: u32,
+    pub metrics_token: Option<String>,
 }
 
 /// Latencies (µs) of bench messages, by message number.
@@ -40,20 +41,26 @@ struct Tally {
     resynced: AtomicUsize,
     /// Connections the server closed or lost.
     closed: AtomicUsize,
+    /// The close frames' codes and reasons, with how many carried each.
+    reasons: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 impl Tally {
     fn summary(&self) -> String {
         format!(
-            "{} clients resynced, {} connections closed",
+            "{} clients resynced, {} connections closed (close frames: {:?})",
             self.resynced.load(Ordering::Relaxed),
-            self.closed.load(Ordering::Relaxed)
+            self.closed.load(Ordering::Relaxed),
+            self.reasons.lock().unwrap()
         )
     }
 }
 
 /// The server's own count of dropped connections and resyncs, from its metrics.
-async fn server_drops(base: &str) -> String {
+async fn server_drops(base: &str, token: Option<&str>) -> String {
+    let Some(token) = token else {
+        return "no metrics token given (--metrics-token)".into();
+    };
     let Ok(addr) = base
         .trim_start_matches("http://")
         .parse::<std::net::SocketAddr>()
@@ -65,7 +72,9 @@ async fn server_drops(base: &str) -> String {
     else {
         return "the server's metrics could not be read".into();
     };
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    );
     let mut body = Vec::new();
     if s.write_all(request.as_bytes()).await.is_err()
         || tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut body))
@@ -159,7 +168,7 @@ pub async fn run(o: RunOpts) -> anyhow::Result<()> {
             "{e}: not every client got every broadcast (each should reach {expected}): {}; {}; server: {}",
             short.join(", "),
             tally.summary(),
-            server_drops(&o.base).await
+            server_drops(&o.base, o.metrics_token.as_deref()).await
         );
     }
     let cpu = cpu_ticks(o.server_pid)? - cpu_before;
@@ -202,7 +211,7 @@ pub async fn run(o: RunOpts) -> anyhow::Result<()> {
         bail!(
             "{e}: not every client got every broadcast while one was stalled; {}; server: {}",
             tally.summary(),
-            server_drops(&o.base).await
+            server_drops(&o.base, o.metrics_token.as_deref()).await
         );
     }
     let stalled_lat: Vec<u64> = seen.lock().unwrap()[o.broadcasts..]
@@ -333,6 +342,15 @@ async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, tally: Arc<Tal
                 0x1 => record(&payload, &seen, &tally, &mut greeted_once),
                 0x8 => {
                     tally.closed.fetch_add(1, Ordering::Relaxed);
+                    let why = match payload.get(..2) {
+                        Some(code) => format!(
+                            "{} {}",
+                            u16::from_be_bytes([code[0], code[1]]),
+                            String::from_utf8_lossy(&payload[2..])
+                        ),
+                        None => "no code".into(),
+                    };
+                    *tally.reasons.lock().unwrap().entry(why).or_default() += 1;
                     return;
                 }
                 _ => {}

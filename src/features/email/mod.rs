@@ -319,11 +319,11 @@ pub fn cancel_reminders(event_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// The trigger point for the recap: called when an event's recording is published (the
-/// recording issue calls it); mails every registrant once.
+/// The recording is ready: the recap mail (written with the end of the event) goes now, with
+/// the recording in it, if it has not gone already.
 pub async fn recording_published(core: &Core, event_id: &str) -> Result<()> {
     let now = core.clock.now_ms();
-    let job = notify_registrants(event_id, Purpose::Recap, 0, now);
+    let job = crate::features::recap::mail_job(event_id, now);
     Ok(core.store.schedule_job(&job, now).await?)
 }
 

@@ -166,10 +166,16 @@ pub async fn render(core: &Core, row: &OutboxRow) -> Result<Rendered> {
                         .para(format!("\u{201c}{}\u{201d} has started. Join now to watch, chat and ask questions.", e.title))
                         .action("Join the live event", link(&format!("/events/{}/live", e.id)))
                 }
-                Purpose::Recap => Content::new(format!("Recap: {}", e.title))
-                    .greeting(&user.display_name)
-                    .para(format!("Thank you for joining \u{201c}{}\u{201d}. The recording is published.", e.title))
-                    .action("Watch the recording", page),
+                Purpose::Recap => {
+                    if e.status != Status::Ended {
+                        return Ok(Rendered::Skip("the event did not end"));
+                    }
+                    Content::new(format!("Recap: {}", e.title))
+                        .greeting(&user.display_name)
+                        .para(format!("Thank you for your interest in \u{201c}{}\u{201d}.", e.title))
+                        .para("Its recap has the questions the presenters answered, the links shared in the chat and who presented.")
+                        .action("Open the recap", link(&format!("/events/{}/recap", e.id)))
+                }
                 Purpose::EventCancelled => Content::new(format!("Cancelled: {}", e.title))
                     .greeting(&user.display_name)
                     .para(format!("\u{201c}{}\u{201d}, planned for {}, was cancelled by its organizer.", e.title, when(&e)))

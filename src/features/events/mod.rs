@@ -229,6 +229,13 @@ pub(crate) async fn apply_transition(
         change.effects.jobs.extend(jobs);
         change.effects.unschedule.extend(stale);
     }
+    if t == Transition::End {
+        // Registrants get the recap: at once while no recording is made to wait for.
+        change
+            .effects
+            .jobs
+            .push(super::recap::mail_job(&event.id, now));
+    }
     change.notify(&event.id, live::Notice::Lifecycle { to: t.phase() });
     let mut tx = core.store.begin().await?;
     if !tx

@@ -289,21 +289,10 @@ async fn registrants_csv(
     let session = ctx.require()?;
     let (e, list) = registrations::registrants(&s.core, session, &id).await?;
     let csv = registrations::to_csv(&list)?;
-    let disposition = format!("attachment; filename=\"registrations-{}.csv\"", e.id);
-    Ok((
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/csv; charset=utf-8"),
-            ),
-            (
-                header::CONTENT_DISPOSITION,
-                HeaderValue::from_str(&disposition).expect("ascii id"),
-            ),
-        ],
+    Ok(super::csv_download(
         csv,
-    )
-        .into_response())
+        &format!("registrations-{}.csv", e.id),
+    ))
 }
 
 // --- calendar files -----------------------------------------------------------------------

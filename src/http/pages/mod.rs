@@ -7,6 +7,7 @@ mod events;
 mod home;
 mod live;
 mod media;
+mod recap;
 mod registrations;
 
 use askama::Template;
@@ -26,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .merge(live::router())
         .merge(media::router())
         .merge(registrations::router())
+        .merge(recap::router())
         .merge(admin::router())
 }
 
@@ -126,6 +128,26 @@ pub fn render<T: Template>(page: &T) -> Response {
 }
 
 /// Post/redirect/get: after a successful form, go to `to` with a notice.
+/// A CSV file to download as `filename` (an ASCII name the server made).
+pub fn csv_download(body: String, filename: &str) -> Response {
+    use axum::http::{HeaderValue, header};
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&disposition).expect("ascii name"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 pub fn see_other(to: &str, notice: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{to}{sep}notice={notice}")).into_response()

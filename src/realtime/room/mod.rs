@@ -135,6 +135,10 @@ struct Room {
     behind: Vec<u64>,
     people: HashMap<UserId, Present>,
     guests: u64,
+    /// Guests who came in since the figures were last written, and the largest audience
+    /// this room has written (the attendance report's figures).
+    guest_arrivals: u32,
+    peak: u64,
     /// People and guests on other instances, by instance.
     remote: HashMap<String, Remote>,
     loaded: Option<Loaded>,
@@ -163,6 +167,8 @@ pub fn start(core: Core, hub: super::Hub, event_id: String) -> mpsc::Sender<Room
         behind: Vec::new(),
         people: HashMap::new(),
         guests: 0,
+        guest_arrivals: 0,
+        peak: 0,
         remote: HashMap::new(),
         loaded: None,
         presence_changed: false,
@@ -373,7 +379,10 @@ impl Room {
             },
         );
         match &who.user {
-            None => self.guests += 1,
+            None => {
+                self.guests += 1;
+                self.guest_arrivals = self.guest_arrivals.saturating_add(1);
+            }
             Some(user) => {
                 if let Some(p) = self.people.get_mut(user) {
                     p.conns += 1;

@@ -161,6 +161,33 @@ impl Room {
         self.presence_changed = true;
     }
 
+    /// The attendance report's figures: guests who came in, and a larger audience than
+    /// before. Written off the room's loop, so a slow database never holds up a broadcast.
+    fn write_figures(&mut self, count: u64) {
+        let arrivals = std::mem::take(&mut self.guest_arrivals);
+        let peak = (count > self.peak).then(|| {
+            self.peak = count;
+            i32::try_from(count).unwrap_or(i32::MAX)
+        });
+        if arrivals == 0 && peak.is_none() {
+            return;
+        }
+        let (store, event) = (self.core.store.clone(), self.event_id.clone());
+        tokio::spawn(async move {
+            let arrivals = i32::try_from(arrivals).unwrap_or(i32::MAX);
+            if arrivals > 0
+                && let Err(e) = store.add_guest_visits(&event, arrivals).await
+            {
+                tracing::warn!(error = %e, "counting guests failed");
+            }
+            if let Some(peak) = peak
+                && let Err(e) = store.raise_peak(&event, peak).await
+            {
+                tracing::warn!(error = %e, "recording the peak audience failed");
+            }
+        });
+    }
+
     /// Every 250 ms: liveness every second, this instance's heartbeat, the presence count
     /// and the reaction bursts, one frame each however many came.
     pub(super) fn tick(&mut self) {
@@ -177,9 +204,9 @@ impl Room {
         if self.presence_changed {
             self.presence_changed = false;
             self.tell_others(None, true);
-            let p = Out::Presence(PresenceView {
-                count: self.presence(),
-            });
+            let count = self.presence();
+            self.write_figures(count);
+            let p = Out::Presence(PresenceView { count });
             self.publish(false, &p);
             self.publish(true, &p);
         }
