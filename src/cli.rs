@@ -30,6 +30,21 @@ pub enum Command {
     Serve(Options),
     /// Apply database migrations and exit.
     Migrate(Options),
+    /// Write the static archive of past public events to a directory (and push it to a git
+    /// branch), for GitHub Pages or any static host. Members-only events are never published.
+    Publish {
+        /// Directory to write the archive to [default: publish_dir].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Git repository to commit the archive to and push [default: publish_git_url].
+        #[arg(long)]
+        git: Option<String>,
+        /// Branch that holds the archive [default: publish_branch, or gh-pages].
+        #[arg(long)]
+        branch: Option<String>,
+        #[command(flatten)]
+        options: Options,
+    },
     /// Administrator accounts.
     Admin {
         #[command(subcommand)]
@@ -75,6 +90,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = Store::connect(&config.database_url, 1).await?;
             store.migrate().await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::Publish {
+            out,
+            git,
+            branch,
+            options,
+        } => {
+            let config = Config::from_options(options.with_file()?)?;
+            let target = match out {
+                Some(out) => crate::config::PublishSettings::parse(
+                    Some(out),
+                    git.map(crate::config::Secret::new),
+                    branch,
+                )?
+                .context("an output directory")?,
+                None => config
+                    .publish
+                    .clone()
+                    .context("give --out DIR, or set publish_dir in the configuration")?,
+            };
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let app = App::build(config, listener).await?;
+            let done = crate::publish::run(app.core(), &target).await?;
+            println!(
+                "published {} event{} to {}{}",
+                done.events,
+                if done.events == 1 { "" } else { "s" },
+                target.out.display(),
+                match (&target.git, done.pushed) {
+                    (Some((_, branch)), true) => format!(", pushed to {branch}"),
+                    (Some(_), false) => ", nothing new to push".into(),
+                    (None, _) => String::new(),
+                }
+            );
             Ok(())
         }
         Command::Admin {

@@ -8,6 +8,7 @@
 //! - [`mail`]: the `Mailer` seam and its transports.
 //! - [`media`]: the `MediaProvider` seam and the embedded SFU (cameras, microphones, screens).
 //! - [`jobs`]: the in-process loop that runs due jobs and delivers the mail outbox.
+//! - [`publish`]: the static archive of past public events, written to a directory or a git branch.
 //! - [`config`], [`telemetry`], [`clock`], [`aws`]: process-wide plumbing.
 
 pub mod app;
@@ -21,6 +22,7 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod media;
+pub mod publish;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;

@@ -89,6 +89,48 @@ pub struct Config {
     pub media_viewer_bps: Option<u64>,
     pub media: MediaKind,
     pub chat: ChatKind,
+    /// Where the archive of past public events is published after each event (a job).
+    pub publish: Option<PublishSettings>,
+}
+
+/// Where the static archive goes: a directory, and optionally a git branch it is pushed to.
+#[derive(Clone, Debug)]
+pub struct PublishSettings {
+    pub out: PathBuf,
+    /// The repository and its branch.
+    pub git: Option<(Secret, String)>,
+}
+
+impl PublishSettings {
+    /// From the three options; the git URL and branch need a directory.
+    pub fn parse(
+        out: Option<PathBuf>,
+        git: Option<Secret>,
+        branch: Option<String>,
+    ) -> Result<Option<PublishSettings>, ConfigError> {
+        let branch = branch.unwrap_or_else(|| "gh-pages".into());
+        if branch.is_empty()
+            || branch.starts_with(['-', '/', '.'])
+            || branch.contains("..")
+            || !branch
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.'))
+        {
+            return Err(ConfigError(format!(
+                "publish_branch {branch:?}: use letters, digits, -, _, / and ."
+            )));
+        }
+        match (out, git) {
+            (Some(out), git) => Ok(Some(PublishSettings {
+                out,
+                git: git.map(|g| (g, branch)),
+            })),
+            (None, Some(_)) => Err(ConfigError(
+                "publish_git_url needs publish_dir, where the archive is written first".into(),
+            )),
+            (None, None) => Ok(None),
+        }
+    }
 }
 
 impl Config {
@@ -192,7 +234,13 @@ impl Config {
                 ));
             }
         };
+        let publish = PublishSettings::parse(
+            o.publish_dir.take(),
+            o.publish_git_url.take(),
+            o.publish_branch.take(),
+        )?;
         Ok(Config {
+            publish,
             media,
             chat,
             media_udp: o.media_udp,
@@ -374,6 +422,7 @@ impl fmt::Debug for Config {
             .field("cors_origins", &self.cors_origins)
             .field("trust_proxy", &self.trust_proxy)
             .field("rate_limits", &self.rate_limits)
+            .field("publish", &self.publish)
             .finish_non_exhaustive()
     }
 }

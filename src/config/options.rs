@@ -220,6 +220,20 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
 
+    /// Directory the static archive of past public events is written to after each event
+    /// ends (see `meetstage publish`) [default: none, not published].
+    #[arg(long, env = "MEETSTAGE_PUBLISH_DIR")]
+    pub publish_dir: Option<PathBuf>,
+
+    /// Git repository the archive is committed and pushed to (an https URL with a token, an
+    /// ssh URL, or a path); needs `publish_dir` [default: none].
+    #[arg(long, env = "MEETSTAGE_PUBLISH_GIT_URL", hide_env_values = true)]
+    pub publish_git_url: Option<Secret>,
+
+    /// Branch of `publish_git_url` that holds the archive [default: gh-pages].
+    #[arg(long, env = "MEETSTAGE_PUBLISH_BRANCH")]
+    pub publish_branch: Option<String>,
+
     /// Seconds a client may take to send a request's headers before the connection is closed
     /// (slow clients must not hold connections open) [default: 10].
     #[arg(long, env = "MEETSTAGE_HEADER_TIMEOUT_SECS")]
@@ -334,6 +348,9 @@ impl Options {
             max_concurrent_hashes: self.max_concurrent_hashes.or(other.max_concurrent_hashes),
             log_format: self.log_format.or(other.log_format),
             metrics_token: self.metrics_token.or(other.metrics_token),
+            publish_dir: self.publish_dir.or(other.publish_dir),
+            publish_git_url: self.publish_git_url.or(other.publish_git_url),
+            publish_branch: self.publish_branch.or(other.publish_branch),
             metrics_emf: self.metrics_emf.or(other.metrics_emf),
             header_timeout_secs: self.header_timeout_secs.or(other.header_timeout_secs),
             shutdown_grace_secs: self.shutdown_grace_secs.or(other.shutdown_grace_secs),

@@ -64,6 +64,14 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// One of the static files by name, for pages served elsewhere (the published archive).
+pub fn static_file(name: &str) -> Option<&'static str> {
+    FILES
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, body)| *body)
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/theme.css", get(theme))
@@ -128,7 +136,7 @@ async fn theme(State(s): State<AppState>) -> Response {
 /// The accent as three colours that each keep WCAG AA contrast (4.5:1) whatever colour is
 /// configured: `--accent` fills buttons under white text, `--accent-ink` colours links and
 /// outlined buttons on the light or the dark background.
-fn theme_css(accent: &str) -> String {
+pub fn theme_css(accent: &str) -> String {
     // The colour was validated as #rrggbb when the configuration was read.
     let rgb = parse_hex(accent).unwrap_or([0x2f, 0x6f, 0xde]);
     let fill = until_contrast(rgb, [0xff, 0xff, 0xff], [0, 0, 0]);

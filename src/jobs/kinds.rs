@@ -28,6 +28,8 @@ pub enum Job {
     AutoStop(EndOfSession),
     /// One step of a remote stage's lifecycle (create, record, close, disconnect, reconcile).
     Stage(StageJob),
+    /// Writes (and pushes) the static archive of past public events again.
+    Publish,
 }
 
 impl Job {
@@ -39,6 +41,7 @@ impl Job {
             Job::EndWarning(_) => "end_warning",
             Job::AutoStop(_) => "auto_stop",
             Job::Stage(_) => "stage",
+            Job::Publish => "publish",
         }
     }
 
@@ -47,7 +50,7 @@ impl Job {
             serde_json::to_string(v).expect("job payloads are plain data")
         }
         match self {
-            Job::Cleanup => "{}".into(),
+            Job::Cleanup | Job::Publish => "{}".into(),
             Job::Reminder(f) | Job::NotifyRegistrants(f) => json(f),
             Job::EndWarning(p) | Job::AutoStop(p) => json(p),
             Job::Stage(s) => json(s),
@@ -76,6 +79,7 @@ impl Job {
             "end_warning" => Job::EndWarning(parse(kind, payload)?),
             "auto_stop" => Job::AutoStop(parse(kind, payload)?),
             "stage" => Job::Stage(parse(kind, payload)?),
+            "publish" => Job::Publish,
             other => anyhow::bail!("unknown job kind {other:?}"),
         })
     }
@@ -88,6 +92,18 @@ impl Job {
             Job::EndWarning(p) => live::end_warning(core, p).await,
             Job::AutoStop(p) => live::auto_stop(core, p).await,
             Job::Stage(s) => live::stage::run(core, s).await,
+            Job::Publish => match &core.config.publish {
+                Some(target) => {
+                    let done = crate::publish::run(core, target).await?;
+                    tracing::info!(
+                        events = done.events,
+                        pushed = done.pushed,
+                        "archive published"
+                    );
+                    Ok(())
+                }
+                None => Ok(()),
+            },
         }
     }
 }
@@ -111,6 +127,7 @@ mod tests {
         };
         for job in [
             Job::Cleanup,
+            Job::Publish,
             Job::Reminder(fan.clone()),
             Job::NotifyRegistrants(fan),
             Job::EndWarning(end.clone()),

@@ -20,6 +20,7 @@ mod ivs_chat;
 mod live;
 mod media;
 mod ops;
+mod publish;
 mod recap;
 mod registrations;
 mod restart;

@@ -26,7 +26,7 @@ async fn named(app: &TestApp, email: &str, name: &str) -> Person {
 }
 
 /// Waits until the room has written its figures (they are written off its loop).
-async fn peak_reaches(app: &TestApp, event: &str, at_least: i32) {
+pub async fn peak_reaches(app: &TestApp, event: &str, at_least: i32) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let f = app.core.store.room_figures(event).await.unwrap();

@@ -235,6 +235,10 @@ pub(crate) async fn apply_transition(
             .effects
             .jobs
             .push(super::recap::mail_job(&event.id, now));
+        change
+            .effects
+            .jobs
+            .extend(super::recap::publish_job(core, now));
     }
     change.notify(&event.id, live::Notice::Lifecycle { to: t.phase() });
     let mut tx = core.store.begin().await?;

@@ -109,6 +109,15 @@ pub fn mail_job(event_id: &str, at: i64) -> NewJob {
     job
 }
 
+/// The archive's job, when this server publishes one: written with the end of each event,
+/// one pending at a time.
+pub fn publish_job(core: &Core, at: i64) -> Option<NewJob> {
+    core.config
+        .publish
+        .as_ref()
+        .map(|_| crate::jobs::Job::Publish.at(at, Some("publish".into())))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
