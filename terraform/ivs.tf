@@ -9,6 +9,8 @@ resource "awscc_ivs_public_key" "tokens" {
 
 resource "awscc_ivs_storage_configuration" "recordings" {
   name = "${var.name}-recordings"
+  # IVS edits the bucket policy when this is created; ours (with the same grant) goes first.
+  depends_on = [aws_s3_bucket_policy.recordings]
   s3 = {
     bucket_name = aws_s3_bucket.recordings.id
   }

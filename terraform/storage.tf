@@ -1,6 +1,6 @@
 # Recordings: a private, encrypted bucket that IVS composition writes to and CloudFront
 # reads through origin access control; nobody else reads it. Older recordings move to
-# cheaper storage classes. A second bucket keeps the load balancer's and CloudFront's logs.
+# cheaper storage classes that CloudFront can still read. A second bucket keeps the load balancer's and CloudFront's logs.
 
 resource "aws_s3_bucket" "recordings" {
   #checkov:skip=CKV2_AWS_62:nothing consumes object events; meetstage records compositions itself
@@ -51,9 +51,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "recordings" {
       days          = 30
       storage_class = "STANDARD_IA"
     }
+    # Instant Retrieval: CloudFront still reads it, so an old replay keeps playing (Flexible
+    # Retrieval would need a restore first).
     transition {
       days          = 90
-      storage_class = "GLACIER"
+      storage_class = "GLACIER_IR"
     }
     noncurrent_version_expiration {
       noncurrent_days = 30
@@ -70,11 +72,25 @@ resource "aws_s3_bucket_logging" "recordings" {
   target_prefix = "s3/recordings/"
 }
 
+# The whole policy is terraform's, so it carries the grant IVS composition writes with: IVS
+# adds an equivalent statement when the storage configuration is created, and the next apply
+# replaces the policy; without this statement every composition would then fail to write.
 resource "aws_s3_bucket_policy" "recordings" {
   bucket = aws_s3_bucket.recordings.id
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
+      {
+        Sid       = "IvsCompositionWrites"
+        Effect    = "Allow"
+        Principal = { Service = "ivs-composite.${var.region}.amazonaws.com" }
+        Action    = ["s3:PutObject", "s3:PutObjectAcl"]
+        Resource  = "${aws_s3_bucket.recordings.arn}/*"
+        Condition = {
+          StringEquals = { "s3:x-amz-acl" = "bucket-owner-full-control" }
+          Bool         = { "aws:SecureTransport" = "true" }
+        }
+      },
       {
         Sid       = "CloudFrontReads"
         Effect    = "Allow"

@@ -145,7 +145,24 @@ class Terraform(unittest.TestCase):
         transitions = [
             (one(t, "days"), one(t, "storage_class")) for t in one(lifecycle, "rule")["transition"]
         ]
-        self.assertEqual(transitions, [(30, "STANDARD_IA"), (90, "GLACIER")])
+        # Every class CloudFront can read without a restore, so old replays keep playing.
+        self.assertEqual(transitions, [(30, "STANDARD_IA"), (90, "GLACIER_IR")])
+
+    def test_ivs_composition_may_write_whatever_terraform_applies_later(self):
+        policy = jsonencoded(one(dict(resources("aws_s3_bucket_policy"))["recordings"], "policy"))
+        writes = [
+            st
+            for st in policy["Statement"]
+            if st["Effect"] == "Allow"
+            and st["Principal"].get("Service") == "ivs-composite.${var.region}.amazonaws.com"
+        ]
+        self.assertEqual(len(writes), 1, policy)
+        self.assertEqual(writes[0]["Action"], ["s3:PutObject", "s3:PutObjectAcl"])
+        self.assertEqual(
+            writes[0]["Condition"]["StringEquals"], {"s3:x-amz-acl": "bucket-owner-full-control"}
+        )
+        (_, storage), = resources("awscc_ivs_storage_configuration")
+        self.assertEqual(storage["depends_on"], [["${aws_s3_bucket_policy.recordings}"]])
 
     def test_no_wildcard_actions_are_allowed(self):
         found = statements()
