@@ -9,7 +9,8 @@
 // - tokens are exchanged in place before they run out, and when a presenter brings this
 //   person on stage or sends them back (the participant id stays, so they keep watching).
 
-const SEATS = 12;
+import { SEATS } from "/static/protocol.js";
+
 const REFRESH_BEFORE_MS = 5 * 60 * 1000;
 const HALF_HOUR_MS = 30 * 60 * 1000;
 

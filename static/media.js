@@ -9,12 +9,12 @@
 // instead and hands this class the same seats and tracks to draw. What people see of the
 // stage is stage-view.js; the presenter's device panel is device-panel.js.
 
-import { ACTION } from "/static/protocol.js";
+import { ACTION, SEATS } from "/static/protocol.js";
 import { csrf, el } from "/static/dom.js";
 import { explain, remember, remembered } from "/static/devices.js";
 import { DevicePanel } from "/static/device-panel.js";
 import { IvsStage } from "/static/ivs.js";
-import { SEATS, StageView } from "/static/stage-view.js";
+import { StageView } from "/static/stage-view.js";
 
 // The camera's simulcast layers; their names and caps match the server's (src/media/layers.rs).
 const LAYERS = [

@@ -1,7 +1,7 @@
 // The live room in the browser: one WebSocket, a snapshot then ordered updates, and the
 // page drawn from that state. Message names come from the server (/static/protocol.js), so a
 // misspelled name throws instead of silently doing nothing. Plain ES module, no build step.
-import { ACTION, OUT, CLOSE } from "/static/protocol.js";
+import { ACTION, OUT, CLOSE, IVS_CHAT_EVENT } from "/static/protocol.js";
 import { Stage } from "/static/media.js";
 import { el, button } from "/static/dom.js";
 
@@ -131,7 +131,7 @@ async function startChat() {
     try { m = JSON.parse(e.data); } catch { return; }
     if (m.Type !== "EVENT") return;
     const a = m.Attributes || {};
-    if (m.EventName === "meetstage:message") {
+    if (m.EventName === IVS_CHAT_EVENT) {
       const got = parts.get(a.id) || [];
       got[Number(a.part)] = a.message;
       // IVS names the message by its first part's id when it deletes it.

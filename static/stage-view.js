@@ -4,9 +4,7 @@
 
 import { el } from "/static/dom.js";
 import { remembered } from "/static/devices.js";
-
-/** Camera seats; the shared screen comes after them. */
-export const SEATS = 12;
+import { SEATS } from "/static/protocol.js";
 const $ = (id) => document.getElementById(id);
 
 export class StageView {
