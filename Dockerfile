@@ -16,11 +16,11 @@ WORKDIR /vendor
 COPY static/vendor/package.json static/vendor/package-lock.json ./
 RUN npm ci --no-audit --no-fund --loglevel=error
 
-# Run: a small Debian with CA certificates and git (the published archive's branch), as an
-# unprivileged user.
+# Run: a small Debian with CA certificates, ffmpeg (composing recordings) and git (the
+# published archive's branch), as an unprivileged user.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git \
+ && apt-get install -y --no-install-recommends ca-certificates ffmpeg git \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/meetstage --create-home meetstage \
  && install -d -o meetstage -g meetstage -m 0750 /var/lib/meetstage/data

@@ -116,8 +116,10 @@ impl App {
         crate::features::accounts::schedule_cleanup(&core)
             .await
             .context("scheduling clean-up")?;
+        let recording = crate::media::recording::Processing::probe(&core.config.ffmpeg).await;
+        tracing::info!("{}", recording.describe());
         Ok(App {
-            state: AppState::new(core, hub),
+            state: AppState::new(core, hub, recording),
             listener,
             workers: true,
         })

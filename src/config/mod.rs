@@ -91,6 +91,8 @@ pub struct Config {
     pub chat: ChatKind,
     /// Where the archive of past public events is published after each event (a job).
     pub publish: Option<PublishSettings>,
+    /// The ffmpeg program recordings are composed with.
+    pub ffmpeg: PathBuf,
 }
 
 /// Where the static archive goes: a directory, and optionally a git branch it is pushed to.
@@ -241,6 +243,7 @@ impl Config {
         )?;
         Ok(Config {
             publish,
+            ffmpeg: o.ffmpeg.take().unwrap_or_else(|| PathBuf::from("ffmpeg")),
             media,
             chat,
             media_udp: o.media_udp,

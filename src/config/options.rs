@@ -220,6 +220,10 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<Secret>,
 
+    /// The ffmpeg program that composes recordings [default: ffmpeg, found on PATH].
+    #[arg(long, env = "MEETSTAGE_FFMPEG")]
+    pub ffmpeg: Option<PathBuf>,
+
     /// Directory the static archive of past public events is written to after each event
     /// ends (see `meetstage publish`) [default: none, not published].
     #[arg(long, env = "MEETSTAGE_PUBLISH_DIR")]
@@ -348,6 +352,7 @@ impl Options {
             max_concurrent_hashes: self.max_concurrent_hashes.or(other.max_concurrent_hashes),
             log_format: self.log_format.or(other.log_format),
             metrics_token: self.metrics_token.or(other.metrics_token),
+            ffmpeg: self.ffmpeg.or(other.ffmpeg),
             publish_dir: self.publish_dir.or(other.publish_dir),
             publish_git_url: self.publish_git_url.or(other.publish_git_url),
             publish_branch: self.publish_branch.or(other.publish_branch),

@@ -44,6 +44,8 @@ pub struct Inner {
     pub hub: crate::realtime::Hub,
     pub limits: security::RateLimiters,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Whether recordings can be processed here (ffmpeg), found at start.
+    pub recording: crate::media::recording::Processing,
 }
 
 impl std::ops::Deref for AppState {
@@ -54,13 +56,18 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(core: Core, hub: crate::realtime::Hub) -> Self {
+    pub fn new(
+        core: Core,
+        hub: crate::realtime::Hub,
+        recording: crate::media::recording::Processing,
+    ) -> Self {
         let limits = security::RateLimiters::new(&core.config.rate_limits);
         AppState(Arc::new(Inner {
             core,
             hub,
             limits,
             metrics: crate::telemetry::metrics_handle(),
+            recording,
         }))
     }
 }

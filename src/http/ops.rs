@@ -22,10 +22,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/openapi.json", get(api::openapi_json))
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers; the second line says whether recordings can be
+/// processed (ready either way: events run without it).
 async fn readyz(State(s): State<AppState>) -> Response {
     match s.core.ready().await {
-        Ok(()) => "ready".into_response(),
+        Ok(()) => format!("ready\n{}\n", s.recording.describe()).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "database not reachable");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()

@@ -7,6 +7,7 @@
 pub mod embedded;
 pub mod ivs;
 pub mod layers;
+pub mod recording;
 
 use serde::Serialize;
 

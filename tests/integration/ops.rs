@@ -17,6 +17,25 @@ async fn metrics_are_off_without_a_token() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// Without ffmpeg the server is still ready, and says recordings cannot be processed; the
+/// image installs it (and git, for the published archive).
+#[tokio::test]
+async fn readiness_says_whether_recordings_can_be_processed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |o| {
+        o.ffmpeg = Some("/nonexistent/ffmpeg".into());
+    })
+    .await;
+    let (status, ready) = app.text(&app.browser(), "/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        ready.starts_with("ready\nrecording: not available (/nonexistent/ffmpeg cannot be run"),
+        "{ready}"
+    );
+    let dockerfile = include_str!("../../Dockerfile");
+    let runtime = dockerfile.split("\nFROM ").last().expect("a runtime stage");
+    assert!(runtime.contains("ca-certificates ffmpeg git"), "{runtime}");
+}
+
 /// The image creates and owns its data directory before declaring it a volume, so a fresh
 /// named volume is writable by the unprivileged user (no container engine runs here, so the
 /// Dockerfile is read, in order).
@@ -46,9 +65,11 @@ async fn health_ready_metrics_and_openapi(b: Backend) {
         app.text(&c, "/healthz").await,
         (StatusCode::OK, "ok".to_string())
     );
-    assert_eq!(
-        app.text(&c, "/readyz").await,
-        (StatusCode::OK, "ready".to_string())
+    let (status, ready) = app.text(&c, "/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        ready.starts_with("ready\nrecording: available (ffmpeg version "),
+        "{ready}"
     );
     app.get(&c, "/events/00000000-0000-7000-8000-000000000000")
         .await;
