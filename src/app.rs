@@ -82,6 +82,7 @@ impl App {
             Arc::new(reactions::Media {
                 media: media.clone(),
                 store: store.clone(),
+                recordings: crate::media::embedded::record::dir(&config.data_dir),
             }),
             Arc::new(reactions::Chat(chat.clone())),
         ]);

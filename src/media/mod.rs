@@ -152,6 +152,14 @@ pub enum MediaProvider {
 }
 
 impl MediaProvider {
+    /// The event went live: the embedded server records its stage into `dir` (IVS records
+    /// through its composition, started by the stage job).
+    pub fn record(&self, event: &EventId, dir: &std::path::Path) {
+        if let MediaProvider::Embedded(sfu) = self {
+            sfu.record(event, dir);
+        }
+    }
+
     /// How many people may send camera and microphone at once. An IVS stage takes 12
     /// publishers and a shared screen is one of them, so one place is kept for it; the
     /// embedded server carries a screen on its sharer's own connection.

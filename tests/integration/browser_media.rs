@@ -511,6 +511,55 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
         "the presenter's page let go of its media"
     );
 
+    // The live part was recorded as it arrived: the presenter's camera (VP8, in IVF), their
+    // shared screen, and their microphone (Opus, in Ogg), each readable by ffprobe.
+    let recordings = app.core.config.data_dir.join("recordings").join(&event);
+    let part = std::fs::read_dir(&recordings)
+        .unwrap()
+        .next()
+        .expect("a recording part")
+        .unwrap()
+        .path();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let timeline = loop {
+        let t = std::fs::read_to_string(part.join("timeline.jsonl")).unwrap_or_default();
+        if t.contains("\"stopped\"") || Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for (track, codec) in [("camera", "vp8"), ("screen", "vp8"), ("mic", "opus")] {
+        let line: Value = timeline
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|l| l["track"] == track && l["user"] == owner.id.as_str())
+            .unwrap_or_else(|| panic!("the presenter's {track} in {timeline}"));
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration:stream=codec_name,width",
+            ])
+            .args(["-of", "json"])
+            .arg(part.join(line["file"].as_str().unwrap()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(info["streams"][0]["codec_name"], codec, "{track}: {info}");
+        if codec == "vp8" {
+            assert!(
+                info["streams"][0]["width"].as_u64().unwrap_or(0) > 0,
+                "{info}"
+            );
+        }
+    }
+
     assert_no_console_errors(&presenter, "the presenter's room").await;
     assert_no_console_errors(&attendee, "the attendee's room").await;
     presenter.close().await.unwrap();

@@ -668,6 +668,7 @@ async fn guests_from_one_address_are_capped(backend: Backend) {
 }
 
 both!(
+    the_stage_is_recorded_while_live,
     guests_from_one_address_are_capped,
     presenters_rehearse_in_the_green_room,
     obs_sends_with_a_presenters_stream_key,
@@ -676,3 +677,125 @@ both!(
     speakers_are_heard_until_muted_or_revoked,
     kicked_and_banned_people_lose_their_media
 );
+
+/// Going live starts the recording: what a presenter sends is written as it arrives (Opus into
+/// Ogg, no transcoding), with a timeline beside it, and the end closes the files; ffprobe
+/// reads the audio's duration. Before going live nothing is recorded.
+async fn the_stage_is_recorded_while_live(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.staging_event("members").await;
+    let recordings = app.core.config.data_dir.join("recordings").join(&event);
+    let ada = app.person("Ada").await;
+    // A rehearsal in the green room is not recorded.
+    let mut rehearsal = joined(&app, &event, &owner, "publish", Direction::SendOnly, 1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rehearsal.connected && Instant::now() < deadline {
+        rehearsal.pump();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for n in 0..10 {
+        rehearsal.send_audio(n);
+        rehearsal.pump();
+    }
+    drop(rehearsal);
+    let r = app
+        .form(&owner.client(), &format!("/events/{event}/go-live"), &[])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+
+    let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
+    assert!(
+        run(
+            &mut presenter,
+            &mut attendee,
+            Duration::from_secs(15),
+            |a| a.received >= 150
+        )
+        .await,
+        "audio did not arrive"
+    );
+    let sent = presenter.sent;
+    drop((presenter, attendee));
+
+    // A restart mid-event keeps what was written; the presenter's return resumes the
+    // recording in a second part.
+    let mut app = app;
+    app.restart().await;
+    let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
+    assert!(
+        run(
+            &mut presenter,
+            &mut attendee,
+            Duration::from_secs(15),
+            |a| a.received >= 20
+        )
+        .await,
+        "audio did not arrive after the restart"
+    );
+    let r = app
+        .form(&owner.client(), &format!("/events/{event}/end"), &[])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+
+    // Two parts, in order; the first's timeline names the presenter's microphone track.
+    let mut parts: Vec<_> = std::fs::read_dir(&recordings)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    parts.sort();
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    let part = &parts[0];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The end closes the running part; the one cut off by the restart keeps what it had.
+    let second = loop {
+        let t = std::fs::read_to_string(parts[1].join("timeline.jsonl")).unwrap_or_default();
+        if t.contains("\"stopped\"") || Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        second.contains("\"track\":\"mic\"") && second.contains("\"stopped\""),
+        "{second}"
+    );
+    let timeline = std::fs::read_to_string(part.join("timeline.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = timeline
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let track = lines
+        .iter()
+        .find(|l| l["track"] == "mic")
+        .unwrap_or_else(|| panic!("a microphone track in {timeline}"));
+    assert_eq!(track["user"], owner.id.as_str());
+    let file = part.join(track["file"].as_str().unwrap());
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name",
+        ])
+        .args(["-of", "json"])
+        .arg(&file)
+        .output()
+        .expect("ffprobe (scripts/test installs ffmpeg)");
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let info: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert_eq!(info["streams"][0]["codec_name"], "opus", "{info}");
+    let seconds: f64 = info["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Every frame sent is 20 ms; a few at the very start may precede the stage's seat.
+    let expected = sent as f64 * 0.02;
+    assert!(
+        seconds > expected - 0.5 && seconds <= expected + 0.05,
+        "{seconds} s recorded of {expected} s sent"
+    );
+}

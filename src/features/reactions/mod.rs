@@ -98,6 +98,8 @@ impl Reactions {
 pub struct Media {
     pub media: MediaProvider,
     pub store: Store,
+    /// Where the embedded server writes recordings.
+    pub recordings: std::path::PathBuf,
 }
 
 impl Reaction for Media {
@@ -191,6 +193,9 @@ impl Reaction for Media {
                 tokio::spawn(async move {
                     live::moderation::enforce_media(&store, &media, &event, &user).await
                 });
+            }
+            (Notice::Lifecycle { to: Phase::Live }, Some(event)) => {
+                self.media.record(&event, &self.recordings)
             }
             (Notice::Lifecycle { to: Phase::Over }, Some(event)) => self.media.close_stage(&event),
             _ => {}

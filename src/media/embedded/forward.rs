@@ -1,12 +1,21 @@
 //! Forwarding: each publisher's media to the subscribers of its stage (one simulcast layer
 //! per subscriber and video), and key frame requests back to publishers.
 
-use super::{serve::Pass, *};
+use super::{
+    record::{Frame, Recorders, Track},
+    serve::Pass,
+    *,
+};
 
 /// Hands each publisher's media to the subscribers of its stage, subscribers' keyframe
 /// requests to the publishers whose video they watch, and asks every publisher for a
 /// picture when someone starts watching.
-pub(super) fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pass: Pass) {
+pub(super) fn forward(
+    peers: &mut [Peer],
+    screens: &HashMap<EventId, UserId>,
+    recorders: &mut Recorders,
+    pass: Pass,
+) {
     let now = Instant::now();
     // What each stage sends, for sharing a subscriber's estimate among its videos.
     let mut sending: HashMap<EventId, usize> = HashMap::new();
@@ -35,6 +44,29 @@ pub(super) fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pa
             Some(_) => p.sent_layers(data.mid, now),
             None => Vec::new(),
         };
+        if recorders.is_recording(&stage)
+            && let Some(user) = &user
+            // Of a simulcast camera, the largest layer it sends now.
+            && (data.rid.is_none() || available.last() == data.rid.as_ref())
+        {
+            let track = match (kind, target) {
+                (MediaKind::Audio, SCREEN) => Track::ScreenAudio,
+                (MediaKind::Audio, _) => Track::Microphone,
+                (MediaKind::Video, SCREEN) => Track::Screen,
+                (MediaKind::Video, _) => Track::Camera,
+            };
+            recorders.push(
+                &stage,
+                Frame {
+                    user: user.clone(),
+                    track,
+                    codec: data.params.spec().codec,
+                    time: data.time.numer(),
+                    keyframe: data.is_keyframe(),
+                    data: data.data.clone(),
+                },
+            );
+        }
         let seats = sending.get(&stage).copied().unwrap_or(1);
         let videos = seats + usize::from(screens.contains_key(&stage));
         for (j, peer) in peers.iter_mut().enumerate() {
@@ -101,8 +133,13 @@ pub(super) fn forward(peers: &mut [Peer], screens: &HashMap<EventId, UserId>, pa
             }
         }
     }
-    for fresh in pass.fresh {
-        let stage = peers[fresh].stage.clone();
+    let fresh_stages = pass.fresh.iter().map(|&i| peers[i].stage.clone());
+    let recordings = recorders.take_starting();
+    for stage in fresh_stages
+        .collect::<Vec<_>>()
+        .into_iter()
+        .chain(recordings)
+    {
         for (i, peer) in peers.iter().enumerate() {
             if peer.stage != stage || peer.role != MediaRole::Publisher {
                 continue;

@@ -34,6 +34,7 @@ use tokio::{net::UdpSocket, sync::mpsc};
 use super::{Admission, Connected, MediaError, MediaRole, OnStage, Roster, layers};
 
 mod forward;
+pub mod record;
 mod serve;
 use crate::features::ids::{EventId, UserId};
 
@@ -210,6 +211,11 @@ enum Command {
         stage: EventId,
         owner: Option<UserId>,
     },
+    /// Records what the stage's publishers send into a new part under `dir`.
+    Record {
+        stage: EventId,
+        dir: std::path::PathBuf,
+    },
 }
 
 struct Peer {
@@ -335,6 +341,14 @@ impl Sfu {
             stage: stage.clone(),
             user: user.clone(),
             id,
+        });
+    }
+
+    /// Starts recording a stage (the event went live); it stops when the stage closes.
+    pub fn record(&self, stage: &EventId, dir: &std::path::Path) {
+        self.command(Command::Record {
+            stage: stage.clone(),
+            dir: dir.to_path_buf(),
         });
     }
 

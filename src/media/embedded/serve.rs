@@ -25,6 +25,8 @@ pub(super) async fn serve(
     let mut peers: Vec<Peer> = Vec::new();
     // The task's copy of whose screen each stage shows, read for every packet.
     let mut screens: HashMap<EventId, UserId> = HashMap::new();
+    // The stages being recorded, each with its writer.
+    let mut recorders = super::record::Recorders::default();
     // Which peer a remote address last reached, so a packet finds its peer without asking
     // every one; rebuilt whenever the list changes.
     let mut by_source: HashMap<SocketAddr, usize> = HashMap::new();
@@ -53,7 +55,7 @@ pub(super) async fn serve(
             sweep |= !peer.alive();
         }
         if !pass.media.is_empty() || !pass.keyframes.is_empty() || !pass.fresh.is_empty() {
-            forward(&mut peers, &screens, pass);
+            forward(&mut peers, &screens, &mut recorders, pass);
             // What was just written must go out before we wait.
             continue;
         }
@@ -75,7 +77,7 @@ pub(super) async fn serve(
                     if matches!(command, Command::Add(_)) {
                         by_source.clear();
                     }
-                    obey(command, &mut peers, &mut screens);
+                    obey(command, &mut peers, &mut screens, &mut recorders);
                     sweep = true;
                 }
                 None => return,
@@ -111,8 +113,17 @@ pub(super) async fn serve(
     }
 }
 
-fn obey(command: Command, peers: &mut Vec<Peer>, screens: &mut HashMap<EventId, UserId>) {
+fn obey(
+    command: Command,
+    peers: &mut Vec<Peer>,
+    screens: &mut HashMap<EventId, UserId>,
+    recorders: &mut super::record::Recorders,
+) {
     match command {
+        Command::Record { stage, dir } => {
+            // Video files start at a picture: forward() asks the publishers for one.
+            recorders.start(&stage, &dir);
+        }
         Command::Add(peer) => {
             // A person publishes through one connection: a reload replaces the old one
             // at once instead of both filling the same seat.
@@ -142,6 +153,7 @@ fn obey(command: Command, peers: &mut Vec<Peer>, screens: &mut HashMap<EventId, 
             }
         }
         Command::Close { stage } => {
+            recorders.stop(&stage);
             for peer in peers.iter_mut().filter(|p| p.stage == stage) {
                 peer.rtc.disconnect();
             }
