@@ -310,6 +310,7 @@ function drawStatus() {
   const badge = $("room-status");
   badge.textContent = LABELS[status] || status;
   badge.className = `badge status-${status}`;
+  $("recording").hidden = !state.clock.recording;
   const before = status === "scheduled" || status === "staging";
   const over = status === "ended" || status === "cancelled";
   $("waiting").hidden = !(before && !runsRoom);

@@ -8,7 +8,7 @@ macro_rules! event_columns {
     () => {
         "e.id, e.owner_id, o.display_name AS owner_name, e.title, e.description, e.starts_at, \
          e.duration_minutes, e.time_zone, e.capacity, e.visibility, e.status, e.sequence, \
-         e.created_at, e.updated_at, e.live_at, \
+         e.created_at, e.updated_at, e.live_at, e.record, \
          (SELECT COUNT(*) FROM registrations r WHERE r.event_id = e.id AND r.status = 'registered') AS registered_count, \
          (SELECT COUNT(*) FROM registrations r WHERE r.event_id = e.id AND r.status = 'waitlisted') AS waitlisted_count"
     };
@@ -31,6 +31,7 @@ pub struct EventRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub live_at: Option<i64>,
+    pub record: bool,
     pub registered_count: i64,
     pub waitlisted_count: i64,
 }
@@ -243,6 +244,22 @@ impl Tx {
             .await?;
             let moved = r.rows_affected() == 1;
             Ok(moved)
+        })
+    }
+
+    /// Turns recording on or off while the event has not gone live; false once it has.
+    pub async fn set_record(&mut self, id: &str, record: bool, now: i64) -> StoreResult<bool> {
+        on_tx!(self, |conn| {
+            let r = sqlx::query(
+                "UPDATE events SET record = $2, updated_at = $3 \
+                 WHERE id = $1 AND status IN ('scheduled', 'staging')",
+            )
+            .bind(id)
+            .bind(record)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            Ok(r.rows_affected() == 1)
         })
     }
 

@@ -237,6 +237,16 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     click(&presenter, Locator::Css("form[data-when=staging] button")).await;
     presenter.accept_alert().await.unwrap();
     wait_text(&attendee, "#room-status", "LIVE").await;
+    assert!(
+        attendee
+            .find(Locator::Id("recording"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap(),
+        "the attendee sees that the event is recorded"
+    );
     plays(
         &attendee,
         "#stage-area figure[data-slot='0'] video",

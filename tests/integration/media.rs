@@ -669,6 +669,7 @@ async fn guests_from_one_address_are_capped(backend: Backend) {
 
 both!(
     the_stage_is_recorded_while_live,
+    recording_is_switched_off_before_going_live,
     guests_from_one_address_are_capped,
     presenters_rehearse_in_the_green_room,
     obs_sends_with_a_presenters_stream_key,
@@ -798,4 +799,74 @@ async fn the_stage_is_recorded_while_live(backend: Backend) {
         seconds > expected - 0.5 && seconds <= expected + 0.05,
         "{seconds} s recorded of {expected} s sent"
     );
+}
+
+/// The organizer may switch recording off before going live, not after; a room shows whether
+/// it is being recorded.
+async fn recording_is_switched_off_before_going_live(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.staging_event("members").await;
+    let ada = app.person("Ada").await;
+    let switch = format!("/events/{event}/recording");
+    let page = format!("/events/{event}");
+    let (_, html) = app.text(&owner.client(), &page).await;
+    assert!(
+        html.contains("Recorded from the moment it goes live."),
+        "{html}"
+    );
+    let r = app.form(&ada.client(), &switch, &[("record", "off")]).await;
+    assert_eq!(r.status(), reqwest::StatusCode::FORBIDDEN);
+    let r = app
+        .form(&owner.client(), &switch, &[("record", "maybe")])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .form(&owner.client(), &switch, &[("record", "off")])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let (_, html) = app.text(&owner.client(), &page).await;
+    assert!(
+        html.contains("Not recorded.") && html.contains(">Record this event<"),
+        "{html}"
+    );
+    let r = app
+        .form(&owner.client(), &format!("/events/{event}/go-live"), &[])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let mut room = app.ws(&event, Some(&ada)).await;
+    let (snap, _) = room.greeting().await;
+    assert_eq!(snap["clock"]["recording"], false, "{snap}");
+    // Too late to change once live.
+    let (status, body) = {
+        let r = app
+            .form(&owner.client(), &switch, &[("record", "on")])
+            .await;
+        (r.status(), r.text().await.unwrap())
+    };
+    assert_eq!(status, reqwest::StatusCode::CONFLICT);
+    assert!(body.contains("before the event goes live"), "{body}");
+
+    // Media flows, and nothing is written.
+    let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
+    assert!(
+        run(
+            &mut presenter,
+            &mut attendee,
+            Duration::from_secs(15),
+            |a| a.received >= 20
+        )
+        .await
+    );
+    let r = app
+        .form(&owner.client(), &format!("/events/{event}/end"), &[])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let dir = app.core.config.data_dir.join("recordings").join(&event);
+    assert!(!dir.exists(), "{dir:?} was written");
+
+    // An event left as it was is recorded, and its room says so.
+    let (_, recorded) = app.live_event("members").await;
+    let mut room = app.ws(&recorded, Some(&ada)).await;
+    let (snap, _) = room.greeting().await;
+    assert_eq!(snap["clock"]["recording"], true, "{snap}");
 }

@@ -258,6 +258,39 @@ pub(crate) async fn apply_transition(
     Ok(true)
 }
 
+/// Turns recording on or off for an event that has not gone live yet.
+pub async fn set_recording(
+    core: &Core,
+    session: &Session,
+    id: &EventId,
+    record: bool,
+) -> Result<EventView> {
+    let event = get_managed(core, session, id).await?;
+    let now = core.clock.now_ms();
+    let mut change = Change::new(now);
+    change.notify(&event.id, live::Notice::Status);
+    let mut tx = core.store.begin().await?;
+    if !tx.set_record(&event.id, record, now).await? {
+        return Err(Error::Conflict(
+            "Recording is switched on or off before the event goes live.".into(),
+        ));
+    }
+    tx.audit(
+        &session.user.id,
+        if record {
+            "event.recording_on"
+        } else {
+            "event.recording_off"
+        },
+        Some(&event.id),
+        "",
+        now,
+    )
+    .await?;
+    core.commit(tx, change).await?;
+    get_row(core, &event.id).await
+}
+
 pub async fn list(
     core: &Core,
     viewer: Option<&User>,

@@ -111,6 +111,8 @@ pub struct EventView {
     pub sequence: i32,
     /// When it went live (the room's clock counts from here).
     pub live_at: Option<DateTime<Utc>>,
+    /// Recorded when it goes live (the organizer may turn it off before).
+    pub record: bool,
 }
 
 impl TryFrom<EventRow> for EventView {
@@ -145,6 +147,7 @@ impl TryFrom<EventRow> for EventView {
             waitlisted_count: r.waitlisted_count,
             sequence: r.sequence,
             live_at: r.live_at.map(from_ms),
+            record: r.record,
         })
     }
 }
@@ -265,6 +268,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             live_at: None,
+            record: true,
             registered_count: 0,
             waitlisted_count: 0,
         }

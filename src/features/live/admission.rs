@@ -245,7 +245,10 @@ pub async fn connect_media(
         muted: standing.is_some_and(|s| s.muted),
         address: who.address,
     };
-    if role == MediaRole::Publisher && event.status == crate::features::events::Status::Live {
+    if role == MediaRole::Publisher
+        && event.record
+        && event.status == crate::features::events::Status::Live
+    {
         // Going live started the recording; after a restart, the first one back on stage
         // resumes it (in a new part). Starting one that runs does nothing.
         let dir = crate::media::embedded::record::dir(&core.config.data_dir);

@@ -173,6 +173,7 @@ pub async fn view(core: &Core, event: &EventView) -> Result<ClockView> {
         } else {
             0
         },
+        recording: event.status == Status::Live && event.record,
         server_now: core.clock.now_ms(),
     })
 }

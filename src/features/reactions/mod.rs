@@ -195,7 +195,18 @@ impl Reaction for Media {
                 });
             }
             (Notice::Lifecycle { to: Phase::Live }, Some(event)) => {
-                self.media.record(&event, &self.recordings)
+                let (media, store, dir) = (
+                    self.media.clone(),
+                    self.store.clone(),
+                    self.recordings.clone(),
+                );
+                tokio::spawn(async move {
+                    match store.event(&event).await {
+                        Ok(Some(row)) if row.record => media.record(&event, &dir),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "loading an event to record failed"),
+                    }
+                });
             }
             (Notice::Lifecycle { to: Phase::Over }, Some(event)) => self.media.close_stage(&event),
             _ => {}

@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}/green-room", post(open_green_room))
         .route("/events/{id}/go-live", post(go_live))
         .route("/events/{id}/end", post(end))
+        .route("/events/{id}/recording", post(recording))
         .route("/events/{id}/registrations", get(registrants))
         .route("/events/{id}/registrations.csv", get(registrants_csv))
         .route("/my/events", get(mine))
@@ -233,6 +234,30 @@ async fn step(
         Transition::GoLive => "went_live",
         Transition::End => "event_ended",
     };
+    Ok(see_other(&format!("/events/{}", e.id), notice))
+}
+
+#[derive(Deserialize)]
+struct RecordingForm {
+    record: String,
+}
+
+/// The organizer's switch, before going live: record the event or not.
+async fn recording(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    IdPath(id): IdPath<EventId>,
+    Form(f): Form<RecordingForm>,
+) -> PageResult {
+    let on = match f.record.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => {
+            return Err(Error::Invalid(FieldErrors::single("record", "Choose on or off.")).into());
+        }
+    };
+    let e = events::set_recording(&s.core, ctx.require()?, &id, on).await?;
+    let notice = if on { "recording_on" } else { "recording_off" };
     Ok(see_other(&format!("/events/{}", e.id), notice))
 }
 

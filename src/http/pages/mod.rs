@@ -107,6 +107,8 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
             "You are live. Registrants are being told, and the event stops at its scheduled end."
         }
         "event_ended" => "The event has ended.",
+        "recording_on" => "The event will be recorded when it goes live.",
+        "recording_off" => "The event will not be recorded.",
         "registered" => "You are registered. See you there!",
         "waitlisted" => {
             "The event is full, so you are on the waitlist. We will move you up when a seat frees."

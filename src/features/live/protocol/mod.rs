@@ -243,6 +243,8 @@ pub struct ClockView {
     pub stops_at: Option<i64>,
     /// How long it may still be extended, in minutes.
     pub extendable_minutes: u32,
+    /// It is live and being recorded: every page shows so.
+    pub recording: bool,
     /// The server's time when this was sent, so pages count from the server's clock and not
     /// from a computer's clock that may be minutes off.
     pub server_now: i64,

@@ -173,6 +173,15 @@ async fn record_or_say(core: &Core, ivs: &Ivs, stage: &StageRow, now: i64) -> an
 }
 
 async fn record(core: &Core, ivs: &Ivs, stage: &StageRow, idempotency: &str) -> anyhow::Result<()> {
+    // The organizer turned recording off before going live: no composition at all.
+    if !core
+        .store
+        .event(&stage.event_id)
+        .await?
+        .is_some_and(|e| e.record)
+    {
+        return Ok(());
+    }
     let Some(arn) = ivs
         .start_composition(&stage.arn, &stage.event_id, idempotency)
         .await?
