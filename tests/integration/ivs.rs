@@ -37,6 +37,7 @@ both!(
     a_closed_account_and_a_removed_co_presenter_leave_the_stage,
     a_used_up_quota_is_said_to_the_presenters_and_tried_again,
     a_shared_screen_counts_as_one_of_the_twelve,
+    an_event_not_recorded_starts_no_composition,
 );
 
 const KEY_ARN: &str = "arn:aws:ivs:eu-west-1:123456789012:public-key/meetstageTest";
@@ -927,4 +928,29 @@ async fn a_shared_screen_counts_as_one_of_the_twelve(b: Backend) {
         page.contains("a shared screen counts as one of 12"),
         "the dashboard says so"
     );
+}
+
+/// Recording switched off before going live: the stage lives as usual, but neither going live
+/// nor the minute's reconcile starts a composition, and the end has none to stop.
+async fn an_event_not_recorded_starts_no_composition(b: Backend) {
+    let t = start(b).await;
+    let (owner, event) = t.app.staging_event("members").await;
+    assert_eq!(ops(&t.calls().await), ["CreateStage"]);
+    let r = t
+        .app
+        .form(
+            &owner.client(),
+            &format!("/events/{event}/recording"),
+            &[("record", "off")],
+        )
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    t.transition(&owner, &event, events::Transition::GoLive)
+        .await;
+    assert!(ops(&t.calls().await).is_empty());
+    t.app.clock.advance(Duration::seconds(61));
+    let calls = t.calls().await;
+    assert!(!ops(&calls).contains(&"StartComposition"), "{calls:?}");
+    t.transition(&owner, &event, events::Transition::End).await;
+    assert_eq!(ops(&t.calls().await), ["DeleteStage"]);
 }
