@@ -679,6 +679,14 @@ both!(
     kicked_and_banned_people_lose_their_media
 );
 
+/// The organizer presses a lifecycle button (`go-live`, `end`) on the event page.
+async fn step(app: &TestApp, owner: &Person, event: &str, what: &str) {
+    let r = app
+        .form(&owner.client(), &format!("/events/{event}/{what}"), &[])
+        .await;
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "{what}");
+}
+
 /// Going live starts the recording: what a presenter sends is written as it arrives (Opus into
 /// Ogg, no transcoding), with a timeline beside it, and the end closes the files; ffprobe
 /// reads the audio's duration. Before going live nothing is recorded.
@@ -699,10 +707,7 @@ async fn the_stage_is_recorded_while_live(backend: Backend) {
         rehearsal.pump();
     }
     drop(rehearsal);
-    let r = app
-        .form(&owner.client(), &format!("/events/{event}/go-live"), &[])
-        .await;
-    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    step(&app, &owner, &event, "go-live").await;
 
     let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
     assert!(
@@ -733,10 +738,7 @@ async fn the_stage_is_recorded_while_live(backend: Backend) {
         .await,
         "audio did not arrive after the restart"
     );
-    let r = app
-        .form(&owner.client(), &format!("/events/{event}/end"), &[])
-        .await;
-    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    step(&app, &owner, &event, "end").await;
 
     // Two parts, in order; the first's timeline names the presenter's microphone track.
     let mut parts: Vec<_> = std::fs::read_dir(&recordings)
@@ -829,10 +831,7 @@ async fn recording_is_switched_off_before_going_live(backend: Backend) {
         html.contains("Not recorded.") && html.contains(">Record this event<"),
         "{html}"
     );
-    let r = app
-        .form(&owner.client(), &format!("/events/{event}/go-live"), &[])
-        .await;
-    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    step(&app, &owner, &event, "go-live").await;
     let mut room = app.ws(&event, Some(&ada)).await;
     let (snap, _) = room.greeting().await;
     assert_eq!(snap["clock"]["recording"], false, "{snap}");
@@ -857,10 +856,7 @@ async fn recording_is_switched_off_before_going_live(backend: Backend) {
         )
         .await
     );
-    let r = app
-        .form(&owner.client(), &format!("/events/{event}/end"), &[])
-        .await;
-    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    step(&app, &owner, &event, "end").await;
     let dir = app.core.config.data_dir.join("recordings").join(&event);
     assert!(!dir.exists(), "{dir:?} was written");
 
