@@ -722,6 +722,20 @@ async fn the_stage_is_recorded_while_live(backend: Backend) {
     );
     let sent = presenter.sent;
     drop((presenter, attendee));
+    // The presenter reconnects (a reload): a new file, since the new connection's clock
+    // starts afresh.
+    let (mut presenter, mut attendee) = stage(&app, &event, &owner, &ada).await;
+    assert!(
+        run(
+            &mut presenter,
+            &mut attendee,
+            Duration::from_secs(15),
+            |a| a.received >= 20
+        )
+        .await,
+        "audio did not arrive after the reload"
+    );
+    drop((presenter, attendee));
 
     // A restart mid-event keeps what was written; the presenter's return resumes the
     // recording in a second part.
@@ -766,10 +780,10 @@ async fn the_stage_is_recorded_while_live(backend: Backend) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let track = lines
-        .iter()
-        .find(|l| l["track"] == "mic")
-        .unwrap_or_else(|| panic!("a microphone track in {timeline}"));
+    let mics: Vec<_> = lines.iter().filter(|l| l["track"] == "mic").collect();
+    assert_eq!(mics.len(), 2, "one file per connection: {timeline}");
+    assert_ne!(mics[0]["file"], mics[1]["file"]);
+    let track = mics[0];
     assert_eq!(track["user"], owner.id.as_str());
     let file = part.join(track["file"].as_str().unwrap());
     let probe = std::process::Command::new("ffprobe")

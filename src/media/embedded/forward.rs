@@ -58,6 +58,7 @@ pub(super) fn forward(
             recorders.push(
                 &stage,
                 Frame {
+                    conn: p.id,
                     user: user.clone(),
                     track,
                     codec: data.params.spec().codec,

@@ -42,6 +42,8 @@ impl Track {
 }
 
 pub(super) struct Frame {
+    /// The connection it came through: a reconnect starts new files (its clocks start afresh).
+    pub conn: u64,
     pub user: UserId,
     pub track: Track,
     pub codec: Codec,
@@ -137,10 +139,10 @@ fn write_part(dir: &Path, mut rx: mpsc::Receiver<Frame>) -> std::io::Result<()> 
         timeline.flush()
     };
     line(serde_json::json!({ "at": now_ms(), "started": true }))?;
-    let mut files: HashMap<(UserId, Track), TrackFile> = HashMap::new();
+    let mut files: HashMap<(u64, UserId, Track), TrackFile> = HashMap::new();
     let mut counts: HashMap<(UserId, Track), u32> = HashMap::new();
     while let Some(f) = rx.blocking_recv() {
-        let key = (f.user.clone(), f.track);
+        let key = (f.conn, f.user.clone(), f.track);
         if !files.contains_key(&key) {
             // A video file starts at a picture a decoder can begin with.
             let kind = match f.codec {
@@ -151,7 +153,7 @@ fn write_part(dir: &Path, mut rx: mpsc::Receiver<Frame>) -> std::io::Result<()> 
                 },
                 _ => continue,
             };
-            let n = counts.entry(key.clone()).or_default();
+            let n = counts.entry((f.user.clone(), f.track)).or_default();
             *n += 1;
             let ext = if matches!(kind, Container::Ivf) {
                 "ivf"
