@@ -3,16 +3,19 @@
 # the embedded SFU to N guest subscribers. meetstage is pinned to CPU 0 with one worker thread,
 # the load generator (src/bin/loadgen/media.rs, its own process) to CPU 1; loopback only.
 # Each audience size runs on a fresh server.
-# Usage: bench/media_fanout.sh [sizes...] [--seconds S]   (defaults 50 100 200, 10 s each)
+# Usage: bench/media_fanout.sh [sizes...] [--seconds S] [--no-record]
+#   (defaults 50 100 200, 10 s each; the event is recorded unless --no-record)
 # Reports, per size: server CPU as a share of one core (and per subscriber), frames lost
 # (mean and worst subscriber) and server memory per subscriber.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=10
 sizes=()
+record=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
+    --no-record) record=(--no-record); shift ;;
     *) sizes+=("$1"); shift ;;
   esac
 done
@@ -29,7 +32,7 @@ for n in "${sizes[@]}"; do
   TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/meetstage serve &
   server=$!
   for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-  read -r event _ key < <(target/release/loadgen seed --data-dir "$work")
+  read -r event _ key < <(target/release/loadgen seed --data-dir "$work" "${record[@]}")
   taskset -c 1 timeout 300 target/release/loadgen media --url "http://127.0.0.1:$port" \
     --event "$event" --key "$key" --subscribers "$n" --seconds "$seconds" --server-pid "$server" || true
   kill "$server"; wait "$server" 2>/dev/null || true

@@ -41,6 +41,7 @@ async fn main() -> anyhow::Result<()> {
             seed(
                 &arg("--data-dir").context("--data-dir")?,
                 arg("--database-url"),
+                !args.iter().any(|a| a == "--no-record"),
             )
             .await
         }
@@ -76,14 +77,14 @@ async fn main() -> anyhow::Result<()> {
             floor_client(arg("--clients").map_or(Ok(10_000), |v| v.parse())?).await
         }
         _ => bail!(
-            "usage: loadgen seed --data-dir DIR [--database-url URL] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K] [--metrics-token T] | loadgen media --url URL --event ID --key K --server-pid PID [--subscribers N] [--seconds S]"
+            "usage: loadgen seed --data-dir DIR [--database-url URL] [--no-record] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K] [--metrics-token T] | loadgen media --url URL --event ID --key K --server-pid PID [--subscribers N] [--seconds S]"
         ),
     }
 }
 
 /// A public event, live, and a session for its organizer, written straight into the
 /// server's database through the same features the pages use.
-async fn seed(data_dir: &str, database_url: Option<String>) -> anyhow::Result<()> {
+async fn seed(data_dir: &str, database_url: Option<String>, record: bool) -> anyhow::Result<()> {
     use meetstage::{
         config::{Config, Options},
         features::{accounts, events},
@@ -131,6 +132,9 @@ async fn seed(data_dir: &str, database_url: Option<String>) -> anyhow::Result<()
         },
     )
     .await?;
+    if !record {
+        events::set_recording(&core, &session, &event.id, false).await?;
+    }
     for t in [
         events::Transition::OpenGreenRoom,
         events::Transition::GoLive,
