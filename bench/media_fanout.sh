@@ -25,6 +25,9 @@ ulimit -n "$(ulimit -Hn)"
 cargo build --release --quiet --bins
 export MEETSTAGE_BIND="127.0.0.1:$port" MEETSTAGE_LOG_FORMAT=json RUST_LOG=warn
 export MEETSTAGE_RATE_LIMIT_ANONYMOUS=100000000
+# Each subscriber says it comes from an address of its own (X-Forwarded-For), as an audience
+# does: one address may hold only 16 guests.
+export MEETSTAGE_TRUST_PROXY=true
 
 for n in "${sizes[@]}"; do
   work=$(mktemp -d)

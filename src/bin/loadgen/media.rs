@@ -59,13 +59,21 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
     let counting = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut all = Vec::new();
     let started = Instant::now();
-    for _ in 0..o.subscribers {
+    for i in 0..o.subscribers {
         let counts = Arc::new(Counts::default());
         let (rtc, socket, pending, sdp, _) = peer(Direction::RecvOnly).await?;
+        // Each guest from an address of its own (the server trusts the bench's proxy header),
+        // as an audience would be; one address holds at most 16 guests.
+        let from = format!(
+            "X-Forwarded-For: 10.{}.{}.{}\r\n",
+            (i >> 16) & 0xff,
+            (i >> 8) & 0xff,
+            i & 0xff
+        );
         let (status, _, answer) = post(
             &o.base,
             &format!("/events/{}/live/watch", o.event),
-            None,
+            &from,
             &sdp,
         )
         .await?;
@@ -103,7 +111,7 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
     let (status, _, answer) = post(
         &o.base,
         &format!("/events/{}/live/whip", o.event),
-        Some(&o.key),
+        &format!("Authorization: Bearer {}\r\n", o.key),
         &sdp,
     )
     .await?;
@@ -344,19 +352,18 @@ async fn publisher(
 }
 
 /// One HTTP/1.1 request with an SDP body: (status, location, body).
+/// Posts an SDP offer; `headers` are extra header lines, each ending in CRLF.
 async fn post(
     base: &str,
     path: &str,
-    bearer: Option<&str>,
+    headers: &str,
     sdp: &str,
 ) -> anyhow::Result<(u16, String, String)> {
     let addr = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).await?;
-    let auth = bearer
-        .map(|k| format!("Authorization: Bearer {k}\r\n"))
-        .unwrap_or_default();
+
     let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/sdp\r\n{auth}\
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/sdp\r\n{headers}\
          Content-Length: {}\r\nConnection: close\r\n\r\n{sdp}",
         sdp.len()
     );
