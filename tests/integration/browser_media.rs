@@ -530,14 +530,7 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
         .expect("a recording part")
         .unwrap()
         .path();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let timeline = loop {
-        let t = std::fs::read_to_string(part.join("timeline.jsonl")).unwrap_or_default();
-        if t.contains("\"stopped\"") || Instant::now() > deadline {
-            break t;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let timeline = crate::media::stopped_timeline(&part).await;
     for (track, codec) in [("camera", "vp8"), ("screen", "vp8"), ("mic", "opus")] {
         let line: Value = timeline
             .lines()

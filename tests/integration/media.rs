@@ -679,6 +679,18 @@ both!(
     kicked_and_banned_people_lose_their_media
 );
 
+/// A recording part's timeline once its writer has closed it (or after 10 s, as it is then).
+pub(crate) async fn stopped_timeline(part: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let t = std::fs::read_to_string(part.join("timeline.jsonl")).unwrap_or_default();
+        if t.contains("\"stopped\"") || Instant::now() > deadline {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// The organizer presses a lifecycle button (`go-live`, `end`) on the event page.
 async fn step(app: &TestApp, owner: &Person, event: &str, what: &str) {
     let r = app
@@ -762,15 +774,8 @@ async fn the_stage_is_recorded_while_live(backend: Backend) {
     parts.sort();
     assert_eq!(parts.len(), 2, "{parts:?}");
     let part = &parts[0];
-    let deadline = Instant::now() + Duration::from_secs(10);
     // The end closes the running part; the one cut off by the restart keeps what it had.
-    let second = loop {
-        let t = std::fs::read_to_string(parts[1].join("timeline.jsonl")).unwrap_or_default();
-        if t.contains("\"stopped\"") || Instant::now() > deadline {
-            break t;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let second = stopped_timeline(&parts[1]).await;
     assert!(
         second.contains("\"track\":\"mic\"") && second.contains("\"stopped\""),
         "{second}"

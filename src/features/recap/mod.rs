@@ -29,6 +29,8 @@ pub struct Recap {
     pub answered: Vec<AnsweredRow>,
     pub links: Vec<String>,
     pub figures: Figures,
+    /// Who watched it live (user ids): each may print a certificate.
+    pub watched: Vec<String>,
 }
 
 /// The recap of an ended event, for anyone who may see the event.
@@ -61,13 +63,19 @@ pub async fn recap(core: &Core, viewer: Option<&User>, id: &EventId) -> Result<R
         .group_chat_bodies(&event.id, MAX_MESSAGES)
         .await?;
     let links = links(&bodies, &core.config.room.chat_blocklist);
-    let (figures, _) = attendance::compute(core, &event.id).await?;
+    let (figures, attendees) = attendance::compute(core, &event.id).await?;
+    let watched = attendees
+        .into_iter()
+        .filter(|a| a.minutes > 0)
+        .map(|a| a.user_id)
+        .collect();
     Ok(Recap {
         event,
         presenters,
         answered,
         links,
         figures,
+        watched,
     })
 }
 

@@ -44,12 +44,8 @@ async fn recap_page(
 ) -> PageResult {
     let r = recap::recap(&s.core, ctx.user(), &id).await?;
     let can_manage = ctx.user().is_some_and(|u| r.event.can_manage(u));
-    let attended = match ctx.user() {
-        Some(u) => recap::attendance::certificate(&s.core, u, &id)
-            .await
-            .is_ok(),
-        None => false,
-    };
+    // The recap already counted who watched: no second pass over the visits.
+    let attended = ctx.user().is_some_and(|u| r.watched.contains(&u.id));
     Ok(render(&RecapPage {
         layout: Layout::new(&s, &ctx, format!("Recap: {}", r.event.title)),
         r,
