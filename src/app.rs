@@ -85,6 +85,9 @@ impl App {
                 recordings: crate::media::embedded::record::dir(&config.data_dir),
             }),
             Arc::new(reactions::Chat(chat.clone())),
+            Arc::new(crate::features::recordings::Reaction {
+                embedded: matches!(media, crate::media::MediaProvider::Embedded(_)),
+            }),
         ]);
         let core = Core {
             chat,

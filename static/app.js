@@ -1,4 +1,5 @@
-// meetstage page helpers: local times, countdowns, time-zone detection, confirmations, print.
+// meetstage page helpers: local times, countdowns, time-zone detection, confirmations, print,
+// a recording's progress.
 // Plain ES module, no dependencies; pages work without it (times then show in UTC).
 
 const dateTime = new Intl.DateTimeFormat(undefined, {
@@ -67,7 +68,30 @@ function printButtons(root) {
   for (const button of root.querySelectorAll("button[data-print]")) button.addEventListener("click", () => window.print());
 }
 
+// The organizer's event page while the recording is processed: the percentage moves on its
+// own, and the page reloads (with the replay's buttons) once processing is over.
+function recordingProgress(root) {
+  const box = root.querySelector("[data-recording-poll]");
+  if (!box) return;
+  const text = box.querySelector("#recording-status");
+  const bar = box.querySelector("progress");
+  const poll = async () => {
+    try {
+      const r = await fetch(box.dataset.recordingPoll, { headers: { accept: "application/json" } });
+      if (r.ok) {
+        const s = await r.json();
+        if (s.state !== "waiting" && s.state !== "processing") return window.location.reload();
+        if (text.textContent !== s.text) text.textContent = s.text;
+        if (bar) bar.value = s.progress;
+      }
+    } catch (_) { /* offline for a moment: try again */ }
+    setTimeout(poll, 2000);
+  };
+  setTimeout(poll, 2000);
+}
+
 localTimes(document);
+recordingProgress(document);
 countdowns(document);
 detectZone(document);
 confirmations(document);

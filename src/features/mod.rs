@@ -12,6 +12,7 @@ pub mod live;
 pub mod paging;
 pub mod reactions;
 pub mod recap;
+pub mod recordings;
 pub mod registrations;
 pub mod validation;
 

@@ -58,6 +58,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/ivs.js"),
     ),
     (
+        "replay.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/replay.js"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_str!("../../static/favicon.svg"),
@@ -85,6 +90,7 @@ pub fn router() -> Router<AppState> {
             }),
         )
         .route("/static/ivs-web-broadcast.js", get(ivs_sdk))
+        .route("/static/hls.js", get(hls))
         .route("/static/{file}", get(file))
         .route(
             "/favicon.ico",
@@ -121,6 +127,27 @@ async fn ivs_sdk(State(s): State<AppState>) -> Response {
         crate::media::MediaProvider::Embedded(_) => None,
     };
     match sdk {
+        Some(js) => cached("text/javascript; charset=utf-8", js.to_string()),
+        None => not_found().await,
+    }
+}
+
+/// Where `npm ci --prefix static/vendor` puts hls.js (the light build: no subtitles or DRM).
+const HLS_JS: &str = "static/vendor/node_modules/hls.js/dist/hls.light.min.js";
+
+/// hls.js, read once from `MEETSTAGE_HLS_JS` (the Docker image sets it) or where npm puts
+/// it; None when it was not installed (the replay then plays the MP4).
+pub fn hls_js() -> Option<&'static str> {
+    static HLS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HLS.get_or_init(|| {
+        let path = std::env::var_os("MEETSTAGE_HLS_JS").unwrap_or_else(|| HLS_JS.into());
+        std::fs::read_to_string(path).ok()
+    })
+    .as_deref()
+}
+
+async fn hls() -> Response {
+    match hls_js() {
         Some(js) => cached("text/javascript; charset=utf-8", js.to_string()),
         None => not_found().await,
     }

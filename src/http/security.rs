@@ -261,7 +261,7 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
 /// The content security policy: only this site, plus the media and chat services pages
 /// connect to when the providers are remote (`connect`: origins, e.g. `wss://edge.ivschat…`).
 /// With IVS media (`ivs_media`) the IVS Web Broadcast SDK may also run WebAssembly, start its
-/// media workers from blobs and play blob media; nothing else gets those.
+/// media workers from blobs; every page may play blob media (the replay's hls.js).
 fn csp(connect: &[String], ivs_media: bool) -> HeaderValue {
     let mut sources = vec!["'self'".to_string()];
     sources.extend(connect.iter().cloned());
@@ -271,7 +271,8 @@ fn csp(connect: &[String], ivs_media: bool) -> HeaderValue {
             " worker-src 'self' blob:; media-src 'self' blob:;",
         )
     } else {
-        ("'self'", "")
+        // The replay's hls.js plays through Media Source Extensions (a blob: URL).
+        ("'self'", " media-src 'self' blob:;")
     };
     let value = format!(
         "default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data: https:; \
@@ -363,7 +364,7 @@ mod tests {
         );
         let chat_only = chat_only.to_str().unwrap();
         assert!(
-            !chat_only.contains("blob:") && !chat_only.contains("wasm"),
+            !chat_only.contains("worker-src") && !chat_only.contains("wasm"),
             "{chat_only}"
         );
         let ivs = csp(

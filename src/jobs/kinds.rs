@@ -10,9 +10,13 @@ use crate::{
         Core, accounts,
         email::{self, FanOut},
         live::{self, EndOfSession, stage::StageJob},
+        recordings,
     },
     store::NewJob,
 };
+
+/// The kind of the jobs that compose recordings: they run on a worker of their own.
+pub const RECORDING: &str = "recording";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Job {
@@ -30,6 +34,8 @@ pub enum Job {
     Stage(StageJob),
     /// Writes (and pushes) the static archive of past public events again.
     Publish,
+    /// Composes an event's recording after the end (its own worker: it takes minutes).
+    Recording(recordings::Process),
 }
 
 impl Job {
@@ -42,6 +48,7 @@ impl Job {
             Job::AutoStop(_) => "auto_stop",
             Job::Stage(_) => "stage",
             Job::Publish => "publish",
+            Job::Recording(_) => RECORDING,
         }
     }
 
@@ -54,6 +61,7 @@ impl Job {
             Job::Reminder(f) | Job::NotifyRegistrants(f) => json(f),
             Job::EndWarning(p) | Job::AutoStop(p) => json(p),
             Job::Stage(s) => json(s),
+            Job::Recording(r) => json(r),
         }
     }
 
@@ -80,6 +88,7 @@ impl Job {
             "auto_stop" => Job::AutoStop(parse(kind, payload)?),
             "stage" => Job::Stage(parse(kind, payload)?),
             "publish" => Job::Publish,
+            RECORDING => Job::Recording(parse(kind, payload)?),
             other => anyhow::bail!("unknown job kind {other:?}"),
         })
     }
@@ -92,6 +101,7 @@ impl Job {
             Job::EndWarning(p) => live::end_warning(core, p).await,
             Job::AutoStop(p) => live::auto_stop(core, p).await,
             Job::Stage(s) => live::stage::run(core, s).await,
+            Job::Recording(r) => recordings::process(core, r).await,
             Job::Publish => match &core.config.publish {
                 Some(target) => {
                     let done = crate::publish::run(core, target).await?;
@@ -128,6 +138,9 @@ mod tests {
         for job in [
             Job::Cleanup,
             Job::Publish,
+            Job::Recording(recordings::Process {
+                event_id: "e".into(),
+            }),
             Job::Reminder(fan.clone()),
             Job::NotifyRegistrants(fan),
             Job::EndWarning(end.clone()),

@@ -4,6 +4,9 @@
 //!   the automatic stop, clean-up) and runs each through its feature's handler;
 //! - the **mail worker** claims due rows of `outbox` and delivers them at the configured rate.
 //!
+//! A third worker composes recordings (jobs of kind [`kinds::RECORDING`]), which take minutes:
+//! they never hold up a reminder either.
+//!
 //! They never wait for each other, so a backlog of any number of mails cannot delay a timer.
 //! Each job and mail runs behind a panic guard: a panic is recorded as a failed attempt,
 //! retried with backoff and dead-lettered after a few tries, and the worker goes on. Everything
@@ -26,7 +29,14 @@ use crate::{
     store::{jobs::JobRow, outbox::OutboxRow},
 };
 
-pub use kinds::Job;
+pub use kinds::{Job, RECORDING};
+
+/// Which jobs a worker takes: everything but recordings, or recordings only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    General,
+    Recordings,
+}
 
 /// How long a claimed job or mail is ours before another worker may take it over.
 const LEASE_MS: i64 = 5 * 60_000;
@@ -38,29 +48,32 @@ const TICK: Duration = Duration::from_millis(250);
 /// The two background workers; dropping this stops nothing, [`Workers::stop`] does.
 pub struct Workers {
     jobs: tokio::task::JoinHandle<()>,
+    recordings: tokio::task::JoinHandle<()>,
     mail: tokio::task::JoinHandle<()>,
 }
 
 impl Workers {
     pub fn spawn(core: &Core) -> Workers {
         Workers {
-            jobs: tokio::spawn(job_runner(core.clone())),
+            jobs: tokio::spawn(job_runner(core.clone(), Lane::General)),
+            recordings: tokio::spawn(job_runner(core.clone(), Lane::Recordings)),
             mail: tokio::spawn(mail_worker(core.clone())),
         }
     }
 
     pub fn stop(self) {
         self.jobs.abort();
+        self.recordings.abort();
         self.mail.abort();
     }
 }
 
-async fn job_runner(core: Core) {
+async fn job_runner(core: Core, lane: Lane) {
     loop {
         loop {
             // Guarded twice over: a handler's panic is a failed attempt inside run_next_job;
             // anything else that panicked here must not end the worker either.
-            match guarded(run_next_job(&core)).await {
+            match guarded(run_next_job_in(&core, lane)).await {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(e) => {
@@ -136,15 +149,46 @@ pub enum JobOutcome {
     },
 }
 
-/// Claims the next due job and runs it. None when no job is due.
+/// Claims the next due job (not a recording's) and runs it. None when no job is due.
 pub async fn run_next_job(core: &Core) -> anyhow::Result<Option<(JobRow, JobOutcome)>> {
+    run_next_job_in(core, Lane::General).await
+}
+
+/// Claims the next due job of `lane` and runs it, keeping its lease while it runs.
+pub async fn run_next_job_in(
+    core: &Core,
+    lane: Lane,
+) -> anyhow::Result<Option<(JobRow, JobOutcome)>> {
     let now = core.clock.now_ms();
-    let Some(row) = core.store.claim_job(now, now + LEASE_MS).await? else {
+    let only = lane == Lane::Recordings;
+    let Some(row) = core
+        .store
+        .claim_job(now, now + LEASE_MS, RECORDING, only)
+        .await?
+    else {
         return Ok(None);
     };
-    let result = match Job::decode(&row.kind, &row.payload) {
-        Ok(job) => guarded(job.run(core)).await,
-        Err(e) => Err(e),
+    let work = async {
+        match Job::decode(&row.kind, &row.payload) {
+            Ok(job) => guarded(job.run(core)).await,
+            Err(e) => Err(e),
+        }
+    };
+    let keep = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(
+                u64::try_from(LEASE_MS / 3).unwrap_or(60_000),
+            ))
+            .await;
+            let until = core.clock.now_ms().saturating_add(LEASE_MS);
+            if let Err(e) = core.store.extend_lease(&row.id, until).await {
+                tracing::warn!(job.id = %row.id, error = %e, "job lease not extended");
+            }
+        }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        () = keep => unreachable!("the lease keeper never ends"),
     };
     let outcome = match result {
         Ok(()) => {
@@ -216,11 +260,14 @@ pub async fn deliver_next(core: &Core) -> anyhow::Result<Option<Delivery>> {
     Ok(Some(delivery))
 }
 
-/// Runs every job that is due now; returns how many ran. For tests and the CLI.
+/// Runs every job that is due now, recordings last; returns how many ran. For tests and
+/// the CLI.
 pub async fn run_due_jobs(core: &Core) -> anyhow::Result<usize> {
     let mut n = 0;
-    while run_next_job(core).await?.is_some() {
-        n += 1;
+    for lane in [Lane::General, Lane::Recordings] {
+        while run_next_job_in(core, lane).await?.is_some() {
+            n += 1;
+        }
     }
     Ok(n)
 }

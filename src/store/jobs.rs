@@ -57,11 +57,19 @@ impl Store {
         Ok(())
     }
 
-    /// Leases the next due job until `lease_until`.
-    pub async fn claim_job(&self, now: i64, lease_until: i64) -> StoreResult<Option<JobRow>> {
+    /// Leases the next due job until `lease_until`: of kind `kind` only, or (`only` false)
+    /// of any other kind.
+    pub async fn claim_job(
+        &self,
+        now: i64,
+        lease_until: i64,
+        kind: &str,
+        only: bool,
+    ) -> StoreResult<Option<JobRow>> {
         let sql = format!(
             "UPDATE jobs SET locked_until = $2, attempts = attempts + 1 WHERE id = \
              (SELECT id FROM jobs WHERE run_at <= $1 AND dead_at IS NULL \
+              AND (kind = $3) = $4 \
               AND (locked_until IS NULL OR locked_until < $1) ORDER BY run_at, id LIMIT 1{}) \
              AND (locked_until IS NULL OR locked_until < $1) \
              RETURNING id, kind, dedupe_key, payload, run_at, attempts, last_error",
@@ -70,8 +78,39 @@ impl Store {
         on_pool!(self, |pool| Ok(sqlx::query_as(&sql)
             .bind(now)
             .bind(lease_until)
+            .bind(kind)
+            .bind(only)
             .fetch_optional(pool)
             .await?))
+    }
+
+    /// Keeps a running job's lease (a long job would otherwise be taken over as abandoned).
+    pub async fn extend_lease(&self, id: &str, lease_until: i64) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE jobs SET locked_until = $2 WHERE id = $1 AND locked_until IS NOT NULL",
+            )
+            .bind(id)
+            .bind(lease_until)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Makes a dead-lettered job due again now, with its attempts counted afresh.
+    pub async fn revive_job(&self, dedupe_key: &str, now: i64) -> StoreResult<bool> {
+        on_pool!(self, |pool| {
+            let r = sqlx::query(
+                "UPDATE jobs SET run_at = $2, attempts = 0, dead_at = NULL, locked_until = NULL \
+                 WHERE dedupe_key = $1",
+            )
+            .bind(dedupe_key)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(r.rows_affected() > 0)
+        })
     }
 
     /// Done: the job is removed, unless it was rescheduled while it ran (its run time moved).

@@ -12,6 +12,7 @@ pub mod live;
 pub mod notify;
 pub mod outbox;
 pub mod recap;
+pub mod recordings;
 pub mod registrations;
 pub mod stages;
 

@@ -29,7 +29,8 @@ pub struct AnsweredRow {
     pub answer: Option<String>,
     pub asked_by: String,
     pub votes: i32,
-    pub updated_at: i64,
+    /// When it was answered (the last change, for questions answered before that was kept).
+    pub answered_at: i64,
 }
 
 /// How much one person took part: questions asked, of them answered, chat messages.
@@ -99,7 +100,8 @@ impl Store {
     pub async fn answered_questions(&self, event_id: &str) -> StoreResult<Vec<AnsweredRow>> {
         on_pool!(self, |pool| {
             Ok(sqlx::query_as(
-                "SELECT q.body, q.answer, u.display_name AS asked_by, q.votes, q.updated_at \
+                "SELECT q.body, q.answer, u.display_name AS asked_by, q.votes, \
+                 COALESCE(q.answered_at, q.updated_at) AS answered_at \
                  FROM questions q JOIN users u ON u.id = q.user_id \
                  WHERE q.event_id = $1 AND q.status = 'answered' \
                  ORDER BY q.votes DESC, q.created_at, q.id",

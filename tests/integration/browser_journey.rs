@@ -209,7 +209,7 @@ async fn after_the_event_everyone_finds_its_recap() {
     let profiles = [(); 2].map(|_| tempfile::tempdir().unwrap());
 
     // Ada, signed out, follows the recap mail: the login page, then the recap.
-    let mail = app.last_mail_to("ada@example.org").await;
+    let mail = app.mail_titled("ada@example.org", "Recap:").await;
     assert_eq!(mail.subject, "Recap: Rust in production");
     let attendee = browser(&driver, profiles[0].path()).await;
     attendee

@@ -563,6 +563,8 @@ async fn going_live_recap_and_cleanup(b: Backend) {
         1
     );
 
+    // (The end also left the recording's job: out of the way first.)
+    app.run_jobs().await;
     // The clean-up job exists once and keeps rescheduling itself.
     let cleanup = app.core.store.jobs_by_kind("cleanup").await.unwrap();
     assert_eq!(cleanup.len(), 1);

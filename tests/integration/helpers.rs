@@ -400,6 +400,24 @@ impl TestApp {
         self.mails().into_iter().filter(|m| m.to == to).collect()
     }
 
+    /// The latest mail to `to` whose subject starts with `subject`, waiting for it as
+    /// `last_mail_to` does: an earlier mail (the "we're live" one) may already be there.
+    pub async fn mail_titled(&self, to: &str, subject: &str) -> Mail {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut mails = self.mails_to(to).await;
+            mails.retain(|m| m.subject.starts_with(subject));
+            if let Some(m) = mails.pop() {
+                return m;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail to {to} titled {subject:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn last_mail_to(&self, to: &str) -> Mail {
         // With the server's own workers running, a due mail may be in their hands (leased,
         // being written) when this delivers; it lands a moment later.

@@ -31,6 +31,8 @@ pub struct Recap {
     pub figures: Figures,
     /// Who watched it live (user ids): each may print a certificate.
     pub watched: Vec<String>,
+    /// The recording, as far as this viewer may see it (organizers see its progress).
+    pub recording: Option<crate::features::recordings::RecordingView>,
 }
 
 /// The recap of an ended event, for anyone who may see the event.
@@ -69,6 +71,7 @@ pub async fn recap(core: &Core, viewer: Option<&User>, id: &EventId) -> Result<R
         .filter(|a| a.minutes > 0)
         .map(|a| a.user_id)
         .collect();
+    let recording = crate::features::recordings::for_viewer(core, viewer, &event).await?;
     Ok(Recap {
         event,
         presenters,
@@ -76,6 +79,7 @@ pub async fn recap(core: &Core, viewer: Option<&User>, id: &EventId) -> Result<R
         links,
         figures,
         watched,
+        recording,
     })
 }
 

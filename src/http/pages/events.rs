@@ -17,7 +17,7 @@ use crate::{
         Error, FieldErrors, calendar,
         events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
         ids::EventId,
-        live,
+        live, recordings,
         registrations::{self, Registrant},
     },
     http::{
@@ -58,6 +58,8 @@ struct ShowPage {
     stops_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The way into the room while the green room is open or the event is live.
     door: Option<live::Door>,
+    /// The recording after the end, for its organizer.
+    recording: Option<recordings::RecordingView>,
 }
 
 impl ShowPage {
@@ -79,6 +81,10 @@ async fn show(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) 
         _ => None,
     };
     let door = live::door(&s.core, &e, ctx.user()).await?;
+    let recording = match can_manage {
+        true => recordings::for_viewer(&s.core, ctx.user(), &e).await?,
+        false => None,
+    };
     Ok(render(&ShowPage {
         layout: Layout::new(&s, &ctx, e.title.clone()),
         e,
@@ -86,6 +92,7 @@ async fn show(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) 
         can_manage,
         stops_at,
         door,
+        recording,
     }))
 }
 

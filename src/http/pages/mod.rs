@@ -8,6 +8,7 @@ mod home;
 mod live;
 mod media;
 mod recap;
+mod recordings;
 mod registrations;
 
 use askama::Template;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(media::router())
         .merge(registrations::router())
         .merge(recap::router())
+        .merge(recordings::router())
         .merge(admin::router())
 }
 
@@ -109,6 +111,12 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "event_ended" => "The event has ended.",
         "recording_on" => "The event will be recorded when it goes live.",
         "recording_off" => "The event will not be recorded.",
+        "recording_published" => {
+            "The recording is published: everyone who may see the event can watch it."
+        }
+        "recording_unpublished" => "The recording is unpublished: only you can watch it.",
+        "recording_deleted" => "The recording is deleted, with every file it had.",
+        "recording_retry" => "The recording will be processed again in a moment.",
         "registered" => "You are registered. See you there!",
         "waitlisted" => {
             "The event is full, so you are on the waitlist. We will move you up when a seat frees."

@@ -35,6 +35,8 @@ struct RecapPage {
     can_manage: bool,
     /// The viewer was in the room while it was live: a certificate is theirs to print.
     attended: bool,
+    /// hls.js is installed: the player loads it (else it plays the MP4).
+    hls_js: bool,
 }
 
 async fn recap_page(
@@ -51,6 +53,7 @@ async fn recap_page(
         r,
         can_manage,
         attended,
+        hls_js: crate::http::assets::hls_js().is_some(),
     }))
 }
 

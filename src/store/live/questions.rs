@@ -135,7 +135,8 @@ impl Tx {
         on_tx!(self, |conn| {
             sqlx::query(
                 "UPDATE questions SET status = $2, answer = COALESCE($3, answer), answered_by = $4, \
-                 pinned = FALSE, updated_at = $5 WHERE id = $1",
+                 pinned = FALSE, updated_at = $5, answered_at = CASE WHEN $2 = 'answered' \
+                 THEN COALESCE(answered_at, $5) ELSE answered_at END WHERE id = $1",
             )
             .bind(id)
             .bind(status)

@@ -1,0 +1,480 @@
+//! An event's recording after the end: the job that composes what the embedded server
+//! wrote (with progress the organizer sees), its chapters, who may play it, and the
+//! organizer's publish, unpublish and delete.
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    features::live::{Notice, Phase, Scope},
+    features::{
+        Change, Core, Error, Result,
+        accounts::{Session, User},
+        events::{self, EventView, Status},
+        ids::EventId,
+    },
+    jobs::Job,
+    media::recording::{self, parts::Kind, storage::RecordingStore},
+    store::{Effects, NewJob, StoreResult, Tx, recordings::RecordingRow},
+};
+
+/// Chapters kept, at most.
+const MAX_CHAPTERS: usize = 200;
+/// A question's text in a chapter title, at most (characters).
+const TITLE_CHARS: usize = 80;
+/// Whoever is on stage within this long of a part's start needs no chapter of their own.
+const OPENING_MS: u64 = 5_000;
+
+/// The recap mail waits this long at least for the recording …
+const RECAP_WAIT_MIN_MS: i64 = 30 * 60_000;
+/// … and at most this long, however long the event was.
+const RECAP_WAIT_MAX_MS: i64 = 6 * 3_600_000;
+
+/// The recordings' concern at the end of an event: a recorded event that went live leaves a
+/// recording waiting for its composing job, and the recap mail waits for it (bounded).
+/// Written in the transaction that ends the event.
+pub struct Reaction {
+    /// Whether this server records (the embedded media server); IVS composes on its own.
+    pub embedded: bool,
+}
+
+impl crate::features::reactions::Reaction for Reaction {
+    fn plan<'a>(
+        &'a self,
+        tx: &'a mut Tx,
+        notices: &'a [(Scope, Notice)],
+        effects: &'a mut Effects,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        Box::pin(async move {
+            if !self.embedded {
+                return Ok(());
+            }
+            for (scope, notice) in notices {
+                let (Notice::Lifecycle { to: Phase::Over }, Some(event)) =
+                    (notice, scope.event_id())
+                else {
+                    continue;
+                };
+                let Some(facts) = tx.end_facts(event).await? else {
+                    continue;
+                };
+                // Cancelled, never live, or recording switched off: nothing to compose.
+                let (Some(live_at), true) = (facts.live_at, facts.ended && facts.record) else {
+                    continue;
+                };
+                let now = effects.now;
+                tx.recording_waiting(event, now).await?;
+                effects.jobs.push(process_job(event, now));
+                // Composing takes up to about half the time live: the recap mail (planned
+                // by the end itself, so pushed after it) waits that long and a margin,
+                // and goes at once when the recording is ready.
+                let wait = now
+                    .saturating_sub(live_at)
+                    .clamp(RECAP_WAIT_MIN_MS, RECAP_WAIT_MAX_MS);
+                effects.jobs.push(crate::features::recap::mail_job(
+                    event,
+                    now.saturating_add(wait),
+                ));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The payload of the job that composes an event's recording.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    pub event_id: String,
+}
+
+/// The composing job, one per event: an event that goes live again replaces it.
+pub fn process_job(event_id: &str, at: i64) -> NewJob {
+    Job::Recording(Process {
+        event_id: event_id.into(),
+    })
+    .at(at, Some(format!("recording:{event_id}")))
+}
+
+/// Where the embedded server's raw parts for `event` are.
+fn raw_dir(core: &Core, event: &EventId) -> std::path::PathBuf {
+    crate::media::embedded::record::dir(&core.config.data_dir).join(event.to_string())
+}
+
+pub fn store(core: &Core) -> RecordingStore {
+    RecordingStore::local(&core.config.data_dir)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chapter {
+    pub at_ms: u64,
+    pub title: String,
+}
+
+impl Chapter {
+    /// Where it starts, as people read it.
+    pub fn at(&self) -> String {
+        clock(self.at_ms)
+    }
+}
+
+/// A recording as pages show it.
+#[derive(Clone, Debug)]
+pub struct RecordingView {
+    pub state: String,
+    pub progress: i32,
+    pub duration_ms: Option<i64>,
+    pub published: bool,
+    pub chapters: Vec<Chapter>,
+    pub error: Option<String>,
+}
+
+impl RecordingView {
+    fn from_row(r: RecordingRow) -> RecordingView {
+        RecordingView {
+            chapters: serde_json::from_str(&r.chapters).unwrap_or_default(),
+            state: r.state,
+            progress: r.progress,
+            duration_ms: r.duration_ms,
+            published: r.published,
+            error: r.error,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.state == "ready"
+    }
+
+    /// The state in a sentence, for the organizer.
+    pub fn status_text(&self) -> String {
+        match self.state.as_str() {
+            "waiting" => "Waiting to be processed.".into(),
+            "processing" => format!("Processing: {}%.", self.progress),
+            "ready" if self.published => format!("Ready ({}), published.", self.duration()),
+            "ready" => format!(
+                "Ready ({}), not published: only you can watch it.",
+                self.duration()
+            ),
+            "empty" => "Nothing was recorded: nobody sent audio or video while live.".into(),
+            "failed" => format!(
+                "Processing failed: {}. It is tried again automatically; the raw recording is kept.",
+                self.error.as_deref().unwrap_or("unknown error")
+            ),
+            _ => String::new(),
+        }
+    }
+
+    /// "1:02:03" or "4:05".
+    pub fn duration(&self) -> String {
+        clock(u64::try_from(self.duration_ms.unwrap_or(0)).unwrap_or(0))
+    }
+}
+
+/// A position in a video as people read it: "4:05", "1:02:03".
+pub fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+/// The event's recording for whoever may see it: its organizer always (with progress and
+/// errors), everyone else once it is ready and published. None when there is nothing to show.
+pub async fn for_viewer(
+    core: &Core,
+    viewer: Option<&User>,
+    event: &EventView,
+) -> Result<Option<RecordingView>> {
+    if event.status == Status::Cancelled {
+        return Ok(None);
+    }
+    let Some(row) = core.store.recording(&event.id).await? else {
+        return Ok(None);
+    };
+    let view = RecordingView::from_row(row);
+    let manages = viewer.is_some_and(|u| event.can_manage(u));
+    Ok(match view.state.as_str() {
+        "deleted" => None,
+        _ if manages => Some(view),
+        "ready" if view.published => Some(view),
+        _ => None,
+    })
+}
+
+/// The local file a viewer asked for, when they may have it: the event is visible to them
+/// (members-only needs a login), not cancelled, and its recording ready and published (its
+/// organizer may also play an unpublished one).
+pub async fn file(
+    core: &Core,
+    viewer: Option<&User>,
+    id: &EventId,
+    name: &str,
+) -> Result<std::path::PathBuf> {
+    let event = events::get(core, viewer, id).await?;
+    match for_viewer(core, viewer, &event).await? {
+        Some(r) if r.is_ready() => store(core)
+            .local_file(&event.id, name)
+            .ok_or(Error::NotFound),
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// Publishes or unpublishes a ready recording.
+pub async fn set_published(
+    core: &Core,
+    session: &Session,
+    id: &EventId,
+    published: bool,
+) -> Result<()> {
+    let event = events::get_managed(core, session, id).await?;
+    let now = core.clock.now_ms();
+    let mut tx = core.store.begin().await?;
+    if !tx
+        .set_recording_published(&event.id, published, now)
+        .await?
+    {
+        return Err(Error::Conflict(
+            "Only a recording that is ready can be published or unpublished.".into(),
+        ));
+    }
+    let action = if published {
+        "recording.published"
+    } else {
+        "recording.unpublished"
+    };
+    tx.audit(&session.user.id, action, Some(&event.id), "", now)
+        .await?;
+    core.commit(tx, Change::new(now)).await?;
+    Ok(())
+}
+
+/// Deletes the recording: every composed file and every raw part. It never comes back.
+pub async fn delete(core: &Core, session: &Session, id: &EventId) -> Result<()> {
+    let event = events::get_managed(core, session, id).await?;
+    let now = core.clock.now_ms();
+    let mut tx = core.store.begin().await?;
+    if !tx.recording_deleted(&event.id, now).await? {
+        return Err(Error::Conflict(
+            "There is no recording to delete, or it is being processed right now.".into(),
+        ));
+    }
+    tx.audit(
+        &session.user.id,
+        "recording.deleted",
+        Some(&event.id),
+        "",
+        now,
+    )
+    .await?;
+    core.commit(tx, Change::new(now)).await?;
+    // The row says deleted first: nothing serves a file from here on, even if removing
+    // them fails half way (then the admin sees the error and the files can go by hand).
+    store(core)
+        .delete(&event.id)
+        .await
+        .map_err(anyhow::Error::from)?;
+    remove_dir(&raw_dir(core, &event.id)).await?;
+    Ok(())
+}
+
+/// Composes a failed recording again now, instead of waiting for the next automatic try (or
+/// after the tries ran out).
+pub async fn retry(core: &Core, session: &Session, id: &EventId) -> Result<()> {
+    let event = events::get_managed(core, session, id).await?;
+    let now = core.clock.now_ms();
+    match core.store.recording(&event.id).await? {
+        Some(r) if r.state == "failed" => {}
+        _ => {
+            return Err(Error::Conflict(
+                "Only a recording whose processing failed can be processed again.".into(),
+            ));
+        }
+    }
+    core.store
+        .set_recording_state(&event.id, "waiting", 0, None, now)
+        .await?;
+    let job = process_job(&event.id, now);
+    let key = job.dedupe_key.clone().unwrap_or_default();
+    if !core.store.revive_job(&key, now).await? {
+        core.store.schedule_job(&job, now).await?;
+    }
+    let mut tx = core.store.begin().await?;
+    tx.audit(
+        &session.user.id,
+        "recording.retried",
+        Some(&event.id),
+        "",
+        now,
+    )
+    .await?;
+    core.commit(tx, Change::new(now)).await?;
+    Ok(())
+}
+
+async fn remove_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The job: composes the raw parts with ffmpeg, puts the result in the recording store,
+/// and lets the recap mail go. A failure is retried by the job runner with backoff; the
+/// raw parts stay until the organizer deletes the recording.
+pub async fn process(core: &Core, job: Process) -> anyhow::Result<()> {
+    let Ok(id) = job.event_id.parse::<EventId>() else {
+        anyhow::bail!("not an event id: {:?}", job.event_id);
+    };
+    let Some(row) = core.store.recording(&id.to_string()).await? else {
+        return Ok(());
+    };
+    if row.state == "deleted" {
+        return Ok(());
+    }
+    let now = core.clock.now_ms();
+    core.store
+        .set_recording_state(&row.event_id, "processing", 0, None, now)
+        .await?;
+    let work = raw_dir(core, &id).join("work");
+    let (tx, rx) = tokio::sync::watch::channel(0u8);
+    let writer = tokio::spawn(write_progress(core.clone(), row.event_id.clone(), rx));
+    let composed = recording::compose(&core.config.ffmpeg, &raw_dir(core, &id), &work, |p| {
+        tx.send_replace(p);
+    })
+    .await;
+    drop(tx);
+    let _ = writer.await;
+    let now = core.clock.now_ms();
+    let composed = match composed {
+        Ok(c) => c,
+        Err(e) => {
+            core.store
+                .set_recording_state(&row.event_id, "failed", 0, Some(e.summary()), now)
+                .await?;
+            return Err(e.into());
+        }
+    };
+    match composed {
+        None => {
+            core.store
+                .set_recording_state(&row.event_id, "empty", 100, None, now)
+                .await?;
+        }
+        Some(c) => {
+            store(core).put(&id, &c.mp4, &c.hls).await?;
+            let chapters = chapters(core, &row.event_id, &c).await?;
+            let chapters = serde_json::to_string(&chapters)?;
+            let duration = i64::try_from(c.duration_ms).unwrap_or(i64::MAX);
+            core.store
+                .recording_ready(&row.event_id, duration, &chapters, now)
+                .await?;
+            remove_dir(&work).await?;
+            tracing::info!(event = %id, duration_ms = c.duration_ms, "recording ready");
+        }
+    }
+    // The recap mail waited for this; the archive gains the video.
+    crate::features::email::recording_published(core, &row.event_id).await?;
+    if let Some(job) = crate::features::recap::publish_job(core, now) {
+        core.store.schedule_job(&job, now).await?;
+    }
+    Ok(())
+}
+
+/// Writes the progress as it changes, at most once a second.
+async fn write_progress(core: Core, event: String, mut rx: tokio::sync::watch::Receiver<u8>) {
+    let mut last = 0u8;
+    while rx.changed().await.is_ok() {
+        let p = *rx.borrow_and_update();
+        if p > last {
+            last = p;
+            let now = core.clock.now_ms();
+            if let Err(e) = core
+                .store
+                .set_recording_state(&event, "processing", i32::from(p), None, now)
+                .await
+            {
+                tracing::warn!(error = %e, "recording progress not written");
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// The chapters: each start of the live session, each person brought on stage, each screen
+/// shared, each question answered, in the order they happened in the video.
+async fn chapters(
+    core: &Core,
+    event_id: &str,
+    c: &recording::Composed,
+) -> anyhow::Result<Vec<Chapter>> {
+    let mut out = Vec::new();
+    for (n, (_, offset)) in c.parts.iter().enumerate() {
+        let title = if n == 0 { "Live" } else { "Live again" };
+        out.push(Chapter {
+            at_ms: *offset,
+            title: title.into(),
+        });
+    }
+    let mut seen: Vec<(&str, bool)> = Vec::new();
+    for (at, user, kind) in &c.tracks {
+        let screen = *kind == Kind::Screen;
+        if !screen && !matches!(kind, Kind::Camera | Kind::Microphone) {
+            continue;
+        }
+        if seen.contains(&(user.as_str(), screen)) {
+            continue;
+        }
+        seen.push((user.as_str(), screen));
+        let opening = c
+            .parts
+            .iter()
+            .any(|(_, o)| *at >= *o && *at < o.saturating_add(OPENING_MS));
+        if opening && !screen {
+            continue;
+        }
+        let name = match core.store.user_by_id(user).await? {
+            Some(u) => u.display_name,
+            None => continue,
+        };
+        out.push(Chapter {
+            at_ms: *at,
+            title: if screen {
+                format!("{name} shares the screen")
+            } else {
+                format!("{name} on stage")
+            },
+        });
+    }
+    for q in core.store.answered_questions(event_id).await? {
+        if let Some(at) = video_time(c, q.answered_at) {
+            let mut body: String = q.body.chars().take(TITLE_CHARS).collect();
+            if q.body.chars().count() > TITLE_CHARS {
+                body.push('…');
+            }
+            out.push(Chapter {
+                at_ms: at,
+                title: format!("Q: {body}"),
+            });
+        }
+    }
+    out.sort_by_key(|c| c.at_ms);
+    out.truncate(MAX_CHAPTERS);
+    Ok(out)
+}
+
+/// Where a moment (wall clock, ms) falls in the composed video, if it was recorded.
+fn video_time(c: &recording::Composed, at: i64) -> Option<u64> {
+    let mut found = None;
+    for (n, &(started, offset)) in c.parts.iter().enumerate() {
+        let end = c.parts.get(n + 1).map_or(c.duration_ms, |p| p.1);
+        let into = u64::try_from(at.checked_sub(started)?).ok();
+        if let Some(into) = into
+            && offset.saturating_add(into) < end
+        {
+            found = Some(offset + into);
+        }
+    }
+    found
+}

@@ -1,0 +1,379 @@
+//! After the end: the job composes what the embedded server recorded into one MP4 and an
+//! HLS playlist with ffmpeg, the organizer watches the progress, and the replay is served
+//! with byte ranges to whoever may see the event; unpublish, publish, delete and retry.
+
+use std::path::Path;
+
+use reqwest::StatusCode;
+
+use crate::{
+    both,
+    helpers::{Backend, TestApp},
+    room_client::Person,
+};
+
+both!(
+    a_recording_is_composed_served_and_deleted,
+    without_ffmpeg_the_raw_recording_waits_for_a_retry,
+    an_event_that_recorded_nothing_gets_its_recap_at_once
+);
+
+/// Runs ffmpeg or ffprobe (scripts/test installs them); panics with its words if it fails.
+fn tool(program: &str, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .expect("ffmpeg and ffprobe (scripts/test installs them)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn ffmpeg(args: &[&str]) {
+    let mut all = vec!["-hide_banner", "-loglevel", "error", "-y"];
+    all.extend_from_slice(args);
+    tool("ffmpeg", &all);
+}
+
+/// Writes one recorded part as the embedded server does: the presenter's camera (VP8 in IVF)
+/// and microphone (Opus in Ogg) for 4 s, and a screen shared from 1 s to 3 s, with the
+/// timeline beside them.
+fn record_part(app: &TestApp, event: &str, user: &str) {
+    let started = app.clock.now_ms() - 60_000;
+    let dir = app
+        .core
+        .config
+        .data_dir
+        .join("recordings")
+        .join(event)
+        .join(format!("part-{started}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=640x360:rate=30",
+        "-t",
+        "4",
+        "-c:v",
+        "libvpx",
+        "-b:v",
+        "300k",
+        "-f",
+        "ivf",
+        &at(&format!("{user}-camera-1.ivf")),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-t",
+        "4",
+        "-c:a",
+        "libopus",
+        "-f",
+        "ogg",
+        &at(&format!("{user}-mic-1.ogg")),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=1280x720:rate=15",
+        "-t",
+        "2",
+        "-c:v",
+        "libvpx",
+        "-b:v",
+        "300k",
+        "-f",
+        "ivf",
+        &at(&format!("{user}-screen-1.ivf")),
+    ]);
+    let lines = [
+        serde_json::json!({ "at": started, "started": true }),
+        serde_json::json!({ "at": started, "user": user, "track": "camera", "file": format!("{user}-camera-1.ivf") }),
+        serde_json::json!({ "at": started, "user": user, "track": "mic", "file": format!("{user}-mic-1.ogg") }),
+        serde_json::json!({ "at": started + 1000, "user": user, "track": "screen", "file": format!("{user}-screen-1.ivf") }),
+        // A line naming a file outside the part is ignored.
+        serde_json::json!({ "at": started, "user": user, "track": "camera", "file": "../../../etc/passwd.ivf" }),
+        serde_json::json!({ "at": started + 4000, "stopped": true }),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.join("timeline.jsonl"), text).unwrap();
+}
+
+async fn end(app: &TestApp, owner: &Person, event: &str) {
+    let r = app
+        .form(&owner.client(), &format!("/events/{event}/end"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+async fn state(app: &TestApp, event: &str) -> String {
+    app.core
+        .store
+        .recording(event)
+        .await
+        .unwrap()
+        .map(|r| r.state)
+        .unwrap_or_default()
+}
+
+fn probe(file: &Path) -> serde_json::Value {
+    let file = file.to_string_lossy();
+    let out = tool(
+        "ffprobe",
+        &[
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name,width,height",
+            "-of",
+            "json",
+            &file,
+        ],
+    );
+    serde_json::from_slice(&out).unwrap()
+}
+
+async fn a_recording_is_composed_served_and_deleted(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+    record_part(&app, &event, &owner.id);
+    end(&app, &owner, &event).await;
+    let page = format!("/events/{event}");
+    let rec = format!("/events/{event}/recording");
+
+    // The organizer sees it waiting, with a progress bar the page polls.
+    assert_eq!(state(&app, &event).await, "waiting");
+    let (_, html) = app.text(&owner.client(), &page).await;
+    assert!(
+        html.contains("Waiting to be processed.")
+            && html.contains(&format!("data-recording-poll=\"{rec}/status\""))
+            && html.contains("<progress"),
+        "{html}"
+    );
+    let (status, body) = app.text(&owner.client(), &format!("{rec}/status")).await;
+    assert_eq!(status, StatusCode::OK);
+    let s: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(s["state"], "waiting", "{s}");
+    // Nobody else learns how it is going.
+    let (status, _) = app.text(&ada.client(), &format!("{rec}/status")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nothing is served before it is ready.
+    let r = app
+        .get(&owner.client(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    assert!(app.run_jobs().await >= 1);
+    assert_eq!(state(&app, &event).await, "ready");
+    let row = app.core.store.recording(&event).await.unwrap().unwrap();
+    let duration = row.duration_ms.unwrap();
+    assert!((3_800..=4_300).contains(&duration), "{duration} ms");
+    let chapters: serde_json::Value = serde_json::from_str(&row.chapters).unwrap();
+    assert_eq!(chapters[0]["title"], "Live", "{chapters}");
+    assert_eq!(chapters[0]["at_ms"], 0, "{chapters}");
+    assert_eq!(chapters[1]["title"], "Olga shares the screen", "{chapters}");
+    assert_eq!(chapters[1]["at_ms"], 1000, "{chapters}");
+    assert_eq!(chapters.as_array().unwrap().len(), 2, "{chapters}");
+
+    // The event page offers the replay; the recap plays it with its chapters.
+    let (_, html) = app.text(&owner.client(), &page).await;
+    assert!(
+        html.contains("Ready (0:04), published.") && html.contains("Watch the replay"),
+        "{html}"
+    );
+    let (_, recap) = app.text(&ada.client(), &format!("{page}/recap")).await;
+    assert!(
+        recap.contains("id=\"replay-video\"")
+            && recap.contains(&format!("data-hls=\"{rec}/index.m3u8\""))
+            && recap.contains("data-seek=\"1000\"")
+            && recap.contains("Olga shares the screen")
+            && recap.contains("Download the video (MP4, 0:04)"),
+        "{recap}"
+    );
+
+    // The MP4: 720p H.264 with AAC, as long as the part; byte ranges work.
+    let r = app
+        .get(&ada.client(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"),
+    );
+    assert_eq!(r.headers()["cache-control"], "private, max-age=300");
+    let mp4 = r.bytes().await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("r.mp4");
+    std::fs::write(&file, &mp4).unwrap();
+    let info = probe(&file);
+    let streams = info["streams"].as_array().unwrap();
+    let video = streams.iter().find(|s| s["codec_name"] == "h264").unwrap();
+    assert_eq!(
+        (video["width"].clone(), video["height"].clone()),
+        (1280.into(), 720.into())
+    );
+    assert!(streams.iter().any(|s| s["codec_name"] == "aac"), "{info}");
+    let seconds: f64 = info["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3.8..=4.3).contains(&seconds), "{seconds} s");
+    let r = ada
+        .client()
+        .get(app.url(&format!("{rec}/recording.mp4")))
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 0-99/{}", mp4.len()).as_str()
+    );
+    assert_eq!(r.bytes().await.unwrap().len(), 100);
+
+    // The HLS playlist and its segments, relative to it.
+    let (status, playlist) = app.text(&ada.client(), &format!("{rec}/index.m3u8")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        playlist.contains("#EXT-X-PLAYLIST-TYPE:VOD") && playlist.contains("seg-00000.ts"),
+        "{playlist}"
+    );
+    let r = app.get(&ada.client(), &format!("{rec}/seg-00000.ts")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Forged names and foreign ids find nothing.
+    for forged in [
+        format!("{rec}/..%2F..%2Ftest.db"),
+        format!("{rec}/seg-1.ts"),
+        format!("{rec}/index.m3u8.bak"),
+        format!("{rec}/timeline.jsonl"),
+        "/events/not-an-id/recording/recording.mp4".to_string(),
+        format!("/events/{}/recording/recording.mp4", uuid::Uuid::now_v7()),
+    ] {
+        let r = app.get(&owner.client(), &forged).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{forged}");
+    }
+    // A members-only replay is not for visitors.
+    let r = app
+        .get(&app.browser(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_ne!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.unwrap().len() < 10_000);
+
+    // Unpublished: only the organizer may still watch; published again, everyone.
+    let r = app
+        .form(&ada.client(), &format!("{rec}/unpublish"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = app
+        .form(&owner.client(), &format!("{rec}/unpublish"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.get(&ada.client(), &format!("{rec}/index.m3u8")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, recap) = app.text(&ada.client(), &format!("{page}/recap")).await;
+    assert!(!recap.contains("replay-video"), "{recap}");
+    let r = app.get(&owner.client(), &format!("{rec}/index.m3u8")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .form(&owner.client(), &format!("{rec}/publish"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app.get(&ada.client(), &format!("{rec}/index.m3u8")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Deleted: every file goes, raw and composed, and nothing is served.
+    let data = &app.core.config.data_dir;
+    assert!(data.join("vod").join(&event).exists());
+    let r = app
+        .form(&owner.client(), &format!("{rec}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(!data.join("vod").join(&event).exists());
+    assert!(!data.join("recordings").join(&event).exists());
+    assert_eq!(state(&app, &event).await, "deleted");
+    let r = app
+        .get(&owner.client(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let (_, html) = app.text(&owner.client(), &page).await;
+    assert!(!html.contains("id=\"recording\""), "{html}");
+    // Twice is a clear refusal, not an error.
+    let r = app
+        .form(&owner.client(), &format!("{rec}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+}
+
+async fn without_ffmpeg_the_raw_recording_waits_for_a_retry(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |o| {
+        o.ffmpeg = Some("/nonexistent/ffmpeg".into());
+    })
+    .await;
+    let (owner, event) = app.live_event("public").await;
+    record_part(&app, &event, &owner.id);
+    end(&app, &owner, &event).await;
+    app.run_jobs().await;
+    assert_eq!(state(&app, &event).await, "failed");
+    let raw = app.core.config.data_dir.join("recordings").join(&event);
+    assert!(raw.exists(), "the raw recording is kept");
+    let page = format!("/events/{event}");
+    let (_, html) = app.text(&owner.client(), &page).await;
+    assert!(
+        html.contains("Processing failed: ffmpeg is not available on this server.")
+            && html.contains("Process it again now"),
+        "{html}"
+    );
+    // Nothing of the server's paths reaches the page.
+    assert!(!html.contains("/nonexistent"), "{html}");
+    // The job waits for its next try; the organizer may ask for one now.
+    let key = format!("recording:{event}");
+    let before = app.core.store.job_run_at(&key).await.unwrap().unwrap();
+    assert!(before > app.clock.now_ms(), "retried later, with backoff");
+    let r = app
+        .form(&owner.client(), &format!("{page}/recording/retry"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&app, &event).await, "waiting");
+    let now = app.core.store.job_run_at(&key).await.unwrap().unwrap();
+    assert!(now <= app.clock.now_ms());
+    // Only a failed recording is retried.
+    app.run_jobs().await;
+    assert_eq!(state(&app, &event).await, "failed");
+    let r = app
+        .form(&owner.client(), &format!("{page}/recording/publish"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+}
+
+async fn an_event_that_recorded_nothing_gets_its_recap_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("public").await;
+    let zoe = app.quick_member("zoe@example.org").await;
+    app.seat(&event, &zoe).await;
+    end(&app, &owner, &event).await;
+    app.deliver().await;
+    assert_eq!(state(&app, &event).await, "empty");
+    let (_, html) = app.text(&owner.client(), &format!("/events/{event}")).await;
+    assert!(html.contains("Nothing was recorded"), "{html}");
+    let mail = app.mail_titled("zoe@example.org", "Recap:").await;
+    assert!(
+        mail.text.contains(&format!("/events/{event}/recap")),
+        "{}",
+        mail.text
+    );
+}
