@@ -23,7 +23,7 @@ async function start() {
   }
   if (window.Hls && window.Hls.isSupported()) {
     // No worker: the page's policy allows blob: media, not blob: workers.
-    const hls = new window.Hls({ enableWorker: false });
+    const hls = new window.Hls({ enableWorker: false, preferManagedMediaSource: false });
     hls.on(window.Hls.Events.ERROR, (_, data) => {
       if (data.fatal) {
         hls.destroy();

@@ -11,8 +11,60 @@ use crate::{
     browser::{Driver, assert_no_console_errors, audit_in_place, browser, click, fill},
     browser_room::{ready, sign_in},
     helpers::{Backend, PASSWORD, TestApp},
+    recordings::record_part,
     room_client::Person,
 };
+
+/// On the recap page: hls.js plays the replay (720p, as long as the recording); a chapter's
+/// button seeks to it and plays on; the download link is the MP4.
+async fn watch_the_replay(c: &Client) {
+    let player = c
+        .execute_async(
+            "const done = arguments[0]; const v = document.getElementById('replay-video');\
+             const t0 = Date.now(); (function wait() {\
+               if (v.dataset.player && v.readyState >= 1) return done(v.dataset.player);\
+               if (Date.now() - t0 > 10000) return done('none: ' + v.readyState);\
+               setTimeout(wait, 100); })();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(player, "hls.js");
+    let chapters = text(c, ".chapters").await;
+    assert!(
+        chapters.contains("0:01") && chapters.contains("Olga shares the screen"),
+        "{chapters}"
+    );
+    click(c, Locator::Css("button[data-seek='1000']")).await;
+    let seen = c
+        .execute_async(
+            "const done = arguments[0]; const v = document.getElementById('replay-video');\
+             const t0 = Date.now(); (function wait() {\
+               if (v.currentTime > 1.6) return done([v.currentTime, v.duration, v.videoWidth, v.videoHeight]);\
+               if (Date.now() - t0 > 10000) return done([v.currentTime, v.duration, v.videoWidth, -1]);\
+               setTimeout(wait, 100); })();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<f64> = serde_json::from_value(seen).unwrap();
+    assert!(
+        seen[0] > 1.6,
+        "the video plays on from the chapter: {seen:?}"
+    );
+    assert!((3.8..=4.3).contains(&seen[1]), "duration: {seen:?}");
+    assert_eq!((seen[2], seen[3]), (1280.0, 720.0), "{seen:?}");
+    let href = c
+        .find(Locator::Id("download-mp4"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(href.ends_with("/recording/recording.mp4"), "{href}");
+    assert_no_console_errors(c, "the replay").await;
+}
 
 /// Signs the browser in as `who` and opens the home page.
 async fn signed_in_home(app: &TestApp, c: &Client, who: &Person) {
@@ -199,6 +251,8 @@ async fn after_the_event_everyone_finds_its_recap() {
     presenter
         .until_with("person_left", |p| p["id"] == ada.id.as_str())
         .await;
+    // What the embedded server recorded: Olga's camera and voice, her screen from 1 s.
+    record_part(&app, &event, &olga.id);
     let r = app
         .form(&olga.client(), &format!("/events/{event}/end"), &[])
         .await;
@@ -231,6 +285,7 @@ async fn after_the_event_everyone_finds_its_recap() {
         format!("/events/{event}/recap")
     );
     assert!(text(&attendee, ".answered").await.contains("Both."));
+    watch_the_replay(&attendee).await;
     assert!(audit_in_place(&attendee, "the recap").await.is_empty());
     click(&attendee, Locator::Id("certificate-link")).await;
     assert!(

@@ -41,7 +41,7 @@ fn ffmpeg(args: &[&str]) {
 /// Writes one recorded part as the embedded server does: the presenter's camera (VP8 in IVF)
 /// and microphone (Opus in Ogg) for 4 s, and a screen shared from 1 s to 3 s, with the
 /// timeline beside them.
-fn record_part(app: &TestApp, event: &str, user: &str) {
+pub(crate) fn record_part(app: &TestApp, event: &str, user: &str) {
     let started = app.clock.now_ms() - 60_000;
     let dir = app
         .core
