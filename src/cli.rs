@@ -45,6 +45,19 @@ pub enum Command {
         #[command(flatten)]
         options: Options,
     },
+    /// Compose a raw recording (`<data>/recordings/<event>`) into an MP4 and an HLS playlist
+    /// in `--out`, as the job after an event does; prints the duration and the time taken.
+    Compose {
+        /// The event's raw recording directory (its `part-*` directories).
+        #[arg(long)]
+        raw: std::path::PathBuf,
+        /// Where to write `recording.mp4` and `hls/`.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The ffmpeg program [default: ffmpeg, found on PATH].
+        #[arg(long, default_value = "ffmpeg")]
+        ffmpeg: std::path::PathBuf,
+    },
     /// Administrator accounts.
     Admin {
         #[command(subcommand)]
@@ -83,6 +96,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .run_until(shutdown_signal())
                 .await
+        }
+        Command::Compose { raw, out, ffmpeg } => {
+            let started = std::time::Instant::now();
+            let composed = crate::media::recording::compose(&ffmpeg, &raw, &out, |p| {
+                eprint!("\rcomposing: {p:3}%");
+            })
+            .await?;
+            eprintln!();
+            let taken = started.elapsed().as_secs_f64();
+            match composed {
+                None => println!("nothing was recorded in {}", raw.display()),
+                Some(c) => {
+                    let seconds = c.duration_ms as f64 / 1000.0;
+                    println!(
+                        "{}: {seconds:.1} s of video composed in {taken:.1} s ({:.2}x its duration)",
+                        c.mp4.display(),
+                        taken / seconds.max(0.001)
+                    );
+                }
+            }
+            Ok(())
         }
         Command::Migrate(options) => {
             let config = Config::from_options(options.with_file()?)?;

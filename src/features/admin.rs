@@ -19,7 +19,7 @@ use crate::{
 
 pub const PAGE_SIZE: i64 = 50;
 
-fn require_admin(session: &Session) -> Result<()> {
+pub(crate) fn require_admin(session: &Session) -> Result<()> {
     if session.user.is_admin() {
         Ok(())
     } else {

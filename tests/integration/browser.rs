@@ -393,6 +393,19 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         .await;
     // Something failed in the outbox, so the admin's outbox page has rows to show.
     app.deliver().await;
+    // Two ended events: one recording waits to be composed, the other failed.
+    let waiting = app.create_event(&org, "Composing now", "").await;
+    let failed = app.create_event(&org, "Composing failed", "").await;
+    for id in [&waiting, &failed] {
+        for step in ["green-room", "go-live", "end"] {
+            app.form(&org, &format!("/events/{id}/{step}"), &[]).await;
+        }
+    }
+    app.core
+        .store
+        .set_recording_state(&failed, "failed", 0, Some("ffmpeg could not compose it"), 0)
+        .await
+        .unwrap();
     drop((admin, org, member, late));
 
     let signed_out = vec![
@@ -424,9 +437,12 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         format!("/events/{event}/registrations"),
         format!("/events/{live}"),
         format!("/events/{live}/live"),
+        format!("/events/{waiting}"),
+        format!("/events/{failed}"),
     ];
     let admin_pages = vec![
-        "/admin".to_string(),
+        "/admin/recordings".to_string(),
+        "/admin".into(),
         "/admin?q=example".into(),
         "/admin/audit".into(),
         "/admin/outbox".into(),

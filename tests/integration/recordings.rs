@@ -351,13 +351,46 @@ async fn without_ffmpeg_the_raw_recording_waits_for_a_retry(backend: Backend) {
     assert_eq!(state(&app, &event).await, "waiting");
     let now = app.core.store.job_run_at(&key).await.unwrap().unwrap();
     assert!(now <= app.clock.now_ms());
-    // Only a failed recording is retried.
     app.run_jobs().await;
     assert_eq!(state(&app, &event).await, "failed");
+    // A recording that is not ready cannot be published.
     let r = app
         .form(&owner.client(), &format!("{page}/recording/publish"), &[])
         .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
+
+    // After its last try the job gives up; the admin sees it, with the whole error, and
+    // sends it round again.
+    let dead = |jobs: Vec<meetstage::store::jobs::JobRow>| {
+        jobs.iter()
+            .any(|j| j.dedupe_key.as_deref() == Some(key.as_str()))
+    };
+    for _ in 0..10 {
+        if dead(app.core.store.dead_jobs().await.unwrap()) {
+            break;
+        }
+        app.clock.advance(chrono::Duration::hours(24));
+        app.run_jobs().await;
+    }
+    assert!(dead(app.core.store.dead_jobs().await.unwrap()));
+    let admin = app.admin("root@example.org", "Root").await;
+    let (status, html) = app.text(&admin, "/admin/recordings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Rust in production")
+            && html.contains("given up")
+            && html.contains("/nonexistent/ffmpeg")
+            && html.contains(&format!("/events/{event}/recording/retry")),
+        "{html}"
+    );
+    let (status, _) = app.text(&owner.client(), "/admin/recordings").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let r = app
+        .form(&admin, &format!("{page}/recording/retry"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(!dead(app.core.store.dead_jobs().await.unwrap()));
+    assert_eq!(state(&app, &event).await, "waiting");
 }
 
 async fn an_event_that_recorded_nothing_gets_its_recap_at_once(backend: Backend) {

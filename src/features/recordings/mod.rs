@@ -313,6 +313,51 @@ pub async fn retry(core: &Core, session: &Session, id: &EventId) -> Result<()> {
     Ok(())
 }
 
+/// A recording that is not done yet, as the admin's page lists it.
+pub struct Unfinished {
+    pub event_id: String,
+    pub title: String,
+    pub state: String,
+    pub progress: i32,
+    /// The composing job: its tries so far, its last error (in full: this page is for the
+    /// operator), whether it gave up, and when it tries next.
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub dead: bool,
+    pub next_try: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Recordings waiting, being processed or failed, oldest first: the admin sees what gave
+/// up and can send it round again.
+pub async fn unfinished(core: &Core, session: &Session) -> Result<Vec<Unfinished>> {
+    crate::features::admin::require_admin(session)?;
+    let jobs = core.store.jobs_by_kind(crate::jobs::RECORDING).await?;
+    let dead = core.store.dead_jobs().await?;
+    let mut out = Vec::new();
+    for r in core.store.unfinished_recordings(200).await? {
+        let key = format!("recording:{}", r.event_id);
+        let job = jobs.iter().find(|j| j.dedupe_key.as_deref() == Some(&key));
+        let title = match core.store.event(&r.event_id).await? {
+            Some(e) => e.title,
+            None => continue,
+        };
+        let dead = dead.iter().any(|j| j.dedupe_key.as_deref() == Some(&key));
+        out.push(Unfinished {
+            title,
+            state: r.state,
+            progress: r.progress,
+            attempts: job.map_or(0, |j| j.attempts),
+            last_error: job.and_then(|j| j.last_error.clone()).or(r.error),
+            dead,
+            next_try: job
+                .filter(|_| !dead)
+                .map(|j| crate::clock::from_ms(j.run_at)),
+            event_id: r.event_id,
+        });
+    }
+    Ok(out)
+}
+
 async fn remove_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     match tokio::fs::remove_dir_all(dir).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),

@@ -31,6 +31,24 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/{action}", post(act))
         .route("/admin/outbox", get(outbox))
         .route("/admin/outbox/{id}/retry", post(retry_mail))
+        .route("/admin/recordings", get(recordings))
+}
+
+#[derive(Template)]
+#[template(path = "admin/recordings.html")]
+struct RecordingsPage {
+    layout: Layout,
+    entries: Vec<crate::features::recordings::Unfinished>,
+}
+
+/// Recordings not done yet: waiting, processing, failed (and given up), each with a retry.
+async fn recordings(State(s): State<AppState>, ctx: Ctx) -> Result<Response, HttpError> {
+    let session = ctx.require()?;
+    let entries = crate::features::recordings::unfinished(&s.core, session).await?;
+    Ok(render(&RecordingsPage {
+        layout: Layout::new(&s, &ctx, "Admin: recordings"),
+        entries,
+    }))
 }
 
 #[derive(Template)]
