@@ -137,7 +137,6 @@ pub fn render<T: Template>(page: &T) -> Response {
     }
 }
 
-/// Post/redirect/get: after a successful form, go to `to` with a notice.
 /// A CSV file to download as `filename` (an ASCII name the server made).
 pub fn csv_download(body: String, filename: &str) -> Response {
     use axum::http::{HeaderValue, header};
@@ -158,6 +157,7 @@ pub fn csv_download(body: String, filename: &str) -> Response {
         .into_response()
 }
 
+/// Post/redirect/get: after a successful form, go to `to` with a notice.
 pub fn see_other(to: &str, notice: &str) -> Response {
     let sep = if to.contains('?') { '&' } else { '?' };
     Redirect::to(&format!("{to}{sep}notice={notice}")).into_response()
