@@ -264,12 +264,18 @@ pub async fn deliver_next(core: &Core) -> anyhow::Result<Option<Delivery>> {
 /// the CLI.
 pub async fn run_due_jobs(core: &Core) -> anyhow::Result<usize> {
     let mut n = 0;
-    for lane in [Lane::General, Lane::Recordings] {
-        while run_next_job_in(core, lane).await?.is_some() {
-            n += 1;
+    // Until both lanes are empty: a recording that becomes ready schedules general jobs.
+    loop {
+        let before = n;
+        for lane in [Lane::General, Lane::Recordings] {
+            while run_next_job_in(core, lane).await?.is_some() {
+                n += 1;
+            }
+        }
+        if n == before {
+            return Ok(n);
         }
     }
-    Ok(n)
 }
 
 /// Delivers every mail that is due now, unpaced; returns how many were handled.

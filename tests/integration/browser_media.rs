@@ -565,6 +565,81 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
 
     assert_no_console_errors(&presenter, "the presenter's room").await;
     assert_no_console_errors(&attendee, "the attendee's room").await;
+
+    // After the end the job composes those files; Ada follows the ended room's link to the
+    // event page, then its recap, and plays what was recorded while she watched.
+    app.run_jobs().await;
+    let rec = app.core.store.recording(&event).await.unwrap().unwrap();
+    assert_eq!(rec.state, "ready", "{rec:?}");
+    let chapters: Vec<Value> = serde_json::from_str(&rec.chapters).unwrap();
+    let chapter = |title: &str| {
+        chapters
+            .iter()
+            .find(|c| c["title"] == title)
+            .and_then(|c| c["at_ms"].as_u64())
+            .unwrap_or_else(|| panic!("no chapter {title:?} in {chapters:?}"))
+    };
+    assert_eq!(chapter("Live"), 0);
+    let screen_at = chapter("Olga shares the screen");
+    chapter("Ada on stage");
+    let mp4 = app
+        .core
+        .config
+        .data_dir
+        .join("vod")
+        .join(&event)
+        .join("recording.mp4");
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+        ])
+        .args(["-of", "json"])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["streams"][0]["codec_name"], "h264", "{info}");
+    assert_eq!(
+        (&info["streams"][0]["width"], &info["streams"][0]["height"]),
+        (&Value::from(1280), &Value::from(720)),
+        "{info}"
+    );
+    assert_eq!(info["streams"][1]["codec_name"], "aac", "{info}");
+
+    wait_text(&attendee, "#room-status", "ENDED").await;
+    click(&attendee, Locator::Css("#ended-text a")).await;
+    click(&attendee, Locator::Id("see-recap")).await;
+    until(
+        &attendee,
+        "hls.js loading the replay",
+        Duration::from_secs(15),
+        "const v = document.getElementById('replay-video'); \
+         return v.dataset.player === 'hls.js' && v.readyState >= 1;",
+    )
+    .await;
+    click(
+        &attendee,
+        Locator::Css(&format!("button[data-seek='{screen_at}']")),
+    )
+    .await;
+    let duration = rec.duration_ms.unwrap() as f64 / 1000.0;
+    until(
+        &attendee,
+        "the replay playing on from the screen's chapter",
+        Duration::from_secs(15),
+        &format!(
+            "const v = document.getElementById('replay-video'); \
+             return v.currentTime > {} && v.videoWidth === 1280 && v.videoHeight === 720 \
+               && Math.abs(v.duration - {duration}) < 1;",
+            screen_at as f64 / 1000.0 + 0.5
+        ),
+    )
+    .await;
+    shot(&attendee, "#replay", "replay-recorded-live").await;
+    assert_no_console_errors(&attendee, "the replay").await;
     presenter.close().await.unwrap();
     attendee.close().await.unwrap();
 }

@@ -49,6 +49,11 @@ pub(super) fn forward(
             // Of a simulcast camera, the largest layer it sends now.
             && (data.rid.is_none() || available.last() == data.rid.as_ref())
         {
+            if let Some(rid) = data.rid
+                && recorders.switched_layer(&stage, p.id, data.mid, rid)
+            {
+                wanted.push((from, data.mid, Some(rid)));
+            }
             let track = match (kind, target) {
                 (MediaKind::Audio, SCREEN) => Track::ScreenAudio,
                 (MediaKind::Audio, _) => Track::Microphone,
@@ -62,7 +67,9 @@ pub(super) fn forward(
                     user: user.clone(),
                     track,
                     codec: data.params.spec().codec,
+                    layer: data.rid,
                     time: data.time.numer(),
+                    arrived: now,
                     keyframe: data.is_keyframe(),
                     data: data.data.clone(),
                 },

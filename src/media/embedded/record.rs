@@ -13,13 +13,16 @@ use std::{
     sync::Arc,
 };
 
-use str0m::format::Codec;
+use str0m::{format::Codec, media::Rid};
 use tokio::sync::mpsc;
 
 use crate::features::ids::{EventId, UserId};
 
 /// Frames waiting for the disk, per recording.
 const QUEUE: usize = 2048;
+/// A track's clock this far from the wall clock is a new origin (a restarted encoder, say),
+/// not a pause: the file goes on where the wall clock says, in seconds.
+const DRIFT_SECS: u64 = 5;
 
 /// Which of a publisher's tracks a frame belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,8 +50,12 @@ pub(super) struct Frame {
     pub user: UserId,
     pub track: Track,
     pub codec: Codec,
+    /// The simulcast layer it belongs to: each layer's RTP clock has an origin of its own.
+    pub layer: Option<Rid>,
     /// RTP time: 48 kHz for Opus, 90 kHz for video.
     pub time: u64,
+    /// When the SFU received it.
+    pub arrived: std::time::Instant,
     pub keyframe: bool,
     pub data: Arc<[u8]>,
 }
@@ -59,6 +66,8 @@ pub(super) struct Frame {
 pub(super) struct Recorders {
     running: HashMap<EventId, mpsc::Sender<Frame>>,
     starting: Vec<EventId>,
+    /// The simulcast layer recorded of each camera (stage, connection, media line).
+    layers: HashMap<(EventId, u64, str0m::media::Mid), Rid>,
 }
 
 impl Recorders {
@@ -87,6 +96,19 @@ impl Recorders {
     /// Stops recording `stage`: its writer finishes what is queued and closes its files.
     pub(super) fn stop(&mut self, stage: &EventId) {
         self.running.remove(stage);
+        self.layers.retain(|(s, ..), _| s != stage);
+    }
+
+    /// Notes the layer recorded of a simulcast camera; true when it changed, so the camera
+    /// is asked for a picture the new layer's stretch of the file can begin with.
+    pub(super) fn switched_layer(
+        &mut self,
+        stage: &EventId,
+        conn: u64,
+        mid: str0m::media::Mid,
+        rid: Rid,
+    ) -> bool {
+        self.layers.insert((stage.clone(), conn, mid), rid) != Some(rid)
     }
 
     pub(super) fn is_recording(&self, stage: &EventId) -> bool {
@@ -115,11 +137,69 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// One track's file: where its clock started, and the container it writes.
+/// One track's file and its clock.
 struct TrackFile {
-    first: u64,
     out: std::io::BufWriter<std::fs::File>,
     kind: Container,
+    clock: TrackClock,
+}
+
+/// A file's time runs on from its first frame. A frame from another simulcast layer, or
+/// whose RTP clock jumped, starts a new stretch placed where the wall clock says (for
+/// video, at a picture a decoder can begin with).
+struct TrackClock {
+    opened: std::time::Instant,
+    /// Ticks per second: 90,000 for video, 48,000 for Opus.
+    rate: u64,
+    video: bool,
+    layer: Option<Rid>,
+    /// The RTP time at the start of this stretch, and where the stretch starts in the file.
+    first: u64,
+    base: u64,
+    /// The file's time of the last frame written.
+    last: u64,
+}
+
+impl TrackClock {
+    fn new(first: &Frame, video: bool) -> TrackClock {
+        TrackClock {
+            opened: first.arrived,
+            rate: if video { 90_000 } else { 48_000 },
+            video,
+            layer: first.layer,
+            first: first.time,
+            base: 0,
+            last: 0,
+        }
+    }
+
+    /// Where `f` goes in the file, or None to drop it (another layer's frame that a decoder
+    /// cannot begin with).
+    fn place(&mut self, f: &Frame) -> Option<u64> {
+        let wall = u64::try_from(
+            f.arrived
+                .saturating_duration_since(self.opened)
+                .as_micros()
+                .saturating_mul(u128::from(self.rate))
+                / 1_000_000,
+        )
+        .unwrap_or(u64::MAX);
+        let drift = DRIFT_SECS.saturating_mul(self.rate);
+        let at = self.base.saturating_add(f.time.saturating_sub(self.first));
+        let jumped = f.time < self.first || at.abs_diff(wall) > drift;
+        if f.layer != self.layer || jumped {
+            if self.video && f.layer != self.layer && !f.keyframe {
+                return None;
+            }
+            self.layer = f.layer;
+            self.first = f.time;
+            self.base = wall.max(self.last.saturating_add(1));
+            self.last = self.base;
+            return Some(self.base);
+        }
+        self.last = self.last.max(at);
+        Some(at)
+    }
 }
 
 enum Container {
@@ -177,19 +257,22 @@ fn write_part(dir: &Path, mut rx: mpsc::Receiver<Frame>) -> std::io::Result<()> 
             line(serde_json::json!({
                 "at": now_ms(), "user": f.user, "track": f.track.name(), "file": name,
             }))?;
+            let video = matches!(kind, Container::Ivf);
             files.insert(
                 key.clone(),
                 TrackFile {
-                    first: f.time,
                     out,
                     kind,
+                    clock: TrackClock::new(&f, video),
                 },
             );
         }
         let Some(file) = files.get_mut(&key) else {
             continue;
         };
-        let at = f.time.saturating_sub(file.first);
+        let Some(at) = file.clock.place(&f) else {
+            continue;
+        };
         match &mut file.kind {
             Container::Ivf => {
                 let size = u32::try_from(f.data.len()).unwrap_or(u32::MAX);
@@ -331,5 +414,45 @@ mod tests {
         assert_eq!(opus_samples(&[0xF9]), 1920); // two frames
         // The checksum of "OggS" with nothing else, as libogg computes it.
         assert_eq!(ogg_crc(b"OggS"), 0x5fb0_a94f);
+    }
+
+    fn frame(layer: &str, time: u64, ms: u64, keyframe: bool, t0: std::time::Instant) -> Frame {
+        Frame {
+            conn: 1,
+            user: UserId::new(),
+            track: Track::Camera,
+            codec: Codec::Vp8,
+            layer: Some(layer.into()),
+            time,
+            arrived: t0 + std::time::Duration::from_millis(ms),
+            keyframe,
+            data: Arc::from(&[][..]),
+        }
+    }
+
+    /// Each simulcast layer's RTP clock has its own origin: a switch of layer waits for a
+    /// key frame and goes on where the wall clock says; so does a clock that jumps.
+    #[test]
+    fn a_new_layer_or_a_jumping_clock_goes_on_at_the_wall_clock() {
+        let t0 = std::time::Instant::now();
+        let first = frame("h", 1_000_000, 0, true, t0);
+        let mut c = TrackClock::new(&first, true);
+        assert_eq!(c.place(&first), Some(0));
+        assert_eq!(
+            c.place(&frame("h", 1_090_000, 1000, false, t0)),
+            Some(90_000)
+        );
+        // Layer m's clock starts somewhere else entirely; its delta frames are dropped.
+        assert_eq!(c.place(&frame("m", 7_777, 2000, false, t0)), None);
+        assert_eq!(c.place(&frame("m", 10_777, 2033, true, t0)), Some(182_970));
+        assert_eq!(c.place(&frame("m", 13_777, 2066, false, t0)), Some(185_970));
+        // Within a layer, a clock that jumps by hours (or back) is a new origin too.
+        let jump = 13_777 + 90_000 * 3600;
+        assert_eq!(c.place(&frame("m", jump, 2100, false, t0)), Some(189_000));
+        assert_eq!(
+            c.place(&frame("m", jump + 3000, 2133, false, t0)),
+            Some(192_000)
+        );
+        assert_eq!(c.place(&frame("m", 5, 2166, false, t0)), Some(194_940));
     }
 }

@@ -66,6 +66,17 @@ impl Processing {
     }
 }
 
+/// Bytes an unprivileged writer may still use on the file system that holds `dir` (or its
+/// nearest existing parent: the recordings' directory is made when the first one starts).
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut at = dir;
+    while !at.exists() {
+        at = at.parent().unwrap_or(Path::new("/"));
+    }
+    let st = rustix::fs::statvfs(at)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// What composing made, in `work`: `recording.mp4` and `hls/` (`index.m3u8`, segments).
 #[derive(Clone, Debug)]
 pub struct Composed {
@@ -214,6 +225,9 @@ pub(crate) fn ffmpeg_base() -> Vec<OsString> {
     .to_vec()
 }
 
+/// The end of ffmpeg's error output kept for the operator.
+const STDERR_KEPT: usize = 64 * 1024;
+
 /// Runs ffmpeg, reporting how far (ms of output) it got; gives up after three times the
 /// media's duration plus ten minutes (a hung process is killed, not waited for forever).
 async fn run(
@@ -235,11 +249,20 @@ async fn run(
     let limit = media_ms.saturating_mul(3) / 1000 + 600;
     let work = async {
         let mut lines = tokio::io::BufReader::new(stdout).lines();
-        // Read stderr alongside, so a chatty ffmpeg never blocks on a full pipe.
+        // Read all of stderr alongside, so a chatty ffmpeg never blocks on a full pipe
+        // (a recording with broken frames can print megabytes); only the end is kept.
         let errors = tokio::spawn(async move {
-            let mut buf = Vec::new();
-            let _ = (&mut stderr).take(1 << 20).read_to_end(&mut buf).await;
-            buf
+            let mut tail = std::collections::VecDeque::with_capacity(STDERR_KEPT);
+            let mut chunk = [0u8; 8192];
+            while let Ok(n @ 1..) = stderr.read(&mut chunk).await {
+                for &b in &chunk[..n] {
+                    if tail.len() == STDERR_KEPT {
+                        tail.pop_front();
+                    }
+                    tail.push_back(b);
+                }
+            }
+            Vec::from(tail)
         });
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(us) = line.strip_prefix("out_time_us=")
@@ -272,5 +295,33 @@ async fn run(
                 tail,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process that prints megabytes of errors is read to its end (never left blocked on a
+    /// full pipe), and only the end of what it said is kept.
+    #[tokio::test]
+    async fn a_chatty_ffmpeg_is_read_to_the_end() {
+        let script = "head -c 3000000 /dev/zero | tr '\\0' x >&2; echo out_time_us=2000000; \
+                      printf ' the end' >&2; exit 3";
+        let args = ["-c", script].map(OsString::from);
+        let mut seen = 0;
+        let run = run(Path::new("sh"), &args, 1_000, |ms| seen = ms);
+        let result = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("read to the end");
+        match result {
+            Err(ComposeError::Failed { status, tail }) => {
+                assert!(status.contains('3'), "{status}");
+                assert!(tail.ends_with("x the end"), "{tail}");
+                assert_eq!(tail.chars().count(), 400);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(seen, 2_000);
     }
 }

@@ -9,6 +9,8 @@ use std::{
 
 /// A gap longer than this in a video track ends a run: the camera was off.
 const GAP_MS: u64 = 2_000;
+/// How far past a part's stop a track may run (frames queued at the end).
+const END_SLACK_MS: u64 = 1_000;
 /// Timeline lines read per part, at most.
 const MAX_LINES: usize = 10_000;
 
@@ -112,6 +114,10 @@ fn read_part(dir: &Path) -> std::io::Result<Option<Part>> {
     let Some(started) = started else {
         return Ok(None);
     };
+    // What a track says past the part's own end is a broken clock, not hours of video.
+    let limit = stopped
+        .and_then(|s| u64::try_from(s.saturating_sub(started)).ok())
+        .map_or(u64::MAX, |wall| wall.saturating_add(END_SLACK_MS));
     let mut out = Vec::new();
     for (at, user, kind, path) in tracks {
         let start_ms = u64::try_from(at.saturating_sub(started)).unwrap_or(0);
@@ -122,6 +128,7 @@ fn read_part(dir: &Path) -> std::io::Result<Option<Part>> {
         let runs: Vec<(u64, u64)> = spans
             .into_iter()
             .map(|(a, b)| (start_ms.saturating_add(a), start_ms.saturating_add(b)))
+            .map(|(a, b)| (a.min(limit), b.min(limit)))
             .filter(|(a, b)| b > a)
             .collect();
         if !runs.is_empty() {
@@ -275,5 +282,24 @@ mod tests {
         f.extend_from_slice(&540_000u64.to_le_bytes());
         std::fs::write(&path, f).unwrap();
         assert_eq!(ivf_runs(&path).unwrap(), vec![(0, 1033), (5000, 5033)]);
+
+        // A clock that jumps by hours inside a 6 s part is clipped to the part's end.
+        let mut f = head.to_vec();
+        for ts in [0u64, 90_000, 90_000 * 40_000] {
+            f.extend_from_slice(&3u32.to_le_bytes());
+            f.extend_from_slice(&ts.to_le_bytes());
+            f.extend_from_slice(&[1, 2, 3]);
+        }
+        std::fs::write(dir.path().join("u-camera-1.ivf"), f).unwrap();
+        std::fs::write(
+            dir.path().join("timeline.jsonl"),
+            "{\"at\":1000,\"started\":true}\n\
+             {\"at\":1000,\"user\":\"u\",\"track\":\"camera\",\"file\":\"u-camera-1.ivf\"}\n\
+             {\"at\":7000,\"stopped\":true}\n",
+        )
+        .unwrap();
+        let part = read_part(dir.path()).unwrap().unwrap();
+        assert_eq!(part.duration_ms, 6000);
+        assert_eq!(part.tracks[0].runs, vec![(0, 1033)]);
     }
 }
