@@ -122,6 +122,7 @@ impl App {
             .context("scheduling clean-up")?;
         let recording = crate::media::recording::Processing::probe(&core.config.ffmpeg).await;
         tracing::info!("{}", recording.describe());
+        crate::http::assets::load_hls_js().await;
         Ok(App {
             state: AppState::new(core, hub, recording),
             listener,

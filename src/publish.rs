@@ -68,6 +68,8 @@ struct EventPage<'a> {
     root: &'a str,
     r: &'a Recap,
     live_link: String,
+    /// The published recording's MP4 on the live site (the archive holds no video).
+    video_link: String,
     description_html: String,
 }
 
@@ -135,6 +137,9 @@ pub async fn write(core: &Core, out: &Path) -> anyhow::Result<usize> {
             root: "../",
             r,
             live_link: core.config.link(&format!("/events/{}/recap", r.event.id)),
+            video_link: core
+                .config
+                .link(&format!("/events/{}/recording/recording.mp4", r.event.id)),
             description_html: crate::http::pages::linked(&r.event.description),
         };
         files.push((

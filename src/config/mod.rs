@@ -93,6 +93,8 @@ pub struct Config {
     pub publish: Option<PublishSettings>,
     /// The ffmpeg program recordings are composed with.
     pub ffmpeg: PathBuf,
+    /// Below this many free bytes the embedded server does not start a recording.
+    pub recording_min_free_bytes: u64,
 }
 
 /// Where the static archive goes: a directory, and optionally a git branch it is pushed to.
@@ -236,6 +238,15 @@ impl Config {
                 ));
             }
         };
+        let recording_min_free_bytes = match o.recording_min_free_mb.unwrap_or(1024) {
+            // Up to 1 PB: a floor beyond any disk turns recording off on purpose.
+            mb @ 0..=1_000_000_000 => mb * 1024 * 1024,
+            _ => {
+                return Err(ConfigError(
+                    "recording_min_free_mb must be from 0 to 1000000000".into(),
+                ));
+            }
+        };
         let publish = PublishSettings::parse(
             o.publish_dir.take(),
             o.publish_git_url.take(),
@@ -244,6 +255,7 @@ impl Config {
         Ok(Config {
             publish,
             ffmpeg: o.ffmpeg.take().unwrap_or_else(|| PathBuf::from("ffmpeg")),
+            recording_min_free_bytes,
             media,
             chat,
             media_udp: o.media_udp,

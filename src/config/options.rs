@@ -224,6 +224,12 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_FFMPEG")]
     pub ffmpeg: Option<PathBuf>,
 
+    /// Free space, in MB, the data directory's disk must have for the embedded media server
+    /// to start recording an event; below it the event goes live unrecorded and the
+    /// presenters are told why [default: 1024].
+    #[arg(long, env = "MEETSTAGE_RECORDING_MIN_FREE_MB")]
+    pub recording_min_free_mb: Option<u64>,
+
     /// Directory the static archive of past public events is written to after each event
     /// ends (see `meetstage publish`) [default: none, not published].
     #[arg(long, env = "MEETSTAGE_PUBLISH_DIR")]
@@ -353,6 +359,7 @@ impl Options {
             log_format: self.log_format.or(other.log_format),
             metrics_token: self.metrics_token.or(other.metrics_token),
             ffmpeg: self.ffmpeg.or(other.ffmpeg),
+            recording_min_free_mb: self.recording_min_free_mb.or(other.recording_min_free_mb),
             publish_dir: self.publish_dir.or(other.publish_dir),
             publish_git_url: self.publish_git_url.or(other.publish_git_url),
             publish_branch: self.publish_branch.or(other.publish_branch),

@@ -10,6 +10,7 @@ fn defaults_need_no_configuration() {
     assert_eq!(c.database_url, "sqlite://data/meetstage.db?mode=rwc");
     assert_eq!(c.mailer, MailerKind::Log);
     assert!(!c.is_https());
+    assert_eq!(c.recording_min_free_bytes, 1024 * 1024 * 1024);
     assert_eq!(c.link("/events/1"), "http://127.0.0.1:8080/events/1");
 }
 
@@ -72,6 +73,13 @@ fn bad_values_are_refused_with_a_reason() {
             ..Options::default()
         })
         .contains("logo_url")
+    );
+    assert!(
+        bad(Options {
+            recording_min_free_mb: Some(u64::MAX),
+            ..Options::default()
+        })
+        .contains("recording_min_free_mb")
     );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("typo.toml");

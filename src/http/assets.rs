@@ -135,15 +135,25 @@ async fn ivs_sdk(State(s): State<AppState>) -> Response {
 /// Where `npm ci --prefix static/vendor` puts hls.js (the light build: no subtitles or DRM).
 const HLS_JS: &str = "static/vendor/node_modules/hls.js/dist/hls.light.min.js";
 
-/// hls.js, read once from `MEETSTAGE_HLS_JS` (the Docker image sets it) or where npm puts
-/// it; None when it was not installed (the replay then plays the MP4).
+static HLS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Reads hls.js once, at start, from `MEETSTAGE_HLS_JS` (the Docker image sets it) or where
+/// npm puts it; without it the replay plays the MP4.
+pub async fn load_hls_js() {
+    if HLS.get().is_some() {
+        return;
+    }
+    let path = std::env::var_os("MEETSTAGE_HLS_JS").unwrap_or_else(|| HLS_JS.into());
+    let js = tokio::fs::read_to_string(&path).await.ok();
+    if js.is_none() {
+        tracing::info!(path = %std::path::Path::new(&path).display(), "hls.js not installed: replays play the MP4");
+    }
+    let _ = HLS.set(js);
+}
+
+/// hls.js as read at start; None when it was not installed.
 pub fn hls_js() -> Option<&'static str> {
-    static HLS: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    HLS.get_or_init(|| {
-        let path = std::env::var_os("MEETSTAGE_HLS_JS").unwrap_or_else(|| HLS_JS.into());
-        std::fs::read_to_string(path).ok()
-    })
-    .as_deref()
+    HLS.get().and_then(|js| js.as_deref())
 }
 
 async fn hls() -> Response {

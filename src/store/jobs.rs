@@ -98,21 +98,6 @@ impl Store {
         Ok(())
     }
 
-    /// Makes a dead-lettered job due again now, with its attempts counted afresh.
-    pub async fn revive_job(&self, dedupe_key: &str, now: i64) -> StoreResult<bool> {
-        on_pool!(self, |pool| {
-            let r = sqlx::query(
-                "UPDATE jobs SET run_at = $2, attempts = 0, dead_at = NULL, locked_until = NULL \
-                 WHERE dedupe_key = $1",
-            )
-            .bind(dedupe_key)
-            .bind(now)
-            .execute(pool)
-            .await?;
-            Ok(r.rows_affected() > 0)
-        })
-    }
-
     /// Done: the job is removed, unless it was rescheduled while it ran (its run time moved).
     pub async fn finish_job(&self, id: &str, claimed_run_at: i64) -> StoreResult<()> {
         on_pool!(self, |pool| {

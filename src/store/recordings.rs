@@ -6,7 +6,7 @@ use super::{Store, StoreResult, Tx, on_pool, on_tx};
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct RecordingRow {
     pub event_id: String,
-    /// waiting, processing, ready, empty, failed or deleted.
+    /// waiting, processing, ready, empty, failed, refused (never started) or deleted.
     pub state: String,
     /// 0 to 100 while processing.
     pub progress: i32,
@@ -16,6 +16,14 @@ pub struct RecordingRow {
     pub chapters: String,
     pub error: Option<String>,
     pub updated_at: i64,
+}
+
+/// A recording that is not done yet, with its event's title.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UnfinishedRow {
+    #[sqlx(flatten)]
+    pub recording: RecordingRow,
+    pub title: String,
 }
 
 const COLUMNS: &str =
@@ -77,6 +85,44 @@ impl Tx {
         Ok(())
     }
 
+    /// The recording did not start, for `reason` (the organizer reads it on the event page).
+    pub async fn recording_refused(
+        &mut self,
+        event_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_tx!(self, |conn| {
+            sqlx::query(
+                "INSERT INTO recordings (event_id, state, progress, error, updated_at) \
+                 VALUES ($1, 'refused', 0, $2, $3) ON CONFLICT (event_id) DO UPDATE SET \
+                 state = 'refused', progress = 0, error = excluded.error, \
+                 updated_at = excluded.updated_at WHERE recordings.state <> 'deleted'",
+            )
+            .bind(event_id)
+            .bind(reason)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A failed recording waits for its job again; false if it had not failed.
+    pub async fn recording_retry(&mut self, event_id: &str, now: i64) -> StoreResult<bool> {
+        on_tx!(self, |conn| {
+            let r = sqlx::query(
+                "UPDATE recordings SET state = 'waiting', progress = 0, error = NULL, \
+                 updated_at = $2 WHERE event_id = $1 AND state = 'failed'",
+            )
+            .bind(event_id)
+            .bind(now)
+            .execute(&mut **conn)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        })
+    }
+
     /// What the end of an event means for its recording.
     pub async fn end_facts(&mut self, event_id: &str) -> StoreResult<Option<EndFacts>> {
         on_tx!(self, |conn| {
@@ -114,13 +160,16 @@ impl Store {
         })
     }
 
-    /// Recordings that are not ready, failed ones first (the admin's list), at most `limit`.
-    pub async fn unfinished_recordings(&self, limit: i64) -> StoreResult<Vec<RecordingRow>> {
+    /// Recordings that are not ready, failed ones first, with their event's title (the
+    /// admin's list), at most `limit`.
+    pub async fn unfinished_recordings(&self, limit: i64) -> StoreResult<Vec<UnfinishedRow>> {
         on_pool!(self, |pool| {
-            Ok(sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM recordings WHERE state IN ('waiting', 'processing', 'failed') \
-                 ORDER BY CASE WHEN state = 'failed' THEN 0 ELSE 1 END, updated_at DESC LIMIT $1"
-            ))
+            Ok(sqlx::query_as(
+                "SELECT r.event_id, r.state, r.progress, r.duration_ms, r.published, r.chapters, \
+                 r.error, r.updated_at, e.title FROM recordings r JOIN events e ON e.id = r.event_id \
+                 WHERE r.state IN ('waiting', 'processing', 'failed') \
+                 ORDER BY CASE WHEN r.state = 'failed' THEN 0 ELSE 1 END, r.updated_at DESC LIMIT $1",
+            )
             .bind(limit)
             .fetch_all(pool)
             .await?)

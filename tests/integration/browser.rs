@@ -393,10 +393,12 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         .await;
     // Something failed in the outbox, so the admin's outbox page has rows to show.
     app.deliver().await;
-    // Two ended events: one recording waits to be composed, the other failed.
+    // Three ended events: one recording waits to be composed, one failed, one was refused
+    // for want of disk.
     let waiting = app.create_event(&org, "Composing now", "").await;
     let failed = app.create_event(&org, "Composing failed", "").await;
-    for id in [&waiting, &failed] {
+    let refused = app.create_event(&org, "Not recorded", "").await;
+    for id in [&waiting, &failed, &refused] {
         for step in ["green-room", "go-live", "end"] {
             app.form(&org, &format!("/events/{id}/{step}"), &[]).await;
         }
@@ -404,6 +406,12 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
     app.core
         .store
         .set_recording_state(&failed, "failed", 0, Some("ffmpeg could not compose it"), 0)
+        .await
+        .unwrap();
+    let why = "the server's disk had 312 MB free and recording needs at least 1,024 MB";
+    app.core
+        .store
+        .set_recording_state(&refused, "refused", 0, Some(why), 0)
         .await
         .unwrap();
     drop((admin, org, member, late));
@@ -439,6 +447,7 @@ async fn every_page_is_accessible_in_both_themes_and_fits_a_phone() {
         format!("/events/{live}/live"),
         format!("/events/{waiting}"),
         format!("/events/{failed}"),
+        format!("/events/{refused}"),
     ];
     let admin_pages = vec![
         "/admin/recordings".to_string(),

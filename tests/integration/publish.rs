@@ -227,13 +227,29 @@ async fn the_end_of_an_event_publishes_the_archive_again(backend: Backend) {
     let out = site.path().to_path_buf();
     let app = TestApp::spawn_with(backend, |o| o.publish_dir = Some(out.clone())).await;
     let (olga, event) = app.live_event("public").await;
+    crate::recordings::record_part(&app, &event, &olga.id);
     let r = app
         .form(&olga.client(), &format!("/events/{event}/end"), &[])
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     app.run_jobs().await;
-    let page = std::fs::read_to_string(out.join(format!("events/{event}.html"))).unwrap();
+    let page = std::fs::read_to_string(out.join(format!("events/{event}.html")))
+        .unwrap()
+        .replace("&#x2f;", "/");
     assert!(page.contains("Rust in production"));
+    // The recording composed after the end is in the archive too, played from the live
+    // site (the archive holds no video), with its chapters as links into it.
+    let video = format!("{}/events/{event}/recording/recording.mp4", app.base);
+    assert!(
+        page.contains(&format!(
+            "<video id=\"replay-video\" controls preload=\"metadata\" playsinline src=\"{video}\""
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("href=\"{video}#t=1\"")) && page.contains("Olga shares the screen"),
+        "{page}"
+    );
     assert!(check_links(&app, &out).await.is_empty());
 }
 

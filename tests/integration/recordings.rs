@@ -15,7 +15,8 @@ use crate::{
 both!(
     a_recording_is_composed_served_and_deleted,
     without_ffmpeg_the_raw_recording_waits_for_a_retry,
-    an_event_that_recorded_nothing_gets_its_recap_at_once
+    an_event_that_recorded_nothing_gets_its_recap_at_once,
+    too_little_disk_refuses_the_recording_and_says_why
 );
 
 /// Runs ffmpeg or ffprobe (scripts/test installs them); panics with its words if it fails.
@@ -403,6 +404,67 @@ async fn an_event_that_recorded_nothing_gets_its_recap_at_once(backend: Backend)
     assert_eq!(state(&app, &event).await, "empty");
     let (_, html) = app.text(&owner.client(), &format!("/events/{event}")).await;
     assert!(html.contains("Nothing was recorded"), "{html}");
+    let mail = app.mail_titled("zoe@example.org", "Recap:").await;
+    assert!(
+        mail.text.contains(&format!("/events/{event}/recap")),
+        "{}",
+        mail.text
+    );
+}
+
+/// Below the free-disk floor the event goes live unrecorded: the presenters are told why in
+/// the room, the room shows no "Recording" badge, the organizer's event page says why, nothing
+/// waits to be composed, and the recap mail goes at once after the end.
+async fn too_little_disk_refuses_the_recording_and_says_why(backend: Backend) {
+    // A floor beyond any disk.
+    let app = TestApp::spawn_with(backend, |o| o.recording_min_free_mb = Some(1_000_000_000)).await;
+    let (owner, event) = app.staging_event("public").await;
+    let zoe = app.quick_member("zoe@example.org").await;
+    app.seat(&event, &zoe).await;
+    let zoe = app.cookie_of(zoe).await;
+    let r = app
+        .form(&owner.client(), &format!("/events/{event}/go-live"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(state(&app, &event).await, "refused");
+    let told = |snapshot: &serde_json::Value| {
+        snapshot["chat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                m["text"].as_str().is_some_and(|t| {
+                    t.starts_with("This event is not being recorded: the server's disk had ")
+                        && t.contains("recording needs at least 1,000,000,000 MB")
+                })
+            })
+            .count()
+    };
+    let mut room = app.ws(&event, Some(&owner)).await;
+    let (snapshot, _) = room.greeting().await;
+    assert_eq!(snapshot["clock"]["status"], "live", "{snapshot}");
+    assert_eq!(told(&snapshot), 1, "{snapshot}");
+    assert_eq!(snapshot["clock"]["recording"], false, "{snapshot}");
+    let mut attendee = app.ws(&event, Some(&zoe)).await;
+    let (snapshot, _) = attendee.greeting().await;
+    assert_eq!(
+        told(&snapshot),
+        0,
+        "only the presenters are told: {snapshot}"
+    );
+
+    let (_, html) = app.text(&owner.client(), &format!("/events/{event}")).await;
+    let html = html.replace("&#39;", "'");
+    assert!(
+        html.contains("Not recorded: when the event went live, the server's disk had ")
+            && html.contains(" MB free and recording needs at least 1,000,000,000 MB."),
+        "{html}"
+    );
+    assert!(!html.contains("Delete the recording"), "{html}");
+
+    end(&app, &owner, &event).await;
+    app.deliver().await;
+    assert_eq!(state(&app, &event).await, "refused", "nothing to compose");
     let mail = app.mail_titled("zoe@example.org", "Recap:").await;
     assert!(
         mail.text.contains(&format!("/events/{event}/recap")),

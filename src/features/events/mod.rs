@@ -240,13 +240,29 @@ pub(crate) async fn apply_transition(
             .jobs
             .extend(super::recap::publish_job(core, now));
     }
+    // Too little disk to record: the event goes live unrecorded, and the presenters hear why.
+    let refused = match t {
+        Transition::GoLive if event.record => crate::features::recordings::refusal(core),
+        _ => None,
+    };
     change.notify(&event.id, live::Notice::Lifecycle { to: t.phase() });
     let mut tx = core.store.begin().await?;
+    if let Some(why) = &refused {
+        tx.set_record(&event.id, false, now).await?;
+        tx.recording_refused(&event.id, why, now).await?;
+    }
     if !tx
         .transition_event(&event.id, from.as_str(), to.as_str(), now)
         .await?
     {
         return Ok(false);
+    }
+    if let Some(why) = &refused {
+        tracing::warn!(event.id = %event.id, reason = %why, "recording refused");
+        let text = format!(
+            "This event is not being recorded: {why}. Free some space on the server to record the next one."
+        );
+        live::chat::presenters_notice(&mut tx, &mut change, &event.id, &text).await?;
     }
     let said = match t {
         Transition::OpenGreenRoom => "The presenters are getting ready.",

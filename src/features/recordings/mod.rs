@@ -81,6 +81,42 @@ impl crate::features::reactions::Reaction for Reaction {
     }
 }
 
+/// Why this server cannot start recording now, if it cannot: the embedded server writes to
+/// the data directory's disk, which must keep the configured floor free (a full disk would
+/// also stop the database and the mail queue). IVS records to S3 and is never refused here.
+pub fn refusal(core: &Core) -> Option<String> {
+    if !matches!(core.media, crate::media::MediaProvider::Embedded(_)) {
+        return None;
+    }
+    let dir = crate::media::embedded::record::dir(&core.config.data_dir);
+    let floor = core.config.recording_min_free_bytes;
+    match recording::free_bytes(&dir) {
+        Ok(free) if free >= floor => None,
+        Ok(free) => Some(format!(
+            "the server's disk had {} free and recording needs at least {}",
+            megabytes(free),
+            megabytes(floor)
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, dir = %dir.display(), "free disk space unknown");
+            Some("the server could not tell how much disk space is free".into())
+        }
+    }
+}
+
+/// "1,024 MB".
+fn megabytes(bytes: u64) -> String {
+    let mb = (bytes / (1024 * 1024)).to_string();
+    let mut out = String::new();
+    for (i, c) in mb.chars().enumerate() {
+        if i > 0 && (mb.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{out} MB")
+}
+
 /// The payload of the job that composes an event's recording.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
@@ -155,6 +191,10 @@ impl RecordingView {
                 self.duration()
             ),
             "empty" => "Nothing was recorded: nobody sent audio or video while live.".into(),
+            "refused" => format!(
+                "Not recorded: when the event went live, {}.",
+                self.error.as_deref().unwrap_or("recording could not start")
+            ),
             "failed" => format!(
                 "Processing failed: {}. It is tried again automatically; the raw recording is kept.",
                 self.error.as_deref().unwrap_or("unknown error")
@@ -284,23 +324,15 @@ pub async fn delete(core: &Core, session: &Session, id: &EventId) -> Result<()> 
 pub async fn retry(core: &Core, session: &Session, id: &EventId) -> Result<()> {
     let event = events::get_managed(core, session, id).await?;
     let now = core.clock.now_ms();
-    match core.store.recording(&event.id).await? {
-        Some(r) if r.state == "failed" => {}
-        _ => {
-            return Err(Error::Conflict(
-                "Only a recording whose processing failed can be processed again.".into(),
-            ));
-        }
-    }
-    core.store
-        .set_recording_state(&event.id, "waiting", 0, None, now)
-        .await?;
-    let job = process_job(&event.id, now);
-    let key = job.dedupe_key.clone().unwrap_or_default();
-    if !core.store.revive_job(&key, now).await? {
-        core.store.schedule_job(&job, now).await?;
-    }
+    let mut change = Change::new(now);
+    // Scheduling under the job's key again revives a dead-lettered one.
+    change.effects.jobs.push(process_job(&event.id, now));
     let mut tx = core.store.begin().await?;
+    if !tx.recording_retry(&event.id, now).await? {
+        return Err(Error::Conflict(
+            "Only a recording whose processing failed can be processed again.".into(),
+        ));
+    }
     tx.audit(
         &session.user.id,
         "recording.retried",
@@ -309,7 +341,7 @@ pub async fn retry(core: &Core, session: &Session, id: &EventId) -> Result<()> {
         now,
     )
     .await?;
-    core.commit(tx, Change::new(now)).await?;
+    core.commit(tx, change).await?;
     Ok(())
 }
 
@@ -334,13 +366,10 @@ pub async fn unfinished(core: &Core, session: &Session) -> Result<Vec<Unfinished
     let jobs = core.store.jobs_by_kind(crate::jobs::RECORDING).await?;
     let dead = core.store.dead_jobs().await?;
     let mut out = Vec::new();
-    for r in core.store.unfinished_recordings(200).await? {
+    for row in core.store.unfinished_recordings(200).await? {
+        let (r, title) = (row.recording, row.title);
         let key = format!("recording:{}", r.event_id);
         let job = jobs.iter().find(|j| j.dedupe_key.as_deref() == Some(&key));
-        let title = match core.store.event(&r.event_id).await? {
-            Some(e) => e.title,
-            None => continue,
-        };
         let dead = dead.iter().any(|j| j.dedupe_key.as_deref() == Some(&key));
         out.push(Unfinished {
             title,
