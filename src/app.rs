@@ -18,6 +18,7 @@ use crate::{
     http::{self, AppState},
     jobs::Workers,
     mail::Mailer,
+    media::recording::storage::{RecordingStore, S3Store},
     realtime::{Hub, Limits},
     store::Store,
 };
@@ -89,8 +90,13 @@ impl App {
                 embedded: matches!(media, crate::media::MediaProvider::Embedded(_)),
             }),
         ]);
+        let recording_store = match &config.recording_store {
+            crate::config::RecordingStoreKind::Local => RecordingStore::local(&config.data_dir),
+            crate::config::RecordingStoreKind::S3(s) => RecordingStore::S3(S3Store::new(s).await),
+        };
         let core = Core {
             chat,
+            recording_store,
             media,
             store: store.clone(),
             mailer,

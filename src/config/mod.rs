@@ -14,8 +14,11 @@ use url::Url;
 pub use options::{Options, Secret};
 #[cfg(test)]
 use providers::is_aws_region;
-pub use providers::{ChatKind, IvsChatSettings, IvsSettings, MailerKind, MediaKind, SesSettings};
-use providers::{chat_kind, mailer_kind, media_kind};
+pub use providers::{
+    ChatKind, IvsChatSettings, IvsSettings, MailerKind, MediaKind, RecordingStoreKind, S3Settings,
+    SesSettings,
+};
+use providers::{chat_kind, mailer_kind, media_kind, recording_store_kind};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -95,6 +98,7 @@ pub struct Config {
     pub ffmpeg: PathBuf,
     /// Below this many free bytes the embedded server does not start a recording.
     pub recording_min_free_bytes: u64,
+    pub recording_store: RecordingStoreKind,
 }
 
 /// Where the static archive goes: a directory, and optionally a git branch it is pushed to.
@@ -156,6 +160,7 @@ impl Config {
     pub fn from_options(mut o: Options) -> Result<Config, ConfigError> {
         let media = media_kind(&o)?;
         let chat = chat_kind(&o)?;
+        let recording_store = recording_store_kind(&o)?;
         let bind = o
             .bind
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));
@@ -256,6 +261,7 @@ impl Config {
             publish,
             ffmpeg: o.ffmpeg.take().unwrap_or_else(|| PathBuf::from("ffmpeg")),
             recording_min_free_bytes,
+            recording_store,
             media,
             chat,
             media_udp: o.media_udp,

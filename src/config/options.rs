@@ -230,6 +230,32 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_RECORDING_MIN_FREE_MB")]
     pub recording_min_free_mb: Option<u64>,
 
+    /// Where composed recordings are kept: `local` (the data directory, served by meetstage)
+    /// or `s3` (any S3-compatible bucket: AWS S3, MinIO, Cloudflare R2) [default: local].
+    #[arg(long, env = "MEETSTAGE_RECORDING_STORE")]
+    pub recording_store: Option<String>,
+
+    /// The bucket recordings go to, with `recording_store = s3`.
+    #[arg(long, env = "MEETSTAGE_RECORDING_S3_BUCKET")]
+    pub recording_s3_bucket: Option<String>,
+
+    /// The bucket's region (`auto` for R2) [default: us-east-1 with an endpoint URL].
+    #[arg(long, env = "MEETSTAGE_RECORDING_S3_REGION")]
+    pub recording_s3_region: Option<String>,
+
+    /// Keys of recordings start with this [default: vod/].
+    #[arg(long, env = "MEETSTAGE_RECORDING_S3_PREFIX")]
+    pub recording_s3_prefix: Option<String>,
+
+    /// An S3-compatible endpoint (MinIO, R2), addressed path-style; `user:password@` in it
+    /// gives credentials, else the standard AWS chain [default: AWS S3].
+    #[arg(
+        long,
+        env = "MEETSTAGE_RECORDING_S3_ENDPOINT_URL",
+        hide_env_values = true
+    )]
+    pub recording_s3_endpoint_url: Option<Url>,
+
     /// Directory the static archive of past public events is written to after each event
     /// ends (see `meetstage publish`) [default: none, not published].
     #[arg(long, env = "MEETSTAGE_PUBLISH_DIR")]
@@ -360,6 +386,13 @@ impl Options {
             metrics_token: self.metrics_token.or(other.metrics_token),
             ffmpeg: self.ffmpeg.or(other.ffmpeg),
             recording_min_free_mb: self.recording_min_free_mb.or(other.recording_min_free_mb),
+            recording_store: self.recording_store.or(other.recording_store),
+            recording_s3_bucket: self.recording_s3_bucket.or(other.recording_s3_bucket),
+            recording_s3_region: self.recording_s3_region.or(other.recording_s3_region),
+            recording_s3_prefix: self.recording_s3_prefix.or(other.recording_s3_prefix),
+            recording_s3_endpoint_url: self
+                .recording_s3_endpoint_url
+                .or(other.recording_s3_endpoint_url),
             publish_dir: self.publish_dir.or(other.publish_dir),
             publish_git_url: self.publish_git_url.or(other.publish_git_url),
             publish_branch: self.publish_branch.or(other.publish_branch),

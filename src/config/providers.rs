@@ -236,6 +236,92 @@ pub(super) fn chat_kind(o: &Options) -> Result<ChatKind, ConfigError> {
     }
 }
 
+/// Where composed recordings are kept: this server's disk, or an S3-compatible bucket.
+#[derive(Clone, Debug)]
+pub enum RecordingStoreKind {
+    Local,
+    S3(S3Settings),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    /// Keys start with this (`vod/` by default), then `<event>/<file>`.
+    pub prefix: String,
+    /// MinIO, Cloudflare R2 or a local fake (path-style addressing); `user:password@` gives
+    /// credentials.
+    pub endpoint_url: Option<Url>,
+}
+
+/// `local` (the default) or `s3` with a bucket, and a region unless an endpoint is given.
+pub(super) fn recording_store_kind(o: &Options) -> Result<RecordingStoreKind, ConfigError> {
+    match o.recording_store.as_deref().unwrap_or("local") {
+        "local" => Ok(RecordingStoreKind::Local),
+        "s3" => {
+            let bucket = o.recording_s3_bucket.clone().unwrap_or_default();
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'
+                })
+                && !bucket.starts_with(['-', '.'])
+                && !bucket.ends_with(['-', '.']);
+            if !valid {
+                return Err(ConfigError(
+                    "recording_store `s3` needs recording_s3_bucket: 3 to 63 lower-case letters, digits, dots or dashes".into(),
+                ));
+            }
+            if let Some(u) = &o.recording_s3_endpoint_url
+                && !matches!(u.scheme(), "http" | "https")
+            {
+                return Err(ConfigError(
+                    "recording_s3_endpoint_url must be http(s)".into(),
+                ));
+            }
+            let region = match (&o.recording_s3_region, &o.recording_s3_endpoint_url) {
+                (Some(r), _) if is_aws_region(r) || r == "auto" => r.clone(),
+                (Some(_), _) => {
+                    return Err(ConfigError(
+                        "recording_s3_region must look like eu-west-1 (or auto, for R2)".into(),
+                    ));
+                }
+                // MinIO and its kind ignore the region, but requests are signed with one.
+                (None, Some(_)) => "us-east-1".into(),
+                (None, None) => {
+                    return Err(ConfigError(
+                        "recording_store `s3` needs recording_s3_region (or an endpoint URL)"
+                            .into(),
+                    ));
+                }
+            };
+            let prefix = o
+                .recording_s3_prefix
+                .clone()
+                .unwrap_or_else(|| "vod/".into());
+            let prefix_ok = prefix.len() <= 200
+                && prefix
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/' | b'.'))
+                && !prefix.starts_with('/')
+                && !prefix.contains("..");
+            if !prefix_ok {
+                return Err(ConfigError(
+                    "recording_s3_prefix: letters, digits, - _ . / only, at most 200".into(),
+                ));
+            }
+            Ok(RecordingStoreKind::S3(S3Settings {
+                bucket,
+                region,
+                prefix,
+                endpoint_url: o.recording_s3_endpoint_url.clone(),
+            }))
+        }
+        other => Err(ConfigError(format!(
+            "unknown recording_store `{other}` (use `local` or `s3`)"
+        ))),
+    }
+}
+
 /// `eu-west-1`, `us-gov-east-1`: lower-case words and a number, joined by dashes.
 pub(super) fn is_aws_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();

@@ -308,3 +308,54 @@ fn ivs_chat_needs_a_region_and_derives_the_messaging_endpoint() {
     .to_string();
     assert!(err.contains("unknown chat_provider `slack`"), "{err}");
 }
+
+#[test]
+fn an_s3_recording_store_needs_a_bucket_and_a_region_or_an_endpoint() {
+    let with = |f: fn(&mut Options)| {
+        let mut o = Options {
+            recording_store: Some("s3".into()),
+            ..Options::default()
+        };
+        f(&mut o);
+        Config::from_options(o).map(|c| c.recording_store)
+    };
+    let err = with(|_| {}).unwrap_err().to_string();
+    assert!(err.contains("recording_s3_bucket"), "{err}");
+    let err = with(|o| o.recording_s3_bucket = Some("Bad_Bucket".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("recording_s3_bucket"), "{err}");
+    let err = with(|o| o.recording_s3_bucket = Some("recordings".into()))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("recording_s3_region"), "{err}");
+    let err = with(|o| {
+        o.recording_s3_bucket = Some("recordings".into());
+        o.recording_s3_region = Some("eu-west-1".into());
+        o.recording_s3_prefix = Some("../up".into());
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("recording_s3_prefix"), "{err}");
+    // MinIO at an endpoint: path-style, a region to sign with, the default prefix.
+    match with(|o| {
+        o.recording_s3_bucket = Some("recordings".into());
+        o.recording_s3_endpoint_url = Some("http://minio:9000".parse().unwrap());
+    })
+    .unwrap()
+    {
+        RecordingStoreKind::S3(s) => {
+            assert_eq!(s.region, "us-east-1");
+            assert_eq!(s.prefix, "vod/");
+            assert_eq!(s.bucket, "recordings");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = Config::from_options(Options {
+        recording_store: Some("ftp".into()),
+        ..Options::default()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unknown recording_store"), "{err}");
+}

@@ -44,6 +44,8 @@ pub struct Core {
     pub media: crate::media::MediaProvider,
     /// Who delivers group chat.
     pub chat: crate::chat::ChatProvider,
+    /// Where composed recordings are kept and served from.
+    pub recording_store: crate::media::recording::storage::RecordingStore,
     /// The server's signing key (CSRF tokens, unsubscribe links).
     pub secret: Arc<[u8; 32]>,
 }
@@ -152,6 +154,10 @@ pub enum Error {
         until: chrono::DateTime<chrono::Utc>,
         minutes: i64,
     },
+    /// A service this depends on (the recordings' bucket, say) did not answer; the cause was
+    /// logged where it happened.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }

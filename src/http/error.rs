@@ -118,6 +118,9 @@ impl IntoResponse for HttpError {
                 "We could not find that. It may have been removed, or the link is wrong.",
             ),
             Error::Conflict(m) => ErrorInfo::new(StatusCode::CONFLICT, "conflict", m),
+            Error::Unavailable(m) => {
+                ErrorInfo::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+            }
             e @ Error::Locked { until, .. } => ErrorInfo {
                 details: Some(json!({ "locked_until": until })),
                 ..ErrorInfo::new(StatusCode::LOCKED, "account_locked", e.to_string())

@@ -167,8 +167,8 @@ async fn lifecycle_buttons_warnings_and_auto_stop(backend: Backend) {
     app.clock.advance(Duration::minutes(1));
     assert_eq!(
         app.run_jobs().await,
-        2,
-        "the automatic stop, then the recap mail it writes"
+        3,
+        "the automatic stop, the recording's job (nothing recorded), then the recap mail"
     );
     status(&mut room, "ended").await;
     assert_eq!(event_status(&app, &event).await, "ended");

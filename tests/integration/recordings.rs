@@ -109,7 +109,29 @@ pub(crate) fn record_part(app: &TestApp, event: &str, user: &str) {
     std::fs::write(dir.join("timeline.jsonl"), text).unwrap();
 }
 
-async fn end(app: &TestApp, owner: &Person, event: &str) {
+/// Bytes `from..=to` of a file of `total` bytes, answered 206 with their Content-Range.
+pub(crate) async fn ranged(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    (from, to): (usize, usize),
+    total: usize,
+) -> Vec<u8> {
+    let r = client
+        .get(app.url(path))
+        .header("range", format!("bytes={from}-{to}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes {from}-{to}/{total}").as_str()
+    );
+    r.bytes().await.unwrap().to_vec()
+}
+
+pub(crate) async fn end(app: &TestApp, owner: &Person, event: &str) {
     let r = app
         .form(&owner.client(), &format!("/events/{event}/end"), &[])
         .await;
@@ -232,19 +254,15 @@ async fn a_recording_is_composed_served_and_deleted(backend: Backend) {
         .parse()
         .unwrap();
     assert!((3.8..=4.3).contains(&seconds), "{seconds} s");
-    let r = ada
-        .client()
-        .get(app.url(&format!("{rec}/recording.mp4")))
-        .header("range", "bytes=0-99")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(
-        r.headers()["content-range"],
-        format!("bytes 0-99/{}", mp4.len()).as_str()
-    );
-    assert_eq!(r.bytes().await.unwrap().len(), 100);
+    let part = ranged(
+        &app,
+        &ada.client(),
+        &format!("{rec}/recording.mp4"),
+        (0, 99),
+        mp4.len(),
+    )
+    .await;
+    assert_eq!(part.len(), 100);
 
     // The HLS playlist and its segments, relative to it.
     let (status, playlist) = app.text(&ada.client(), &format!("{rec}/index.m3u8")).await;

@@ -14,7 +14,11 @@ use crate::{
         ids::EventId,
     },
     jobs::Job,
-    media::recording::{self, parts::Kind, storage::RecordingStore},
+    media::recording::{
+        self,
+        parts::Kind,
+        storage::{RecordingStore, StoreError},
+    },
     store::{Effects, NewJob, StoreResult, Tx, recordings::RecordingRow},
 };
 
@@ -136,10 +140,6 @@ fn raw_dir(core: &Core, event: &EventId) -> std::path::PathBuf {
     crate::media::embedded::record::dir(&core.config.data_dir).join(event.to_string())
 }
 
-pub fn store(core: &Core) -> RecordingStore {
-    RecordingStore::local(&core.config.data_dir)
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Chapter {
     pub at_ms: u64,
@@ -251,14 +251,37 @@ pub async fn file(
     viewer: Option<&User>,
     id: &EventId,
     name: &str,
-) -> Result<std::path::PathBuf> {
+    range: Option<&str>,
+) -> Result<Served> {
     let event = events::get(core, viewer, id).await?;
     match for_viewer(core, viewer, &event).await? {
-        Some(r) if r.is_ready() => store(core)
-            .local_file(&event.id, name)
-            .ok_or(Error::NotFound),
-        _ => Err(Error::NotFound),
+        Some(r) if r.is_ready() => {}
+        _ => return Err(Error::NotFound),
     }
+    match &core.recording_store {
+        RecordingStore::Local { .. } => core
+            .recording_store
+            .local_file(&event.id, name)
+            .map(Served::File)
+            .ok_or(Error::NotFound),
+        RecordingStore::S3(_) => match core.recording_store.object(&event.id, name, range).await {
+            Ok(o) => Ok(Served::Object(o)),
+            Err(StoreError::NotFound) => Err(Error::NotFound),
+            Err(e) => {
+                tracing::warn!(event.id = %event.id, error = %e, "a recording's file could not be read");
+                Err(Error::Unavailable(
+                    "The recording cannot be reached right now. Please try again in a minute."
+                        .into(),
+                ))
+            }
+        },
+    }
+}
+
+/// Where a recording's file comes from.
+pub enum Served {
+    File(std::path::PathBuf),
+    Object(crate::media::recording::storage::Object),
 }
 
 /// Publishes or unpublishes a ready recording.
@@ -311,7 +334,7 @@ pub async fn delete(core: &Core, session: &Session, id: &EventId) -> Result<()> 
     core.commit(tx, Change::new(now)).await?;
     // The row says deleted first: nothing serves a file from here on, even if removing
     // them fails half way (then the admin sees the error and the files can go by hand).
-    store(core)
+    core.recording_store
         .delete(&event.id)
         .await
         .map_err(anyhow::Error::from)?;
@@ -437,7 +460,13 @@ pub async fn process(core: &Core, job: Process) -> anyhow::Result<()> {
                 .await?;
         }
         Some(c) => {
-            store(core).put(&id, &c.mp4, &c.hls).await?;
+            if let Err(e) = core.recording_store.put(&id, &c.mp4, &c.hls).await {
+                let why = "the recording store could not be reached";
+                core.store
+                    .set_recording_state(&row.event_id, "failed", 0, Some(why), now)
+                    .await?;
+                return Err(e.into());
+            }
             let chapters = chapters(core, &row.event_id, &c).await?;
             let chapters = serde_json::to_string(&chapters)?;
             let duration = i64::try_from(c.duration_ms).unwrap_or(i64::MAX);

@@ -3,8 +3,9 @@
 
 use axum::{
     Json, Router,
+    body::Body,
     extract::{Path, Request, State},
-    http::{HeaderValue, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -14,12 +15,17 @@ use tower_http::services::ServeFile;
 
 use super::see_other;
 use crate::{
-    features::{Error, events, ids::EventId, recordings},
+    features::{
+        Error, events,
+        ids::EventId,
+        recordings::{self, Served},
+    },
     http::{
         AppState,
         context::{Ctx, IdPath},
         error::HttpError,
     },
+    media::recording::storage::{self, Object},
 };
 
 type PageResult = Result<Response, HttpError>;
@@ -43,15 +49,27 @@ async fn file(
     req: Request,
 ) -> PageResult {
     let id: EventId = id.parse().map_err(|_| HttpError(Error::NotFound))?;
-    let path = recordings::file(&s.core, ctx.user(), &id, &name).await?;
-    let mut res = ServeFile::new(&path)
-        .oneshot(req)
-        .await
-        .map_err(|e| HttpError(Error::Internal(e.into())))?
-        .into_response();
-    if res.status() == axum::http::StatusCode::NOT_FOUND {
-        return Err(HttpError(Error::NotFound));
-    }
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|r| r.len() <= 100)
+        .map(str::to_string);
+    let served = recordings::file(&s.core, ctx.user(), &id, &name, range.as_deref()).await?;
+    let mut res = match served {
+        Served::File(path) => {
+            let res = ServeFile::new(&path)
+                .oneshot(req)
+                .await
+                .map_err(|e| HttpError(Error::Internal(e.into())))?
+                .into_response();
+            if res.status() == StatusCode::NOT_FOUND {
+                return Err(HttpError(Error::NotFound));
+            }
+            res
+        }
+        Served::Object(o) => object_response(&name, o)?,
+    };
     let h = res.headers_mut();
     // Members-only replays must not sit in shared caches; a deleted one must stop soon.
     h.insert(
@@ -66,6 +84,29 @@ async fn file(
         );
     }
     Ok(res)
+}
+
+/// A file from the bucket, streamed as it arrives: 206 with its range when one was asked.
+fn object_response(name: &str, o: Object) -> PageResult {
+    let internal = |e: axum::http::Error| HttpError(Error::Internal(e.into()));
+    let mut b = Response::builder()
+        .header(header::CONTENT_TYPE, storage::content_type(name))
+        .header(header::ACCEPT_RANGES, "bytes");
+    if let Some(len) = o.content_length {
+        b = b.header(header::CONTENT_LENGTH, len);
+    }
+    b = match &o.content_range {
+        Some(range) => b
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_RANGE, range),
+        None => b.status(StatusCode::OK),
+    };
+    let body = futures_util::stream::unfold(o.body, |mut body| async move {
+        body.next()
+            .await
+            .map(|chunk| (chunk.map_err(std::io::Error::other), body))
+    });
+    b.body(Body::from_stream(body)).map_err(internal)
 }
 
 /// How far processing got, for the organizer's event page while it waits.

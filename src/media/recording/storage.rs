@@ -1,19 +1,171 @@
-//! Where composed recordings live and are served from. The local directory is the default
-//! (meetstage serves it with byte ranges); every name a URL may ask for is checked here, so
-//! no request reaches a path it builds itself.
+//! Where composed recordings live and are served from: the local directory (the default;
+//! meetstage serves it with byte ranges) or any S3-compatible bucket through aws-sdk-s3
+//! (AWS S3, MinIO, Cloudflare R2), whose objects meetstage streams to whoever may watch, with
+//! the same checks and byte ranges. Every name a URL may ask for is checked here, so no
+//! request reaches a path or key it builds itself.
 
 use std::path::{Path, PathBuf};
 
-use crate::features::ids::EventId;
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::{config::S3Settings, features::ids::EventId};
 
 /// The files of one recording: the MP4 download, the HLS playlist and its segments.
 pub const MP4: &str = "recording.mp4";
 pub const PLAYLIST: &str = "index.m3u8";
 
+/// Keys removed per DeleteObjects call (S3's limit).
+const DELETE_BATCH: usize = 1000;
+
 #[derive(Clone, Debug)]
 pub enum RecordingStore {
     /// `<root>/<event>/` on this server's disk.
     Local { root: PathBuf },
+    /// `<prefix><event>/<file>` in a bucket.
+    S3(S3Store),
+}
+
+#[derive(Clone, Debug)]
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+/// Why a store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("no such file")]
+    NotFound,
+    /// The bucket did not answer as it should; the words are for the log.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// A file of a recording from the bucket, as the player asked for it.
+pub struct Object {
+    /// 206 with `content_range`, else 200.
+    pub content_range: Option<String>,
+    pub content_length: Option<i64>,
+    pub body: ByteStream,
+}
+
+/// The type a player expects for each file.
+pub fn content_type(name: &str) -> &'static str {
+    if name == MP4 {
+        "video/mp4"
+    } else if name == PLAYLIST {
+        "application/vnd.apple.mpegurl"
+    } else {
+        "video/mp2t"
+    }
+}
+
+impl S3Store {
+    pub async fn new(s: &S3Settings) -> S3Store {
+        let sdk = crate::aws::sdk_config(&s.region, s.endpoint_url.as_ref()).await;
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            // MinIO and local fakes have no bucket subdomains.
+            .force_path_style(s.endpoint_url.is_some())
+            // Plain bodies with a length: what every S3-compatible store accepts.
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .response_checksum_validation(
+                aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+            )
+            .build();
+        S3Store {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: s.bucket.clone(),
+            prefix: s.prefix.clone(),
+        }
+    }
+
+    fn key(&self, event: &EventId, name: &str) -> String {
+        format!("{}{event}/{name}", self.prefix)
+    }
+
+    async fn upload(&self, key: &str, file: &Path, name: &str) -> Result<(), StoreError> {
+        let body = ByteStream::from_path(file)
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type(name))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| unreachable("PutObject", &e))?;
+        Ok(())
+    }
+
+    /// Every key under the recording's prefix.
+    async fn keys(&self, event: &EventId) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.key(event, ""))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unreachable("ListObjectsV2", &e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        Ok(keys)
+    }
+
+    async fn remove(&self, keys: &[String]) -> Result<(), StoreError> {
+        for batch in keys.chunks(DELETE_BATCH) {
+            let objects = batch
+                .iter()
+                .map(|k| {
+                    aws_sdk_s3::types::ObjectIdentifier::builder()
+                        .key(k)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+            let delete = aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| unreachable("DeleteObjects", &e))?;
+            if let Some(e) = out.errors().first() {
+                return Err(StoreError::Unreachable(format!(
+                    "DeleteObjects: {} ({})",
+                    e.code().unwrap_or("error"),
+                    e.key().unwrap_or("")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unreachable<E>(what: &str, e: &aws_sdk_s3::error::SdkError<E>) -> StoreError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    StoreError::Unreachable(crate::aws::describe(what, e).1)
 }
 
 impl RecordingStore {
@@ -23,9 +175,11 @@ impl RecordingStore {
         }
     }
 
-    /// Puts what composing made in place of any earlier version: the files are written
-    /// beside it first, then swapped in, so a player never sees half of each.
-    pub async fn put(&self, event: &EventId, mp4: &Path, hls: &Path) -> std::io::Result<()> {
+    /// Puts what composing made in place of any earlier version. On disk the files are
+    /// written beside it first, then swapped in; in a bucket the segments go first and the
+    /// playlist last (a player never finds a segment missing), then what the earlier
+    /// version had and this one has not is removed.
+    pub async fn put(&self, event: &EventId, mp4: &Path, hls: &Path) -> Result<(), StoreError> {
         match self {
             RecordingStore::Local { root } => {
                 let dir = root.join(event.to_string());
@@ -42,9 +196,63 @@ impl RecordingStore {
                 if tokio::fs::try_exists(&dir).await? {
                     tokio::fs::remove_dir_all(&dir).await?;
                 }
-                tokio::fs::rename(&next, &dir).await
+                Ok(tokio::fs::rename(&next, &dir).await?)
+            }
+            RecordingStore::S3(s3) => {
+                let mut files: Vec<(String, PathBuf)> = Vec::new();
+                let mut entries = tokio::fs::read_dir(hls).await?;
+                while let Some(e) = entries.next_entry().await? {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if servable(&name) && name != PLAYLIST {
+                        files.push((name, e.path()));
+                    }
+                }
+                files.sort();
+                files.push((MP4.into(), mp4.to_path_buf()));
+                files.push((PLAYLIST.into(), hls.join(PLAYLIST)));
+                let before = s3.keys(event).await?;
+                let mut now = Vec::with_capacity(files.len());
+                for (name, path) in &files {
+                    let key = s3.key(event, name);
+                    s3.upload(&key, path, name).await?;
+                    now.push(key);
+                }
+                let stale: Vec<String> = before.into_iter().filter(|k| !now.contains(k)).collect();
+                s3.remove(&stale).await
             }
         }
+    }
+
+    /// A file of the recording from the bucket, with the byte range the player asked for.
+    pub async fn object(
+        &self,
+        event: &EventId,
+        name: &str,
+        range: Option<&str>,
+    ) -> Result<Object, StoreError> {
+        let RecordingStore::S3(s3) = self else {
+            return Err(StoreError::NotFound);
+        };
+        if !servable(name) {
+            return Err(StoreError::NotFound);
+        }
+        let out = s3
+            .client
+            .get_object()
+            .bucket(&s3.bucket)
+            .key(s3.key(event, name))
+            .set_range(range.map(str::to_string))
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_no_such_key() => StoreError::NotFound,
+                _ => unreachable("GetObject", &e),
+            })?;
+        Ok(Object {
+            content_range: out.content_range().map(str::to_string),
+            content_length: out.content_length(),
+            body: out.body,
+        })
     }
 
     /// The local file behind `name`, if `name` is one a recording has.
@@ -54,17 +262,22 @@ impl RecordingStore {
         }
         match self {
             RecordingStore::Local { root } => Some(root.join(event.to_string()).join(name)),
+            RecordingStore::S3(_) => None,
         }
     }
 
     /// Removes every file of the recording.
-    pub async fn delete(&self, event: &EventId) -> std::io::Result<()> {
+    pub async fn delete(&self, event: &EventId) -> Result<(), StoreError> {
         match self {
             RecordingStore::Local { root } => {
                 match tokio::fs::remove_dir_all(root.join(event.to_string())).await {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
                     _ => Ok(()),
                 }
+            }
+            RecordingStore::S3(s3) => {
+                let keys = s3.keys(event).await?;
+                s3.remove(&keys).await
             }
         }
     }

@@ -1,0 +1,362 @@
+//! Recordings kept in an S3-compatible bucket (AWS S3, MinIO, R2), through aws-sdk-s3 against
+//! a local fake of S3's HTTP API: composed files go up segments first and the playlist last,
+//! whoever may watch gets them streamed with byte ranges, a members-only replay stays with
+//! members, delete empties the prefix, and a bucket that does not answer fails the job (to be
+//! retried) and the player with a clear 503.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+
+use crate::{
+    both,
+    helpers::{Backend, TestApp, assert_signed, serve_fake},
+    recordings::{end, ranged, record_part},
+};
+
+both!(
+    composed_recordings_go_to_the_bucket_and_are_streamed_from_it,
+    a_bucket_that_does_not_answer_is_retried_and_said
+);
+
+const BUCKET: &str = "meetstage-rec";
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, (Vec<u8>, String)>,
+    /// "METHOD /path?query" of every request, in order.
+    calls: Vec<String>,
+    down: bool,
+}
+
+#[derive(Clone, Default)]
+struct FakeS3(Arc<Mutex<State>>);
+
+impl FakeS3 {
+    async fn start() -> (FakeS3, String) {
+        let fake = FakeS3::default();
+        let f = fake.clone();
+        let app = Router::new().fallback(move |m: Method, u: Uri, h: HeaderMap, b: Bytes| {
+            let f = f.clone();
+            async move { f.answer(m, u, h, b) }
+        });
+        let port = serve_fake(app).await;
+        (
+            fake,
+            format!("http://AKIDS3TEST:s3-test-secret@127.0.0.1:{port}"),
+        )
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.0.lock().unwrap())
+    }
+
+    fn error(status: StatusCode, code: &str) -> Response {
+        (
+            status,
+            [("content-type", "application/xml")],
+            format!(
+                "<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>{code}</Message></Error>"
+            ),
+        )
+            .into_response()
+    }
+
+    fn answer(&self, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+        assert_signed(&headers, "AKIDS3TEST", "us-east-1", "s3");
+        let query = uri.query().unwrap_or_default().to_string();
+        let mut s = self.0.lock().unwrap();
+        s.calls.push(format!(
+            "{method} {}{}{query}",
+            uri.path(),
+            if query.is_empty() { "" } else { "?" }
+        ));
+        if s.down {
+            return Self::error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable");
+        }
+        // Path-style: /bucket/key.
+        let path = uri.path().trim_start_matches('/');
+        let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+        assert_eq!(bucket, BUCKET, "{uri}");
+        let key = percent_decode(key);
+        match (method, key.is_empty()) {
+            (Method::PUT, false) => {
+                let kind = headers
+                    .get("content-type")
+                    .map(|v| v.to_str().unwrap().to_string())
+                    .unwrap_or_default();
+                assert_eq!(
+                    headers["content-length"].to_str().unwrap(),
+                    body.len().to_string(),
+                    "a plain body with its length"
+                );
+                s.objects.insert(key, (body.to_vec(), kind));
+                (StatusCode::OK, [("etag", "\"e\"")]).into_response()
+            }
+            (Method::GET, true) if query.contains("list-type=2") => {
+                let prefix = query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("prefix="))
+                    .map(percent_decode)
+                    .unwrap_or_default();
+                let keys: Vec<&String> = s
+                    .objects
+                    .keys()
+                    .filter(|k| k.starts_with(&prefix))
+                    .collect();
+                let contents: String = keys
+                    .iter()
+                    .map(|k| format!("<Contents><Key>{k}</Key><Size>1</Size></Contents>"))
+                    .collect();
+                let xml = format!(
+                    "<?xml version=\"1.0\"?><ListBucketResult><Name>{BUCKET}</Name>\
+                     <Prefix>{prefix}</Prefix><KeyCount>{}</KeyCount><MaxKeys>1000</MaxKeys>\
+                     <IsTruncated>false</IsTruncated>{contents}</ListBucketResult>",
+                    keys.len()
+                );
+                (StatusCode::OK, [("content-type", "application/xml")], xml).into_response()
+            }
+            (Method::GET, false) => {
+                let Some((data, kind)) = s.objects.get(&key).cloned() else {
+                    return Self::error(StatusCode::NOT_FOUND, "NoSuchKey");
+                };
+                let total = data.len();
+                match headers.get("range").and_then(|r| r.to_str().ok()) {
+                    Some(r) => {
+                        let (a, b) = r.trim_start_matches("bytes=").split_once('-').unwrap();
+                        let a: usize = a.parse().unwrap();
+                        let b: usize = b.parse::<usize>().unwrap_or(total - 1).min(total - 1);
+                        (
+                            StatusCode::PARTIAL_CONTENT,
+                            [
+                                ("content-type", kind),
+                                ("content-range", format!("bytes {a}-{b}/{total}")),
+                            ],
+                            data[a..=b].to_vec(),
+                        )
+                            .into_response()
+                    }
+                    None => (StatusCode::OK, [("content-type", kind)], data).into_response(),
+                }
+            }
+            (Method::POST, true) if query.starts_with("delete") => {
+                let text = String::from_utf8_lossy(&body);
+                for part in text.split("<Key>").skip(1) {
+                    let key = part.split("</Key>").next().unwrap();
+                    s.objects.remove(key);
+                }
+                (
+                    StatusCode::OK,
+                    [("content-type", "application/xml")],
+                    "<?xml version=\"1.0\"?><DeleteResult></DeleteResult>",
+                )
+                    .into_response()
+            }
+            (m, _) => panic!("unexpected S3 request {m} {uri}"),
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("k={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+async fn start(backend: Backend) -> (TestApp, FakeS3) {
+    let (fake, endpoint) = FakeS3::start().await;
+    let app = TestApp::spawn_with(backend, |o| {
+        o.recording_store = Some("s3".into());
+        o.recording_s3_bucket = Some(BUCKET.into());
+        o.recording_s3_endpoint_url = Some(endpoint.parse().unwrap());
+    })
+    .await;
+    (app, fake)
+}
+
+async fn composed_recordings_go_to_the_bucket_and_are_streamed_from_it(backend: Backend) {
+    let (app, fake) = start(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+    record_part(&app, &event, &owner.id);
+    end(&app, &owner, &event).await;
+    app.run_jobs().await;
+    let row = app.core.store.recording(&event).await.unwrap().unwrap();
+    assert_eq!(row.state, "ready", "{row:?}");
+
+    // Uploaded under vod/<event>/: the segments, then the MP4, then the playlist last; the
+    // list before it found nothing to remove. Nothing on this server's disk.
+    let prefix = format!("vod/{event}/");
+    let calls = fake.with(|s| s.calls.clone());
+    assert_eq!(
+        calls[0],
+        format!(
+            "GET /{BUCKET}/?list-type=2&prefix={}",
+            prefix.replace('/', "%2F")
+        ),
+        "{calls:?}"
+    );
+    let puts: Vec<&String> = calls.iter().filter(|c| c.starts_with("PUT ")).collect();
+    let n = puts.len();
+    assert!(n >= 3, "{calls:?}");
+    for put in &puts[..n - 2] {
+        assert!(
+            put.starts_with(&format!("PUT /{BUCKET}/{prefix}seg-"))
+                && put.ends_with(".ts?x-id=PutObject"),
+            "{calls:?}"
+        );
+    }
+    assert_eq!(
+        *puts[n - 2],
+        format!("PUT /{BUCKET}/{prefix}recording.mp4?x-id=PutObject")
+    );
+    assert_eq!(
+        *puts[n - 1],
+        format!("PUT /{BUCKET}/{prefix}index.m3u8?x-id=PutObject")
+    );
+    assert!(!calls.iter().any(|c| c.starts_with("POST ")), "{calls:?}");
+    let (mp4, kind) = fake.with(|s| s.objects[&format!("{prefix}recording.mp4")].clone());
+    assert_eq!(kind, "video/mp4");
+    assert_eq!(&mp4[4..8], b"ftyp");
+    let playlist = fake.with(|s| s.objects[&format!("{prefix}index.m3u8")].clone());
+    assert_eq!(playlist.1, "application/vnd.apple.mpegurl");
+    assert!(!app.core.config.data_dir.join("vod").join(&event).exists());
+
+    // Members stream it through meetstage with byte ranges; strangers get nothing.
+    let rec = format!("/events/{event}/recording");
+    let r = app
+        .get(&ada.client(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "video/mp4");
+    assert_eq!(r.headers()["cache-control"], "private, max-age=300");
+    assert_eq!(r.bytes().await.unwrap().to_vec(), mp4);
+    let part = ranged(
+        &app,
+        &ada.client(),
+        &format!("{rec}/recording.mp4"),
+        (100, 199),
+        mp4.len(),
+    )
+    .await;
+    assert_eq!(part, mp4[100..200].to_vec());
+    let r = app.get(&ada.client(), &format!("{rec}/index.m3u8")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    let segment = text
+        .lines()
+        .find(|l| l.starts_with("seg-"))
+        .unwrap()
+        .to_string();
+    let r = app.get(&ada.client(), &format!("{rec}/{segment}")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "video/mp2t");
+    let before = fake.with(|s| s.calls.len());
+    for (client, path) in [
+        (app.browser(), format!("{rec}/recording.mp4")),
+        (ada.client(), format!("{rec}/timeline.jsonl")),
+        (ada.client(), format!("{rec}/seg-..%2F..%2Fx.ts")),
+    ] {
+        let r = app.get(&client, &path).await;
+        assert!(
+            matches!(r.status(), StatusCode::NOT_FOUND | StatusCode::SEE_OTHER),
+            "{path}: {}",
+            r.status()
+        );
+    }
+    assert_eq!(
+        fake.with(|s| s.calls.len()),
+        before,
+        "refused before the bucket is asked"
+    );
+
+    // Delete empties the prefix: listed, then removed in one call.
+    let r = app
+        .form(&owner.client(), &format!("{rec}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let calls = fake.with(|s| s.calls.clone());
+    assert_eq!(
+        calls[calls.len() - 1],
+        format!("POST /{BUCKET}/?delete"),
+        "{calls:?}"
+    );
+    assert!(
+        calls[calls.len() - 2].starts_with(&format!("GET /{BUCKET}/?list-type=2&prefix=")),
+        "{calls:?}"
+    );
+    assert!(fake.with(|s| s.objects.is_empty()), "every file removed");
+    let r = app
+        .get(&ada.client(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_bucket_that_does_not_answer_is_retried_and_said(backend: Backend) {
+    let (app, fake) = start(backend).await;
+    let (owner, event) = app.live_event("public").await;
+    record_part(&app, &event, &owner.id);
+    end(&app, &owner, &event).await;
+    fake.with(|s| s.down = true);
+    app.run_jobs().await;
+    // The job failed and waits for its retry; the raw recording is kept.
+    let row = app.core.store.recording(&event).await.unwrap().unwrap();
+    assert_eq!(row.state, "failed", "{row:?}");
+    assert_eq!(
+        row.error.as_deref(),
+        Some("the recording store could not be reached")
+    );
+    let jobs = app
+        .core
+        .store
+        .jobs_by_kind(meetstage::jobs::RECORDING)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert!(
+        jobs[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("ServiceUnavailable"),
+        "{:?}",
+        jobs[0].last_error
+    );
+    assert!(
+        app.core
+            .config
+            .data_dir
+            .join("recordings")
+            .join(&event)
+            .exists()
+    );
+
+    // Back up: the retry puts it there, and the player is told plainly when it goes away.
+    fake.with(|s| s.down = false);
+    app.clock.advance(chrono::Duration::hours(1));
+    app.run_jobs().await;
+    let row = app.core.store.recording(&event).await.unwrap().unwrap();
+    assert_eq!(row.state, "ready", "{row:?}");
+    fake.with(|s| s.down = true);
+    let r = app
+        .get(
+            &app.browser(),
+            &format!("/events/{event}/recording/recording.mp4"),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("The recording cannot be reached right now") && !body.contains(BUCKET),
+        "{body}"
+    );
+}
