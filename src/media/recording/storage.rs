@@ -67,6 +67,13 @@ impl S3Store {
     pub async fn new(s: &S3Settings) -> S3Store {
         let sdk = crate::aws::sdk_config(&s.region, s.endpoint_url.as_ref()).await;
         let config = aws_sdk_s3::config::Builder::from(&sdk)
+            // Uploading a long event's MP4 takes minutes, not the 30 s other calls get.
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5))
+                    .operation_timeout(std::time::Duration::from_secs(3600))
+                    .build(),
+            )
             // MinIO and local fakes have no bucket subdomains.
             .force_path_style(s.endpoint_url.is_some())
             // Plain bodies with a length: what every S3-compatible store accepts.
