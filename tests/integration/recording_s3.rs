@@ -1,8 +1,10 @@
-//! Recordings kept in an S3-compatible bucket (AWS S3, MinIO, R2), through aws-sdk-s3 against
-//! a local fake of S3's HTTP API: composed files go up segments first and the playlist last,
-//! whoever may watch gets them streamed with byte ranges, a members-only replay stays with
-//! members, delete empties the prefix, and a bucket that does not answer fails the job (to be
-//! retried) and the player with a clear 503.
+//! Recordings kept in an S3-compatible bucket (AWS S3, MinIO, R2) through aws-sdk-s3: against
+//! a local fake of S3's HTTP API (the exact requests), composed files go up segments first
+//! and the playlist last, whoever may watch gets them streamed with byte ranges, a
+//! members-only replay stays with members, delete empties the prefix, and a bucket that
+//! does not answer fails the job (to be retried) and the player with a clear 503; against
+//! moto's S3 server (a real S3-compatible server, which scripts/test installs), the same
+//! round trip.
 
 use std::{
     collections::BTreeMap,
@@ -24,7 +26,8 @@ use crate::{
 
 both!(
     composed_recordings_go_to_the_bucket_and_are_streamed_from_it,
-    a_bucket_that_does_not_answer_is_retried_and_said
+    a_bucket_that_does_not_answer_is_retried_and_said,
+    a_real_s3_server_holds_plays_and_forgets_a_recording
 );
 
 const BUCKET: &str = "meetstage-rec";
@@ -359,4 +362,119 @@ async fn a_bucket_that_does_not_answer_is_retried_and_said(backend: Backend) {
         body.contains("The recording cannot be reached right now") && !body.contains(BUCKET),
         "{body}"
     );
+}
+
+/// moto's S3 server (scripts/test installs it), on a port of its own; killed when dropped.
+struct RealS3 {
+    _child: tokio::process::Child,
+    url: String,
+}
+
+impl RealS3 {
+    async fn start() -> RealS3 {
+        // Where scripts/test installs it, unless said otherwise.
+        let program = std::env::var("MEETSTAGE_TEST_S3_SERVER").unwrap_or_else(|_| {
+            format!(
+                "{}/.cache/meetstage/s3-venv/bin/moto_server",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        assert!(
+            std::path::Path::new(&program).exists(),
+            "{program} is missing: run scripts/test, which installs moto's S3 server"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("moto_server starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // The bucket, made as an operator would before pointing meetstage at it.
+        loop {
+            if let Ok(r) = client.put(format!("{url}/{BUCKET}")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto_server never answered"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        RealS3 { _child: child, url }
+    }
+
+    /// The keys under `prefix`, as the server lists them.
+    async fn keys(&self, prefix: &str) -> Vec<String> {
+        let xml = reqwest::get(format!("{}/{BUCKET}?list-type=2&prefix={prefix}", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        xml.split("<Key>")
+            .skip(1)
+            .map(|k| k.split("</Key>").next().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// The same store against a real S3-compatible server: composed, uploaded, played back with
+/// byte ranges, and every object gone after delete.
+async fn a_real_s3_server_holds_plays_and_forgets_a_recording(backend: Backend) {
+    let s3 = RealS3::start().await;
+    let endpoint = s3.url.replace("http://", "http://AKIDMOTO:moto-secret@");
+    let app = TestApp::spawn_with(backend, |o| {
+        o.recording_store = Some("s3".into());
+        o.recording_s3_bucket = Some(BUCKET.into());
+        o.recording_s3_endpoint_url = Some(endpoint.parse().unwrap());
+    })
+    .await;
+    let (owner, event) = app.live_event("public").await;
+    record_part(&app, &event, &owner.id);
+    end(&app, &owner, &event).await;
+    app.run_jobs().await;
+    let row = app.core.store.recording(&event).await.unwrap().unwrap();
+    assert_eq!(row.state, "ready", "{row:?}");
+
+    let prefix = format!("vod/{event}/");
+    let keys = s3.keys(&prefix).await;
+    assert!(keys.contains(&format!("{prefix}recording.mp4")), "{keys:?}");
+    assert!(keys.contains(&format!("{prefix}index.m3u8")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with(".ts")), "{keys:?}");
+
+    // Played back through meetstage: the whole MP4 composing made, and a range of it.
+    let rec = format!("/events/{event}/recording");
+    let r = app
+        .get(&app.browser(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let stored = r.bytes().await.unwrap().to_vec();
+    assert_eq!(&stored[4..8], b"ftyp");
+    assert!(stored.len() > 1008, "{} bytes", stored.len());
+    let part = ranged(
+        &app,
+        &app.browser(),
+        &format!("{rec}/recording.mp4"),
+        (8, 1007),
+        stored.len(),
+    )
+    .await;
+    assert_eq!(part, stored[8..1008].to_vec());
+
+    let r = app
+        .form(&owner.client(), &format!("{rec}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(s3.keys(&prefix).await.is_empty(), "every object removed");
 }
