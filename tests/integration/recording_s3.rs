@@ -175,26 +175,36 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn start(backend: Backend) -> (TestApp, FakeS3) {
-    let (fake, endpoint) = FakeS3::start().await;
-    let app = TestApp::spawn_with(backend, |o| {
+/// meetstage keeping its recordings in the bucket at `endpoint`.
+async fn on_s3(backend: Backend, endpoint: &str) -> TestApp {
+    TestApp::spawn_with(backend, |o| {
         o.recording_store = Some("s3".into());
         o.recording_s3_bucket = Some(BUCKET.into());
         o.recording_s3_endpoint_url = Some(endpoint.parse().unwrap());
     })
-    .await;
-    (app, fake)
+    .await
+}
+
+async fn start(backend: Backend) -> (TestApp, FakeS3) {
+    let (fake, endpoint) = FakeS3::start().await;
+    (on_s3(backend, &endpoint).await, fake)
+}
+
+/// An event that recorded a part, ended, and whose recording the job made ready.
+async fn recorded(app: &TestApp, visibility: &str) -> (crate::room_client::Person, String) {
+    let (owner, event) = app.live_event(visibility).await;
+    record_part(app, &event, &owner.id);
+    end(app, &owner, &event).await;
+    app.run_jobs().await;
+    let row = app.core.store.recording(&event).await.unwrap().unwrap();
+    assert_eq!(row.state, "ready", "{row:?}");
+    (owner, event)
 }
 
 async fn composed_recordings_go_to_the_bucket_and_are_streamed_from_it(backend: Backend) {
     let (app, fake) = start(backend).await;
-    let (owner, event) = app.live_event("members").await;
+    let (owner, event) = recorded(&app, "members").await;
     let ada = app.person("Ada").await;
-    record_part(&app, &event, &owner.id);
-    end(&app, &owner, &event).await;
-    app.run_jobs().await;
-    let row = app.core.store.recording(&event).await.unwrap().unwrap();
-    assert_eq!(row.state, "ready", "{row:?}");
 
     // Uploaded under vod/<event>/: the segments, then the MP4, then the playlist last; the
     // list before it found nothing to remove. Nothing on this server's disk.
@@ -434,18 +444,8 @@ impl RealS3 {
 async fn a_real_s3_server_holds_plays_and_forgets_a_recording(backend: Backend) {
     let s3 = RealS3::start().await;
     let endpoint = s3.url.replace("http://", "http://AKIDMOTO:moto-secret@");
-    let app = TestApp::spawn_with(backend, |o| {
-        o.recording_store = Some("s3".into());
-        o.recording_s3_bucket = Some(BUCKET.into());
-        o.recording_s3_endpoint_url = Some(endpoint.parse().unwrap());
-    })
-    .await;
-    let (owner, event) = app.live_event("public").await;
-    record_part(&app, &event, &owner.id);
-    end(&app, &owner, &event).await;
-    app.run_jobs().await;
-    let row = app.core.store.recording(&event).await.unwrap().unwrap();
-    assert_eq!(row.state, "ready", "{row:?}");
+    let app = on_s3(backend, &endpoint).await;
+    let (owner, event) = recorded(&app, "public").await;
 
     let prefix = format!("vod/{event}/");
     let keys = s3.keys(&prefix).await;

@@ -417,6 +417,16 @@ async fn remove_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+/// The recording failed for `why` (the organizer's words); the job fails with `cause`, to be
+/// retried with backoff.
+async fn failed(core: &Core, event: &str, why: &str, cause: anyhow::Error) -> anyhow::Result<()> {
+    let now = core.clock.now_ms();
+    core.store
+        .set_recording_state(event, "failed", 0, Some(why), now)
+        .await?;
+    Err(cause)
+}
+
 /// The job: composes the raw parts with ffmpeg, puts the result in the recording store,
 /// and lets the recap mail go. A failure is retried by the job runner with backoff; the
 /// raw parts stay until the organizer deletes the recording.
@@ -446,12 +456,7 @@ pub async fn process(core: &Core, job: Process) -> anyhow::Result<()> {
     let now = core.clock.now_ms();
     let composed = match composed {
         Ok(c) => c,
-        Err(e) => {
-            core.store
-                .set_recording_state(&row.event_id, "failed", 0, Some(e.summary()), now)
-                .await?;
-            return Err(e.into());
-        }
+        Err(e) => return failed(core, &row.event_id, e.summary(), e.into()).await,
     };
     match composed {
         None => {
@@ -462,10 +467,7 @@ pub async fn process(core: &Core, job: Process) -> anyhow::Result<()> {
         Some(c) => {
             if let Err(e) = core.recording_store.put(&id, &c.mp4, &c.hls).await {
                 let why = "the recording store could not be reached";
-                core.store
-                    .set_recording_state(&row.event_id, "failed", 0, Some(why), now)
-                    .await?;
-                return Err(e.into());
+                return failed(core, &row.event_id, why, e.into()).await;
             }
             let chapters = chapters(core, &row.event_id, &c).await?;
             let chapters = serde_json::to_string(&chapters)?;

@@ -218,11 +218,11 @@ impl RecordingStore {
                 files.push((MP4.into(), mp4.to_path_buf()));
                 files.push((PLAYLIST.into(), hls.join(PLAYLIST)));
                 let before = s3.keys(event).await?;
-                let mut now = Vec::with_capacity(files.len());
+                let mut now = std::collections::HashSet::with_capacity(files.len());
                 for (name, path) in &files {
                     let key = s3.key(event, name);
                     s3.upload(&key, path, name).await?;
-                    now.push(key);
+                    now.insert(key);
                 }
                 let stale: Vec<String> = before.into_iter().filter(|k| !now.contains(k)).collect();
                 s3.remove(&stale).await
