@@ -87,12 +87,14 @@ impl App {
             }),
             Arc::new(reactions::Chat(chat.clone())),
             Arc::new(crate::features::recordings::Reaction {
-                embedded: matches!(media, crate::media::MediaProvider::Embedded(_)),
+                records: media.records(),
             }),
         ]);
         let recording_store = match &config.recording_store {
             crate::config::RecordingStoreKind::Local => RecordingStore::local(&config.data_dir),
-            crate::config::RecordingStoreKind::S3(s) => RecordingStore::S3(S3Store::new(s).await),
+            crate::config::RecordingStoreKind::S3(s) => {
+                RecordingStore::S3(Box::new(S3Store::new(s).await))
+            }
         };
         let core = Core {
             chat,

@@ -1,5 +1,6 @@
 # Recordings are served through CloudFront from the private bucket (origin access control),
-# HTTPS only, behind its own web ACL.
+# HTTPS only, behind its own web ACL. Only signed URLs are honoured: meetstage checks who may
+# watch, then signs a short grant for the one recording with the key CloudFront trusts.
 
 resource "aws_cloudfront_origin_access_control" "recordings" {
   name                              = "${var.name}-recordings"
@@ -12,8 +13,57 @@ data "aws_cloudfront_cache_policy" "optimized" {
   name = "Managed-CachingOptimized"
 }
 
-data "aws_cloudfront_response_headers_policy" "security" {
-  name = "Managed-SecurityHeadersPolicy"
+resource "aws_cloudfront_public_key" "recordings" {
+  name        = "${var.name}-recordings"
+  comment     = "meetstage signs recording URLs with the private half (cdn-private-key secret)"
+  encoded_key = var.cdn_public_key_pem
+}
+
+resource "aws_cloudfront_key_group" "recordings" {
+  name  = "${var.name}-recordings"
+  items = [aws_cloudfront_public_key.recordings.id]
+}
+
+# The security headers, and CORS for the site itself: hls.js on the replay page fetches the
+# segments from this distribution.
+resource "aws_cloudfront_response_headers_policy" "recordings" {
+  name = "${var.name}-recordings"
+  cors_config {
+    access_control_allow_credentials = false
+    access_control_allow_headers {
+      items = ["Range"]
+    }
+    access_control_allow_methods {
+      items = ["GET", "HEAD"]
+    }
+    access_control_allow_origins {
+      items = ["https://${var.domain}"]
+    }
+    access_control_expose_headers {
+      items = ["Content-Length", "Content-Range"]
+    }
+    access_control_max_age_sec = 3600
+    origin_override            = true
+  }
+  security_headers_config {
+    content_type_options {
+      override = true
+    }
+    frame_options {
+      frame_option = "DENY"
+      override     = true
+    }
+    referrer_policy {
+      referrer_policy = "strict-origin-when-cross-origin"
+      override        = true
+    }
+    strict_transport_security {
+      access_control_max_age_sec = 31536000
+      include_subdomains         = true
+      preload                    = true
+      override                   = true
+    }
+  }
 }
 
 resource "aws_cloudfront_distribution" "media" {
@@ -35,13 +85,15 @@ resource "aws_cloudfront_distribution" "media" {
   }
 
   default_cache_behavior {
-    target_origin_id           = "recordings"
-    viewer_protocol_policy     = "redirect-to-https"
-    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
-    cached_methods             = ["GET", "HEAD"]
-    compress                   = true
+    target_origin_id       = "recordings"
+    viewer_protocol_policy = "redirect-to-https"
+    allowed_methods        = ["GET", "HEAD", "OPTIONS"]
+    cached_methods         = ["GET", "HEAD"]
+    compress               = true
+    # The signature is in the query, which the cache key leaves out: one copy per segment.
     cache_policy_id            = data.aws_cloudfront_cache_policy.optimized.id
-    response_headers_policy_id = data.aws_cloudfront_response_headers_policy.security.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.recordings.id
+    trusted_key_groups         = [aws_cloudfront_key_group.recordings.id]
   }
 
   restrictions {

@@ -110,3 +110,27 @@ resource "aws_secretsmanager_secret" "ivs_private_key" {
   description = "PKCS#8 PEM of the P-384 key whose public half is ivs_public_key_pem; set with `aws secretsmanager put-secret-value` (docs/deploy-aws.md)."
   kms_key_id  = aws_kms_key.main.arn
 }
+
+resource "aws_secretsmanager_secret" "cdn_private_key" {
+  #checkov:skip=CKV2_AWS_57:a new key must be added to the key group first; docs/deploy-aws.md has the steps
+  name        = "${var.name}/cdn-private-key"
+  description = "PEM of the RSA key whose public half is cdn_public_key_pem; set with `aws secretsmanager put-secret-value` (docs/deploy-aws.md)."
+  kms_key_id  = aws_kms_key.main.arn
+}
+
+# What EventBridge sends with IVS's events (events.tf), and meetstage checks.
+resource "random_password" "ivs_events_token" {
+  length  = 48
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "ivs_events_token" {
+  #checkov:skip=CKV2_AWS_57:rotating means changing the connection too; terraform apply does both
+  name       = "${var.name}/ivs-events-token"
+  kms_key_id = aws_kms_key.main.arn
+}
+
+resource "aws_secretsmanager_secret_version" "ivs_events_token" {
+  secret_id     = aws_secretsmanager_secret.ivs_events_token.id
+  secret_string = random_password.ivs_events_token.result
+}

@@ -60,6 +60,13 @@ locals {
     MEETSTAGE_IVS_STORAGE_CONFIGURATION_ARN = awscc_ivs_storage_configuration.recordings.arn
     MEETSTAGE_IVS_ENCODER_CONFIGURATION_ARN = awscc_ivs_encoder_configuration.recordings.arn
     MEETSTAGE_CHAT_PROVIDER                 = var.ivs_chat ? "ivs" : "embedded"
+    # IVS composes into the bucket; meetstage joins each event's compositions under vod/ and
+    # players fetch them from CloudFront with signed URLs.
+    MEETSTAGE_RECORDING_STORE           = "s3"
+    MEETSTAGE_RECORDING_S3_BUCKET       = aws_s3_bucket.recordings.id
+    MEETSTAGE_RECORDING_S3_REGION       = var.region
+    MEETSTAGE_RECORDING_CDN_URL         = "https://${local.cdn_domain}"
+    MEETSTAGE_RECORDING_CDN_KEY_PAIR_ID = aws_cloudfront_public_key.recordings.id
   }
 }
 
@@ -90,6 +97,8 @@ resource "aws_ecs_task_definition" "app" {
       { name = "DATABASE_URL", valueFrom = aws_secretsmanager_secret.database_url.arn },
       { name = "MEETSTAGE_SECRET_KEY", valueFrom = aws_secretsmanager_secret.secret_key.arn },
       { name = "MEETSTAGE_IVS_PRIVATE_KEY", valueFrom = aws_secretsmanager_secret.ivs_private_key.arn },
+      { name = "MEETSTAGE_RECORDING_CDN_PRIVATE_KEY", valueFrom = aws_secretsmanager_secret.cdn_private_key.arn },
+      { name = "MEETSTAGE_IVS_EVENTS_TOKEN", valueFrom = aws_secretsmanager_secret.ivs_events_token.arn },
     ]
     # The load balancer's health check (/readyz) decides a task's health.
     mountPoints = [{ sourceVolume = "data", containerPath = "/var/lib/meetstage/data" }]
@@ -103,9 +112,13 @@ resource "aws_ecs_task_definition" "app" {
     }
   }])
 
-  # The data directory holds nothing durable under Postgres (mail goes through SES).
+  # The data directory holds nothing durable under Postgres (mail goes through SES); a
+  # recording is joined there after its event, so the task gets the disk for it.
   volume {
     name = "data"
+  }
+  ephemeral_storage {
+    size_in_gib = var.task_disk_gib
   }
 }
 

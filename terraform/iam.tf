@@ -1,5 +1,5 @@
 # Two roles. The execution role lets ECS pull the image, write the log stream and read the
-# three secrets. The task role is meetstage's own: exactly the IVS, IVS Chat and SES actions
+# secrets. The task role is meetstage's own: exactly the IVS, IVS Chat, SES and S3 actions
 # it calls, on this account's resources of those kinds. No wildcard actions anywhere.
 
 locals {
@@ -52,6 +52,8 @@ data "aws_iam_policy_document" "execution" {
       aws_secretsmanager_secret.database_url.arn,
       aws_secretsmanager_secret.secret_key.arn,
       aws_secretsmanager_secret.ivs_private_key.arn,
+      aws_secretsmanager_secret.cdn_private_key.arn,
+      aws_secretsmanager_secret.ivs_events_token.arn,
     ]
   }
   statement {
@@ -111,6 +113,18 @@ data "aws_iam_policy_document" "task" {
       "ivschat:TagResource",
     ]
     resources = ["${local.ivschat_arn}:room/*"]
+  }
+  # IVS writes compositions to the bucket; meetstage reads them, puts the joined recording
+  # under vod/, and removes both when they are done with or deleted.
+  statement {
+    sid       = "RecordingObjects"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["${aws_s3_bucket.recordings.arn}/*"]
+  }
+  statement {
+    sid       = "RecordingList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.recordings.arn]
   }
   statement {
     sid     = "Mail"

@@ -23,3 +23,8 @@ output "ivs_private_key_secret" {
 output "alarm_topic" {
   value = aws_sns_topic.alarms.arn
 }
+
+output "cdn_private_key_secret" {
+  description = "Secret to put the CDN's RSA private key in (docs/deploy-aws.md)."
+  value       = aws_secretsmanager_secret.cdn_private_key.arn
+}

@@ -88,6 +88,21 @@ variable "ivs_public_key_pem" {
   type        = string
 }
 
+variable "cdn_public_key_pem" {
+  description = "The RSA 2048 public key (PEM) CloudFront verifies recording URLs with; meetstage signs them with its private half, kept in the cdn-private-key secret (docs/deploy-aws.md)."
+  type        = string
+}
+
+variable "task_disk_gib" {
+  description = "Fargate ephemeral storage in GiB: after an event, its recording is fetched, joined and cut here (about three times the video: 10 GiB for a 3-hour 720p event)."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.task_disk_gib >= 21 && var.task_disk_gib <= 200
+    error_message = "Fargate allows 21 to 200 GiB."
+  }
+}
+
 variable "ivs_chat" {
   description = "Deliver group chat through Amazon IVS Chat (one room per event; billed per message sent and delivered) instead of meetstage's own sockets."
   type        = bool

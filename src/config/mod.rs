@@ -154,13 +154,36 @@ impl Config {
         if let ChatKind::Ivs(c) = &self.chat {
             out.push(c.messaging_url.origin().ascii_serialization());
         }
+        out.extend(self.media_origin());
         out
+    }
+
+    /// The CDN replays play from, when recordings are delivered through one.
+    pub fn media_origin(&self) -> Option<String> {
+        match &self.recording_store {
+            RecordingStoreKind::S3(s) => s
+                .cdn
+                .as_ref()
+                .map(|(url, ..)| url.origin().ascii_serialization()),
+            RecordingStoreKind::Local => None,
+        }
     }
 
     pub fn from_options(mut o: Options) -> Result<Config, ConfigError> {
         let media = media_kind(&o)?;
         let chat = chat_kind(&o)?;
         let recording_store = recording_store_kind(&o)?;
+        // IVS writes its compositions to a bucket; meetstage fetches them from there.
+        if let MediaKind::Ivs(ivs) = &media
+            && ivs.recording.is_some()
+            && !matches!(recording_store, RecordingStoreKind::S3(_))
+        {
+            return Err(ConfigError(
+                "recording on IVS needs recording_store `s3` with the storage configuration's \
+                 bucket (recording_s3_bucket), where IVS writes and meetstage reads"
+                    .into(),
+            ));
+        }
         let bind = o
             .bind
             .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("literal address"));

@@ -71,6 +71,12 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_IVS_ENDPOINT_URL")]
     pub ivs_endpoint_url: Option<Url>,
 
+    /// Token EventBridge sends (header `x-meetstage-token`) when it forwards IVS's events to
+    /// `/api/v1/hooks/ivs`: a recording is then fetched as soon as IVS finished it, rather
+    /// than at the next look [default: none, the endpoint does not exist].
+    #[arg(long, env = "MEETSTAGE_IVS_EVENTS_TOKEN", hide_env_values = true)]
+    pub ivs_events_token: Option<Secret>,
+
     /// File the IVS Web Broadcast SDK is served from to pages (`npm ci` in `static/vendor`
     /// puts the pinned version at the default path) [default: static/vendor/node_modules/
     /// amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js].
@@ -256,6 +262,24 @@ pub struct Options {
     )]
     pub recording_s3_endpoint_url: Option<Url>,
 
+    /// A CloudFront distribution in front of the recordings bucket (`https://media.example.org`):
+    /// players then fetch the video from it with signed URLs, after meetstage checked who may
+    /// watch; needs the two options below [default: none, meetstage streams the files].
+    #[arg(long, env = "MEETSTAGE_RECORDING_CDN_URL")]
+    pub recording_cdn_url: Option<Url>,
+
+    /// The id CloudFront gave the public key of a trusted key group of that distribution.
+    #[arg(long, env = "MEETSTAGE_RECORDING_CDN_KEY_PAIR_ID")]
+    pub recording_cdn_key_pair_id: Option<String>,
+
+    /// The RSA private key (PEM) of that public key; URLs are signed with it.
+    #[arg(
+        long,
+        env = "MEETSTAGE_RECORDING_CDN_PRIVATE_KEY",
+        hide_env_values = true
+    )]
+    pub recording_cdn_private_key: Option<Secret>,
+
     /// Directory the static archive of past public events is written to after each event
     /// ends (see `meetstage publish`) [default: none, not published].
     #[arg(long, env = "MEETSTAGE_PUBLISH_DIR")]
@@ -393,6 +417,13 @@ impl Options {
             recording_s3_endpoint_url: self
                 .recording_s3_endpoint_url
                 .or(other.recording_s3_endpoint_url),
+            recording_cdn_url: self.recording_cdn_url.or(other.recording_cdn_url),
+            recording_cdn_key_pair_id: self
+                .recording_cdn_key_pair_id
+                .or(other.recording_cdn_key_pair_id),
+            recording_cdn_private_key: self
+                .recording_cdn_private_key
+                .or(other.recording_cdn_private_key),
             publish_dir: self.publish_dir.or(other.publish_dir),
             publish_git_url: self.publish_git_url.or(other.publish_git_url),
             publish_branch: self.publish_branch.or(other.publish_branch),
@@ -415,6 +446,7 @@ impl Options {
             ivs_storage_configuration_arn: self
                 .ivs_storage_configuration_arn
                 .or(other.ivs_storage_configuration_arn),
+            ivs_events_token: self.ivs_events_token.or(other.ivs_events_token),
             ivs_encoder_configuration_arn: self
                 .ivs_encoder_configuration_arn
                 .or(other.ivs_encoder_configuration_arn),

@@ -56,6 +56,8 @@ pub struct IvsSettings {
     pub recording: Option<(String, String)>,
     pub endpoint_url: Option<Url>,
     pub web_sdk: PathBuf,
+    /// What EventBridge sends with IVS's events.
+    pub events_token: Option<Secret>,
 }
 
 /// Who delivers the group chat.
@@ -178,7 +180,16 @@ pub(super) fn media_kind(o: &Options) -> Result<MediaKind, ConfigError> {
             {
                 return Err(ConfigError("ivs_endpoint_url must be http(s)".into()));
             }
+            if o.ivs_events_token
+                .as_ref()
+                .is_some_and(|t| t.expose().len() < 32)
+            {
+                return Err(ConfigError(
+                    "ivs_events_token must be at least 32 characters".into(),
+                ));
+            }
             Ok(MediaKind::Ivs(Box::new(IvsSettings {
+                events_token: o.ivs_events_token.clone(),
                 region,
                 public_key_arn,
                 private_key,
@@ -240,7 +251,7 @@ pub(super) fn chat_kind(o: &Options) -> Result<ChatKind, ConfigError> {
 #[derive(Clone, Debug)]
 pub enum RecordingStoreKind {
     Local,
-    S3(S3Settings),
+    S3(Box<S3Settings>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -252,6 +263,8 @@ pub struct S3Settings {
     /// MinIO, Cloudflare R2 or a local fake (path-style addressing); `user:password@` gives
     /// credentials.
     pub endpoint_url: Option<Url>,
+    /// Signed CloudFront delivery: the distribution, the key pair id and the private key.
+    pub cdn: Option<(Url, String, Secret)>,
 }
 
 /// `local` (the default) or `s3` with a bucket, and a region unless an endpoint is given.
@@ -309,16 +322,44 @@ pub(super) fn recording_store_kind(o: &Options) -> Result<RecordingStoreKind, Co
                     "recording_s3_prefix: letters, digits, - _ . / only, at most 200".into(),
                 ));
             }
-            Ok(RecordingStoreKind::S3(S3Settings {
+            Ok(RecordingStoreKind::S3(Box::new(S3Settings {
                 bucket,
                 region,
                 prefix,
                 endpoint_url: o.recording_s3_endpoint_url.clone(),
-            }))
+                cdn: cdn(o)?,
+            })))
         }
         other => Err(ConfigError(format!(
             "unknown recording_store `{other}` (use `local` or `s3`)"
         ))),
+    }
+}
+
+/// Signed CloudFront delivery: all three options or none, and a key that parses (checked
+/// here, so a bad one stops the start rather than the first replay).
+fn cdn(o: &Options) -> Result<Option<(Url, String, Secret)>, ConfigError> {
+    match (
+        &o.recording_cdn_url,
+        &o.recording_cdn_key_pair_id,
+        &o.recording_cdn_private_key,
+    ) {
+        (None, None, None) => Ok(None),
+        (Some(url), Some(id), Some(key)) => {
+            if !matches!(url.scheme(), "https" | "http") || url.query().is_some() {
+                return Err(ConfigError(
+                    "recording_cdn_url must be the distribution's https:// URL".into(),
+                ));
+            }
+            crate::media::recording::cdn::Cdn::new(url, id, key.expose())
+                .map_err(|e| ConfigError(format!("recording_cdn: {e}")))?;
+            Ok(Some((url.clone(), id.clone(), key.clone())))
+        }
+        _ => Err(ConfigError(
+            "signed CloudFront delivery needs recording_cdn_url, recording_cdn_key_pair_id \
+             and recording_cdn_private_key together"
+                .into(),
+        )),
     }
 }
 

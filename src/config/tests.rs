@@ -254,12 +254,27 @@ fn ivs_needs_a_region_a_key_and_both_recording_arns_or_neither() {
         })
         .contains("needs both")
     );
-    let both = Config::from_options(Options {
+    let recorded = || Options {
         ivs_storage_configuration_arn: Some(storage.into()),
         ivs_encoder_configuration_arn: Some(
             "arn:aws:ivs:eu-west-1:123456789012:encoder-configuration/e".into(),
         ),
         ..ivs()
+    };
+    // IVS writes to a bucket, which meetstage reads: the recording store must be it.
+    assert!(bad(recorded()).contains("recording_store `s3`"));
+    assert!(
+        bad(Options {
+            ivs_events_token: Some(Secret::new("short")),
+            ..ivs()
+        })
+        .contains("ivs_events_token")
+    );
+    let both = Config::from_options(Options {
+        recording_store: Some("s3".into()),
+        recording_s3_bucket: Some("recordings".into()),
+        recording_s3_region: Some("eu-west-1".into()),
+        ..recorded()
     })
     .unwrap();
     let MediaKind::Ivs(s) = both.media else {
@@ -358,4 +373,20 @@ fn an_s3_recording_store_needs_a_bucket_and_a_region_or_an_endpoint() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("unknown recording_store"), "{err}");
+    // Signed CloudFront delivery: all three options, and a key that parses.
+    fn s3(o: &mut Options) {
+        o.recording_s3_bucket = Some("recordings".into());
+        o.recording_s3_region = Some("eu-west-1".into());
+        o.recording_cdn_url = Some("https://media.example.org".parse().unwrap());
+    }
+    let err = with(s3).unwrap_err().to_string();
+    assert!(err.contains("together"), "{err}");
+    let err = with(|o| {
+        s3(o);
+        o.recording_cdn_key_pair_id = Some("K2JCJMDEHXQW5F".into());
+        o.recording_cdn_private_key = Some(Secret::new("-----BEGIN RSA PRIVATE KEY-----"));
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("not an RSA private key"), "{err}");
 }

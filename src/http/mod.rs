@@ -112,6 +112,7 @@ pub fn service(
         .layer(MapResponseLayer::new(security::headers(
             config.is_https(),
             &config.remote_origins(),
+            config.media_origin().as_deref(),
             matches!(config.media, crate::config::MediaKind::Ivs(_)),
         )))
         .layer(middleware::from_fn_with_state(state.clone(), context::resolve))

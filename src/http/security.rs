@@ -262,17 +262,22 @@ pub async fn rate_limit(State(state): State<AppState>, req: Request, next: Next)
 /// connect to when the providers are remote (`connect`: origins, e.g. `wss://edge.ivschat…`).
 /// With IVS media (`ivs_media`) the IVS Web Broadcast SDK may also run WebAssembly, start its
 /// media workers from blobs; every page may play blob media (the replay's hls.js).
-fn csp(connect: &[String], ivs_media: bool) -> HeaderValue {
+fn csp(connect: &[String], media: Option<&str>, ivs_media: bool) -> HeaderValue {
     let mut sources = vec!["'self'".to_string()];
     sources.extend(connect.iter().cloned());
+    // The replay's hls.js plays through Media Source Extensions (a blob: URL); the browser's
+    // own HLS and the MP4 fetch from the CDN when recordings are delivered through one.
+    let media = match media {
+        Some(cdn) => format!(" media-src 'self' blob: {cdn};"),
+        None => " media-src 'self' blob:;".into(),
+    };
     let (script, extra) = if ivs_media {
         (
             "'self' 'wasm-unsafe-eval'",
-            " worker-src 'self' blob:; media-src 'self' blob:;",
+            format!(" worker-src 'self' blob:;{media}"),
         )
     } else {
-        // The replay's hls.js plays through Media Source Extensions (a blob: URL).
-        ("'self'", " media-src 'self' blob:;")
+        ("'self'", media)
     };
     let value = format!(
         "default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data: https:; \
@@ -287,9 +292,10 @@ fn csp(connect: &[String], ivs_media: bool) -> HeaderValue {
 pub fn headers(
     https: bool,
     connect: &[String],
+    media: Option<&str>,
     ivs_media: bool,
 ) -> impl Fn(Response) -> Response + Clone + Send + Sync + 'static + use<> {
-    let policy = csp(connect, ivs_media);
+    let policy = csp(connect, media, ivs_media);
     move |mut res: Response| {
         let h = res.headers_mut();
         h.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
@@ -354,12 +360,13 @@ mod tests {
 
     #[test]
     fn the_policy_opens_only_the_remote_services_in_use() {
-        let plain = csp(&[], false);
+        let plain = csp(&[], None, false);
         let plain = plain.to_str().unwrap();
         assert!(plain.contains("connect-src 'self';"), "{plain}");
         assert!(!plain.contains("worker-src"), "{plain}");
         let chat_only = csp(
             &["wss://edge.ivschat.eu-west-1.amazonaws.com".into()],
+            None,
             false,
         );
         let chat_only = chat_only.to_str().unwrap();
@@ -372,6 +379,7 @@ mod tests {
                 "wss://*.live-video.net".into(),
                 "wss://edge.ivschat.eu-west-1.amazonaws.com".into(),
             ],
+            None,
             true,
         );
         let ivs = ivs.to_str().unwrap();
@@ -386,6 +394,18 @@ mod tests {
         assert!(
             ivs.contains("script-src 'self' 'wasm-unsafe-eval';") && !ivs.contains("unsafe-inline"),
             "{ivs}"
+        );
+        // Replays from a CDN: its origin may be fetched (hls.js) and played (native HLS, MP4).
+        let cdn = csp(
+            &["https://media.example.org".into()],
+            Some("https://media.example.org"),
+            false,
+        );
+        let cdn = cdn.to_str().unwrap();
+        assert!(
+            cdn.contains("connect-src 'self' https://media.example.org;")
+                && cdn.contains("media-src 'self' blob: https://media.example.org;"),
+            "{cdn}"
         );
     }
 }

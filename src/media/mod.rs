@@ -160,6 +160,15 @@ impl MediaProvider {
         }
     }
 
+    /// Whether events on this provider are recorded at all: always on the embedded server,
+    /// on IVS when a storage configuration is set.
+    pub fn records(&self) -> bool {
+        match self {
+            MediaProvider::Embedded(_) => true,
+            MediaProvider::Ivs(ivs) => ivs.records(),
+        }
+    }
+
     /// How many people may send camera and microphone at once. An IVS stage takes 12
     /// publishers and a shared screen is one of them, so one place is kept for it; the
     /// embedded server carries a screen on its sharer's own connection.

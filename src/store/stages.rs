@@ -249,3 +249,85 @@ impl Tx {
         })
     }
 }
+
+/// A composition IVS recorded an event with.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct CompositionRow {
+    pub arn: String,
+    pub event_id: String,
+    pub stage_arn: String,
+    pub started_at: i64,
+    /// When IVS said it ended (its EventBridge event).
+    pub ended_at: Option<i64>,
+    /// Where its output was found in the bucket.
+    pub prefix: Option<String>,
+}
+
+impl Store {
+    /// Records a composition IVS started for the event (once; a retried job finds it there).
+    pub async fn add_composition(
+        &self,
+        arn: &str,
+        event_id: &str,
+        stage_arn: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO ivs_compositions (arn, event_id, stage_arn, started_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (arn) DO NOTHING",
+            )
+            .bind(arn)
+            .bind(event_id)
+            .bind(stage_arn)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The event's compositions, in the order they started.
+    pub async fn compositions(&self, event_id: &str) -> StoreResult<Vec<CompositionRow>> {
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_as(
+                "SELECT arn, event_id, stage_arn, started_at, ended_at, prefix \
+                 FROM ivs_compositions WHERE event_id = $1 ORDER BY started_at, arn",
+            )
+            .bind(event_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// IVS said the composition ended; its event, if it is one of ours.
+    pub async fn composition_ended(&self, arn: &str, now: i64) -> StoreResult<Option<String>> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "UPDATE ivs_compositions SET ended_at = $2 WHERE arn = $1 AND ended_at IS NULL",
+            )
+            .bind(arn)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(
+                sqlx::query_scalar("SELECT event_id FROM ivs_compositions WHERE arn = $1")
+                    .bind(arn)
+                    .fetch_optional(pool)
+                    .await?,
+            )
+        })
+    }
+
+    /// Where the composition's output is in the bucket.
+    pub async fn set_composition_prefix(&self, arn: &str, prefix: &str) -> StoreResult<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE ivs_compositions SET prefix = $2 WHERE arn = $1")
+                .bind(arn)
+                .bind(prefix)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+}

@@ -181,6 +181,8 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let (owner, event) = app.staging_event("members").await;
     let ada = app.person("Ada").await;
+    // Ada registered: the recap mail comes to her.
+    app.seat(&event, &ada.id).await;
     let driver = Driver::start().await;
     let (presenter, attendee, _profiles) =
         two_pages(&app, &driver, true, (&owner, &ada), &event).await;
@@ -236,6 +238,7 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     // audio arrives.
     click(&presenter, Locator::Css("form[data-when=staging] button")).await;
     presenter.accept_alert().await.unwrap();
+    let went_live = Instant::now();
     wait_text(&attendee, "#room-status", "LIVE").await;
     assert!(
         attendee
@@ -500,6 +503,7 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     // The end releases every connection.
     click(&presenter, Locator::Css("form[data-when=live] button")).await;
     presenter.accept_alert().await.unwrap();
+    let time_live = went_live.elapsed();
     wait_text(&presenter, "#room-status", "ENDED").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while media.connections() != 0 {
@@ -640,6 +644,79 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     .await;
     shot(&attendee, "#replay", "replay-recorded-live").await;
     assert_no_console_errors(&attendee, "the replay").await;
+
+    // As long as the event was live (measured here, from the Go live click to the End
+    // click), within 1.5 s.
+    let live_s = time_live.as_secs_f64();
+    assert!(
+        (duration - live_s).abs() < 1.5,
+        "recorded {duration} s of {live_s} s live"
+    );
+    // The download button's MP4, fetched with Ada's session, is the whole video.
+    let href = eval(
+        &attendee,
+        "return document.getElementById('download-mp4').href;",
+    )
+    .await;
+    let r = ada
+        .client()
+        .get(href.as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let downloaded = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(downloaded.path(), r.bytes().await.unwrap()).unwrap();
+    let probed = crate::helpers::ffprobe_seconds(downloaded.path());
+    assert!(
+        (probed - duration).abs() < 0.5,
+        "ffprobe {probed} s, page {duration} s"
+    );
+
+    // The recap mail reached Ada, and every link in it opens.
+    app.run_jobs().await;
+    let ada_email = app
+        .core
+        .store
+        .user_by_id(&ada.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .email;
+    let mail = app.mail_titled(&ada_email, "Recap:").await;
+    let links: Vec<&str> = mail
+        .text
+        .split_whitespace()
+        .filter(|w| w.starts_with("http"))
+        .collect();
+    assert!(
+        links
+            .iter()
+            .any(|l| l.contains(&format!("/events/{event}/recap"))),
+        "{}",
+        mail.text
+    );
+    for link in links {
+        let r = ada.client().get(link).send().await.unwrap();
+        assert!(r.status().is_success(), "{link}: {}", r.status());
+    }
+    // The organizer's attendance CSV lists Ada, with the minutes she watched.
+    let r = owner
+        .client()
+        .get(app.url(&format!("/events/{event}/attendance.csv")))
+        .send()
+        .await
+        .unwrap();
+    let csv = r.text().await.unwrap();
+    let row: Vec<&str> = csv
+        .lines()
+        .find(|l| l.contains(&ada_email))
+        .unwrap_or_else(|| panic!("Ada in {csv}"))
+        .split(',')
+        .collect();
+    assert_eq!(row[0], "Ada", "{csv}");
+    let minutes: u32 = row[4].parse().unwrap();
+    assert!(minutes <= 5, "{csv}");
     presenter.close().await.unwrap();
     attendee.close().await.unwrap();
 }

@@ -727,3 +727,17 @@ pub fn assert_signed(
         "{auth}"
     );
 }
+
+/// How long ffprobe reads a video to be (a file or a URL), in seconds; 0 when it cannot.
+pub fn ffprobe_seconds(input: impl AsRef<std::ffi::OsStr>) -> f64 {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration"])
+        .args(["-of", "csv=p=0"])
+        .arg(input)
+        .output()
+        .expect("ffprobe runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0.0)
+}

@@ -184,6 +184,29 @@ fn key_pair() -> (String, DecodingKey) {
     (pem, DecodingKey::from_ec_der(pair.public_key().as_ref()))
 }
 
+/// An S3 endpoint whose bucket is empty: every list finds nothing, every key is missing.
+async fn empty_bucket() -> String {
+    let app = Router::new().fallback(|u: Uri| async move {
+        if u.query().is_some_and(|q| q.contains("list-type=2")) {
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                <ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+                <KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>\
+                </ListBucketResult>";
+            (StatusCode::OK, [("content-type", "application/xml")], xml).into_response()
+        } else {
+            let xml = "<Error><Code>NoSuchKey</Code><Message>none</Message></Error>";
+            (
+                StatusCode::NOT_FOUND,
+                [("content-type", "application/xml")],
+                xml,
+            )
+                .into_response()
+        }
+    });
+    let port = serve_fake(app).await;
+    format!("http://AKIDS3TEST:s3-test-secret@127.0.0.1:{port}")
+}
+
 pub struct Ivs {
     pub app: TestApp,
     fake: FakeIvs,
@@ -198,7 +221,13 @@ async fn start(b: Backend) -> Ivs {
 pub async fn start_with(b: Backend, tweak: impl FnOnce(&mut meetstage::config::Options)) -> Ivs {
     let (fake, endpoint) = FakeIvs::start().await;
     let (pem, public) = key_pair();
+    let bucket = empty_bucket().await;
     let app = TestApp::spawn_with(b, |o| {
+        // IVS writes compositions to the bucket meetstage reads them from (here: one where
+        // IVS never wrote anything; recording_ivs.rs has one where it did).
+        o.recording_store = Some("s3".into());
+        o.recording_s3_bucket = Some(crate::recording_s3::BUCKET.into());
+        o.recording_s3_endpoint_url = Some(bucket.parse().unwrap());
         o.media_provider = Some("ivs".into());
         o.ivs_region = Some("eu-west-1".into());
         o.ivs_public_key_arn = Some(KEY_ARN.into());

@@ -27,10 +27,11 @@ use crate::{
 both!(
     composed_recordings_go_to_the_bucket_and_are_streamed_from_it,
     a_bucket_that_does_not_answer_is_retried_and_said,
-    a_real_s3_server_holds_plays_and_forgets_a_recording
+    a_real_s3_server_holds_plays_and_forgets_a_recording,
+    a_cdn_delivers_a_members_replay_with_signed_urls
 );
 
-const BUCKET: &str = "meetstage-rec";
+pub(crate) const BUCKET: &str = "meetstage-rec";
 
 #[derive(Default)]
 struct State {
@@ -375,13 +376,13 @@ async fn a_bucket_that_does_not_answer_is_retried_and_said(backend: Backend) {
 }
 
 /// moto's S3 server (scripts/test installs it), on a port of its own; killed when dropped.
-struct RealS3 {
+pub(crate) struct RealS3 {
     _child: tokio::process::Child,
-    url: String,
+    pub url: String,
 }
 
 impl RealS3 {
-    async fn start() -> RealS3 {
+    pub async fn start() -> RealS3 {
         // Where scripts/test installs it, unless said otherwise.
         let program = std::env::var("MEETSTAGE_TEST_S3_SERVER").unwrap_or_else(|_| {
             format!(
@@ -424,8 +425,50 @@ impl RealS3 {
         RealS3 { _child: child, url }
     }
 
+    /// A client signing as the bucket's owner (moto refuses anonymous object requests).
+    async fn client(&self) -> aws_sdk_s3::Client {
+        let endpoint: url::Url = self.endpoint().parse().unwrap();
+        let sdk = meetstage::aws::sdk_config("us-east-1", Some(&endpoint)).await;
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Puts an object, as another writer of the bucket would (IVS).
+    pub async fn put(&self, key: &str, body: Vec<u8>) {
+        self.client()
+            .await
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("PUT {key}: {e:?}"));
+    }
+
+    /// An object's bytes, None when there is none.
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let out = self
+            .client()
+            .await
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+        Some(out.body.collect().await.unwrap().into_bytes().to_vec())
+    }
+
+    /// The URL meetstage is given: the server, with keys it signs with.
+    pub fn endpoint(&self) -> String {
+        self.url.replace("http://", "http://AKIDMOTO:moto-secret@")
+    }
+
     /// The keys under `prefix`, as the server lists them.
-    async fn keys(&self, prefix: &str) -> Vec<String> {
+    pub async fn keys(&self, prefix: &str) -> Vec<String> {
         let xml = reqwest::get(format!("{}/{BUCKET}?list-type=2&prefix={prefix}", self.url))
             .await
             .unwrap()
@@ -477,4 +520,197 @@ async fn a_real_s3_server_holds_plays_and_forgets_a_recording(backend: Backend) 
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(s3.keys(&prefix).await.is_empty(), "every object removed");
+}
+
+/// A stand-in for CloudFront in front of the bucket: it serves an object only for a URL
+/// signed with the trusted key (RSA-SHA1 over the policy), whose policy covers the URL and
+/// has not expired at `now_s`; then it answers from the bucket.
+async fn fake_cdn(
+    bucket: Arc<RealS3>,
+    trusted: rsa::RsaPublicKey,
+    now_s: Arc<std::sync::atomic::AtomicI64>,
+) -> String {
+    use rsa::{pkcs1v15::VerifyingKey, signature::Verifier};
+    let decode = |s: &str| {
+        use base64::Engine;
+        let std: String = s
+            .chars()
+            .map(|c| match c {
+                '-' => '+',
+                '_' => '=',
+                '~' => '/',
+                c => c,
+            })
+            .collect();
+        base64::engine::general_purpose::STANDARD.decode(std).ok()
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/");
+    let me = base.clone();
+    let app = Router::new().fallback(move |uri: Uri| {
+        let (bucket, trusted, me) = (bucket.clone(), trusted.clone(), me.clone());
+        let now_s = now_s.load(std::sync::atomic::Ordering::SeqCst);
+        async move {
+            let q: BTreeMap<String, String> =
+                url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+            let (Some(policy), Some(sig)) = (
+                q.get("Policy").and_then(|p| decode(p)),
+                q.get("Signature").and_then(|s| decode(s)),
+            ) else {
+                return StatusCode::FORBIDDEN.into_response();
+            };
+            let verified = rsa::pkcs1v15::Signature::try_from(sig.as_slice())
+                .ok()
+                .is_some_and(|sig| {
+                    VerifyingKey::<sha1::Sha1>::new(trusted)
+                        .verify(&policy, &sig)
+                        .is_ok()
+                });
+            let policy: serde_json::Value = serde_json::from_slice(&policy).unwrap();
+            let statement = &policy["Statement"][0];
+            let resource = statement["Resource"].as_str().unwrap_or("");
+            let url = format!("{me}{}", uri.path().trim_start_matches('/'));
+            let covers = resource
+                .strip_suffix('*')
+                .is_some_and(|prefix| url.starts_with(prefix));
+            let fresh = statement["Condition"]["DateLessThan"]["AWS:EpochTime"]
+                .as_i64()
+                .is_some_and(|t| t > now_s);
+            if !(verified
+                && covers
+                && fresh
+                && q.get("Key-Pair-Id").map(String::as_str) == Some("KTESTKEY1"))
+            {
+                return StatusCode::FORBIDDEN.into_response();
+            }
+            // From the bucket as CloudFront's origin access control reads it: signed.
+            match bucket.get(uri.path().trim_start_matches('/')).await {
+                Some(bytes) => (StatusCode::OK, bytes).into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+/// With a CloudFront distribution configured, meetstage checks who may watch and hands out
+/// signed URLs: the playlist names each segment on the CDN under one grant for the
+/// recording, the MP4 is a redirect, strangers get nothing, and a player follows the URLs
+/// through the (stand-in) CDN to the bucket.
+async fn a_cdn_delivers_a_members_replay_with_signed_urls(backend: Backend) {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let s3 = Arc::new(RealS3::start().await);
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let pem = key.to_pkcs1_pem(Default::default()).unwrap().to_string();
+    let endpoint = s3.endpoint();
+    // The stand-in checks expiry against the app's own (test) clock.
+    let now_s = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let cdn = fake_cdn(s3.clone(), key.to_public_key(), now_s.clone()).await;
+    let app = TestApp::spawn_with(backend, |o| {
+        o.recording_store = Some("s3".into());
+        o.recording_s3_bucket = Some(BUCKET.into());
+        o.recording_s3_endpoint_url = Some(endpoint.parse().unwrap());
+        o.recording_cdn_url = Some(cdn.parse().unwrap());
+        o.recording_cdn_key_pair_id = Some("KTESTKEY1".into());
+        o.recording_cdn_private_key = Some(meetstage::config::Secret::new(pem));
+    })
+    .await;
+    now_s.store(
+        app.clock.now_ms() / 1000,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let (_owner, event) = recorded(&app, "members").await;
+    let ada = app.person("Ada").await;
+    let rec = format!("/events/{event}/recording");
+
+    // The playlist: from meetstage, every segment on the CDN with the same grant.
+    let r = app.get(&ada.client(), &format!("{rec}/index.m3u8")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let playlist = r.text().await.unwrap();
+    let segments: Vec<&str> = playlist.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(!segments.is_empty(), "{playlist}");
+    let grant = segments[0].split_once('?').unwrap().1;
+    for s in &segments {
+        assert!(
+            s.starts_with(&format!("{cdn}vod/{event}/seg-")) && s.ends_with(grant),
+            "{playlist}"
+        );
+    }
+    assert!(grant.contains("Key-Pair-Id=KTESTKEY1"), "{grant}");
+    // The CDN serves a segment for it, the bucket's own bytes; a forged grant gets nothing.
+    let first = reqwest::get(segments[0]).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let name = segments[0]
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let direct = s3.get(&format!("vod/{event}/{name}")).await.unwrap();
+    assert_eq!(first.bytes().await.unwrap().to_vec(), direct);
+    let forged = segments[0].replace("Key-Pair-Id=KTESTKEY1", "Key-Pair-Id=KOTHER");
+    assert_eq!(
+        reqwest::get(forged).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let elsewhere = segments[0].replace(&format!("vod/{event}/"), "vod/another/");
+    assert_eq!(
+        reqwest::get(elsewhere).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The MP4 is a redirect to the CDN, never cached; ffprobe follows it to the video.
+    let r = app
+        .get(&ada.client(), &format!("{rec}/recording.mp4"))
+        .await;
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{cdn}vod/{event}/recording.mp4?Policy=")),
+        "{location}"
+    );
+    let seconds = crate::helpers::ffprobe_seconds(&location);
+    assert!(seconds > 0.5, "ffprobe read {seconds} s through the CDN");
+
+    // Strangers get no URL at all; the recap page lets the player reach the CDN.
+    for path in [format!("{rec}/index.m3u8"), format!("{rec}/recording.mp4")] {
+        let r = app.get(&app.browser(), &path).await;
+        assert!(
+            r.headers()
+                .get("location")
+                .is_none_or(|l| !l.to_str().unwrap().contains("Policy"))
+        );
+        assert!(
+            matches!(r.status(), StatusCode::NOT_FOUND | StatusCode::SEE_OTHER),
+            "{path}"
+        );
+    }
+    let r = app
+        .get(&ada.client(), &format!("/events/{event}/recap"))
+        .await;
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let origin = cdn.trim_end_matches('/');
+    assert!(
+        csp.contains(&format!("media-src 'self' blob: {origin};")),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(&format!("connect-src 'self' {origin};")),
+        "{csp}"
+    );
 }

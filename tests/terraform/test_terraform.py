@@ -181,21 +181,29 @@ class Terraform(unittest.TestCase):
                 for st in body["statement"]:
                     allowed.update(one(st, "actions"))
         called = set()
+        # S3's operations and the IAM actions that authorise them differ in name.
+        s3_actions = {
+            "s3:ListObjectsV2": "s3:ListBucket",
+            "s3:DeleteObjects": "s3:DeleteObject",
+        }
         for path, prefix in (
             ("src/media/ivs/mod.rs", "ivs"),
             ("src/chat/ivs.rs", "ivschat"),
             ("src/mail/ses.rs", "ses"),
+            ("src/media/recording/storage.rs", "s3"),
         ):
             full = os.path.join(ROOT, path)
             if not os.path.exists(full):
                 continue
             with open(full) as f:
                 source = f.read()
-            for op in re.findall(r"\bclient\s*\.\s*([a-z_]+)\(\)", source):
+            for op in re.findall(r"\bclient\s*\.\s*([a-z_0-9]+)\(\)", source):
                 if op == "clone":
                     continue
-                called.add(prefix + ":" + "".join(w.title() for w in op.split("_")))
+                action = prefix + ":" + "".join(w.title() for w in op.split("_"))
+                called.add(s3_actions.get(action, action))
         self.assertIn("ivs:CreateStage", called)
+        self.assertIn("s3:ListBucket", called)
         # Tagging on create needs TagResource; SES v2's SendEmail with raw content is
         # authorised as ses:SendRawEmail too.
         implied = {"ivs:TagResource", "ses:SendRawEmail"}
@@ -233,7 +241,14 @@ class Terraform(unittest.TestCase):
         self.assertEqual(container["stopTimeout"], "${var.shutdown_grace_seconds + 5}")
         secrets = {s["name"] for s in container["secrets"]}
         self.assertEqual(
-            secrets, {"DATABASE_URL", "MEETSTAGE_SECRET_KEY", "MEETSTAGE_IVS_PRIVATE_KEY"}
+            secrets,
+            {
+                "DATABASE_URL",
+                "MEETSTAGE_SECRET_KEY",
+                "MEETSTAGE_IVS_PRIVATE_KEY",
+                "MEETSTAGE_RECORDING_CDN_PRIVATE_KEY",
+                "MEETSTAGE_IVS_EVENTS_TOKEN",
+            },
         )
         with open(os.path.join(TF, "ecs.tf")) as f:
             text = f.read()
@@ -244,6 +259,57 @@ class Terraform(unittest.TestCase):
             "MEETSTAGE_IVS_PUBLIC_KEY_ARN",
         ):
             self.assertIn(var, text)
+
+    def test_recordings_are_joined_in_the_bucket_and_played_through_signed_urls(self):
+        with open(os.path.join(TF, "ecs.tf")) as f:
+            text = f.read()
+        for var in (
+            "MEETSTAGE_RECORDING_STORE",
+            "MEETSTAGE_RECORDING_S3_BUCKET",
+            "MEETSTAGE_RECORDING_CDN_URL",
+            "MEETSTAGE_RECORDING_CDN_KEY_PAIR_ID",
+        ):
+            self.assertIn(var, text)
+        (_, task), = resources("aws_ecs_task_definition")
+        self.assertEqual(one(one(task, "ephemeral_storage"), "size_in_gib"), "${var.task_disk_gib}")
+        # CloudFront honours signed URLs only, and lets the site's player fetch segments.
+        (_, cdn), = resources("aws_cloudfront_distribution")
+        behavior = one(cdn, "default_cache_behavior")
+        self.assertEqual(
+            one(behavior, "trusted_key_groups"), ["${aws_cloudfront_key_group.recordings.id}"]
+        )
+        self.assertEqual(
+            one(behavior, "response_headers_policy_id"),
+            "${aws_cloudfront_response_headers_policy.recordings.id}",
+        )
+        (_, headers), = resources("aws_cloudfront_response_headers_policy")
+        cors = one(headers, "cors_config")
+        self.assertEqual(
+            one(one(cors, "access_control_allow_origins"), "items"), ["https://${var.domain}"]
+        )
+        self.assertIs(one(cors, "access_control_allow_credentials"), False)
+
+    def test_ivs_composition_ends_reach_meetstage(self):
+        rule = dict(resources("aws_cloudwatch_event_rule"))["composition_ended"]
+        pattern = jsonencoded(one(rule, "event_pattern"))
+        self.assertEqual(pattern["source"], ["aws.ivs"])
+        self.assertEqual(pattern["detail-type"], ["IVS Composition State Change"])
+        self.assertEqual(pattern["detail"]["event_name"], ["Session End", "Session Failure"])
+        (_, dest), = resources("aws_cloudwatch_event_api_destination")
+        self.assertEqual(one(dest, "invocation_endpoint"), "https://${var.domain}/api/v1/hooks/ivs")
+        self.assertEqual(one(dest, "http_method"), "POST")
+        (_, conn), = resources("aws_cloudwatch_event_connection")
+        key = one(one(one(conn, "auth_parameters"), "api_key"), "key")
+        self.assertEqual(key, "x-meetstage-token")
+        target = dict(resources("aws_cloudwatch_event_target"))["ivs_hook"]
+        self.assertEqual(one(target, "arn"), "${aws_cloudwatch_event_api_destination.ivs_hook.arn}")
+        events = dict(blocks("data", "aws_iam_policy_document"))["events"]
+        self.assertEqual(
+            [one(st, "actions") for st in events["statement"]], [["events:InvokeApiDestination"]]
+        )
+        # The token meetstage checks is the one the connection sends.
+        with open(os.path.join(ROOT, "src/http/api/hooks.rs")) as f:
+            self.assertIn('"x-meetstage-token"', f.read())
 
     def test_mail_is_authenticated(self):
         (_, identity), = resources("aws_sesv2_email_identity")

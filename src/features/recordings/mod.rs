@@ -1,6 +1,8 @@
 //! An event's recording after the end: the job that composes what the embedded server
-//! wrote (with progress the organizer sees), its chapters, who may play it, and the
-//! organizer's publish, unpublish and delete.
+//! wrote, or fetches what Amazon IVS composed ([`ivs`]), with progress the organizer sees;
+//! its chapters, who may play it, and the organizer's publish, unpublish and delete.
+
+pub mod ivs;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -17,7 +19,7 @@ use crate::{
     media::recording::{
         self,
         parts::Kind,
-        storage::{RecordingStore, StoreError},
+        storage::{self, RecordingStore, StoreError},
     },
     store::{Effects, NewJob, StoreResult, Tx, recordings::RecordingRow},
 };
@@ -38,8 +40,9 @@ const RECAP_WAIT_MAX_MS: i64 = 6 * 3_600_000;
 /// recording waiting for its composing job, and the recap mail waits for it (bounded).
 /// Written in the transaction that ends the event.
 pub struct Reaction {
-    /// Whether this server records (the embedded media server); IVS composes on its own.
-    pub embedded: bool,
+    /// Whether the media provider records at all (IVS without a storage configuration does
+    /// not).
+    pub records: bool,
 }
 
 impl crate::features::reactions::Reaction for Reaction {
@@ -50,7 +53,7 @@ impl crate::features::reactions::Reaction for Reaction {
         effects: &'a mut Effects,
     ) -> BoxFuture<'a, StoreResult<()>> {
         Box::pin(async move {
-            if !self.embedded {
+            if !self.records {
                 return Ok(());
             }
             for (scope, notice) in notices {
@@ -254,9 +257,33 @@ pub async fn file(
     range: Option<&str>,
 ) -> Result<Served> {
     let event = events::get(core, viewer, id).await?;
-    match for_viewer(core, viewer, &event).await? {
-        Some(r) if r.is_ready() => {}
+    let recording = match for_viewer(core, viewer, &event).await? {
+        Some(r) if r.is_ready() => r,
         _ => return Err(Error::NotFound),
+    };
+    if !storage::servable(name) {
+        return Err(Error::NotFound);
+    }
+    if let Some((cdn, dir)) = core.recording_store.cdn(&event.id) {
+        // Good for the whole video and a margin (a viewer may pause), never for long: a
+        // recording unpublished or deleted stops playing for whoever still holds a URL.
+        let duration_s = recording.duration_ms.unwrap_or(0) / 1000;
+        let valid = duration_s
+            .saturating_add(CDN_MARGIN_S)
+            .clamp(CDN_MARGIN_S, CDN_LONGEST_S);
+        let expires = core.clock.now_ms() / 1000 + valid;
+        let grant = cdn.grant(&dir, expires);
+        if name != storage::PLAYLIST {
+            return Ok(Served::Redirect(cdn.url(&format!("{dir}{name}"), &grant)));
+        }
+        let playlist = match core.recording_store.text(&event.id, name).await {
+            Ok(text) => text,
+            Err(StoreError::NotFound) => return Err(Error::NotFound),
+            Err(e) => return Err(unreachable_store(&event.id, e)),
+        };
+        return Ok(Served::Playlist(
+            crate::media::recording::cdn::signed_playlist(cdn, &playlist, &dir, &grant),
+        ));
     }
     match &core.recording_store {
         RecordingStore::Local { .. } => core
@@ -267,21 +294,32 @@ pub async fn file(
         RecordingStore::S3(_) => match core.recording_store.object(&event.id, name, range).await {
             Ok(o) => Ok(Served::Object(o)),
             Err(StoreError::NotFound) => Err(Error::NotFound),
-            Err(e) => {
-                tracing::warn!(event.id = %event.id, error = %e, "a recording's file could not be read");
-                Err(Error::Unavailable(
-                    "The recording cannot be reached right now. Please try again in a minute."
-                        .into(),
-                ))
-            }
+            Err(e) => Err(unreachable_store(&event.id, e)),
         },
     }
+}
+
+/// A signed URL lasts the video's length and this margin …
+const CDN_MARGIN_S: i64 = 30 * 60;
+/// … and never longer than this.
+const CDN_LONGEST_S: i64 = 12 * 3600;
+
+/// The bucket did not answer: logged, and the player told plainly.
+fn unreachable_store(event: &EventId, e: StoreError) -> Error {
+    tracing::warn!(event.id = %event, error = %e, "a recording's file could not be read");
+    Error::Unavailable(
+        "The recording cannot be reached right now. Please try again in a minute.".into(),
+    )
 }
 
 /// Where a recording's file comes from.
 pub enum Served {
     File(std::path::PathBuf),
     Object(crate::media::recording::storage::Object),
+    /// A signed URL on the CDN.
+    Redirect(String),
+    /// The playlist, its segments on the CDN.
+    Playlist(String),
 }
 
 /// Publishes or unpublishes a ready recording.
@@ -339,6 +377,7 @@ pub async fn delete(core: &Core, session: &Session, id: &EventId) -> Result<()> 
         .await
         .map_err(anyhow::Error::from)?;
     remove_dir(&raw_dir(core, &event.id)).await?;
+    ivs::remove_outputs(core, &event.id).await?;
     Ok(())
 }
 
@@ -440,23 +479,37 @@ pub async fn process(core: &Core, job: Process) -> anyhow::Result<()> {
     if row.state == "deleted" {
         return Ok(());
     }
-    let now = core.clock.now_ms();
-    core.store
-        .set_recording_state(&row.event_id, "processing", 0, None, now)
-        .await?;
     let work = raw_dir(core, &id).join("work");
+    let ivs = matches!(core.media, crate::media::MediaProvider::Ivs(_));
     let (tx, rx) = tokio::sync::watch::channel(0u8);
     let writer = tokio::spawn(write_progress(core.clone(), row.event_id.clone(), rx));
-    let composed = recording::compose(&core.config.ffmpeg, &raw_dir(core, &id), &work, |p| {
+    let report = |p| {
         tx.send_replace(p);
-    })
-    .await;
+    };
+    let composed = if ivs {
+        // Stays `waiting` (its time is the end's) until IVS finished writing.
+        ivs::collect(core, &row, &work, report).await
+    } else {
+        let now = core.clock.now_ms();
+        core.store
+            .set_recording_state(&row.event_id, "processing", 0, None, now)
+            .await?;
+        recording::compose(&core.config.ffmpeg, &raw_dir(core, &id), &work, report)
+            .await
+            .map(ivs::Found::Composed)
+            .map_err(|e| (e.summary(), e.into()))
+    };
     drop(tx);
     let _ = writer.await;
     let now = core.clock.now_ms();
     let composed = match composed {
-        Ok(c) => c,
-        Err(e) => return failed(core, &row.event_id, e.summary(), e.into()).await,
+        Ok(ivs::Found::Composed(c)) => c,
+        Ok(ivs::Found::Later) => {
+            let again = process_job(&row.event_id, now.saturating_add(ivs::LOOK_AGAIN_MS));
+            core.store.schedule_job(&again, now).await?;
+            return Ok(());
+        }
+        Err((why, cause)) => return failed(core, &row.event_id, why, cause).await,
     };
     match composed {
         None => {
@@ -476,6 +529,12 @@ pub async fn process(core: &Core, job: Process) -> anyhow::Result<()> {
                 .recording_ready(&row.event_id, duration, &chapters, now)
                 .await?;
             remove_dir(&work).await?;
+            if ivs {
+                // The recording holds it all now: IVS's own copy would double the bill.
+                if let Err(e) = ivs::remove_outputs(core, &id).await {
+                    tracing::warn!(event = %id, error = %e, "IVS's outputs were not removed");
+                }
+            }
             tracing::info!(event = %id, duration_ms = c.duration_ms, "recording ready");
         }
     }

@@ -5,6 +5,7 @@
 mod accounts;
 mod admin;
 mod events;
+mod hooks;
 mod registrations;
 
 use axum::{
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(registrations::router())
         .merge(admin::router())
+        .merge(hooks::router())
 }
 
 /// `Json` whose rejections (wrong content type, too large, malformed) use our error format.

@@ -69,6 +69,20 @@ async fn file(
             res
         }
         Served::Object(o) => object_response(&name, o)?,
+        // The CDN's URL is good for a while and for this viewer only: never cached.
+        Served::Redirect(url) => {
+            let mut res = StatusCode::FOUND.into_response();
+            res.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_str(&url).map_err(|e| HttpError(Error::Internal(e.into())))?,
+            );
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return Ok(res);
+        }
+        Served::Playlist(text) => {
+            ([(header::CONTENT_TYPE, storage::content_type(&name))], text).into_response()
+        }
     };
     let h = res.headers_mut();
     // Members-only replays must not sit in shared caches; a deleted one must stop soon.

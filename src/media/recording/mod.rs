@@ -3,7 +3,9 @@
 //! and the raw recording waits. After the end, [`compose`] turns the embedded server's parts
 //! into one MP4 and an HLS playlist.
 
+pub mod cdn;
 pub mod compose;
+pub mod hls;
 pub mod parts;
 pub mod storage;
 
@@ -157,6 +159,25 @@ pub async fn compose(
         files.push(file);
     }
     progress(95);
+    let (mp4, hls) = finish(ffmpeg, &files, work, total).await?;
+    progress(99);
+    Ok(Some(Composed {
+        duration_ms: done,
+        parts: offsets,
+        tracks,
+        mp4,
+        hls,
+    }))
+}
+
+/// Joins the parts' MP4s (in order) into `work/recording.mp4` and cuts it into an HLS VOD
+/// in `work/hls/`, copying the streams (no encoding).
+pub async fn finish(
+    ffmpeg: &Path,
+    files: &[PathBuf],
+    work: &Path,
+    total: u64,
+) -> Result<(PathBuf, PathBuf), ComposeError> {
     let mp4 = work.join("recording.mp4");
     if files.len() == 1 {
         tokio::fs::copy(&files[0], &mp4).await?;
@@ -199,14 +220,34 @@ pub async fn compose(
     args.push(hls.join("seg-%05d.ts").into_os_string());
     args.push(hls.join("index.m3u8").into_os_string());
     run(ffmpeg, &args, total, |_| {}).await?;
-    progress(99);
-    Ok(Some(Composed {
-        duration_ms: done,
-        parts: offsets,
-        tracks,
-        mp4,
-        hls,
-    }))
+    Ok((mp4, hls))
+}
+
+/// Copies the streams an HLS media playlist (on disk, with its segments) holds into one MP4.
+pub async fn remux(
+    ffmpeg: &Path,
+    playlist: &Path,
+    out: &Path,
+    duration_ms: u64,
+    at: impl FnMut(u64),
+) -> Result<(), ComposeError> {
+    let mut args = ffmpeg_base();
+    args.push("-i".into());
+    args.push(playlist.as_os_str().to_owned());
+    // ADTS AAC from MPEG-TS segments needs its headers rewritten for MP4.
+    args.extend(
+        [
+            "-c",
+            "copy",
+            "-bsf:a",
+            "aac_adtstoasc",
+            "-movflags",
+            "+faststart",
+        ]
+        .map(OsString::from),
+    );
+    args.push(out.as_os_str().to_owned());
+    run(ffmpeg, &args, duration_ms, at).await
 }
 
 /// What every ffmpeg run here starts with: quiet, never reading stdin, progress on stdout.

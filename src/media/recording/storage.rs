@@ -22,7 +22,7 @@ pub enum RecordingStore {
     /// `<root>/<event>/` on this server's disk.
     Local { root: PathBuf },
     /// `<prefix><event>/<file>` in a bucket.
-    S3(S3Store),
+    S3(Box<S3Store>),
 }
 
 #[derive(Clone, Debug)]
@@ -30,6 +30,8 @@ pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
+    /// Signed CloudFront delivery of the bucket, when configured.
+    cdn: Option<super::cdn::Cdn>,
 }
 
 /// Why a store could not do what was asked.
@@ -88,6 +90,9 @@ impl S3Store {
             client: aws_sdk_s3::Client::from_conf(config),
             bucket: s.bucket.clone(),
             prefix: s.prefix.clone(),
+            cdn: s.cdn.as_ref().map(|(url, id, key)| {
+                super::cdn::Cdn::new(url, id, key.expose()).expect("checked with the config")
+            }),
         }
     }
 
@@ -113,12 +118,17 @@ impl S3Store {
 
     /// Every key under the recording's prefix.
     async fn keys(&self, event: &EventId) -> Result<Vec<String>, StoreError> {
+        self.list(&self.key(event, "")).await
+    }
+
+    /// Every key under `prefix`.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(self.key(event, ""))
+            .prefix(prefix)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
@@ -165,6 +175,81 @@ impl S3Store {
             }
         }
         Ok(())
+    }
+}
+
+/// Other writers' objects in the same bucket: what IVS composed, under keys it chose.
+impl S3Store {
+    /// The "directories" right under `prefix` (which ends in `/`).
+    pub async fn dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unreachable("ListObjectsV2", &e))?;
+            out.extend(
+                page.common_prefixes()
+                    .iter()
+                    .filter_map(|p| p.prefix().map(str::to_string)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// A small object (a playlist), whole: at most `most` bytes.
+    pub async fn read(&self, key: &str, most: usize) -> Result<Vec<u8>, StoreError> {
+        let out = self.get(key).await?;
+        if out.content_length().is_some_and(|n| n > most as i64) {
+            return Err(StoreError::Unreachable(format!(
+                "{key} is over {most} bytes"
+            )));
+        }
+        let data = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unreachable(format!("GetObject: {e}")))?;
+        Ok(data.into_bytes().to_vec())
+    }
+
+    /// An object, into a file.
+    pub async fn download(&self, key: &str, to: &Path) -> Result<(), StoreError> {
+        use tokio::io::AsyncWriteExt;
+        let mut body = self.get(key).await?.body;
+        let mut file = tokio::fs::File::create(to).await?;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| StoreError::Unreachable(format!("GetObject: {e}")))?;
+            file.write_all(&chunk).await?;
+        }
+        Ok(file.flush().await?)
+    }
+
+    /// Removes every object under `prefix`.
+    pub async fn remove_all(&self, prefix: &str) -> Result<(), StoreError> {
+        let keys = self.list(prefix).await?;
+        self.remove(&keys).await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_no_such_key() => StoreError::NotFound,
+                _ => unreachable("GetObject", &e),
+            })
     }
 }
 
@@ -260,6 +345,49 @@ impl RecordingStore {
             content_length: out.content_length(),
             body: out.body,
         })
+    }
+
+    /// The bucket, when the store is one.
+    pub fn s3(&self) -> Option<&S3Store> {
+        match self {
+            RecordingStore::S3(s3) => Some(s3.as_ref()),
+            RecordingStore::Local { .. } => None,
+        }
+    }
+
+    /// The CloudFront distribution players fetch from, and the key of the recording's
+    /// directory on it (`vod/<event>/`); None when meetstage serves the files itself.
+    pub fn cdn(&self, event: &EventId) -> Option<(&super::cdn::Cdn, String)> {
+        match self {
+            RecordingStore::S3(s3) => s3
+                .cdn
+                .as_ref()
+                .map(|cdn| (cdn, format!("{}{event}/", s3.prefix))),
+            RecordingStore::Local { .. } => None,
+        }
+    }
+
+    /// A small text file of the recording (the playlist), whole; at most 4 MB (a 24-hour
+    /// playlist is about 400 KB).
+    pub async fn text(&self, event: &EventId, name: &str) -> Result<String, StoreError> {
+        const MOST: usize = 4 << 20;
+        let bytes = match self {
+            RecordingStore::Local { .. } => {
+                let path = self.local_file(event, name).ok_or(StoreError::NotFound)?;
+                match tokio::fs::read(path).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        return Err(StoreError::NotFound);
+                    }
+                    other => other?,
+                }
+            }
+            RecordingStore::S3(s3) if servable(name) => s3.read(&s3.key(event, name), MOST).await?,
+            RecordingStore::S3(_) => return Err(StoreError::NotFound),
+        };
+        if bytes.len() > MOST {
+            return Err(StoreError::Unreachable(format!("{name} is over 4 MB")));
+        }
+        String::from_utf8(bytes).map_err(|_| StoreError::Unreachable(format!("{name} is not text")))
     }
 
     /// The local file behind `name`, if `name` is one a recording has.

@@ -192,6 +192,10 @@ async fn record(core: &Core, ivs: &Ivs, stage: &StageRow, idempotency: &str) -> 
     core.store
         .set_composition(&stage.event_id, Some(&arn))
         .await?;
+    // Every composition is kept: after the end their outputs are joined into the recording.
+    core.store
+        .add_composition(&arn, &stage.event_id, &stage.arn, core.clock.now_ms())
+        .await?;
     tracing::info!(event.id = %stage.event_id, composition.arn = %arn, "recording started");
     Ok(())
 }
