@@ -586,25 +586,8 @@ async fn presenters_and_attendees_see_and_hear_each_other_in_chromium() {
     assert_eq!(chapter("Live"), 0);
     let screen_at = chapter("Olga shares the screen");
     chapter("Ada on stage");
-    let mp4 = app
-        .core
-        .config
-        .data_dir
-        .join("vod")
-        .join(&event)
-        .join("recording.mp4");
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,width,height",
-        ])
-        .args(["-of", "json"])
-        .arg(&mp4)
-        .output()
-        .unwrap();
-    let info: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mp4 = crate::recordings::vod_mp4(&app, &event);
+    let info = crate::helpers::ffprobe(&mp4);
     assert_eq!(info["streams"][0]["codec_name"], "h264", "{info}");
     assert_eq!(
         (&info["streams"][0]["width"], &info["streams"][0]["height"]),

@@ -728,16 +728,22 @@ pub fn assert_signed(
     );
 }
 
-/// How long ffprobe reads a video to be (a file or a URL), in seconds; 0 when it cannot.
-pub fn ffprobe_seconds(input: impl AsRef<std::ffi::OsStr>) -> f64 {
+/// What ffprobe reads of a video (a file or a URL): its duration and its streams' codecs and
+/// sizes, as JSON (`format.duration`, `streams[].codec_name`); Null when it cannot.
+pub fn ffprobe(input: impl AsRef<std::ffi::OsStr>) -> serde_json::Value {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "format=duration"])
-        .args(["-of", "csv=p=0"])
+        .args(["-v", "error", "-of", "json", "-show_entries"])
+        .arg("format=duration:stream=codec_name,width,height")
         .arg(input)
         .output()
-        .expect("ffprobe runs");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
+        .expect("ffprobe runs (scripts/test installs it)");
+    serde_json::from_slice(&out.stdout).unwrap_or_default()
+}
+
+/// How long ffprobe reads a video to be, in seconds; 0 when it cannot.
+pub fn ffprobe_seconds(input: impl AsRef<std::ffi::OsStr>) -> f64 {
+    ffprobe(input)["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
         .unwrap_or(0.0)
 }

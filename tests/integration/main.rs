@@ -22,6 +22,7 @@ mod media;
 mod ops;
 mod publish;
 mod recap;
+mod recording_edges;
 mod recording_ivs;
 mod recording_s3;
 mod recordings;

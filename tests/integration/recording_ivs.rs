@@ -16,33 +16,50 @@ use crate::{
     helpers::{Backend, ffprobe_seconds},
     ivs::{self, ops},
     recording_s3::RealS3,
+    room_client::Person,
 };
 
 both!(ivs_compositions_are_fetched_when_finished_and_played_from_the_store);
 
-const TOKEN: &str = "eventbridge-token-0123456789abcdef";
+pub(crate) const TOKEN: &str = "eventbridge-token-0123456789abcdef";
 
 /// Where IVS writes composition `c1` of stage `st1` (session `sess1`).
 const OUTPUT: &str = "st1/sess1/c1/composite/media/hls/";
 
-/// A 720p HLS of `seconds` in IVS's layout under `dir`: `multivariant.m3u8` naming one
-/// rendition, `720p30/playlist.m3u8` and its 2-second segments.
-async fn composite(dir: &Path, seconds: u32) {
+/// An HLS of `seconds` in IVS's layout under `dir`: `multivariant.m3u8` naming one
+/// rendition, `720p30/playlist.m3u8` and its segments (2 s, as IVS writes by default). A
+/// `long` one is small and cut in 10 s segments, so hours of it are quick to make.
+pub(crate) async fn composite(dir: &Path, seconds: u32, long: bool) {
     let rendition = dir.join("720p30");
     std::fs::create_dir_all(&rendition).unwrap();
+    // (source, its sound, segment seconds, frames between key frames)
+    let (video, audio, segment, gop) = if long {
+        (
+            "color=c=navy:size=320x180:rate=1",
+            "anullsrc=r=8000:cl=mono",
+            "10",
+            "10",
+        )
+    } else {
+        (
+            "testsrc2=size=1280x720:rate=30",
+            "sine=frequency=440:sample_rate=48000",
+            "2",
+            "60",
+        )
+    };
     let out = tokio::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio])
         .args(["-t", &seconds.to_string()])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "60"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", gop])
         .args([
             "-c:a",
             "aac",
             "-f",
             "hls",
             "-hls_time",
-            "2",
+            segment,
             "-hls_list_size",
             "0",
         ])
@@ -68,7 +85,7 @@ async fn composite(dir: &Path, seconds: u32) {
 
 /// Puts the output's files in the bucket; `finished` false leaves the playlist open, as IVS
 /// has it while it still writes.
-async fn upload(s3: &RealS3, dir: &Path, finished: bool) {
+pub(crate) async fn upload(s3: &RealS3, dir: &Path, finished: bool) {
     for (name, path) in [
         (
             "multivariant.m3u8".to_string(),
@@ -99,7 +116,7 @@ async fn upload(s3: &RealS3, dir: &Path, finished: bool) {
 }
 
 /// IVS's EventBridge event for a composition session's end, as an API destination posts it.
-fn session_end(composition: &str) -> Value {
+pub(crate) fn session_end(composition: &str) -> Value {
     json!({
         "version": "0",
         "id": "7d4b5b4e-0b0a-4c2f-9d5e-3c1f2a9b8e71",
@@ -116,7 +133,9 @@ fn session_end(composition: &str) -> Value {
     })
 }
 
-async fn ivs_compositions_are_fetched_when_finished_and_played_from_the_store(b: Backend) {
+/// meetstage on IVS (the fake) recording into moto's bucket, with the EventBridge hook on,
+/// and a public event that went live: IVS was asked to compose it (`c1` of stage `st1`).
+pub(crate) async fn live_on_ivs(b: Backend) -> (RealS3, ivs::Ivs, Person, String) {
     let s3 = RealS3::start().await;
     let endpoint = s3.endpoint();
     let t = ivs::start_with(b, |o| {
@@ -124,15 +143,20 @@ async fn ivs_compositions_are_fetched_when_finished_and_played_from_the_store(b:
         o.ivs_events_token = Some(Secret::new(TOKEN));
     })
     .await;
-    let app = &t.app;
-    let (owner, event) = app.staging_event("public").await;
+    let (owner, event) = t.app.staging_event("public").await;
     t.transition(&owner, &event, events::Transition::GoLive)
         .await;
     assert!(ops(&t.calls().await).contains(&"StartComposition"));
+    (s3, t, owner, event)
+}
+
+async fn ivs_compositions_are_fetched_when_finished_and_played_from_the_store(b: Backend) {
+    let (s3, t, owner, event) = live_on_ivs(b).await;
+    let app = &t.app;
 
     // IVS wrote 6 seconds and has not finished the playlist when the event ends.
     let dir = tempfile::tempdir().unwrap();
-    composite(dir.path(), 6).await;
+    composite(dir.path(), 6, false).await;
     upload(&s3, dir.path(), false).await;
     app.clock.advance(Duration::seconds(40));
     t.transition(&owner, &event, events::Transition::End).await;

@@ -2,7 +2,7 @@
 //! HLS playlist with ffmpeg, the organizer watches the progress, and the replay is served
 //! with byte ranges to whoever may see the event; unpublish, publish, delete and retry.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use reqwest::StatusCode;
 
@@ -33,17 +33,16 @@ fn tool(program: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-fn ffmpeg(args: &[&str]) {
+/// Runs ffmpeg quietly; panics with its words if it fails.
+pub(crate) fn ffmpeg(args: &[&str]) {
     let mut all = vec!["-hide_banner", "-loglevel", "error", "-y"];
     all.extend_from_slice(args);
     tool("ffmpeg", &all);
 }
 
-/// Writes one recorded part as the embedded server does: the presenter's camera (VP8 in IVF)
-/// and microphone (Opus in Ogg) for 4 s, and a screen shared from 1 s to 3 s, with the
-/// timeline beside them.
-pub(crate) fn record_part(app: &TestApp, event: &str, user: &str) {
-    let started = app.clock.now_ms() - 60_000;
+/// The directory of the part that started at `started`, made, as the embedded server names
+/// it.
+pub(crate) fn part_dir(app: &TestApp, event: &str, started: i64) -> PathBuf {
     let dir = app
         .core
         .config
@@ -52,6 +51,21 @@ pub(crate) fn record_part(app: &TestApp, event: &str, user: &str) {
         .join(event)
         .join(format!("part-{started}"));
     std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The composed MP4 in the local recording store.
+pub(crate) fn vod_mp4(app: &TestApp, event: &str) -> PathBuf {
+    let dir = app.core.config.data_dir.join("vod").join(event);
+    dir.join("recording.mp4")
+}
+
+/// Writes one recorded part as the embedded server does: the presenter's camera (VP8 in IVF)
+/// and microphone (Opus in Ogg) for 4 s, and a screen shared from 1 s to 3 s, with the
+/// timeline beside them.
+pub(crate) fn record_part(app: &TestApp, event: &str, user: &str) {
+    let started = app.clock.now_ms() - 60_000;
+    let dir = part_dir(app, event, started);
     let at = |name: &str| dir.join(name).to_string_lossy().into_owned();
     ffmpeg(&[
         "-f",
@@ -148,23 +162,6 @@ async fn state(app: &TestApp, event: &str) -> String {
         .unwrap_or_default()
 }
 
-fn probe(file: &Path) -> serde_json::Value {
-    let file = file.to_string_lossy();
-    let out = tool(
-        "ffprobe",
-        &[
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name,width,height",
-            "-of",
-            "json",
-            &file,
-        ],
-    );
-    serde_json::from_slice(&out).unwrap()
-}
-
 async fn a_recording_is_composed_served_and_deleted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (owner, event) = app.live_event("members").await;
@@ -240,7 +237,7 @@ async fn a_recording_is_composed_served_and_deleted(backend: Backend) {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("r.mp4");
     std::fs::write(&file, &mp4).unwrap();
-    let info = probe(&file);
+    let info = crate::helpers::ffprobe(&file);
     let streams = info["streams"].as_array().unwrap();
     let video = streams.iter().find(|s| s["codec_name"] == "h264").unwrap();
     assert_eq!(

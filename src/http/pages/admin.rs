@@ -63,6 +63,14 @@ struct UsersPage {
     more: bool,
 }
 
+impl UsersPage {
+    /// Where the pager's links go: this search, another offset.
+    fn pager_base(&self) -> String {
+        let q: String = url::form_urlencoded::byte_serialize(self.q.as_bytes()).collect();
+        format!("/admin?q={q}&")
+    }
+}
+
 #[derive(Deserialize)]
 struct SearchQuery {
     #[serde(default)]
@@ -152,6 +160,14 @@ struct OutboxPage {
     status: String,
     offset: i64,
     more: bool,
+}
+
+impl OutboxPage {
+    /// Where the pager's links go: this filter, another offset.
+    fn pager_base(&self) -> String {
+        let s: String = url::form_urlencoded::byte_serialize(self.status.as_bytes()).collect();
+        format!("/admin/outbox?status={s}&")
+    }
 }
 
 #[derive(Deserialize)]

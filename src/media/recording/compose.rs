@@ -298,6 +298,42 @@ mod tests {
         assert_eq!(side.len(), 4, "at most four cameras beside the screen");
     }
 
+    /// Three hours with a screen shared and stopped thirty times: each share large in its
+    /// own span, the camera aside meanwhile and full between, the output as long as the
+    /// part (no overflow in the times, no share lost).
+    #[test]
+    fn three_hours_with_a_screen_shared_thirty_times() {
+        const HOURS_3: u64 = 3 * 3_600_000;
+        let share = |n: u64| (n * 360_000 + 60_000, n * 360_000 + 180_000);
+        let mut tracks = vec![track(Kind::Camera, &[(0, HOURS_3)])];
+        tracks.extend((0..30).map(|n| track(Kind::Screen, &[share(n)])));
+        tracks.push(track(Kind::Microphone, &[(0, HOURS_3)]));
+        let part = Part {
+            started_at: 1_800_000_000_000,
+            duration_ms: HOURS_3,
+            tracks,
+        };
+        let placed = placements(&part);
+        let camera = &placed[&0];
+        assert_eq!(camera.len(), 61, "full, aside, full, … thirty times");
+        assert_eq!(camera.last().unwrap().1, HOURS_3);
+        let big = layout(true, 1).0.unwrap();
+        for n in 0..30 {
+            let (a, b) = share(n);
+            assert_eq!(placed[&(n as usize + 1)], vec![(a, b, big)]);
+            assert_eq!(camera[2 * n as usize + 1].0, a);
+        }
+        let args: Vec<String> = ffmpeg_args(&part, Path::new("/o.mp4"))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect();
+        assert_eq!(
+            args[args.iter().position(|a| a == "-t").unwrap() + 1],
+            "10800.000"
+        );
+        assert_eq!(args.iter().filter(|a| *a == "-i").count(), 32);
+    }
+
     /// A camera alone fills the picture, moves aside while the screen is shared, and comes
     /// back; its place is one branch per size with positions by time.
     #[test]
