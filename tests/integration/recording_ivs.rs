@@ -19,7 +19,10 @@ use crate::{
     room_client::Person,
 };
 
-both!(ivs_compositions_are_fetched_when_finished_and_played_from_the_store);
+both!(
+    ivs_compositions_are_fetched_when_finished_and_played_from_the_store,
+    a_composition_ivs_ended_without_writing_leaves_nothing_to_wait_for
+);
 
 pub(crate) const TOKEN: &str = "eventbridge-token-0123456789abcdef";
 
@@ -233,4 +236,38 @@ async fn ivs_compositions_are_fetched_when_finished_and_played_from_the_store(b:
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(s3.keys(&format!("vod/{event}/")).await.is_empty());
+}
+
+/// IVS said the composition ended and wrote nothing (nobody sent anything): the recording is
+/// `empty` at once, rather than waited for for hours.
+async fn a_composition_ivs_ended_without_writing_leaves_nothing_to_wait_for(b: Backend) {
+    let (_s3, t, owner, event) = live_on_ivs(b).await;
+    let app = &t.app;
+    t.transition(&owner, &event, events::Transition::End).await;
+    t.calls().await;
+    let state = || async {
+        app.core
+            .store
+            .recording(&event)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+    };
+    assert_eq!(state().await, "waiting", "IVS may still be writing");
+    let r = app
+        .browser()
+        .post(app.url("/api/v1/hooks/ivs"))
+        .header("x-meetstage-token", TOKEN)
+        .json(&session_end(
+            "arn:aws:ivs:eu-west-1:123456789012:composition/c1",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    app.run_jobs().await;
+    assert_eq!(state().await, "empty");
+    let (_, page) = app.text(&owner.client(), &format!("/events/{event}")).await;
+    assert!(page.contains("Nothing was recorded"), "{page}");
 }

@@ -394,12 +394,24 @@ impl RealS3 {
             std::path::Path::new(&program).exists(),
             "{program} is missing: run scripts/test, which installs moto's S3 server"
         );
+        // A port just freed may be handed to a test running alongside as well: a server
+        // whose own process is gone, or that already holds a bucket, is another test's, and
+        // the start is tried again on another port.
+        for _ in 0..5 {
+            if let Some(s3) = RealS3::try_start(&program).await {
+                return s3;
+            }
+        }
+        panic!("moto_server never answered on a port of its own");
+    }
+
+    async fn try_start(program: &str) -> Option<RealS3> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = tokio::process::Command::new(program)
+        let mut child = tokio::process::Command::new(program)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -409,11 +421,16 @@ impl RealS3 {
         let url = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        // The bucket, made as an operator would before pointing meetstage at it.
         loop {
-            if let Ok(r) = client.put(format!("{url}/{BUCKET}")).send().await
+            if !matches!(child.try_wait(), Ok(None)) {
+                return None;
+            }
+            if let Ok(r) = client.get(format!("{url}/")).send().await
                 && r.status().is_success()
             {
+                if r.text().await.unwrap_or_default().contains("<Bucket>") {
+                    return None;
+                }
                 break;
             }
             assert!(
@@ -422,7 +439,10 @@ impl RealS3 {
             );
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        RealS3 { _child: child, url }
+        // The bucket, made as an operator would before pointing meetstage at it.
+        let r = client.put(format!("{url}/{BUCKET}")).send().await.ok()?;
+        (r.status().is_success() && matches!(child.try_wait(), Ok(None)))
+            .then_some(RealS3 { _child: child, url })
     }
 
     /// A client signing as the bucket's owner (moto refuses anonymous object requests).

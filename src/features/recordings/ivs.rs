@@ -79,10 +79,12 @@ pub async fn collect(
     let waited_long = core.clock.now_ms().saturating_sub(row.updated_at) >= GIVE_UP_MS;
     let mut outputs = Vec::new();
     for c in compositions {
+        // IVS said it ended (EventBridge) and nothing is there: it recorded nothing.
+        let said_ended = c.ended_at.is_some();
         match output(core, s3, c).await.map_err(store_failure)? {
             Some(o) if o.media.ended || waited_long => outputs.push(o),
-            Some(_) | None if !waited_long => return Ok(Found::Later),
-            _ => {}
+            None if said_ended || waited_long => {}
+            _ => return Ok(Found::Later),
         }
     }
     outputs.retain(|o| !o.media.files.is_empty());
@@ -102,15 +104,17 @@ pub async fn collect(
     let mut parts = Vec::new();
     let mut files = Vec::new();
     let mut done = 0u64;
-    for (n, o) in outputs.iter().enumerate() {
-        let local = work.join(format!("ivs-{n}"));
+    for o in &outputs {
+        // Named after the composition, so a later try finds what an earlier one fetched.
+        let id = resource_id(&o.composition.arn).unwrap_or("composition");
+        let local = work.join(format!("ivs-{id}"));
         let playlist = fetch(s3, o, &local, |_| {
             fetched += 1;
             progress(u8::try_from(fetched * 50 / files_total.max(1)).unwrap_or(50));
         })
         .await
         .map_err(store_failure)?;
-        let mp4 = work.join(format!("part-{n}.mp4"));
+        let mp4 = work.join(format!("part-{id}.mp4"));
         if !tokio::fs::try_exists(&mp4).await.unwrap_or(false) {
             let tmp = work.join("part.tmp.mp4");
             let base = done;
