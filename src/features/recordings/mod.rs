@@ -2,7 +2,11 @@
 //! wrote, or fetches what Amazon IVS composed ([`ivs`]), with progress the organizer sees;
 //! its chapters, who may play it, and the organizer's publish, unpublish and delete.
 
+mod chapters;
 pub mod ivs;
+
+pub use chapters::Chapter;
+use chapters::chapters;
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -18,18 +22,10 @@ use crate::{
     jobs::Job,
     media::recording::{
         self,
-        parts::Kind,
         storage::{self, RecordingStore, StoreError},
     },
     store::{Effects, NewJob, StoreResult, Tx, recordings::RecordingRow},
 };
-
-/// Chapters kept, at most.
-const MAX_CHAPTERS: usize = 200;
-/// A question's text in a chapter title, at most (characters).
-const TITLE_CHARS: usize = 80;
-/// Whoever is on stage within this long of a part's start needs no chapter of their own.
-const OPENING_MS: u64 = 5_000;
 
 /// The recap mail waits this long at least for the recording …
 const RECAP_WAIT_MIN_MS: i64 = 30 * 60_000;
@@ -141,19 +137,6 @@ pub fn process_job(event_id: &str, at: i64) -> NewJob {
 /// Where the embedded server's raw parts for `event` are.
 fn raw_dir(core: &Core, event: &EventId) -> std::path::PathBuf {
     crate::media::embedded::record::dir(&core.config.data_dir).join(event.to_string())
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chapter {
-    pub at_ms: u64,
-    pub title: String,
-}
-
-impl Chapter {
-    /// Where it starts, as people read it.
-    pub fn at(&self) -> String {
-        clock(self.at_ms)
-    }
 }
 
 /// A recording as pages show it.
@@ -564,81 +547,4 @@ async fn write_progress(core: Core, event: String, mut rx: tokio::sync::watch::R
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-}
-
-/// The chapters: each start of the live session, each person brought on stage, each screen
-/// shared, each question answered, in the order they happened in the video.
-async fn chapters(
-    core: &Core,
-    event_id: &str,
-    c: &recording::Composed,
-) -> anyhow::Result<Vec<Chapter>> {
-    let mut out = Vec::new();
-    for (n, (_, offset)) in c.parts.iter().enumerate() {
-        let title = if n == 0 { "Live" } else { "Live again" };
-        out.push(Chapter {
-            at_ms: *offset,
-            title: title.into(),
-        });
-    }
-    let mut seen: Vec<(&str, bool)> = Vec::new();
-    for (at, user, kind) in &c.tracks {
-        let screen = *kind == Kind::Screen;
-        if !screen && !matches!(kind, Kind::Camera | Kind::Microphone) {
-            continue;
-        }
-        if seen.contains(&(user.as_str(), screen)) {
-            continue;
-        }
-        seen.push((user.as_str(), screen));
-        let opening = c
-            .parts
-            .iter()
-            .any(|(_, o)| *at >= *o && *at < o.saturating_add(OPENING_MS));
-        if opening && !screen {
-            continue;
-        }
-        let name = match core.store.user_by_id(user).await? {
-            Some(u) => u.display_name,
-            None => continue,
-        };
-        out.push(Chapter {
-            at_ms: *at,
-            title: if screen {
-                format!("{name} shares the screen")
-            } else {
-                format!("{name} on stage")
-            },
-        });
-    }
-    for q in core.store.answered_questions(event_id).await? {
-        if let Some(at) = video_time(c, q.answered_at) {
-            let mut body: String = q.body.chars().take(TITLE_CHARS).collect();
-            if q.body.chars().count() > TITLE_CHARS {
-                body.push('…');
-            }
-            out.push(Chapter {
-                at_ms: at,
-                title: format!("Q: {body}"),
-            });
-        }
-    }
-    out.sort_by_key(|c| c.at_ms);
-    out.truncate(MAX_CHAPTERS);
-    Ok(out)
-}
-
-/// Where a moment (wall clock, ms) falls in the composed video, if it was recorded.
-fn video_time(c: &recording::Composed, at: i64) -> Option<u64> {
-    let mut found = None;
-    for (n, &(started, offset)) in c.parts.iter().enumerate() {
-        let end = c.parts.get(n + 1).map_or(c.duration_ms, |p| p.1);
-        let into = u64::try_from(at.checked_sub(started)?).ok();
-        if let Some(into) = into
-            && offset.saturating_add(into) < end
-        {
-            found = Some(offset + into);
-        }
-    }
-    found
 }
