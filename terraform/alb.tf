@@ -18,6 +18,10 @@ resource "aws_lb" "main" {
     prefix  = "alb"
     enabled = true
   }
+
+  # On the first apply: a load balancer needs the internet gateway to be reachable, and it
+  # checks at once that it may write its logs.
+  depends_on = [aws_internet_gateway.main, aws_s3_bucket_policy.logs]
 }
 
 resource "aws_lb_target_group" "app" {

@@ -112,4 +112,8 @@ resource "aws_cloudfront_distribution" "media" {
     bucket = aws_s3_bucket.logs.bucket_domain_name
     prefix = "cloudfront/"
   }
+
+  # Standard logs are written with ACLs, which the logs bucket allows once its ownership
+  # controls are in place.
+  depends_on = [aws_s3_bucket_ownership_controls.logs]
 }

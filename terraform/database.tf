@@ -134,3 +134,40 @@ resource "aws_secretsmanager_secret_version" "ivs_events_token" {
   secret_id     = aws_secretsmanager_secret.ivs_events_token.id
   secret_string = random_password.ivs_events_token.result
 }
+
+# Optional: the database's automated backups copied to a second region (`backup_region`), so
+# a region lost does not lose the community's members, events and history.
+provider "aws" {
+  alias  = "backup"
+  region = var.backup_region != "" ? var.backup_region : var.region
+  default_tags {
+    tags = local.tags
+  }
+}
+
+resource "aws_kms_key" "backup" {
+  count                   = var.backup_region == "" ? 0 : 1
+  provider                = aws.backup
+  description             = "${var.name}: database backups copied from ${var.region}"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "Account"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
+      # RDS copies into the key through a grant.
+      Action   = concat(local.kms_account_actions, ["kms:CreateGrant"])
+      Resource = "*"
+    }]
+  })
+}
+
+resource "aws_db_instance_automated_backups_replication" "second_region" {
+  count                  = var.backup_region == "" ? 0 : 1
+  provider               = aws.backup
+  source_db_instance_arn = aws_db_instance.main.arn
+  kms_key_id             = aws_kms_key.backup[0].arn
+  retention_period       = 7
+}

@@ -43,11 +43,11 @@ resource "aws_acm_certificate_validation" "cdn" {
   validation_record_fqdns = [aws_route53_record.validation[local.cdn_domain].fqdn]
 }
 
+# The load balancer listens on IPv4 only, so the site has an A record and no AAAA.
 resource "aws_route53_record" "site" {
-  for_each = toset(["A", "AAAA"])
-  zone_id  = var.hosted_zone_id
-  name     = var.domain
-  type     = each.value
+  zone_id = var.hosted_zone_id
+  name    = var.domain
+  type    = "A"
   alias {
     name                   = aws_lb.main.dns_name
     zone_id                = aws_lb.main.zone_id

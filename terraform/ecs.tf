@@ -53,10 +53,10 @@ locals {
     MEETSTAGE_MAILER                        = "ses"
     MEETSTAGE_SES_REGION                    = var.region
     MEETSTAGE_SES_CONFIGURATION_SET         = aws_sesv2_configuration_set.main.configuration_set_name
-    MEETSTAGE_MAIL_FROM                     = "${var.community_name} <${var.mail_from}>"
+    MEETSTAGE_MAIL_FROM                     = "\"${var.community_name}\" <${var.mail_from}>"
     MEETSTAGE_MEDIA_PROVIDER                = "ivs"
     MEETSTAGE_IVS_REGION                    = var.region
-    MEETSTAGE_IVS_PUBLIC_KEY_ARN            = awscc_ivs_public_key.tokens.arn
+    MEETSTAGE_IVS_PUBLIC_KEY_ARN            = awscc_ivs_public_key.tokens[var.ivs_signing_key].arn
     MEETSTAGE_IVS_STORAGE_CONFIGURATION_ARN = awscc_ivs_storage_configuration.recordings.arn
     MEETSTAGE_IVS_ENCODER_CONFIGURATION_ARN = awscc_ivs_encoder_configuration.recordings.arn
     MEETSTAGE_CHAT_PROVIDER                 = var.ivs_chat ? "ivs" : "embedded"

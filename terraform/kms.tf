@@ -1,5 +1,16 @@
 # One customer-managed key for logs, secrets, the database, the image repository and the
 # alarm topic, rotated yearly.
+
+locals {
+  # The account administers and uses its keys (spelled out: no wildcard action).
+  kms_account_actions = [
+    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+    "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+    "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+  ]
+}
+
 resource "aws_kms_key" "main" {
   description             = "${var.name}: logs, secrets, database, images, alarms"
   enable_key_rotation     = true
@@ -11,14 +22,8 @@ resource "aws_kms_key" "main" {
         Sid       = "Account"
         Effect    = "Allow"
         Principal = { AWS = "arn:${local.partition}:iam::${local.account}:root" }
-        # The account administers and uses the key (spelled out: no wildcard action).
-        Action = [
-          "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-          "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
-          "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
-          "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-        ]
-        Resource = "*"
+        Action    = local.kms_account_actions
+        Resource  = "*"
       },
       {
         Sid       = "CloudWatchLogs"
@@ -34,6 +39,14 @@ resource "aws_kms_key" "main" {
         Sid       = "AlarmsToSns"
         Effect    = "Allow"
         Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
+        Resource  = "*"
+      },
+      # EventBridge (task-stopped alerts) and AWS Budgets publish to the same encrypted topic.
+      {
+        Sid       = "EventsAndBudgetsToSns"
+        Effect    = "Allow"
+        Principal = { Service = ["events.amazonaws.com", "budgets.amazonaws.com"] }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
       },

@@ -42,6 +42,8 @@ resource "aws_route53_record" "mail_from_spf" {
 }
 
 resource "aws_route53_record" "dmarc" {
+  # A domain may have its DMARC record already (managed elsewhere): then leave it be.
+  count   = var.manage_dmarc ? 1 : 0
   zone_id = var.hosted_zone_id
   name    = "_dmarc.${local.mail_domain}"
   type    = "TXT"

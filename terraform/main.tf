@@ -20,5 +20,5 @@ locals {
   azs         = slice(data.aws_availability_zones.available.names, 0, 2)
   cdn_domain  = "media.${var.domain}"
   mail_domain = split("@", var.mail_from)[1]
-  image       = var.image != "" ? var.image : "${aws_ecr_repository.app.repository_url}:latest"
+  image       = var.image
 }

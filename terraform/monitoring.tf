@@ -123,17 +123,124 @@ resource "aws_cloudwatch_event_target" "task_stopped" {
 
 resource "aws_sns_topic_policy" "alarms" {
   arn = aws_sns_topic.alarms.arn
+  # This policy replaces the topic's default one, so every service that publishes here is
+  # named: EventBridge (stopped tasks), CloudWatch (the alarms) and AWS Budgets.
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
-      Sid       = "EventBridge"
-      Effect    = "Allow"
-      Principal = { Service = "events.amazonaws.com" }
-      Action    = "sns:Publish"
-      Resource  = aws_sns_topic.alarms.arn
-      Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.task_stopped.arn } }
-    }]
+    Statement = [
+      {
+        Sid       = "EventBridge"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alarms.arn
+        Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.task_stopped.arn } }
+      },
+      {
+        Sid       = "CloudWatchAlarms"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alarms.arn
+        Condition = { ArnLike = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${var.region}:${local.account}:alarm:*" } }
+      },
+      {
+        Sid       = "Budgets"
+        Effect    = "Allow"
+        Principal = { Service = "budgets.amazonaws.com" }
+        Action    = "sns:Publish"
+        Resource  = aws_sns_topic.alarms.arn
+        Condition = { StringEquals = { "aws:SourceAccount" = local.account } }
+      },
+    ]
   })
+}
+
+# What the month costs, against what the community means to spend: warned when the forecast
+# passes 80% and when the actual spend passes the budget.
+resource "aws_budgets_budget" "monthly" {
+  name         = "${var.name}-monthly"
+  budget_type  = "COST"
+  limit_amount = tostring(var.monthly_budget_usd)
+  limit_unit   = "USD"
+  time_unit    = "MONTHLY"
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "FORECASTED"
+    subscriber_sns_topic_arns = [aws_sns_topic.alarms.arn]
+  }
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.alarms.arn]
+  }
+}
+
+# SES pauses an account whose bounce rate reaches 10% or complaint rate 0.5%; these warn at
+# the levels where SES starts to review it.
+resource "aws_cloudwatch_metric_alarm" "ses_bounce_rate" {
+  alarm_name          = "${var.name}-ses-bounce-rate"
+  alarm_description   = "More than 5% of mail bounced: SES reviews the account at 5% and pauses it at 10%."
+  namespace           = "AWS/SES"
+  metric_name         = "Reputation.BounceRate"
+  statistic           = "Maximum"
+  period              = 900
+  evaluation_periods  = 1
+  threshold           = 0.05
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "ses_complaint_rate" {
+  alarm_name          = "${var.name}-ses-complaint-rate"
+  alarm_description   = "More than 0.1% of mail was reported as spam: SES reviews the account at 0.1% and pauses it at 0.5%."
+  namespace           = "AWS/SES"
+  metric_name         = "Reputation.ComplaintRate"
+  statistic           = "Maximum"
+  period              = 900
+  evaluation_periods  = 1
+  threshold           = 0.001
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "unhealthy_hosts" {
+  alarm_name          = "${var.name}-unhealthy-hosts"
+  alarm_description   = "A task has failed the load balancer's health check (/readyz) for 3 minutes."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = aws_lb.main.arn_suffix, TargetGroup = aws_lb_target_group.app.arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 3
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "elb_5xx" {
+  alarm_name          = "${var.name}-elb-5xx"
+  alarm_description   = "The load balancer itself answered 5xx (no healthy task, or tasks unreachable) more than 10 times in 5 minutes."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HTTPCode_ELB_5XX_Count"
+  dimensions          = { LoadBalancer = aws_lb.main.arn_suffix }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 10
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "db_cpu" {
@@ -162,6 +269,38 @@ resource "aws_cloudwatch_metric_alarm" "db_storage" {
   evaluation_periods  = 1
   threshold           = 2147483648
   comparison_operator = "LessThanThreshold"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "db_memory" {
+  alarm_name          = "${var.name}-db-memory"
+  alarm_description   = "The database has had less than 64 MiB of freeable memory for 15 minutes."
+  namespace           = "AWS/RDS"
+  metric_name         = "FreeableMemory"
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.main.identifier }
+  statistic           = "Minimum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = 67108864
+  comparison_operator = "LessThanThreshold"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+# Each task keeps a pool of at most MEETSTAGE_DATABASE_MAX_CONNECTIONS; the smallest instance
+# allows about a hundred.
+resource "aws_cloudwatch_metric_alarm" "db_connections" {
+  alarm_name          = "${var.name}-db-connections"
+  alarm_description   = "The database has had more than 80 connections for 10 minutes."
+  namespace           = "AWS/RDS"
+  metric_name         = "DatabaseConnections"
+  dimensions          = { DBInstanceIdentifier = aws_db_instance.main.identifier }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 2
+  threshold           = 80
+  comparison_operator = "GreaterThanThreshold"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }

@@ -185,6 +185,18 @@ resource "aws_s3_bucket_policy" "logs" {
         Action    = "s3:PutObject"
         Resource  = "${aws_s3_bucket.logs.arn}/alb/*"
       },
+      # The recordings bucket's server access logs are delivered by the logging service.
+      {
+        Sid       = "RecordingsAccessLogs"
+        Effect    = "Allow"
+        Principal = { Service = "logging.s3.amazonaws.com" }
+        Action    = "s3:PutObject"
+        Resource  = "${aws_s3_bucket.logs.arn}/s3/*"
+        Condition = {
+          ArnLike      = { "aws:SourceArn" = aws_s3_bucket.recordings.arn }
+          StringEquals = { "aws:SourceAccount" = local.account }
+        }
+      },
       {
         Sid       = "TlsOnly"
         Effect    = "Deny"

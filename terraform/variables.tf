@@ -9,9 +9,16 @@ variable "name" {
 }
 
 variable "region" {
-  description = "AWS region for everything but CloudFront's certificate and web ACL."
+  description = "AWS region for everything but CloudFront's certificate and web ACL: one where Amazon IVS Real-Time and IVS Chat both run."
   type        = string
   default     = "eu-west-1"
+  validation {
+    condition = contains([
+      "us-east-1", "us-west-2", "eu-west-1", "eu-central-1",
+      "ap-northeast-1", "ap-northeast-2", "ap-south-1",
+    ], var.region)
+    error_message = "IVS Real-Time and IVS Chat run in us-east-1, us-west-2, eu-west-1, eu-central-1, ap-northeast-1, ap-northeast-2 and ap-south-1 only."
+  }
 }
 
 variable "domain" {
@@ -30,15 +37,28 @@ variable "mail_from" {
 }
 
 variable "community_name" {
-  description = "Shown in the header, page titles and mail."
+  description = "Shown in the header, page titles and mail (the sender's name, quoted)."
   type        = string
   default     = "meetstage"
+  validation {
+    condition     = length(var.community_name) <= 80 && !can(regex("[\"\\\\<>\\n\\r]", var.community_name))
+    error_message = "community_name: at most 80 characters, without quotes, backslashes, angle brackets or line breaks."
+  }
+}
+
+variable "manage_dmarc" {
+  description = "Create the mail domain's _dmarc record; false when the domain already has one."
+  type        = bool
+  default     = true
 }
 
 variable "image" {
-  description = "Container image to run; defaults to the `latest` tag of the ECR repository made here."
+  description = "Container image to run, by its tag or digest in the ECR repository made here (docs/deploy-aws.md): the repository's tags are immutable, so every deploy names a new one."
   type        = string
-  default     = ""
+  validation {
+    condition     = can(regex("^[^:@]+(:[A-Za-z0-9_.-]+|@sha256:[0-9a-f]{64})$", var.image)) && !endswith(var.image, ":latest")
+    error_message = "image: <repository>:<tag> or <repository>@sha256:<digest>, not :latest."
+  }
 }
 
 variable "task_cpu" {
@@ -77,6 +97,26 @@ variable "db_multi_az" {
   default     = false
 }
 
+variable "backup_region" {
+  description = "A second region the database's automated backups are copied to (7 days); empty for none."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.backup_region == "" || (can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.backup_region)) && var.backup_region != var.region)
+    error_message = "backup_region: empty, or a region other than `region`, e.g. eu-central-1."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "What the deployment may cost a month, in US dollars: the alarm topic hears when the forecast passes 80% of it and when the spend passes it."
+  type        = number
+  default     = 200
+  validation {
+    condition     = var.monthly_budget_usd > 0
+    error_message = "monthly_budget_usd must be above zero."
+  }
+}
+
 variable "alarm_email" {
   description = "Where alarms are mailed (confirm the subscription from the first mail); empty for none."
   type        = string
@@ -84,8 +124,29 @@ variable "alarm_email" {
 }
 
 variable "ivs_public_key_pem" {
-  description = "The P-384 public key (PEM) whose private half meetstage signs stage tokens with (docs/deploy-aws.md)."
+  description = "The P-384 public key (PEM) of token key slot a; meetstage signs stage tokens with the private half of the slot `ivs_signing_key` names (docs/deploy-aws.md). Empty once a rotation to slot b is done."
   type        = string
+  default     = ""
+}
+
+variable "ivs_public_key_pem_b" {
+  description = "The public key (PEM) of token key slot b, for a rotation (docs/deploy-aws.md); empty when unused."
+  type        = string
+  default     = ""
+}
+
+variable "ivs_signing_key" {
+  description = "The token key slot meetstage signs with: a or b. Its private half is in the ivs-private-key secret."
+  type        = string
+  default     = "a"
+  validation {
+    condition     = contains(["a", "b"], var.ivs_signing_key)
+    error_message = "ivs_signing_key: a or b."
+  }
+  validation {
+    condition     = (var.ivs_signing_key == "a" ? var.ivs_public_key_pem : var.ivs_public_key_pem_b) != ""
+    error_message = "The slot ivs_signing_key names needs its public key (ivs_public_key_pem or ivs_public_key_pem_b)."
+  }
 }
 
 variable "cdn_public_key_pem" {
@@ -110,9 +171,13 @@ variable "ivs_chat" {
 }
 
 variable "rate_limit_per_5_min" {
-  description = "Requests per client IP per five minutes before WAF blocks it: a backstop above meetstage's own limits (500 a minute for a signed-in person)."
+  description = "Requests per client IP per five minutes before WAF blocks it: a backstop above meetstage's own limits (500 a minute for a signed-in person). Where a whole venue shares one address (a conference hall, an office), raise it: about 60 per person present."
   type        = number
   default     = 3000
+  validation {
+    condition     = var.rate_limit_per_5_min >= 100 && var.rate_limit_per_5_min <= 2000000000
+    error_message = "rate_limit_per_5_min: 100 to 2,000,000,000 (WAF's range)."
+  }
 }
 
 variable "shutdown_grace_seconds" {

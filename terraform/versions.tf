@@ -1,5 +1,10 @@
 terraform {
-  required_version = ">= 1.6"
+  # S3's native state lock (use_lockfile) needs 1.10.
+  required_version = ">= 1.10"
+
+  # The state holds the database password and the secret key: it lives in the encrypted,
+  # versioned bucket terraform/bootstrap makes (`terraform init -backend-config=backend.hcl`).
+  backend "s3" {}
 
   required_providers {
     aws = {

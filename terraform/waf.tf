@@ -8,9 +8,18 @@ module "waf_alb" {
   name                 = "${var.name}-alb"
   scope                = "REGIONAL"
   rate_limit_per_5_min = var.rate_limit_per_5_min
-  # Chat messages, talk descriptions and SDP offers can exceed the common rule set's 8 KiB
-  # body limit; meetstage bounds every body itself (64 KiB at most), so this rule only counts.
-  count_rules     = ["SizeRestrictions_BODY"]
+  # Bodies: chat messages, talk descriptions and SDP offers can exceed the common rule set's
+  # 8 KiB body limit (meetstage bounds every body itself, 64 KiB at most); and a talk about
+  # code describes code: `<script>`, `../`, `SELECT … OR 1=1`, 169.254.169.254. meetstage
+  # binds every SQL parameter and escapes every page, so the body rules only count here; the
+  # rules on paths, queries and headers still block.
+  count_rules = {
+    AWSManagedRulesCommonRuleSet = [
+      "SizeRestrictions_BODY", "CrossSiteScripting_BODY", "GenericLFI_BODY",
+      "GenericRFI_BODY", "EC2MetaDataSSRF_BODY",
+    ]
+    AWSManagedRulesSQLiRuleSet = ["SQLi_BODY", "SQLiExtendedPatterns_BODY"]
+  }
   log_kms_key_arn = aws_kms_key.main.arn
 }
 

@@ -18,10 +18,13 @@ ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 TF = os.path.join(ROOT, "terraform")
 
 
-def load_all():
-    """Every .tf file merged: {block kind: [{type: {name: body}}]} with the file's name."""
+def load_all(root=TF, skip=("bootstrap",)):
+    """Every .tf file under `root` merged: {block kind: [{type: {name: body}}]} with the file's
+    name. The state bucket's module (bootstrap/) is applied on its own and read on its own."""
     merged = {}
-    for path in sorted(glob.glob(os.path.join(TF, "**", "*.tf"), recursive=True)):
+    for path in sorted(glob.glob(os.path.join(root, "**", "*.tf"), recursive=True)):
+        if os.path.relpath(path, root).split(os.sep)[0] in skip:
+            continue
         with open(path) as f:
             parsed = hcl2.load(f)
         for kind, items in parsed.items():
@@ -109,6 +112,17 @@ class Terraform(unittest.TestCase):
         rate = [r for r in acl["rule"] if one(r, "name") == "rate-per-ip"]
         self.assertEqual(len(rate), 1)
         self.assertEqual(len(resources("aws_wafv2_web_acl_logging_configuration")), 1)
+        # A talk about code may describe code: on the site's ACL only the body rules count
+        # (paths, queries and headers are still blocked), and the rate limit is the operator's.
+        counted = one(calls["waf_alb"], "count_rules")
+        self.assertEqual(
+            set(counted["AWSManagedRulesSQLiRuleSet"]), {"SQLi_BODY", "SQLiExtendedPatterns_BODY"}
+        )
+        for rule in counted["AWSManagedRulesCommonRuleSet"]:
+            self.assertTrue(rule.endswith("_BODY"), rule)
+        self.assertIn("CrossSiteScripting_BODY", counted["AWSManagedRulesCommonRuleSet"])
+        self.assertNotIn("count_rules", calls["waf_cdn"])
+        self.assertEqual(one(calls["waf_alb"], "rate_limit_per_5_min"), "${var.rate_limit_per_5_min}")
 
     def test_buckets_are_private_and_recordings_age_into_cheaper_storage(self):
         buckets = {name for name, _ in resources("aws_s3_bucket")}
@@ -311,6 +325,143 @@ class Terraform(unittest.TestCase):
         with open(os.path.join(ROOT, "src/http/api/hooks.rs")) as f:
             self.assertIn('"x-meetstage-token"', f.read())
 
+    def test_the_first_apply_has_what_each_resource_waits_for(self):
+        # The load balancer needs the internet gateway, and checks its log bucket's policy.
+        (_, lb), = resources("aws_lb")
+        self.assertEqual(
+            lb["depends_on"][0],
+            ["${aws_internet_gateway.main}", "${aws_s3_bucket_policy.logs}"],
+        )
+        # CloudFront's standard logs need the logs bucket's ownership controls.
+        (_, cdn), = resources("aws_cloudfront_distribution")
+        self.assertEqual(cdn["depends_on"][0], ["${aws_s3_bucket_ownership_controls.logs}"])
+        # EventBridge may publish the task-stopped alerts to the encrypted topic.
+        key = dict(resources("aws_kms_key"))["main"]
+        services = str(
+            [st["Principal"] for st in jsonencoded(one(key, "policy"))["Statement"]]
+        )
+        self.assertIn("events.amazonaws.com", services)
+        # The recordings bucket's access logs can be delivered.
+        logs = jsonencoded(one(dict(resources("aws_s3_bucket_policy"))["logs"], "policy"))
+        (delivery,) = [
+            st
+            for st in logs["Statement"]
+            if st["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+        ]
+        self.assertEqual(delivery["Resource"], "${aws_s3_bucket.logs.arn}/s3/*")
+        self.assertEqual(
+            delivery["Condition"]["ArnLike"], {"aws:SourceArn": "${aws_s3_bucket.recordings.arn}"}
+        )
+        (_, logging), = resources("aws_s3_bucket_logging")
+        self.assertEqual(one(logging, "target_prefix"), "s3/recordings/")
+        # An existing _dmarc record can be left alone.
+        dmarc = dict(resources("aws_route53_record"))["dmarc"]
+        self.assertEqual(one(dmarc, "count"), "${var.manage_dmarc ? 1 : 0}")
+
+    def test_variables_refuse_what_cannot_work(self):
+        variables = {}
+        for _, item in CONFIG.get("variable", []):
+            variables.update(item)
+        # Only regions where IVS Real-Time and IVS Chat both run.
+        condition = one(one(variables["region"], "validation"), "condition")
+        regions = set(re.findall(r"'([a-z]+-[a-z]+-\d)'", condition))
+        self.assertEqual(
+            regions,
+            {
+                "us-east-1", "us-west-2", "eu-west-1", "eu-central-1",
+                "ap-northeast-1", "ap-northeast-2", "ap-south-1",
+            },
+        )
+        # The image is named in the tfvars, never a :latest the immutable repository lacks.
+        self.assertNotIn("default", variables["image"])
+        image = one(one(variables["image"], "validation"), "condition")
+        self.assertIn(':latest', image)
+        (_, main), = [(p, i) for p, i in CONFIG["locals"] if p == "main.tf" and "image" in i]
+        self.assertEqual(one(main, "image"), "${var.image}")
+        # The sender's name is quoted in the From header, and cannot break out of the quotes.
+        self.assertIn("validation", variables["community_name"])
+        with open(os.path.join(TF, "ecs.tf")) as f:
+            self.assertIn('"\\"${var.community_name}\\" <${var.mail_from}>"', f.read())
+        # The load balancer has IPv4 only: the site's name has an A record, no AAAA.
+        site = dict(resources("aws_route53_record"))["site"]
+        self.assertEqual(one(site, "type"), "A")
+        self.assertNotIn("for_each", site)
+
+    def test_the_cost_guide_prices_the_region_it_deploys_to(self):
+        with open(os.path.join(ROOT, "docs", "deploy-aws.md")) as f:
+            guide = f.read()
+        region = re.search(r'^region\s+= "([a-z0-9-]+)"', guide, re.M).group(1)
+        self.assertIn(f"unit prices are {region} list prices", guide)
+        self.assertIn("**102 participant-hours**", guide)
+        self.assertIn("| Public IPv4 addresses |", guide)
+        # The fixed monthly lines add up to the total the guide states.
+        table = guide.split("## What a meetup costs", 1)[1]
+        monthly = [
+            float(m)
+            for line in table.splitlines()
+            if line.startswith("| ") and not line.startswith("| **")
+            for m in re.findall(r"\| \$([0-9.]+) \|$", line)
+        ]
+        total = float(re.search(r"\*\*about \$([0-9]+)\*\*", table).group(1))
+        self.assertAlmostEqual(sum(monthly), total, delta=1.0)
+
+    def test_the_token_key_rotates_through_two_slots(self):
+        (_, key), = resources("awscc_ivs_public_key")
+        self.assertEqual(one(key, "for_each"), "${local.ivs_keys}")
+        # Slot a keeps the name the single key had; state moves to it without a replacement.
+        self.assertIn('"${var.name}-tokens"', one(key, "name"))
+        moved = [m for _, m in CONFIG.get("moved", [])]
+        self.assertIn(
+            {"from": ["${awscc_ivs_public_key.tokens}"], "to": ['${awscc_ivs_public_key.tokens["a"]}']},
+            [{k: v for k, v in m.items() if not k.startswith("__")} for m in moved],
+        )
+        variables = {}
+        for _, item in CONFIG.get("variable", []):
+            variables.update(item)
+        checks = [one(v, "condition") for v in variables["ivs_signing_key"]["validation"]]
+        self.assertTrue(any("ivs_public_key_pem_b" in c for c in checks), checks)
+        with open(os.path.join(TF, "ecs.tf")) as f:
+            self.assertIn("awscc_ivs_public_key.tokens[var.ivs_signing_key].arn", f.read())
+
+    def test_the_state_lives_in_an_encrypted_versioned_bucket(self):
+        (_, versions), = [(p, i) for p, i in CONFIG["terraform"] if p == "versions.tf"]
+        self.assertIn("s3", one(versions, "backend"))
+        self.assertEqual(one(versions, "required_version"), ">= 1.10")
+        boot = load_all(os.path.join(TF, "bootstrap"), skip=())
+        kinds = {}
+        for _, item in boot["resource"]:
+            for type_, named in item.items():
+                kinds.setdefault(type_, {}).update(named)
+        self.assertEqual(
+            one(one(kinds["aws_s3_bucket_versioning"]["state"], "versioning_configuration"), "status"),
+            "Enabled",
+        )
+        sse = one(
+            one(kinds["aws_s3_bucket_server_side_encryption_configuration"]["state"], "rule"),
+            "apply_server_side_encryption_by_default",
+        )
+        self.assertEqual(one(sse, "sse_algorithm"), "aws:kms")
+        self.assertIs(one(kinds["aws_kms_key"]["state"], "enable_key_rotation"), True)
+        block = kinds["aws_s3_bucket_public_access_block"]["state"]
+        for flag in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets"):
+            self.assertIs(one(block, flag), True, flag)
+        policy = jsonencoded(one(kinds["aws_s3_bucket_policy"]["state"], "policy"))
+        self.assertEqual(policy["Statement"][0]["Condition"], {"Bool": {"aws:SecureTransport": "false"}})
+        (output,) = [o for _, o in boot["output"]]
+        config = one(output["backend_config"], "value")
+        for line in ("use_lockfile = true", "encrypt      = true", "kms_key_id"):
+            self.assertIn(line, config)
+
+    def test_backups_may_be_copied_to_a_second_region(self):
+        (_, copy), = resources("aws_db_instance_automated_backups_replication")
+        self.assertEqual(one(copy, "count"), '${var.backup_region == "" ? 0 : 1}')
+        self.assertEqual(one(copy, "provider"), "${aws.backup}")
+        self.assertEqual(one(copy, "source_db_instance_arn"), "${aws_db_instance.main.arn}")
+        self.assertGreaterEqual(one(copy, "retention_period"), 7)
+        backup_key = dict(resources("aws_kms_key"))["backup"]
+        self.assertEqual(one(backup_key, "provider"), "${aws.backup}")
+        self.assertIs(one(backup_key, "enable_key_rotation"), True)
+
     def test_mail_is_authenticated(self):
         (_, identity), = resources("aws_sesv2_email_identity")
         self.assertEqual(
@@ -327,10 +478,37 @@ class Terraform(unittest.TestCase):
         alarms = dict(resources("aws_cloudwatch_metric_alarm"))
         self.assertEqual(
             set(alarms),
-            {"http_5xx_rate", "dead_mail", "job_failures", "tasks_running", "db_cpu", "db_storage"},
+            {
+                "http_5xx_rate", "dead_mail", "job_failures", "tasks_running",
+                "db_cpu", "db_storage", "db_memory", "db_connections",
+                "ses_bounce_rate", "ses_complaint_rate", "unhealthy_hosts", "elb_5xx",
+            },
         )
         for name, body in alarms.items():
             self.assertEqual(one(body, "alarm_actions"), "${local.alarm_actions}", name)
+        metrics = {name: one(body, "metric_name") for name, body in alarms.items() if "metric_name" in body}
+        self.assertEqual(metrics["ses_bounce_rate"], "Reputation.BounceRate")
+        self.assertEqual(metrics["ses_complaint_rate"], "Reputation.ComplaintRate")
+        self.assertEqual(metrics["unhealthy_hosts"], "UnHealthyHostCount")
+        self.assertEqual(metrics["elb_5xx"], "HTTPCode_ELB_5XX_Count")
+        self.assertEqual(metrics["db_memory"], "FreeableMemory")
+        self.assertEqual(metrics["db_connections"], "DatabaseConnections")
+        # The budget warns the same topic, and every service that publishes there may.
+        (_, budget), = resources("aws_budgets_budget")
+        self.assertEqual(one(budget, "limit_amount"), "${tostring(var.monthly_budget_usd)}")
+        kinds = sorted(one(n, "notification_type") for n in budget["notification"])
+        self.assertEqual(kinds, ["ACTUAL", "FORECASTED"])
+        topic = jsonencoded(one(dict(resources("aws_sns_topic_policy"))["alarms"], "policy"))
+        publishers = {st["Principal"]["Service"] for st in topic["Statement"]}
+        self.assertEqual(
+            publishers, {"events.amazonaws.com", "cloudwatch.amazonaws.com", "budgets.amazonaws.com"}
+        )
+        key = dict(resources("aws_kms_key"))["main"]
+        key_users = set()
+        for st in jsonencoded(one(key, "policy"))["Statement"]:
+            service = st["Principal"].get("Service", [])
+            key_users.update([service] if isinstance(service, str) else service)
+        self.assertLessEqual(publishers, key_users)
         (_, dash), = resources("aws_cloudwatch_dashboard")
         body = str(one(dash, "dashboard_body"))
         for metric in ("Attendees", "QuestionsAsked", "ChatMessages", "HandsRaised", "JobFailures", "DeadMail"):

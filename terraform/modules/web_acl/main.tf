@@ -30,9 +30,9 @@ variable "log_kms_key_arn" {
 }
 
 variable "count_rules" {
-  description = "Rules of the common rule set that only count (with the reason in the caller)."
-  type        = list(string)
-  default     = []
+  description = "Per managed rule group, the rules that only count (with the reason in the caller)."
+  type        = map(list(string))
+  default     = {}
 }
 
 locals {
@@ -60,7 +60,7 @@ resource "aws_wafv2_web_acl" "this" {
           vendor_name = "AWS"
           name        = rule.value
           dynamic "rule_action_override" {
-            for_each = rule.value == "AWSManagedRulesCommonRuleSet" ? var.count_rules : []
+            for_each = lookup(var.count_rules, rule.value, [])
             content {
               name = rule_action_override.value
               action_to_use {
