@@ -130,6 +130,18 @@ impl App {
             .context("scheduling clean-up")?;
         let recording = crate::media::recording::Processing::probe(&core.config.ffmpeg).await;
         tracing::info!("{}", recording.describe());
+        if matches!(core.mailer, crate::mail::Mailer::Ses(_)) {
+            // A new SES account is in the sandbox: said at start, not found in a dead letter.
+            let mailer = core.mailer.clone();
+            tokio::spawn(async move {
+                let status = mailer.status().await;
+                if status.warning {
+                    tracing::warn!("mail: {}", status.text);
+                } else {
+                    tracing::info!("mail: {}", status.text);
+                }
+            });
+        }
         crate::http::assets::load_hls_js().await;
         Ok(App {
             state: AppState::new(core, hub, recording),

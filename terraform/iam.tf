@@ -126,13 +126,23 @@ data "aws_iam_policy_document" "task" {
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.recordings.arn]
   }
+  # In the SES sandbox, SES also authorises each send against the recipient's identity (an
+  # address verified in this account), so the sender's domain alone is not enough: every
+  # identity of this account may be named. SES itself refuses a sender it has not verified.
   statement {
     sid     = "Mail"
     actions = ["ses:SendEmail", "ses:SendRawEmail"]
     resources = [
-      "${local.ses_arn}:identity/${local.mail_domain}",
+      "${local.ses_arn}:identity/*",
       "${local.ses_arn}:configuration-set/${aws_sesv2_configuration_set.main.configuration_set_name}",
     ]
+  }
+  # Whether the account is still in the sandbox, for the admin's outbox page and the log at
+  # start. GetAccount has no resource to name.
+  statement {
+    sid       = "MailAccount"
+    actions   = ["ses:GetAccount"]
+    resources = ["*"]
   }
 }
 

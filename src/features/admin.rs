@@ -266,6 +266,13 @@ pub struct OutboxEntry {
     pub next_attempt_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// How mail leaves, for the admin: an SES account still in the sandbox (mail only to
+/// verified addresses) or paused is said plainly.
+pub async fn mail_status(core: &Core, session: &Session) -> Result<crate::mail::MailStatus> {
+    require_admin(session)?;
+    Ok(core.mailer.status().await)
+}
+
 /// The outbox, newest first, optionally only one status (`pending`, `sent`, `dead`, `skipped`).
 pub async fn outbox(
     core: &Core,

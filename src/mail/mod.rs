@@ -140,7 +140,44 @@ pub struct LogMailer {
     dir: PathBuf,
 }
 
+/// How mail leaves, in a sentence for the admin; `warning` when people will not get it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailStatus {
+    pub text: String,
+    pub warning: bool,
+}
+
 impl Mailer {
+    /// How mail leaves now. SES is asked about its account (at most 5 s): a new account is
+    /// in the sandbox, where mail reaches only verified addresses.
+    pub async fn status(&self) -> MailStatus {
+        let (text, warning) = match self {
+            Mailer::Log(m) => (
+                format!(
+                    "Mail is written to files in {} (the log mailer): nobody receives it.",
+                    m.dir.display()
+                ),
+                true,
+            ),
+            Mailer::Smtp(_) => (
+                "Mail goes out through the configured SMTP server.".into(),
+                false,
+            ),
+            Mailer::Ses(ses) => {
+                let asked = tokio::time::timeout(std::time::Duration::from_secs(5), ses.account());
+                match asked.await {
+                    Ok(Ok(a)) => ses_status(&a),
+                    Ok(Err(e)) => (
+                        format!("Amazon SES could not say how the account stands: {e}."),
+                        true,
+                    ),
+                    Err(_) => ("Amazon SES did not answer within 5 seconds.".into(), true),
+                }
+            }
+        };
+        MailStatus { text, warning }
+    }
+
     pub async fn from_config(config: &Config) -> Result<Mailer, MailError> {
         match &config.mailer {
             MailerKind::Log => {
@@ -286,5 +323,35 @@ impl LogMailer {
         // The address is personal data and stays out of the log; the file has it.
         tracing::info!(mail.file = %path.display(), mail.subject = subject, "mail written");
         Ok(())
+    }
+}
+
+/// The SES account in a sentence for the admin.
+fn ses_status(a: &ses::Account) -> (String, bool) {
+    // Quotas are whole numbers of mails; SES reports them as floating point.
+    let (sent, max) = (a.sent_24h.round() as u64, a.max_24h.round() as u64);
+    if !a.sending {
+        (
+            "Amazon SES has paused sending for this account (bounces or complaints): no mail \
+             goes out until it is resumed in the SES console."
+                .into(),
+            true,
+        )
+    } else if !a.production {
+        (
+            format!(
+                "Amazon SES is in its sandbox: mail reaches only addresses verified in SES, at \
+                 most {max} a day ({sent} sent in the last 24 hours). Ask AWS for production \
+                 access (docs/deploy-aws.md, step 4)."
+            ),
+            true,
+        )
+    } else {
+        (
+            format!(
+                "Amazon SES, production access: {sent} of {max} mails sent in the last 24 hours."
+            ),
+            false,
+        )
     }
 }

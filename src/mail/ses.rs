@@ -13,6 +13,18 @@ use aws_sdk_sesv2::{
 use super::MailError;
 use crate::config::SesSettings;
 
+/// The SES account as GetAccount reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    /// Out of the sandbox: may mail any address. In it, SES takes mail only to addresses
+    /// (or domains) verified in the account.
+    pub production: bool,
+    /// False when SES paused the account's sending (bounces, complaints).
+    pub sending: bool,
+    pub max_24h: f64,
+    pub sent_24h: f64,
+}
+
 #[derive(Clone, Debug)]
 pub struct SesMailer {
     client: Client,
@@ -30,6 +42,23 @@ impl SesMailer {
             from_arn: settings.from_arn.clone(),
             configuration_set: settings.configuration_set.clone(),
         }
+    }
+
+    /// What SES says of this account: whether it may mail anyone, and its daily quota.
+    pub async fn account(&self) -> Result<Account, MailError> {
+        let out = self
+            .client
+            .get_account()
+            .send()
+            .await
+            .map_err(|e| MailError::Transport(crate::aws::describe("GetAccount", &e).1))?;
+        let quota = out.send_quota();
+        Ok(Account {
+            production: out.production_access_enabled(),
+            sending: out.sending_enabled(),
+            max_24h: quota.map_or(0.0, |q| q.max24_hour_send()),
+            sent_24h: quota.map_or(0.0, |q| q.sent_last24_hours()),
+        })
     }
 
     /// Returns the SES message id.

@@ -160,10 +160,25 @@ async fn ses_transport_sends_the_exact_request() {
         }
     };
 
+    // At start meetstage asked SES how the account stands (GetAccount), once: a new
+    // account's sandbox is said in the log rather than found in a dead letter.
+    poll("GetAccount at start", || async {
+        let seen = seen.lock().unwrap();
+        let asked = seen
+            .iter()
+            .filter(|r| r.method == Method::GET && r.path == "/v2/email/account")
+            .count();
+        (asked == 1).then_some(())
+    })
+    .await;
     // Sign-up sends the confirmation mail: exactly one SendEmail call, exactly this request.
     signup("olga@example.org").await;
     let req = poll("SendEmail call", || async {
-        seen.lock().unwrap().first().cloned()
+        seen.lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.method == Method::POST)
+            .cloned()
     })
     .await;
     assert_eq!(req.method, Method::POST);
@@ -260,4 +275,86 @@ async fn ses_transport_sends_the_exact_request() {
         1,
         "{calls:?}"
     );
+}
+
+/// The admin's outbox page says how the SES account stands (GetAccount, through a fake that
+/// checks the signature): in the sandbox, mail reaches only verified addresses, and the page
+/// says so; once out of it, the day's sending against the quota. Members never see it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_page_says_whether_ses_is_in_its_sandbox() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::helpers::{Backend, TestApp};
+
+    let production = Arc::new(AtomicBool::new(false));
+    let asked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (p, a) = (production.clone(), asked.clone());
+    let fake = Router::new().fallback(move |m: Method, u: Uri, h: HeaderMap| {
+        let (p, a) = (p.clone(), a.clone());
+        async move {
+            assert_signed(&h, "AKIDSESTEST", "eu-west-1", "ses");
+            a.lock().unwrap().push(format!("{m} {}", u.path()));
+            if u.path() != "/v2/email/account" {
+                return Json(json!({ "MessageId": "0100-fake" })).into_response();
+            }
+            Json(json!({
+                "DedicatedIpAutoWarmupEnabled": false,
+                "EnforcementStatus": "HEALTHY",
+                "ProductionAccessEnabled": p.load(Ordering::SeqCst),
+                "SendingEnabled": true,
+                "SendQuota": { "Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 3.0 },
+            }))
+            .into_response()
+        }
+    });
+    let port = serve_fake(fake).await;
+    let app = TestApp::spawn_with(Backend::Sqlite, |o| {
+        o.mailer = Some("ses".into());
+        o.ses_region = Some("eu-west-1".into());
+        o.mail_from = Some("Rust Group <events@rust.example>".into());
+        o.ses_endpoint_url = Some(
+            format!("http://AKIDSESTEST:ses-test-secret@127.0.0.1:{port}")
+                .parse()
+                .unwrap(),
+        );
+    })
+    .await;
+    let id = app.quick_member("root@example.org").await;
+    app.core
+        .store
+        .set_role_unaudited(&id, "admin", app.clock.now_ms())
+        .await
+        .unwrap();
+    let admin = app.cookie_of(id).await;
+
+    let (status, page) = app.text(&admin.client(), "/admin/outbox").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(
+        page.contains(
+            "<p id=\"mail-status\" class=\"alert\">Amazon SES is in its sandbox: mail reaches \
+             only addresses verified in SES, at most 200 a day (3 sent in the last 24 hours)."
+        ),
+        "{page}"
+    );
+    assert!(
+        asked
+            .lock()
+            .unwrap()
+            .contains(&"GET /v2/email/account".to_string())
+    );
+
+    production.store(true, Ordering::SeqCst);
+    let (_, page) = app.text(&admin.client(), "/admin/outbox").await;
+    assert!(
+        page.contains(
+            "<p id=\"mail-status\" class=\"notice\">Amazon SES, production access: 3 of 200 \
+             mails sent in the last 24 hours.</p>"
+        ),
+        "{page}"
+    );
+
+    let member = app.quick_member("ada@example.org").await;
+    let member = app.cookie_of(member).await;
+    let (status, _) = app.text(&member.client(), "/admin/outbox").await;
+    assert_eq!(status, reqwest::StatusCode::FORBIDDEN);
 }

@@ -156,6 +156,8 @@ async fn audit(
 #[template(path = "admin/outbox.html")]
 struct OutboxPage {
     layout: Layout,
+    /// How mail leaves (SES's sandbox said plainly).
+    mail: crate::mail::MailStatus,
     entries: Vec<admin::OutboxEntry>,
     status: String,
     offset: i64,
@@ -186,8 +188,10 @@ async fn outbox(
     let session = ctx.require()?;
     let status = Some(q.status.as_str()).filter(|s| !s.is_empty());
     let (entries, more) = admin::outbox(&s.core, session, status, q.offset).await?;
+    let mail = admin::mail_status(&s.core, session).await?;
     Ok(render(&OutboxPage {
         layout: Layout::new(&s, &ctx, "Admin: mail outbox"),
+        mail,
         entries,
         status: q.status,
         offset: q.offset.max(0),
