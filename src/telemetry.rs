@@ -96,6 +96,13 @@ const EMF_METRICS: &[EmfMetric] = &[
     ),
     emf("JobFailures", "meetstage_jobs_failed_total", None, true),
     emf("DeadMail", "meetstage_mail_dead_total", None, true),
+    emf("IvsStagesOpen", "meetstage_ivs_stages_open", None, false),
+    emf(
+        "IvsCompositionFailures",
+        "meetstage_ivs_compositions_failed_total",
+        None,
+        true,
+    ),
     emf(
         "Http5xx",
         "http_requests_total",

@@ -273,6 +273,39 @@ resource "aws_cloudwatch_metric_alarm" "db_storage" {
   ok_actions          = local.alarm_actions
 }
 
+# Amazon IVS, from meetstage's own metrics: stages near the account's quota (100 by
+# default; at the quota no further event can go live on IVS), and a composition that failed
+# (that part of an event is not recorded).
+resource "aws_cloudwatch_metric_alarm" "ivs_stages" {
+  alarm_name          = "${var.name}-ivs-stages"
+  alarm_description   = "More than 80 IVS stages are open: the account's quota is 100 unless raised."
+  namespace           = "meetstage"
+  metric_name         = "IvsStagesOpen"
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 80
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
+resource "aws_cloudwatch_metric_alarm" "ivs_composition_failures" {
+  alarm_name          = "${var.name}-ivs-composition-failures"
+  alarm_description   = "An IVS composition failed: that part of an event is not recorded (meetstage starts a new one when someone sends)."
+  namespace           = "meetstage"
+  metric_name         = "IvsCompositionFailures"
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 resource "aws_cloudwatch_metric_alarm" "db_memory" {
   alarm_name          = "${var.name}-db-memory"
   alarm_description   = "The database has had less than 64 MiB of freeable memory for 15 minutes."

@@ -686,7 +686,8 @@ async fn the_stage_is_released_after_an_automatic_end_a_cancel_and_a_restart(b: 
 async fn reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_recording(
     b: Backend,
 ) {
-    let t = start(b).await;
+    const TOKEN: &str = "metrics-token-for-the-ivs-alarms";
+    let t = start_with(b, |o| o.metrics_token = Some(Secret::new(TOKEN))).await;
     let (owner, event) = t.app.live_event("members").await;
     t.calls().await;
     let ada = t.app.person("Ada").await;
@@ -734,6 +735,25 @@ async fn reconcile_disconnects_who_the_room_does_not_admit_and_reports_a_failed_
         })
         .await;
     assert_eq!(said["kind"], "system", "{said}");
+    // ... counted for the alarm on failed compositions (the recorder is the process's, so
+    // other tests may have counted too), and the open stages reported for the quota's.
+    let metrics = t.app.metrics(TOKEN).await;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(value("meetstage_ivs_compositions_failed_total") >= 1.0);
+    // (Its value is the last reconcile's count in whichever test's database runs
+    // alongside: only that it is reported is checked here.)
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("meetstage_ivs_stages_open ")),
+        "{metrics}"
+    );
     let seen = ada_room.settle().await;
     assert!(
         !seen

@@ -482,6 +482,7 @@ class Terraform(unittest.TestCase):
                 "http_5xx_rate", "dead_mail", "job_failures", "tasks_running",
                 "db_cpu", "db_storage", "db_memory", "db_connections",
                 "ses_bounce_rate", "ses_complaint_rate", "unhealthy_hosts", "elb_5xx",
+                "ivs_stages", "ivs_composition_failures",
             },
         )
         for name, body in alarms.items():
@@ -518,8 +519,14 @@ class Terraform(unittest.TestCase):
         # The metrics the alarms and the dashboard read are the ones meetstage writes.
         with open(os.path.join(ROOT, "src", "telemetry.rs")) as f:
             telemetry = f.read()
-        for metric in ("Attendees", "QuestionsAsked", "ChatMessages", "HandsRaised", "JobFailures", "DeadMail", "Http5xx"):
+        for metric in (
+            "Attendees", "QuestionsAsked", "ChatMessages", "HandsRaised", "JobFailures", "DeadMail",
+            "Http5xx", "IvsStagesOpen", "IvsCompositionFailures",
+        ):
             self.assertIn(f'"{metric}"', telemetry)
+        for name in ("ivs_stages", "ivs_composition_failures"):
+            self.assertEqual(one(alarms[name], "namespace"), "meetstage")
+            self.assertIn(f'"{one(alarms[name], "metric_name")}"', telemetry)
 
 
 if __name__ == "__main__":

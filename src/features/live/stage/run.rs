@@ -107,6 +107,7 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
         }
         Step::Reconcile => {
             let Some(ivs) = ivs else { return Ok(()) };
+            report_open_stages(core).await?;
             if over {
                 close_all(core, &j.event_id, now).await?;
             } else if let Some(stage) = core.store.stage(&j.event_id).await?
@@ -122,6 +123,14 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// How many stages are open (all instances'), for the alarm that warns before the account's
+/// stage quota runs out; reported by every reconcile, so it follows stages opened and closed.
+async fn report_open_stages(core: &Core) -> anyhow::Result<()> {
+    let open = core.store.open_stages(10_000).await?.len();
+    metrics::gauge!("meetstage_ivs_stages_open").set(open as f64);
     Ok(())
 }
 
@@ -323,6 +332,7 @@ async fn reconcile(
                 }
             }
             Ok(Composing::Failed) => {
+                metrics::counter!("meetstage_ivs_compositions_failed_total").increment(1);
                 tracing::error!(event.id = %event_id, composition.arn = %arn, "IVS composition failed; the event is not being recorded");
                 core.store.set_composition(event_id, None).await?;
                 tell_presenters(
