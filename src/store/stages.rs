@@ -42,6 +42,17 @@ impl Store {
         })
     }
 
+    /// How many stages are open, across all instances.
+    pub async fn count_open_stages(&self) -> StoreResult<i64> {
+        on_pool!(self, |pool| {
+            Ok(
+                sqlx::query_scalar("SELECT COUNT(*) FROM stages WHERE closed_at IS NULL")
+                    .fetch_one(pool)
+                    .await?,
+            )
+        })
+    }
+
     /// Records a stage IVS created for the event; a stage recorded before (a closed one, for an
     /// event that went back to the green room) is replaced.
     pub async fn put_stage(&self, row: &StageRow) -> StoreResult<()> {

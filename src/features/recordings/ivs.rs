@@ -163,34 +163,33 @@ async fn output(
         tracing::warn!(composition.arn = %c.arn, "not an IVS composition ARN; skipped");
         return Ok(None);
     };
-    let base = match &c.prefix {
-        Some(p) => p.clone(),
+    // The multivariant playlist found while looking is the one read: fetched once.
+    let (base, multivariant) = match &c.prefix {
+        Some(p) => (p.clone(), text(s3, &format!("{p}{MULTIVARIANT}")).await?),
         None => {
             let mut found = None;
             for session in s3.dirs(&format!("{stage}/")).await? {
                 let base = format!("{session}{id}/");
-                match s3
-                    .read(&format!("{base}{MULTIVARIANT}"), PLAYLIST_BYTES)
-                    .await
-                {
-                    Ok(_) => {
-                        found = Some(base);
+                match text(s3, &format!("{base}{MULTIVARIANT}")).await {
+                    Ok(playlist) => {
+                        found = Some((base, playlist));
                         break;
                     }
                     Err(StoreError::NotFound) => {}
                     Err(e) => return Err(e),
                 }
             }
-            let Some(base) = found else { return Ok(None) };
+            let Some((base, playlist)) = found else {
+                return Ok(None);
+            };
             core.store
                 .set_composition_prefix(&c.arn, &base)
                 .await
                 .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-            base
+            (base, playlist)
         }
     };
     let dir = format!("{base}composite/media/hls/");
-    let multivariant = text(s3, &format!("{base}{MULTIVARIANT}")).await?;
     let Some(variant) = hls::best_variant(&multivariant) else {
         return Ok(None);
     };

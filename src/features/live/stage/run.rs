@@ -129,7 +129,7 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
 /// How many stages are open (all instances'), for the alarm that warns before the account's
 /// stage quota runs out; reported by every reconcile, so it follows stages opened and closed.
 async fn report_open_stages(core: &Core) -> anyhow::Result<()> {
-    let open = core.store.open_stages(10_000).await?.len();
+    let open = core.store.count_open_stages().await?;
     metrics::gauge!("meetstage_ivs_stages_open").set(open as f64);
     Ok(())
 }
