@@ -34,7 +34,7 @@ ENV MEETSTAGE_BIND=0.0.0.0:8080 \
     MEETSTAGE_IVS_WEB_SDK=/usr/local/share/meetstage/amazon-ivs-web-broadcast.js \
     MEETSTAGE_HLS_JS=/usr/local/share/meetstage/hls.js
 # HTTP and WebSockets over TCP, live media (WebRTC) over UDP, on the same port number.
-EXPOSE 8080 8080/udp
+EXPOSE 8080 8080/udp 8081
 # The directory exists and belongs to meetstage before VOLUME, so a fresh named volume is
 # created with that owner and the unprivileged user can write its database there.
 VOLUME ["/var/lib/meetstage/data"]

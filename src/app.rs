@@ -273,13 +273,36 @@ async fn start_media(
                     .local_addr()
                     .context("reading the listener's address")?,
             };
-            let (sfu, rosters) = crate::media::embedded::Sfu::start(
-                udp,
-                config.media_public_ip,
-                config.media_viewer_bps,
-            )
-            .await
-            .with_context(|| format!("starting the media server on UDP {udp}"))?;
+            let start = |tcp| {
+                crate::media::embedded::Sfu::start(
+                    udp,
+                    tcp,
+                    config.media_public_ip,
+                    config.media_viewer_bps,
+                )
+            };
+            let started = match config.media_tcp {
+                crate::config::MediaTcp::Off => start(None).await,
+                crate::config::MediaTcp::At(tcp) => start(Some(tcp)).await,
+                crate::config::MediaTcp::Beside => {
+                    // The port after the UDP one (any free one when the UDP port is too);
+                    // taken, media still works for everyone whose network allows UDP.
+                    let port = match udp.port() {
+                        0 => 0,
+                        p => p.saturating_add(1),
+                    };
+                    let tcp = std::net::SocketAddr::new(udp.ip(), port);
+                    match start(Some(tcp)).await {
+                        Ok(sfu) => Ok(sfu),
+                        Err(e) => {
+                            tracing::warn!(tcp = %tcp, error = %e, "no ICE over TCP: browsers whose network blocks UDP get no media; set media_tcp to a free port");
+                            start(None).await
+                        }
+                    }
+                }
+            };
+            let (sfu, rosters) =
+                started.with_context(|| format!("starting the media server on UDP {udp}"))?;
             Ok((MediaProvider::Embedded(sfu), Some(rosters)))
         }
         MediaKind::Ivs(settings) => {

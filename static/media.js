@@ -23,6 +23,10 @@ const LAYERS = [
   { rid: "f", maxBitrate: 1_500_000 },
 ];
 const $ = (id) => document.getElementById(id);
+// How long a connection may take before the page says why it has no picture.
+const CONNECT_WAIT_MS = 12000;
+const UNREACHABLE_WATCH = "The video cannot reach you: your network (a firewall, a VPN) blocks the connection to the media server. Chat and questions still work. Another network, such as a phone's hotspot, usually helps; we keep trying.";
+const UNREACHABLE_SEND = "Your camera and microphone cannot reach the stage: your network (a firewall, a VPN) blocks the connection to the media server. Another network, such as a phone's hotspot, usually helps.";
 
 /** Browsers send VP8 and Opus, which every browser decodes; the server forwards media as it
  * is, so watching also takes H.264, which OBS sends. */
@@ -78,6 +82,7 @@ export class Stage {
     this.pub = null;         // RTCPeerConnection sending
     this.invited = false;
     this.closed = false;
+    this.problem = null;     // why the stage shows no picture, in words
     this.view = new StageView(this);
     this.devices = panel ? new DevicePanel(this, panel) : null;
     this.draw();
@@ -141,7 +146,15 @@ export class Stage {
     this.watchTry = 0;
   }
 
+  /** Why the stage shows no picture (null: it does, or nothing is expected). */
+  setProblem(text) {
+    if (this.problem === text) return;
+    this.problem = text;
+    this.draw();
+  }
+
   stopAll(text) {
+    this.problem = null;
     this.stopWatching();
     this.stopSending();
     this.invited = false;
@@ -192,7 +205,7 @@ export class Stage {
     }
     if (this.watch || this.closed) return;
     if (ticket.provider === "ivs") return this.startIvs(ticket);
-    const pc = new RTCPeerConnection();
+    const pc = new RTCPeerConnection({ iceServers: ticket.ice_servers || [] });
     const video = [];
     const audio = [];
     for (let i = 0; i <= SEATS; i += 1) {
@@ -206,9 +219,18 @@ export class Stage {
       audio.push(a.receiver);
     }
     this.watch = { pc, video, audio };
+    // No picture after a while, or a connection that failed: say why instead of black tiles.
+    const stuck = setTimeout(() => {
+      if (this.watch && this.watch.pc === pc && pc.connectionState !== "connected") this.setProblem(UNREACHABLE_WATCH);
+    }, CONNECT_WAIT_MS);
     pc.addEventListener("connectionstatechange", () => {
       this.area.dataset.media = pc.connectionState;
-      if (pc.connectionState === "failed" || pc.connectionState === "closed") this.rewatch();
+      if (pc.connectionState === "connected") { clearTimeout(stuck); this.setProblem(null); }
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+        clearTimeout(stuck);
+        if (pc.connectionState === "failed") this.setProblem(UNREACHABLE_WATCH);
+        this.rewatch();
+      }
     });
     try {
       const url = await negotiate(pc, ticket.watch);
@@ -364,17 +386,25 @@ export class Stage {
     for (const [t, k] of [[mic, "audio"], [camera, "video"], [screen, "video"], [screenAudio, "audio"]]) preferCodecs(t, k);
     if (v) v.contentHint = "motion";
     this.pub = pc;
+    let connected = false;
+    const stuck = setTimeout(() => {
+      if (this.pub === pc && !connected) this.note(UNREACHABLE_SEND);
+    }, CONNECT_WAIT_MS);
     pc.addEventListener("connectionstatechange", () => {
       this.panelState(pc.connectionState);
+      if (pc.connectionState === "connected") connected = true;
       if (pc.connectionState === "failed" && this.pub === pc) {
+        clearTimeout(stuck);
         this.stopSending();
-        this.note("Your connection to the stage was lost. Start again when you are ready.");
+        this.note(connected ? "Your connection to the stage was lost. Start again when you are ready." : UNREACHABLE_SEND);
       }
     });
     try {
       this.note("Connecting you to the stage…");
-      const { publish } = await this.ticket();
+      const { publish, ice_servers: iceServers } = await this.ticket();
       if (!publish) throw new Error("A presenter has not invited you on stage.");
+      // TURN relays (when configured) before the offer gathers its candidates.
+      if (iceServers && iceServers.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers });
       const url = await negotiate(pc, publish);
       if (this.pub !== pc) return hangUp(url);
       this.pubUrl = url;

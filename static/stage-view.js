@@ -52,7 +52,10 @@ export class StageView {
     const big = this.stage.area.querySelector(".stage-big") || el("div", { class: "stage-big" });
     const grid = this.stage.area.querySelector(".stage-grid") || el("div", { class: "stage-grid" });
     const empty = this.stage.area.querySelector(".stage-empty") || el("p", { class: "muted stage-empty" });
-    if (!big.isConnected) this.stage.area.replaceChildren(big, grid, empty, this.controls());
+    const problem = this.stage.area.querySelector(".stage-problem") || el("p", { class: "alert stage-problem", role: "status" });
+    if (!big.isConnected) this.stage.area.replaceChildren(problem, big, grid, empty, this.controls());
+    problem.textContent = this.stage.problem || "";
+    problem.hidden = !this.stage.problem;
     for (const t of show) {
       const fig = this.tiles.get(t.key) || this.tile(t);
       this.tiles.set(t.key, fig);

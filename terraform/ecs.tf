@@ -41,7 +41,18 @@ resource "aws_cloudwatch_log_group" "app" {
 }
 
 locals {
-  environment = {
+  # The IVS prices and ceiling only when given: meetstage then shows quantities only.
+  ivs_cost_environment = merge(
+    var.ivs_prices_usd == null ? {} : {
+      MEETSTAGE_IVS_PARTICIPANT_HOUR_USD = var.ivs_prices_usd.participant_hour
+      MEETSTAGE_IVS_COMPOSITION_HOUR_USD = var.ivs_prices_usd.composition_hour
+      MEETSTAGE_IVS_CHAT_PER_1000_USD    = "${var.ivs_prices_usd.chat_sent_per_1000},${var.ivs_prices_usd.chat_delivered_per_1000}"
+    },
+    var.ivs_monthly_ceiling_usd == null ? {} : {
+      MEETSTAGE_IVS_MONTHLY_CEILING_USD = tostring(var.ivs_monthly_ceiling_usd)
+    },
+  )
+  environment = merge(local.ivs_cost_environment, {
     MEETSTAGE_ENV                           = "production"
     MEETSTAGE_BIND                          = "0.0.0.0:8080"
     MEETSTAGE_BASE_URL                      = "https://${var.domain}"
@@ -67,7 +78,7 @@ locals {
     MEETSTAGE_RECORDING_S3_REGION       = var.region
     MEETSTAGE_RECORDING_CDN_URL         = "https://${local.cdn_domain}"
     MEETSTAGE_RECORDING_CDN_KEY_PAIR_ID = aws_cloudfront_public_key.recordings.id
-  }
+  })
 }
 
 resource "aws_ecs_task_definition" "app" {

@@ -107,6 +107,31 @@ variable "backup_region" {
   }
 }
 
+variable "ivs_prices_usd" {
+  description = "Amazon IVS prices in US dollars for this region, from aws.amazon.com/ivs/pricing (per participant-hour, per composition hour, per 1,000 chat messages sent and delivered): organizers then see each event's estimated cost, and the monthly ceiling is checked against them. Null: quantities only."
+  type = object({
+    participant_hour        = string
+    composition_hour        = string
+    chat_sent_per_1000      = optional(string, "0")
+    chat_delivered_per_1000 = optional(string, "0")
+  })
+  default = null
+  validation {
+    condition     = var.ivs_prices_usd == null ? true : alltrue([for v in values(var.ivs_prices_usd) : can(regex("^[0-9]{1,7}(\\.[0-9]{1,9})?$", v))])
+    error_message = "ivs_prices_usd: each price is a number of dollars such as \"0.072\" (at most 9 decimals)."
+  }
+}
+
+variable "ivs_monthly_ceiling_usd" {
+  description = "The most events may spend on IVS in a calendar month, in US dollars: once this month's measured use reaches it, going live on IVS is refused until the next month. Needs ivs_prices_usd. Null: no ceiling (the budget alarm still warns)."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.ivs_monthly_ceiling_usd == null ? true : (var.ivs_monthly_ceiling_usd > 0 && var.ivs_prices_usd != null)
+    error_message = "ivs_monthly_ceiling_usd must be above zero, and needs ivs_prices_usd to measure against."
+  }
+}
+
 variable "monthly_budget_usd" {
   description = "What the deployment may cost a month, in US dollars: the alarm topic hears when the forecast passes 80% of it and when the spend passes it."
   type        = number

@@ -15,10 +15,12 @@ pub use options::{Options, Secret};
 #[cfg(test)]
 use providers::is_aws_region;
 pub use providers::{
-    ChatKind, IvsChatSettings, IvsSettings, MailerKind, MediaKind, RecordingStoreKind, S3Settings,
-    SesSettings,
+    ChatKind, IvsChatSettings, IvsCosts, IvsSettings, MailerKind, MediaKind, MediaTcp,
+    RecordingStoreKind, S3Settings, SesSettings, TurnSettings, Usd,
 };
-use providers::{chat_kind, mailer_kind, media_kind, recording_store_kind};
+use providers::{
+    chat_kind, ivs_costs, mailer_kind, media_kind, media_tcp, recording_store_kind, turn,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -88,6 +90,9 @@ pub struct Config {
     /// None: the HTTP listener's address, over UDP.
     pub media_udp: Option<SocketAddr>,
     pub media_public_ip: Option<std::net::IpAddr>,
+    /// Where the ICE-over-TCP candidate listens, and TURN servers pages may relay through.
+    pub media_tcp: MediaTcp,
+    pub turn: Option<TurnSettings>,
     /// The most video one viewer is sent (bit/s).
     pub media_viewer_bps: Option<u64>,
     pub media: MediaKind,
@@ -99,6 +104,8 @@ pub struct Config {
     /// Below this many free bytes the embedded server does not start a recording.
     pub recording_min_free_bytes: u64,
     pub recording_store: RecordingStoreKind,
+    /// IVS prices and the monthly ceiling (for `media_provider` or `chat_provider` `ivs`).
+    pub ivs_costs: IvsCosts,
 }
 
 /// Where the static archive goes: a directory, and optionally a git branch it is pushed to.
@@ -172,6 +179,7 @@ impl Config {
     pub fn from_options(mut o: Options) -> Result<Config, ConfigError> {
         let media = media_kind(&o)?;
         let chat = chat_kind(&o)?;
+        let ivs_costs = ivs_costs(&o)?;
         let recording_store = recording_store_kind(&o)?;
         // IVS writes its compositions to a bucket; meetstage fetches them from there.
         if let MediaKind::Ivs(ivs) = &media
@@ -287,8 +295,11 @@ impl Config {
             recording_store,
             media,
             chat,
+            ivs_costs,
             media_udp: o.media_udp,
             media_public_ip: o.media_public_ip,
+            media_tcp: media_tcp(&o)?,
+            turn: turn(&o)?,
             media_viewer_bps,
             bind,
             mail_rate_per_second,

@@ -26,6 +26,23 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_MEDIA_UDP")]
     pub media_udp: Option<SocketAddr>,
 
+    /// TCP address of the media server's ICE-over-TCP candidate, for browsers whose network
+    /// blocks UDP; `off` for none [default: the UDP address, port + 1, skipped with a warning
+    /// when that port is taken].
+    #[arg(long, env = "MEETSTAGE_MEDIA_TCP")]
+    pub media_tcp: Option<String>,
+
+    /// TURN servers browsers may relay media through when neither UDP nor TCP reaches the
+    /// media server directly: comma-separated `turn:` / `turns:` URLs, e.g.
+    /// `turns:turn.example.org:443?transport=tcp` [default: none].
+    #[arg(long, env = "MEETSTAGE_TURN_URLS")]
+    pub turn_urls: Option<String>,
+
+    /// The TURN servers' shared secret (coturn `static-auth-secret`): each page gets a
+    /// username and password from it that expire after a day [default: none].
+    #[arg(long, env = "MEETSTAGE_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<Secret>,
+
     /// The IP address browsers reach the media server at, when it differs from the UDP
     /// address (NAT, containers) [default: the UDP address; loopback when that is 0.0.0.0].
     #[arg(long, env = "MEETSTAGE_MEDIA_PUBLIC_IP")]
@@ -82,6 +99,28 @@ pub struct Options {
     /// amazon-ivs-web-broadcast/dist/amazon-ivs-web-broadcast.js].
     #[arg(long, env = "MEETSTAGE_IVS_WEB_SDK")]
     pub ivs_web_sdk: Option<PathBuf>,
+
+    /// What Amazon IVS charges per participant-hour (each presenter and viewer connected to a
+    /// stage), in US dollars, from aws.amazon.com/ivs/pricing for your region, e.g. `0.072`;
+    /// organizers then see each event's estimated cost [default: none, quantities only].
+    #[arg(long, env = "MEETSTAGE_IVS_PARTICIPANT_HOUR_USD")]
+    pub ivs_participant_hour_usd: Option<String>,
+
+    /// What IVS charges per hour of server-side composition (the recording), in US dollars
+    /// [default: none].
+    #[arg(long, env = "MEETSTAGE_IVS_COMPOSITION_HOUR_USD")]
+    pub ivs_composition_hour_usd: Option<String>,
+
+    /// What IVS Chat charges per 1,000 messages sent, and per 1,000 delivered, in US dollars,
+    /// as two numbers `sent,delivered`, e.g. `0.00225,0.0002` [default: none].
+    #[arg(long, env = "MEETSTAGE_IVS_CHAT_PER_1000_USD")]
+    pub ivs_chat_per_1000_usd: Option<String>,
+
+    /// The most this deployment may spend on IVS in a calendar month (UTC), in US dollars:
+    /// once what was used this month reaches it, going live (and opening a green room) on IVS
+    /// is refused until the next month. Needs ivs_participant_hour_usd [default: no ceiling].
+    #[arg(long, env = "MEETSTAGE_IVS_MONTHLY_CEILING_USD")]
+    pub ivs_monthly_ceiling_usd: Option<String>,
 
     /// Who delivers the room's group chat: `embedded` (the live-room socket) or `ivs` (an
     /// Amazon IVS Chat room per event; messages still pass meetstage's rules and are kept in
@@ -434,6 +473,9 @@ impl Options {
             room_queue: self.room_queue.or(other.room_queue),
             media_udp: self.media_udp.or(other.media_udp),
             media_public_ip: self.media_public_ip.or(other.media_public_ip),
+            media_tcp: self.media_tcp.or(other.media_tcp),
+            turn_urls: self.turn_urls.or(other.turn_urls),
+            turn_secret: self.turn_secret.or(other.turn_secret),
             media_viewer_kbps: self.media_viewer_kbps.or(other.media_viewer_kbps),
             media_provider: self.media_provider.or(other.media_provider),
             chat_provider: self.chat_provider.or(other.chat_provider),
@@ -452,6 +494,16 @@ impl Options {
                 .or(other.ivs_encoder_configuration_arn),
             ivs_endpoint_url: self.ivs_endpoint_url.or(other.ivs_endpoint_url),
             ivs_web_sdk: self.ivs_web_sdk.or(other.ivs_web_sdk),
+            ivs_participant_hour_usd: self
+                .ivs_participant_hour_usd
+                .or(other.ivs_participant_hour_usd),
+            ivs_composition_hour_usd: self
+                .ivs_composition_hour_usd
+                .or(other.ivs_composition_hour_usd),
+            ivs_chat_per_1000_usd: self.ivs_chat_per_1000_usd.or(other.ivs_chat_per_1000_usd),
+            ivs_monthly_ceiling_usd: self
+                .ivs_monthly_ceiling_usd
+                .or(other.ivs_monthly_ceiling_usd),
             room_send_buffer: self.room_send_buffer.or(other.room_send_buffer),
             room_heartbeat_secs: self.room_heartbeat_secs.or(other.room_heartbeat_secs),
             room_actions_per_min: self.room_actions_per_min.or(other.room_actions_per_min),

@@ -376,3 +376,190 @@ pub(super) fn is_aws_region(s: &str) -> bool {
             .last()
             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()))
 }
+
+/// An amount of US dollars, kept in billionths: a chat message costs a small fraction of a
+/// cent, and whole numbers add up exactly.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Usd(pub i64);
+
+impl Usd {
+    pub const NANOS_PER_DOLLAR: i64 = 1_000_000_000;
+    /// The largest price or ceiling accepted, so sums of them cannot overflow.
+    const MAX_DOLLARS: i64 = 1_000_000;
+
+    /// `12`, `0.072` or `0.00000225`: digits, a point, at most nine decimals, at most a
+    /// million dollars.
+    pub fn parse(s: &str) -> Option<Usd> {
+        let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+        let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() && frac.is_empty()
+            || whole.len() > 7
+            || frac.len() > 9
+            || !digits(whole)
+            || !digits(frac)
+        {
+            return None;
+        }
+        let dollars: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
+        let nanos: i64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<9}").parse().ok()?
+        };
+        (dollars <= Self::MAX_DOLLARS)
+            .then(|| Usd(dollars * Self::NANOS_PER_DOLLAR + nanos))
+            .filter(|u| u.0 <= Self::MAX_DOLLARS * Self::NANOS_PER_DOLLAR)
+    }
+
+    /// `count` of a thing priced per `per` units; saturating, as a display is all it feeds.
+    pub fn times(self, count: i64, per: i64) -> Usd {
+        let n = i128::from(self.0) * i128::from(count) / i128::from(per.max(1));
+        Usd(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    pub fn plus(self, other: Usd) -> Usd {
+        Usd(self.0.saturating_add(other.0))
+    }
+}
+
+/// Dollars and cents, rounded up to the cent (what an estimate should err on); a positive
+/// amount under a cent says so.
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cents = (self.0.max(0) as u64).div_ceil(10_000_000);
+        if self.0 > 0 && self.0 < 10_000_000 {
+            return f.write_str("under $0.01");
+        }
+        write!(f, "${}.{:02}", cents / 100, cents % 100)
+    }
+}
+
+/// What Amazon IVS costs, as the operator configured it from AWS's price page, and the
+/// monthly ceiling past which events do not go live on IVS.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IvsCosts {
+    pub participant_hour: Option<Usd>,
+    pub composition_hour: Option<Usd>,
+    /// Per 1,000 messages sent, and per 1,000 delivered.
+    pub chat_per_1000: Option<(Usd, Usd)>,
+    pub monthly_ceiling: Option<Usd>,
+}
+
+pub(super) fn ivs_costs(o: &Options) -> Result<IvsCosts, ConfigError> {
+    let usd = |name: &str, v: &Option<String>| -> Result<Option<Usd>, ConfigError> {
+        v.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                Usd::parse(s).ok_or_else(|| {
+                    ConfigError(format!(
+                        "{name} `{s}`: give US dollars as a number such as 0.072 (at most 9 decimals, at most 1000000)"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let chat_per_1000 = match o.ivs_chat_per_1000_usd.as_deref() {
+        None | Some("") => None,
+        Some(pair) => {
+            let (sent, delivered) = pair.split_once(',').ok_or_else(|| {
+                ConfigError(format!(
+                    "ivs_chat_per_1000_usd `{pair}`: give two prices, sent and delivered, e.g. 0.00225,0.0002"
+                ))
+            })?;
+            let one = |v: &str| usd("ivs_chat_per_1000_usd", &Some(v.to_string()));
+            Some((
+                one(sent)?.unwrap_or_default(),
+                one(delivered)?.unwrap_or_default(),
+            ))
+        }
+    };
+    let costs = IvsCosts {
+        participant_hour: usd("ivs_participant_hour_usd", &o.ivs_participant_hour_usd)?,
+        composition_hour: usd("ivs_composition_hour_usd", &o.ivs_composition_hour_usd)?,
+        chat_per_1000,
+        monthly_ceiling: usd("ivs_monthly_ceiling_usd", &o.ivs_monthly_ceiling_usd)?,
+    };
+    if costs.monthly_ceiling.is_some() && costs.participant_hour.is_none() {
+        return Err(ConfigError(
+            "ivs_monthly_ceiling_usd needs ivs_participant_hour_usd: the ceiling is checked against what IVS usage cost at that price".into(),
+        ));
+    }
+    Ok(costs)
+}
+
+/// Where the embedded media server's ICE-over-TCP candidate listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaTcp {
+    Off,
+    /// The UDP port + 1, skipped with a warning when taken.
+    Beside,
+    At(std::net::SocketAddr),
+}
+
+/// TURN servers pages may relay media through, with the secret their credentials derive from.
+#[derive(Clone, Debug)]
+pub struct TurnSettings {
+    pub urls: Vec<String>,
+    pub secret: Secret,
+}
+
+pub(super) fn media_tcp(o: &Options) -> Result<MediaTcp, ConfigError> {
+    Ok(match o.media_tcp.as_deref().map(str::trim) {
+        None | Some("") => MediaTcp::Beside,
+        Some("off") => MediaTcp::Off,
+        Some(a) => MediaTcp::At(a.parse().map_err(|_| {
+            ConfigError(format!(
+                "media_tcp `{a}`: give an address and port such as 0.0.0.0:8081, or off"
+            ))
+        })?),
+    })
+}
+
+/// At most this many TURN URLs, each at most this long.
+const MAX_TURN_URLS: usize = 8;
+const MAX_TURN_URL: usize = 256;
+
+pub(super) fn turn(o: &Options) -> Result<Option<TurnSettings>, ConfigError> {
+    let urls: Vec<String> = o
+        .turn_urls
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(String::from)
+        .collect();
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    if urls.len() > MAX_TURN_URLS {
+        return Err(ConfigError(format!(
+            "turn_urls: at most {MAX_TURN_URLS} servers"
+        )));
+    }
+    for u in &urls {
+        if !(u.starts_with("turn:") || u.starts_with("turns:"))
+            || u.len() > MAX_TURN_URL
+            || u.chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '"')
+        {
+            return Err(ConfigError(format!(
+                "turn_urls: `{u}` is not a TURN URL (turn:host:port or turns:host:port?transport=tcp)"
+            )));
+        }
+    }
+    let secret = o
+        .turn_secret
+        .clone()
+        .filter(|s| s.expose().len() >= 16)
+        .ok_or_else(|| {
+            ConfigError(
+                "turn_urls needs turn_secret (at least 16 characters): the TURN servers' static-auth-secret".into(),
+            )
+        })?;
+    Ok(Some(TurnSettings { urls, secret }))
+}

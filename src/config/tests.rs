@@ -390,3 +390,54 @@ fn an_s3_recording_store_needs_a_bucket_and_a_region_or_an_endpoint() {
     .to_string();
     assert!(err.contains("not an RSA private key"), "{err}");
 }
+
+#[test]
+fn ivs_prices_are_dollars_and_the_ceiling_needs_the_participant_price() {
+    let with = |f: fn(&mut Options)| {
+        let mut o = Options::default();
+        f(&mut o);
+        Config::from_options(o)
+    };
+    let c = with(|o| {
+        o.ivs_participant_hour_usd = Some("0.072".into());
+        o.ivs_composition_hour_usd = Some("0.3".into());
+        o.ivs_chat_per_1000_usd = Some("0.00225,0.0002".into());
+        o.ivs_monthly_ceiling_usd = Some("200".into());
+    })
+    .unwrap();
+    assert_eq!(
+        c.ivs_costs,
+        IvsCosts {
+            participant_hour: Some(Usd(72_000_000)),
+            composition_hour: Some(Usd(300_000_000)),
+            chat_per_1000: Some((Usd(2_250_000), Usd(200_000))),
+            monthly_ceiling: Some(Usd(200_000_000_000)),
+        }
+    );
+    assert_eq!(
+        Config::from_options(Options::default()).unwrap().ivs_costs,
+        IvsCosts::default()
+    );
+    let refused = |f: fn(&mut Options), says: &str| {
+        let Err(ConfigError(e)) = with(f) else {
+            panic!("accepted; expected {says}")
+        };
+        assert!(e.contains(says), "{e}");
+    };
+    refused(
+        |o| o.ivs_monthly_ceiling_usd = Some("200".into()),
+        "needs ivs_participant_hour_usd",
+    );
+    refused(
+        |o| o.ivs_participant_hour_usd = Some("$0.07".into()),
+        "ivs_participant_hour_usd `$0.07`",
+    );
+    refused(
+        |o| o.ivs_chat_per_1000_usd = Some("0.002".into()),
+        "two prices",
+    );
+    refused(
+        |o| o.ivs_chat_per_1000_usd = Some("0.002,x".into()),
+        "ivs_chat_per_1000_usd `x`",
+    );
+}

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod calendar;
+pub mod costs;
 pub mod email;
 pub mod events;
 pub mod ids;

@@ -8,6 +8,7 @@ pub mod embedded;
 pub mod ivs;
 pub mod layers;
 pub mod recording;
+pub mod turn;
 
 use serde::Serialize;
 
@@ -43,10 +44,13 @@ pub enum StageRole {
 #[serde(tag = "provider", rename_all = "snake_case")]
 pub enum Ticket {
     /// Post SDP offers to these (WHIP/WHEP style); `publish` only for those who send.
+    /// `ice_servers`: TURN relays for networks that reach the server directly by neither UDP
+    /// nor TCP (none unless configured).
     Embedded {
         role: StageRole,
         publish: Option<String>,
         watch: String,
+        ice_servers: Vec<turn::IceServer>,
     },
     /// Join the IVS stage with this token (the IVS Web Broadcast SDK, served at `sdk`); ask
     /// again with `?participant=` before `expires_at` (ms) and exchange the token in place.

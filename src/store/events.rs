@@ -8,7 +8,7 @@ macro_rules! event_columns {
     () => {
         "e.id, e.owner_id, o.display_name AS owner_name, e.title, e.description, e.starts_at, \
          e.duration_minutes, e.time_zone, e.capacity, e.visibility, e.status, e.sequence, \
-         e.created_at, e.updated_at, e.live_at, e.record, \
+         e.created_at, e.updated_at, e.live_at, e.record, e.viewer_cap, \
          (SELECT COUNT(*) FROM registrations r WHERE r.event_id = e.id AND r.status = 'registered') AS registered_count, \
          (SELECT COUNT(*) FROM registrations r WHERE r.event_id = e.id AND r.status = 'waitlisted') AS waitlisted_count"
     };
@@ -32,6 +32,7 @@ pub struct EventRow {
     pub updated_at: i64,
     pub live_at: Option<i64>,
     pub record: bool,
+    pub viewer_cap: Option<i32>,
     pub registered_count: i64,
     pub waitlisted_count: i64,
 }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod chat_rooms;
+pub mod costs;
 pub mod events;
 pub mod jobs;
 pub mod live;

@@ -400,3 +400,65 @@ async fn the_page_policy_allows_what_the_ivs_sdk_needs_on_ivs_only() {
     );
     c.close().await.unwrap();
 }
+
+/// The organizer, from "My events", finds the event's cost on Amazon IVS, sets a viewer cap
+/// with the keyboard and sees the estimate follow; the page passes axe-core in both themes
+/// and fits a phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_organizer_sees_the_cost_and_caps_the_viewers() {
+    use crate::browser::{browser, fill, tab_to};
+    let t = ivs::start_with(Backend::Sqlite, |o| {
+        o.ivs_participant_hour_usd = Some("0.5".into());
+        o.ivs_monthly_ceiling_usd = Some("100".into());
+    })
+    .await;
+    let app = &t.app;
+    let (owner, event) = app.scheduled_event("members").await;
+    for name in ["Ada", "Bob", "Cy"] {
+        let p = app.person(name).await;
+        app.seat(&event, &p.id).await;
+    }
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+    crate::browser_room::sign_in(app, &c, &owner).await;
+    c.goto(&app.url("/")).await.unwrap();
+    click(&c, Locator::LinkText("My events")).await;
+    click(&c, Locator::LinkText("Rust in production")).await;
+    // 3 registered and 1 presenter for an hour, half an hour of green room, one screen:
+    // 5.5 participant-hours at $0.50.
+    wait_text(&c, "#ivs-cost", "5.5 · $2.75").await;
+    wait_text(
+        &c,
+        "#cost-total",
+        "about $2.75, plus the lines without a configured price",
+    )
+    .await;
+    wait_text(
+        &c,
+        "#cost-month",
+        "$0.00 used of the $100.00 monthly ceiling",
+    )
+    .await;
+
+    tab_to(&c, "the viewer cap", |tag, id, _| {
+        tag == "input" && id == "viewer-cap-input"
+    })
+    .await;
+    fill(&c, "viewer-cap-input", "1").await;
+    click(&c, Locator::XPath("//button[text()='Save the cap']")).await;
+    wait_text(&c, ".notice", "The viewer cap is saved.").await;
+    // Two people now: 1 watching and the presenter, 3.5 participant-hours.
+    wait_text(&c, "#ivs-cost", "3.5 · $1.75").await;
+    let value = c
+        .find(Locator::Id("viewer-cap-input"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(value.as_deref(), Some("1"));
+    let problems = audit_in_place(&c, "the event page with its IVS cost").await;
+    assert!(problems.is_empty(), "{problems:#?}");
+    c.close().await.unwrap();
+}

@@ -795,3 +795,78 @@ async fn slow_viewers_get_a_smaller_layer_then_audio_only() {
         attendee.close().await.unwrap();
     }
 }
+
+/// The selected ICE candidate pair's protocol on the page's watching connection.
+const WATCH_PROTOCOL: &str = "const w = window.meetstage.stage.watch; if (!w || !w.pc) return null;\
+    const stats = await w.pc.getStats(); let pair = null; const byId = {};\
+    stats.forEach((s) => { byId[s.id] = s; if (s.type === 'transport' && s.selectedCandidatePairId) pair = s.selectedCandidatePairId; });\
+    const p = pair && byId[pair]; const remote = p && byId[p.remoteCandidateId];\
+    return remote ? remote.protocol : null;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attendee_whose_network_blocks_udp_watches_over_tcp_or_is_told_why() {
+    let _cameras = crate::browser::CAMERAS.lock().await;
+    let driver = Driver::start().await;
+    let flags = [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        "--autoplay-policy=no-user-gesture-required",
+        "--allow-loopback-in-peer-connection",
+    ];
+    for tcp in [true, false] {
+        let app = TestApp::spawn_with(Backend::Sqlite, |o| {
+            o.media_tcp = Some(if tcp { "127.0.0.1:0" } else { "off" }.into());
+        })
+        .await;
+        let (owner, event) = app.live_event("members").await;
+        let ada = app.person("Ada").await;
+        let profiles = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        let presenter = crate::browser::media_browser(&driver, profiles[0].path()).await;
+        enter(&app, &presenter, &owner, &event).await;
+        // The attendee's Chromium sends no UDP at all (its WebRTC IP handling policy, set in
+        // the profile as an administrator would: UDP only through a proxy, and there is
+        // none), as behind a firewall that drops UDP.
+        let prefs = profiles[1].path().join("Default");
+        std::fs::create_dir_all(&prefs).unwrap();
+        std::fs::write(
+            prefs.join("Preferences"),
+            json!({ "webrtc": { "ip_handling_policy": "disable_non_proxied_udp" } }).to_string(),
+        )
+        .unwrap();
+        let attendee = browser_with(&driver, profiles[1].path(), &flags).await;
+        enter(&app, &attendee, &ada, &event).await;
+        click(&presenter, Locator::Id("media-start")).await;
+        let tile = "#stage-area figure[data-slot='0'] video";
+        if tcp {
+            // The presenter sends over UDP; the attendee gets every frame over TCP.
+            plays(&attendee, tile, "the presenter's camera over TCP").await;
+            assert_eq!(eval(&attendee, WATCH_PROTOCOL).await, json!("tcp"));
+            assert_eq!(eval(&presenter, WATCH_PROTOCOL).await, json!("udp"));
+            let problem = attendee
+                .find(Locator::Css("#stage-area .stage-problem"))
+                .await
+                .unwrap();
+            assert!(!problem.is_displayed().await.unwrap(), "no problem shown");
+        } else {
+            // Nothing gets through: the stage says why instead of showing black tiles.
+            let started = Instant::now();
+            let mut said = String::new();
+            while started.elapsed() < Duration::from_secs(30) && said.is_empty() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if let Ok(p) = attendee
+                    .find(Locator::Css("#stage-area .stage-problem"))
+                    .await
+                    && p.is_displayed().await.unwrap_or(false)
+                {
+                    said = p.text().await.unwrap_or_default();
+                }
+            }
+            assert!(said.contains("your network"), "said: {said:?}");
+            assert_eq!(frames(&attendee, tile).await, 0);
+            let problems = audit_in_place(&attendee, "a stage that cannot connect").await;
+            assert!(problems.is_empty(), "{problems:#?}");
+        }
+        presenter.close().await.unwrap();
+        attendee.close().await.unwrap();
+    }
+}

@@ -242,7 +242,15 @@ pub async fn start_with(b: Backend, tweak: impl FnOnce(&mut meetstage::config::O
 }
 
 impl Ivs {
-    async fn ticket(&self, who: &Person, event: &str, query: &str) -> (u16, Value) {
+    /// IVS reports these participants connected to the stage's session from now on.
+    pub fn connect(&self, participants: Vec<Value>) {
+        self.fake.with(|s| {
+            s.session = Some("sess".into());
+            s.connected = participants;
+        });
+    }
+
+    pub async fn ticket(&self, who: &Person, event: &str, query: &str) -> (u16, Value) {
         let r = who
             .client()
             .get(self.app.url(&format!("/events/{event}/live/media{query}")))

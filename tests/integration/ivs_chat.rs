@@ -55,11 +55,11 @@ struct State {
 /// The state, and whether new messaging connections are held before they open (as a slow
 /// network would).
 #[derive(Clone)]
-struct FakeChat(Arc<Mutex<State>>, Arc<watch::Sender<bool>>);
+pub struct FakeChat(Arc<Mutex<State>>, Arc<watch::Sender<bool>>);
 
 impl FakeChat {
     /// The API's endpoint (with credentials) and the messaging WebSocket's URL.
-    async fn start() -> (FakeChat, String, String) {
+    pub async fn start() -> (FakeChat, String, String) {
         let fake = FakeChat(Arc::default(), Arc::new(watch::Sender::new(false)));
         let f = fake.clone();
         let api = Router::new().fallback(move |u: Uri, h: HeaderMap, b: Bytes| {
@@ -187,7 +187,7 @@ impl FakeChat {
         Json(out).into_response()
     }
 
-    fn take(&self) -> Vec<(String, Value)> {
+    pub fn take(&self) -> Vec<(String, Value)> {
         std::mem::take(&mut self.0.lock().unwrap().calls)
     }
 

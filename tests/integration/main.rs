@@ -17,6 +17,7 @@ mod email;
 mod events;
 mod ivs;
 mod ivs_chat;
+mod ivs_costs;
 mod live;
 mod media;
 mod ops;

@@ -405,6 +405,27 @@ class Terraform(unittest.TestCase):
         total = float(re.search(r"\*\*about \$([0-9]+)\*\*", table).group(1))
         self.assertAlmostEqual(sum(monthly), total, delta=1.0)
 
+    def test_ivs_prices_and_the_monthly_ceiling_reach_meetstage_only_when_given(self):
+        variables = {}
+        for _, item in CONFIG.get("variable", []):
+            variables.update(item)
+        self.assertIsNone(one(variables["ivs_prices_usd"], "default"))
+        self.assertIsNone(one(variables["ivs_monthly_ceiling_usd"], "default"))
+        prices = one(one(variables["ivs_prices_usd"], "validation"), "condition")
+        self.assertIn("{1,9}", prices)
+        ceiling = one(one(variables["ivs_monthly_ceiling_usd"], "validation"), "condition")
+        self.assertIn("var.ivs_prices_usd != None", ceiling)
+        (_, ecs), = [(p, i) for p, i in CONFIG["locals"] if p == "ecs.tf"]
+        costs = one(ecs, "ivs_cost_environment")
+        for name in (
+            "MEETSTAGE_IVS_PARTICIPANT_HOUR_USD",
+            "MEETSTAGE_IVS_COMPOSITION_HOUR_USD",
+            "MEETSTAGE_IVS_CHAT_PER_1000_USD",
+            "MEETSTAGE_IVS_MONTHLY_CEILING_USD",
+        ):
+            self.assertIn(name, costs)
+        self.assertIn("local.ivs_cost_environment", one(ecs, "environment"))
+
     def test_the_token_key_rotates_through_two_slots(self):
         (_, key), = resources("awscc_ivs_public_key")
         self.assertEqual(one(key, "for_each"), "${local.ivs_keys}")

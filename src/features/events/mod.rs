@@ -189,6 +189,9 @@ pub async fn transition(
     t: Transition,
 ) -> Result<EventView> {
     let event = get_managed(core, session, id).await?;
+    if matches!(t, Transition::OpenGreenRoom | Transition::GoLive) {
+        crate::features::costs::may_start(core).await?;
+    }
     if !apply_transition(core, &event, t).await? {
         return Err(Error::Conflict(format!(
             "The event is {}, so it cannot become {}.",

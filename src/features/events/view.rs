@@ -113,6 +113,8 @@ pub struct EventView {
     pub live_at: Option<DateTime<Utc>>,
     /// Recorded when it goes live (the organizer may turn it off before).
     pub record: bool,
+    /// The most people who may watch its Amazon IVS stage at once (None: no cap).
+    pub viewer_cap: Option<i32>,
 }
 
 impl TryFrom<EventRow> for EventView {
@@ -148,6 +150,7 @@ impl TryFrom<EventRow> for EventView {
             sequence: r.sequence,
             live_at: r.live_at.map(from_ms),
             record: r.record,
+            viewer_cap: r.viewer_cap,
         })
     }
 }
@@ -269,6 +272,7 @@ mod tests {
             updated_at: 0,
             live_at: None,
             record: true,
+            viewer_cap: None,
             registered_count: 0,
             waitlisted_count: 0,
         }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Layout, form_errors, render, see_other};
 use crate::{
     features::{
-        Error, FieldErrors, calendar,
+        Error, FieldErrors, calendar, costs,
         events::{self, EventInput, EventView, PAGE_SIZE, Page, Transition},
         ids::EventId,
         live, recordings,
@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/events/{id}/go-live", post(go_live))
         .route("/events/{id}/end", post(end))
         .route("/events/{id}/recording", post(recording))
+        .route("/events/{id}/viewer-cap", post(viewer_cap))
         .route("/events/{id}/registrations", get(registrants))
         .route("/events/{id}/registrations.csv", get(registrants_csv))
         .route("/my/events", get(mine))
@@ -60,6 +61,8 @@ struct ShowPage {
     door: Option<live::Door>,
     /// The recording after the end, for its organizer.
     recording: Option<recordings::RecordingView>,
+    /// What the event costs on Amazon IVS, for its organizer until it ends.
+    costs: Option<costs::CostView>,
 }
 
 impl ShowPage {
@@ -85,6 +88,11 @@ async fn show(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) 
         true => recordings::for_viewer(&s.core, ctx.user(), &e).await?,
         false => None,
     };
+    let over = matches!(e.status, events::Status::Ended | events::Status::Cancelled);
+    let costs = match can_manage && !over {
+        true => costs::view(&s.core, &e).await?,
+        false => None,
+    };
     Ok(render(&ShowPage {
         layout: Layout::new(&s, &ctx, e.title.clone()),
         e,
@@ -93,6 +101,7 @@ async fn show(State(s): State<AppState>, ctx: Ctx, IdPath(id): IdPath<EventId>) 
         stops_at,
         door,
         recording,
+        costs,
     }))
 }
 
@@ -266,6 +275,33 @@ async fn recording(
     let e = events::set_recording(&s.core, ctx.require()?, &id, on).await?;
     let notice = if on { "recording_on" } else { "recording_off" };
     Ok(see_other(&format!("/events/{}", e.id), notice))
+}
+
+#[derive(Deserialize)]
+struct ViewerCapForm {
+    #[serde(default)]
+    viewer_cap: String,
+}
+
+/// The organizer's cap on how many watch the event's IVS stage at once (empty: none).
+async fn viewer_cap(
+    State(s): State<AppState>,
+    ctx: Ctx,
+    IdPath(id): IdPath<EventId>,
+    Form(f): Form<ViewerCapForm>,
+) -> PageResult {
+    let given = f.viewer_cap.trim();
+    let cap = match given {
+        "" => None,
+        n => Some(n.parse::<i32>().map_err(|_| {
+            Error::Invalid(FieldErrors::single(
+                "viewer_cap",
+                "Give a whole number of viewers, or leave it empty for no cap.",
+            ))
+        })?),
+    };
+    let e = costs::set_viewer_cap(&s.core, ctx.require()?, &id, cap).await?;
+    Ok(see_other(&format!("/events/{}", e.id), "viewer_cap_saved"))
 }
 
 // --- lists --------------------------------------------------------------------------------

@@ -65,6 +65,8 @@ struct LivePage {
     /// People who may send at once, and whether a shared screen takes one of those places.
     seats: usize,
     screen_takes_a_place: bool,
+    /// In the green room, for the organizer: what going live will cost on Amazon IVS.
+    costs: Option<crate::features::costs::CostView>,
 }
 
 impl LivePage {
@@ -125,6 +127,11 @@ async fn live_page(
         Some(u) if e.can_manage(u) => Some(presenters::list(&s.core, &e).await?),
         _ => None,
     };
+    let costs =
+        match co_presenters.is_some() && matches!(e.status, Status::Scheduled | Status::Staging) {
+            true => crate::features::costs::view(&s.core, &e).await?,
+            false => None,
+        };
     Ok(render(&LivePage {
         layout: Layout::new(s, ctx, title),
         e,
@@ -135,6 +142,7 @@ async fn live_page(
         problem,
         seats: s.core.media.seats(),
         screen_takes_a_place: s.core.media.screen_takes_a_place(),
+        costs,
     }))
 }
 

@@ -111,6 +111,7 @@ pub fn notice_text(key: &str) -> Option<&'static str> {
         "event_ended" => "The event has ended.",
         "recording_on" => "The event will be recorded when it goes live.",
         "recording_off" => "The event will not be recorded.",
+        "viewer_cap_saved" => "The viewer cap is saved.",
         "recording_published" => {
             "The recording is published: everyone who may see the event can watch it."
         }

@@ -27,7 +27,7 @@ use str0m::{
     change::SdpOffer,
     crypto::CryptoProvider,
     media::{KeyframeRequest, KeyframeRequestKind, MediaData, MediaKind, Mid, Rid},
-    net::{Protocol, Receive},
+    net::{Protocol, Receive, TcpType},
 };
 use tokio::{net::UdpSocket, sync::mpsc};
 
@@ -36,6 +36,7 @@ use super::{Admission, Connected, MediaError, MediaRole, OnStage, Roster, layers
 mod forward;
 pub mod record;
 mod serve;
+mod tcp;
 use crate::features::ids::{EventId, UserId};
 
 /// Largest datagram we read: WebRTC keeps packets under the path MTU.
@@ -170,8 +171,10 @@ pub struct Sfu {
     // Unbounded so that decisions arrive in the order they were made; each comes from a
     // rate-limited action or a connection already counted against MAX_PEERS.
     tx: mpsc::UnboundedSender<Command>,
-    /// The address browsers send media to: our one host candidate.
+    /// The address browsers send media to: our UDP host candidate.
     candidate: SocketAddr,
+    /// Our passive TCP candidate, for browsers that cannot use UDP.
+    tcp_candidate: Option<SocketAddr>,
     crypto: Arc<CryptoProvider>,
     /// Connections being served, kept by the serving task.
     peers: Arc<AtomicUsize>,
@@ -276,6 +279,7 @@ impl Sfu {
     /// announced on the returned receiver whenever they change.
     pub async fn start(
         bind: SocketAddr,
+        tcp: Option<SocketAddr>,
         public_ip: Option<IpAddr>,
         viewer_cap: Option<u64>,
     ) -> std::io::Result<(Sfu, Rosters)> {
@@ -286,6 +290,23 @@ impl Sfu {
         } else {
             local.ip()
         });
+        let writers = tcp::Writers::default();
+        let (tcp_side, tcp_candidate) = match tcp {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr).await?;
+                let tcp_local = listener.local_addr()?;
+                let (inbox, packets) = mpsc::channel(1024);
+                tokio::spawn(tcp::accept(listener, inbox, writers.clone()));
+                (
+                    Some(serve::TcpSide {
+                        local: tcp_local,
+                        packets,
+                    }),
+                    Some(SocketAddr::new(ip, tcp_local.port())),
+                )
+            }
+            None => (None, None),
+        };
         let (tx, rx) = mpsc::unbounded_channel();
         let (changes, rosters) = mpsc::unbounded_channel();
         let peers = Arc::new(AtomicUsize::new(0));
@@ -295,11 +316,19 @@ impl Sfu {
             guests: HashMap::new(),
             changes,
         }));
-        tokio::spawn(serve::serve(socket, rx, peers.clone(), places.clone()));
-        tracing::info!(udp = %local, candidate = %SocketAddr::new(ip, local.port()), "media server listening");
+        tokio::spawn(serve::serve(
+            socket,
+            tcp_side,
+            writers,
+            rx,
+            peers.clone(),
+            places.clone(),
+        ));
+        tracing::info!(udp = %local, candidate = %SocketAddr::new(ip, local.port()), tcp = ?tcp_candidate, "media server listening");
         let sfu = Sfu {
             tx,
             candidate: SocketAddr::new(ip, local.port()),
+            tcp_candidate,
             crypto: Arc::new(str0m::crypto::from_feature_flags()),
             peers,
             places,
@@ -464,6 +493,15 @@ impl Sfu {
         let candidate = Candidate::host(self.candidate, "udp")
             .map_err(|e| MediaError::BadOffer(e.to_string()))?;
         rtc.add_local_candidate(candidate);
+        if let Some(addr) = self.tcp_candidate {
+            let tcp = Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+            rtc.add_local_candidate(tcp);
+        }
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)

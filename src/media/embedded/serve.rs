@@ -13,8 +13,16 @@ pub(super) struct Pass {
     pub(super) fresh: Vec<usize>,
 }
 
+/// Where packets over TCP come from: the listener's address and what its connections read.
+pub(super) struct TcpSide {
+    pub(super) local: SocketAddr,
+    pub(super) packets: mpsc::Receiver<super::tcp::Packet>,
+}
+
 pub(super) async fn serve(
     socket: UdpSocket,
+    mut tcp: Option<TcpSide>,
+    writers: super::tcp::Writers,
     mut commands: mpsc::UnboundedReceiver<Command>,
     count: Arc<AtomicUsize>,
     places: Shared,
@@ -29,7 +37,7 @@ pub(super) async fn serve(
     let mut recorders = super::record::Recorders::default();
     // Which peer a remote address last reached, so a packet finds its peer without asking
     // every one; rebuilt whenever the list changes.
-    let mut by_source: HashMap<SocketAddr, usize> = HashMap::new();
+    let mut by_source: HashMap<(bool, SocketAddr), usize> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM];
     // Some connection may have ended: set by a command or a connection that ran.
     let mut sweep = false;
@@ -49,7 +57,7 @@ pub(super) async fn serve(
                 peer.rtc.disconnect();
             }
             peer.dirty = false;
-            if let Some(next) = peer.guarded(|p| drain(i, p, &socket, &mut pass)) {
+            if let Some(next) = peer.guarded(|p| drain(i, p, &socket, &writers, &mut pass)) {
                 peer.due = next;
             }
             sweep |= !peer.alive();
@@ -83,32 +91,64 @@ pub(super) async fn serve(
                 None => return,
             },
             received = socket.recv_from(&mut buf) => {
-                if let Ok((n, source)) = received
-                    && let Ok(contents) = buf[..n].try_into()
-                {
-                    let input = Input::Receive(
-                        Instant::now(),
-                        Receive { proto: Protocol::Udp, source, destination: local, contents },
-                    );
-                    // str0m knows its own traffic (ICE credentials, then the address pair).
-                    let known = by_source
-                        .get(&source)
-                        .copied()
-                        .filter(|&i| peers.get(i).is_some_and(|p| !p.failed && p.rtc.accepts(&input)));
-                    let found = known.or_else(|| {
-                        peers.iter().position(|p| !p.failed && p.rtc.accepts(&input))
-                    });
-                    if let Some(i) = found {
-                        by_source.insert(source, i);
-                        let peer = &mut peers[i];
-                        peer.dirty = true;
-                        if let Some(Err(e)) = peer.guarded(|p| p.rtc.handle_input(input)) {
-                            tracing::debug!(error = %e, "media input refused");
-                        }
-                    }
+                if let Ok((n, source)) = received {
+                    let to = (Protocol::Udp, source, local);
+                    receive(&mut peers, &mut by_source, to, &buf[..n]);
+                }
+            }
+            packet = async {
+                match tcp.as_mut() {
+                    Some(t) => t.packets.recv().await.map(|p| (t.local, p)),
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Some((tcp_local, p)) = packet {
+                    let to = (Protocol::Tcp, p.source, tcp_local);
+                    receive(&mut peers, &mut by_source, to, &p.contents);
                 }
             }
             () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Hands a packet to the connection it belongs to (str0m knows its own traffic: ICE
+/// credentials, then the address pair); others are dropped.
+fn receive(
+    peers: &mut [Peer],
+    by_source: &mut HashMap<(bool, SocketAddr), usize>,
+    (proto, source, destination): (Protocol, SocketAddr, SocketAddr),
+    contents: &[u8],
+) {
+    let Ok(contents) = contents.try_into() else {
+        return;
+    };
+    let input = Input::Receive(
+        Instant::now(),
+        Receive {
+            proto,
+            source,
+            destination,
+            contents,
+        },
+    );
+    let key = (proto == Protocol::Tcp, source);
+    let known = by_source.get(&key).copied().filter(|&i| {
+        peers
+            .get(i)
+            .is_some_and(|p| !p.failed && p.rtc.accepts(&input))
+    });
+    let found = known.or_else(|| {
+        peers
+            .iter()
+            .position(|p| !p.failed && p.rtc.accepts(&input))
+    });
+    if let Some(i) = found {
+        by_source.insert(key, i);
+        let peer = &mut peers[i];
+        peer.dirty = true;
+        if let Some(Err(e)) = peer.guarded(|p| p.rtc.handle_input(input)) {
+            tracing::debug!(error = %e, "media input refused");
         }
     }
 }
@@ -218,17 +258,26 @@ fn release(places: &Shared, screens: &mut HashMap<EventId, UserId>, alive: &[Pee
 
 /// Runs one peer until it waits: sends its packets, notes what it received for the others.
 /// Returns when it next needs time.
-fn drain(i: usize, peer: &mut Peer, socket: &UdpSocket, pass: &mut Pass) -> Instant {
+fn drain(
+    i: usize,
+    peer: &mut Peer,
+    socket: &UdpSocket,
+    writers: &super::tcp::Writers,
+    pass: &mut Pass,
+) -> Instant {
     loop {
         if !peer.rtc.is_alive() {
             return Instant::now() + Duration::from_millis(100);
         }
         match peer.rtc.poll_output() {
             Ok(Output::Timeout(at)) => return at,
-            Ok(Output::Transmit(t)) => {
+            Ok(Output::Transmit(t)) => match t.proto {
                 // UDP: a full socket buffer drops the packet, as the network would.
-                let _ = socket.try_send_to(&t.contents, t.destination);
-            }
+                Protocol::Udp => {
+                    let _ = socket.try_send_to(&t.contents, t.destination);
+                }
+                _ => writers.send(t.destination, &t.contents),
+            },
             Ok(Output::Event(event)) => match event {
                 Event::MediaAdded(m) => match m.kind {
                     MediaKind::Audio => peer.audio.push(m.mid),

@@ -172,11 +172,17 @@ pub async fn ticket(
 ) -> Result<Ticket> {
     let event_id: &EventId = &event.id;
     let Some(ivs) = remote(core) else {
+        let who = who.user.as_ref().map_or("guest", |u| u.as_str());
         return Ok(Ticket::Embedded {
             role,
             publish: (role != StageRole::Subscriber)
                 .then(|| format!("/events/{event_id}/live/publish")),
             watch: format!("/events/{event_id}/live/watch"),
+            ice_servers: crate::media::turn::servers(
+                core.config.turn.as_ref(),
+                who,
+                core.clock.now_ms() / 1000,
+            ),
         });
     };
     let stage = match core.store.stage(event_id).await? {
@@ -190,6 +196,9 @@ pub async fn ticket(
     let user = who.user.as_ref().map(|u| u.as_str());
     let now = core.clock.now_ms();
     let sends = role != StageRole::Subscriber;
+    if !sends && let Some(cap) = event.viewer_cap {
+        take_a_place(core, event_id, &stage, held.participant, cap).await?;
+    }
     let participant_id =
         participant_for(core, event_id, user, held.participant, false, sends, now).await?;
     let at = ivs::Stage {
@@ -233,6 +242,34 @@ pub async fn ticket(
         screen,
         sdk: "/static/ivs-web-broadcast.js".into(),
     })
+}
+
+/// A watcher under the event's viewer cap: a page keeping its participant keeps its place
+/// (taken again if it had been freed); a newcomer needs a free one. Two newcomers at the same
+/// instant may both take the last place: the cap bounds cost, one over does not matter.
+async fn take_a_place(
+    core: &Core,
+    event_id: &EventId,
+    stage: &crate::store::stages::StageRow,
+    held: Option<&str>,
+    cap: i32,
+) -> Result<()> {
+    if let Some(p) = held
+        && core.store.holds_place(event_id, p).await?
+    {
+        return Ok(());
+    }
+    let seated = core
+        .store
+        .seated_viewers(event_id, stage.created_at)
+        .await?;
+    if seated >= i64::from(cap) {
+        return Err(crate::features::costs::full(cap));
+    }
+    if let Some(p) = held {
+        core.store.set_left(event_id, p, None).await?;
+    }
+    Ok(())
 }
 
 /// The participant a token is minted for: the page's own (`held`), or a new one; either way

@@ -4,7 +4,7 @@
 
 use super::{RECONCILE_EVERY_MS, StageJob, Step, any_remote, job, may_send, remote};
 use crate::{
-    features::{Core, Result, events::Status},
+    features::{Core, Result, costs, events::Status},
     media::ivs::{self, Composing, Ivs},
     store::stages::StageRow,
 };
@@ -113,7 +113,8 @@ pub async fn run(core: &Core, j: StageJob) -> anyhow::Result<()> {
             } else if let Some(stage) = core.store.stage(&j.event_id).await?
                 && stage.closed_at.is_none()
             {
-                reconcile(core, ivs, &stage, status == Some(Status::Live), now).await?;
+                let live = status == Some(Status::Live);
+                reconcile(core, ivs, &stage, live, event.viewer_cap, now).await?;
                 core.store
                     .schedule_job(
                         &job(&j.event_id, Step::Reconcile, now + RECONCILE_EVERY_MS),
@@ -257,6 +258,8 @@ async fn close(core: &Core, ivs: &Ivs, event_id: &str, now: i64) -> anyhow::Resu
         ivs.stop_composition(arn).await?;
     }
     ivs.delete_stage(&stage.arn).await?;
+    // The minutes since the last look, as many still connected as then.
+    sample(core, &stage, None, now).await?;
     core.store.close_stage(event_id, now).await?;
     tracing::info!(event.id = %event_id, stage.arn = %stage.arn, "IVS stage deleted");
     Ok(())
@@ -269,6 +272,7 @@ async fn reconcile(
     ivs: &Ivs,
     stage: &StageRow,
     live: bool,
+    viewer_cap: Option<i32>,
     now: i64,
 ) -> anyhow::Result<()> {
     let event_id = &stage.event_id;
@@ -290,6 +294,10 @@ async fn reconcile(
         .stage_publishers(event_id, stage.created_at)
         .await?;
     let connected = ivs.connected(&stage.arn).await?;
+    sample(core, stage, Some(connected.len()), now).await?;
+    if viewer_cap.is_some() {
+        free_places(core, stage, &connected, now).await?;
+    }
     let mut anyone_sending = false;
     for p in &connected {
         let standing = standings.get(&p.user_id);
@@ -349,6 +357,47 @@ async fn reconcile(
             record_or_say(core, ivs, stage, now).await?;
         }
         None => {}
+    }
+    Ok(())
+}
+
+/// Adds what the stage used since its last look to the month's usage (the costs the organizer
+/// sees and the operator's ceiling): everyone connected, viewers too, as IVS bills.
+async fn sample(core: &Core, stage: &StageRow, connected: Option<usize>, now: i64) -> Result<()> {
+    let (month, ..) = costs::month_of(now);
+    let count = connected.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    let mut tx = core.store.begin().await?;
+    tx.sample_stage(
+        &stage.event_id,
+        &month,
+        now,
+        count,
+        stage.composition_arn.is_some(),
+        costs::MAX_SAMPLE_GAP_MS,
+    )
+    .await?;
+    core.commit(tx, crate::features::Change::new(now)).await?;
+    Ok(())
+}
+
+/// How long a newly minted token may take to show up connected before its place is freed.
+const JOIN_GRACE_MS: i64 = 2 * 60_000;
+
+/// Frees the places under the viewer cap of watchers IVS no longer reports connected.
+async fn free_places(
+    core: &Core,
+    stage: &StageRow,
+    connected: &[ivs::Connected],
+    now: i64,
+) -> Result<()> {
+    let here: std::collections::HashSet<&str> = connected
+        .iter()
+        .map(|p| p.participant_id.as_str())
+        .collect();
+    for (p, issued_at) in core.store.seats(&stage.event_id, stage.created_at).await? {
+        if !here.contains(p.as_str()) && issued_at < now.saturating_sub(JOIN_GRACE_MS) {
+            core.store.set_left(&stage.event_id, &p, Some(now)).await?;
+        }
     }
     Ok(())
 }
