@@ -305,5 +305,8 @@ async fn nothing_billable_is_left_within_a_minute_of_the_end_across_restarts(b: 
     // Nothing of the event is left to release, or to look at.
     t.app.clock.advance(Duration::minutes(5));
     assert!(t.calls().await.is_empty());
-    assert!(chat.take().is_empty());
+    // The end's notices are relayed to the room after their commit, so one may reach the fake
+    // after the room's deletion; nothing else does.
+    let late = chat.take();
+    assert!(late.iter().all(|(op, _)| op == "SendEvent"), "{late:?}");
 }
