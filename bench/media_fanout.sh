@@ -23,6 +23,8 @@ done
 port=18091
 ulimit -n "$(ulimit -Hn)"
 cargo build --release --quiet --bins
+# MEETSTAGE_BENCH_BIN: binaries built elsewhere (a baseline to compare with).
+bin="${MEETSTAGE_BENCH_BIN:-${CARGO_TARGET_DIR:-target}/release}"
 export MEETSTAGE_BIND="127.0.0.1:$port" MEETSTAGE_LOG_FORMAT=json RUST_LOG=warn
 export MEETSTAGE_RATE_LIMIT_ANONYMOUS=100000000
 # Each subscriber says it comes from an address of its own (X-Forwarded-For), as an audience
@@ -32,11 +34,11 @@ export MEETSTAGE_TRUST_PROXY=true
 for n in "${sizes[@]}"; do
   work=$(mktemp -d)
   export MEETSTAGE_DATA_DIR="$work"
-  TOKIO_WORKER_THREADS=1 taskset -c 0 target/release/meetstage serve &
+  TOKIO_WORKER_THREADS=1 taskset -c 0 "$bin"/meetstage serve &
   server=$!
   for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
-  read -r event _ key < <(target/release/loadgen seed --data-dir "$work" "${record[@]}")
-  taskset -c 1 timeout 300 target/release/loadgen media --url "http://127.0.0.1:$port" \
+  read -r event _ key < <("$bin"/loadgen seed --data-dir "$work" "${record[@]}")
+  taskset -c 1 timeout 300 "$bin"/loadgen media --url "http://127.0.0.1:$port" \
     --event "$event" --key "$key" --subscribers "$n" --seconds "$seconds" --server-pid "$server" || true
   kill "$server"; wait "$server" 2>/dev/null || true
   rm -rf "$work"

@@ -279,6 +279,7 @@ async fn start_media(
                     tcp,
                     config.media_public_ip,
                     config.media_viewer_bps,
+                    config.media_max_connections,
                 )
             };
             let started = match config.media_tcp {

@@ -95,6 +95,8 @@ pub struct Config {
     pub turn: Option<TurnSettings>,
     /// The most video one viewer is sent (bit/s).
     pub media_viewer_bps: Option<u64>,
+    /// The most connections the embedded media server carries at once.
+    pub media_max_connections: usize,
     pub media: MediaKind,
     pub chat: ChatKind,
     /// Where the archive of past public events is published after each event (a job).
@@ -265,6 +267,16 @@ impl Config {
         let room = room_settings(&mut o)?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sqlite = database_url.starts_with("sqlite:");
+        let max = crate::media::embedded::MAX_PEERS;
+        let media_max_connections = match o.media_max_connections {
+            None => max,
+            Some(n) if (1..=max).contains(&n) => n,
+            Some(_) => {
+                return Err(ConfigError(format!(
+                    "media_max_connections must be from 1 to {max}"
+                )));
+            }
+        };
         let media_viewer_bps = match o.media_viewer_kbps {
             None => None,
             Some(k @ 100..=100_000) => Some(k * 1000),
@@ -301,6 +313,7 @@ impl Config {
             media_tcp: media_tcp(&o)?,
             turn: turn(&o)?,
             media_viewer_bps,
+            media_max_connections,
             bind,
             mail_rate_per_second,
             base_url,

@@ -54,6 +54,13 @@ pub struct Options {
     #[arg(long, env = "MEETSTAGE_MEDIA_VIEWER_KBPS")]
     pub media_viewer_kbps: Option<u64>,
 
+    /// The most media connections (cameras, screens, viewers) the embedded media server
+    /// carries at once; beyond it newcomers are told it is full. Past its CPU, every viewer
+    /// loses frames and memory climbs: one 1 vCPU / 1 GiB server holds about 300 (1 to 4096)
+    /// [default: 4096].
+    #[arg(long, env = "MEETSTAGE_MEDIA_MAX_CONNECTIONS")]
+    pub media_max_connections: Option<usize>,
+
     /// Who carries cameras, microphones and screens: `embedded` (the SFU in this process, one
     /// UDP port) or `ivs` (Amazon IVS Real-Time stages, for large audiences) [default: embedded].
     #[arg(long, env = "MEETSTAGE_MEDIA_PROVIDER")]
@@ -477,6 +484,7 @@ impl Options {
             turn_urls: self.turn_urls.or(other.turn_urls),
             turn_secret: self.turn_secret.or(other.turn_secret),
             media_viewer_kbps: self.media_viewer_kbps.or(other.media_viewer_kbps),
+            media_max_connections: self.media_max_connections.or(other.media_max_connections),
             media_provider: self.media_provider.or(other.media_provider),
             chat_provider: self.chat_provider.or(other.chat_provider),
             ivs_chat_region: self.ivs_chat_region.or(other.ivs_chat_region),

@@ -410,9 +410,9 @@ impl Usd {
         } else {
             format!("{frac:0<9}").parse().ok()?
         };
-        (dollars <= Self::MAX_DOLLARS)
-            .then(|| Usd(dollars * Self::NANOS_PER_DOLLAR + nanos))
-            .filter(|u| u.0 <= Self::MAX_DOLLARS * Self::NANOS_PER_DOLLAR)
+        // At most seven whole digits, so this cannot overflow.
+        let total = dollars * Self::NANOS_PER_DOLLAR + nanos;
+        (total <= Self::MAX_DOLLARS * Self::NANOS_PER_DOLLAR).then_some(Usd(total))
     }
 
     /// `count` of a thing priced per `per` units; saturating, as a display is all it feeds.

@@ -12,6 +12,7 @@ fn defaults_need_no_configuration() {
     assert!(!c.is_https());
     assert_eq!(c.recording_min_free_bytes, 1024 * 1024 * 1024);
     assert_eq!(c.link("/events/1"), "http://127.0.0.1:8080/events/1");
+    assert_eq!(c.media_max_connections, crate::media::embedded::MAX_PEERS);
 }
 
 #[test]
@@ -81,6 +82,15 @@ fn bad_values_are_refused_with_a_reason() {
         })
         .contains("recording_min_free_mb")
     );
+    for n in [0, crate::media::embedded::MAX_PEERS + 1] {
+        assert!(
+            bad(Options {
+                media_max_connections: Some(n),
+                ..Options::default()
+            })
+            .contains("media_max_connections must be from 1 to 4096")
+        );
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("typo.toml");
     std::fs::write(&path, "comunity_name = \"x\"\n").unwrap();

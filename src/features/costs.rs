@@ -50,6 +50,8 @@ pub struct Estimate {
     pub lines: Vec<Line>,
     /// The sum, when every line has a price.
     pub total: Option<Usd>,
+    /// The sum of the lines that have a price.
+    pub priced: Usd,
     /// How the people were counted.
     pub basis: String,
 }
@@ -82,14 +84,13 @@ pub struct CostView {
 
 impl CostView {
     pub fn total_text(&self) -> String {
-        let lines = &self.estimate.lines;
-        let priced: Vec<Usd> = lines.iter().filter_map(|l| l.cost).collect();
-        match (self.estimate.total, priced.is_empty()) {
+        let e = &self.estimate;
+        match (e.total, e.lines.iter().any(|l| l.cost.is_some())) {
             (Some(t), _) => format!("about {t}"),
-            (None, true) => "no IVS price configured (quantities below)".into(),
-            (None, false) => format!(
+            (None, false) => "no IVS price configured (quantities below)".into(),
+            (None, true) => format!(
                 "about {}, plus the lines without a configured price",
-                priced.iter().fold(Usd::default(), |a, c| a.plus(*c))
+                e.priced
             ),
         }
     }
@@ -127,10 +128,11 @@ fn price(rate: Option<Usd>, amount: i64, per: i64) -> Option<Usd> {
     rate.map(|r| r.times(amount, per))
 }
 
-fn sum(lines: &[Line]) -> Option<Usd> {
-    lines
-        .iter()
-        .try_fold(Usd::default(), |acc, l| l.cost.map(|c| acc.plus(c)))
+/// The sum, when every cost is known.
+fn sum(costs: impl IntoIterator<Item = Option<Usd>>) -> Option<Usd> {
+    costs
+        .into_iter()
+        .try_fold(Usd::default(), |acc, c| c.map(|c| acc.plus(c)))
 }
 
 /// The estimate for an event: everyone registered (at most the viewer cap) and its
@@ -182,7 +184,11 @@ pub async fn estimate(core: &Core, event: &EventView) -> Result<Estimate> {
         ""
     };
     Ok(Estimate {
-        total: sum(&lines),
+        total: sum(lines.iter().map(|l| l.cost)),
+        priced: lines
+            .iter()
+            .filter_map(|l| l.cost)
+            .fold(Usd::default(), Usd::plus),
         basis: format!(
             "{viewers} watching{capped} and {presenters} presenting for {minutes} minutes, \
              {GREEN_ROOM_MINUTES} minutes of green room, one shared screen, \
@@ -230,19 +236,10 @@ pub async fn month(core: &Core) -> Result<Month> {
     let composition_ms = usage
         .iter()
         .fold(0i64, |a, u| a.saturating_add(u.composition_ms));
-    let mut lines = vec![
-        Line {
-            what: "participant-hours",
-            quantity: String::new(),
-            cost: price(costs.participant_hour, participant_ms, MS_PER_HOUR),
-        },
-        Line {
-            what: "composition hours",
-            quantity: String::new(),
-            cost: price(costs.composition_hour, composition_ms, MS_PER_HOUR)
-                .or((composition_ms == 0).then_some(Usd::default())),
-        },
-    ];
+    let participants = price(costs.participant_hour, participant_ms, MS_PER_HOUR);
+    let composition = price(costs.composition_hour, composition_ms, MS_PER_HOUR)
+        .or((composition_ms == 0).then_some(Usd::default()));
+    let mut chat = Some(Usd::default());
     if core.chat.ivs().is_some() {
         // Each relayed message is delivered to about as many as the event's stage had at
         // its fullest (at least one).
@@ -256,19 +253,15 @@ pub async fn month(core: &Core) -> Result<Month> {
             sent = sent.saturating_add(n);
             delivered = delivered.saturating_add(n.saturating_mul(audience));
         }
-        lines.push(Line {
-            what: "chat messages",
-            quantity: String::new(),
-            cost: match costs.chat_per_1000 {
-                Some((s, d)) => Some(s.times(sent, 1000).plus(d.times(delivered, 1000))),
-                None if sent == 0 => Some(Usd::default()),
-                None => None,
-            },
-        });
+        chat = match costs.chat_per_1000 {
+            Some((s, d)) => Some(s.times(sent, 1000).plus(d.times(delivered, 1000))),
+            None if sent == 0 => Some(Usd::default()),
+            None => None,
+        };
     }
     Ok(Month {
         name,
-        spent: sum(&lines),
+        spent: sum([participants, composition, chat]),
         ceiling: costs.monthly_ceiling,
         participant_hours: hours(participant_ms, MS_PER_HOUR),
     })

@@ -126,18 +126,27 @@ impl Store {
         })
     }
 
-    /// Watching participants of the event's current stage that hold a place: not a shared
-    /// screen, not sending, not seen gone.
-    pub async fn seated_viewers(&self, event_id: &str, stage_created_at: i64) -> StoreResult<i64> {
+    /// How many watching participants hold a place on the stage created at
+    /// `stage_created_at`, and whether `participant` holds one already.
+    pub async fn seating(
+        &self,
+        event_id: &str,
+        stage_created_at: i64,
+        participant: Option<&str>,
+    ) -> StoreResult<(i64, bool)> {
         on_pool!(self, |pool| {
-            Ok(sqlx::query_scalar(
-                "SELECT COUNT(*) FROM stage_participants WHERE event_id = $1 \
-                 AND issued_at >= $2 AND NOT screen AND NOT publisher AND left_at IS NULL",
+            let (seated, held): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE(SUM(CASE WHEN issued_at >= $2 AND NOT screen AND NOT publisher \
+                 THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN participant_id = $3 THEN 1 ELSE 0 END), 0) \
+                 FROM stage_participants WHERE event_id = $1 AND left_at IS NULL",
             )
             .bind(event_id)
             .bind(stage_created_at)
+            .bind(participant)
             .fetch_one(pool)
-            .await?)
+            .await?;
+            Ok((seated, held == 1))
         })
     }
 
@@ -157,21 +166,6 @@ impl Store {
             .bind(stage_created_at)
             .fetch_all(pool)
             .await?)
-        })
-    }
-
-    /// Whether a watching participant holds its place (was not seen gone).
-    pub async fn holds_place(&self, event_id: &str, participant_id: &str) -> StoreResult<bool> {
-        on_pool!(self, |pool| {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM stage_participants WHERE event_id = $1 \
-                 AND participant_id = $2 AND left_at IS NULL",
-            )
-            .bind(event_id)
-            .bind(participant_id)
-            .fetch_one(pool)
-            .await?;
-            Ok(n == 1)
         })
     }
 

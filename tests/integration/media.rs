@@ -667,7 +667,66 @@ async fn guests_from_one_address_are_capped(backend: Backend) {
     assert_eq!(offer(&app, Some(&ada), &watch, &sdp).await.0, 201);
 }
 
+/// An operator's limit on media connections (`MEETSTAGE_MEDIA_MAX_CONNECTIONS`): past it a
+/// newcomer is told the media server is full instead of everyone losing frames, and a place
+/// that frees up is taken again.
+async fn the_media_server_refuses_connections_past_its_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |o| o.media_max_connections = Some(2)).await;
+    let (_owner, event) = app.live_event("public").await;
+    let watch = format!("/events/{event}/live/watch");
+    let (ada, ben, cy) = (
+        app.person("Ada").await,
+        app.person("Ben").await,
+        app.person("Cy").await,
+    );
+    // Ada's page keeps where its connection can be hung up (as media.js does).
+    let (_first, sdp, _) = Peer::new(Direction::RecvOnly);
+    let client = ada.client();
+    let csrf = app.csrf(&client).await;
+    let r = client
+        .post(app.url(&watch))
+        .header("x-csrf-token", &csrf)
+        .header("content-type", "application/sdp")
+        .body(sdp)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let hang_up = r.headers()["location"].to_str().unwrap().to_string();
+    let _second = joined(&app, &event, &ben, "watch", Direction::RecvOnly, 1).await;
+    let media = &app.core.media;
+    let carried = |n: usize| async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while media.connections() != n {
+            assert!(
+                Instant::now() < deadline,
+                "the media server carries {} connections, not {n}",
+                media.connections()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    carried(2).await;
+    let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+    let (status, body) = offer(&app, Some(&cy), &watch, &sdp).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("the media server is full"), "{body}");
+    // Ada closes her tab (the page hangs up): Cy gets on.
+    let r = client
+        .delete(app.url(&hang_up))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    carried(1).await;
+    let (_, sdp, _) = Peer::new(Direction::RecvOnly);
+    let (status, body) = offer(&app, Some(&cy), &watch, &sdp).await;
+    assert_eq!(status, 201, "{body}");
+}
+
 both!(
+    the_media_server_refuses_connections_past_its_limit,
     the_stage_is_recorded_while_live,
     recording_is_switched_off_before_going_live,
     guests_from_one_address_are_capped,

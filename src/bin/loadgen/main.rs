@@ -5,14 +5,20 @@
 //! the server's CPU time per delivered message (from /proc) and its memory per idle
 //! connection, then how one client that stops reading affects the others.
 //!
-//! `media` (media.rs) measures the embedded SFU the same way (see `bench/media_fanout.sh`).
+//! `media` (media.rs) measures the embedded SFU the same way (see `bench/media_fanout.sh`),
+//! and `capacity` (capacity.rs) both at once, with the room busy (see `bench/capacity.sh`).
 //!
 //! Bounded in count and time: every phase has a deadline, and the run fails rather than hang.
 
+mod capacity;
 mod media;
 mod room;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+// The same allocator as the server's, so the load generator keeps up with it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context, bail};
 use tokio::{io::AsyncReadExt, net::TcpStream};
@@ -42,6 +48,8 @@ async fn main() -> anyhow::Result<()> {
                 &arg("--data-dir").context("--data-dir")?,
                 arg("--database-url"),
                 !args.iter().any(|a| a == "--no-record"),
+                arg("--members").map_or(Ok(0), |v| v.parse())?,
+                arg("--cookies"),
             )
             .await
         }
@@ -68,6 +76,21 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Some("capacity") => {
+            let cookies = std::fs::read_to_string(arg("--cookies").context("--cookies FILE")?)?;
+            capacity::run(capacity::CapacityOpts {
+                base: arg("--url").context("--url http://127.0.0.1:PORT")?,
+                event: arg("--event").context("--event ID")?,
+                key: arg("--key").context("--key STREAM_KEY")?,
+                cookies: cookies.lines().map(str::to_string).collect(),
+                clients: arg("--clients").map_or(Ok(1000), |v| v.parse())?,
+                subscribers: arg("--subscribers").map_or(Ok(50), |v| v.parse())?,
+                seconds: arg("--seconds").map_or(Ok(20), |v| v.parse())?,
+                server_pid: arg("--server-pid").context("--server-pid")?.parse()?,
+                memory_cgroup: arg("--memory-cgroup"),
+            })
+            .await
+        }
         // The kernel's own cost of one small write per loopback socket, as a floor for the
         // server's CPU per delivery (bench/write_floor.sh).
         Some("floor-server") => {
@@ -77,18 +100,24 @@ async fn main() -> anyhow::Result<()> {
             floor_client(arg("--clients").map_or(Ok(10_000), |v| v.parse())?).await
         }
         _ => bail!(
-            "usage: loadgen seed --data-dir DIR [--database-url URL] [--no-record] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K] [--metrics-token T] | loadgen media --url URL --event ID --key K --server-pid PID [--subscribers N] [--seconds S]"
+            "usage: loadgen seed --data-dir DIR [--database-url URL] [--no-record] [--members K --cookies FILE] | loadgen run --url URL --event ID --cookie C --server-pid PID [--clients N] [--broadcasts K] [--metrics-token T] | loadgen media --url URL --event ID --key K --server-pid PID [--subscribers N] [--seconds S] | loadgen capacity --url URL --event ID --key K --cookies FILE --server-pid PID [--clients N] [--subscribers N] [--seconds S] [--memory-cgroup DIR]"
         ),
     }
 }
 
 /// A public event, live, and a session for its organizer, written straight into the
-/// server's database through the same features the pages use.
-async fn seed(data_dir: &str, database_url: Option<String>, record: bool) -> anyhow::Result<()> {
+/// server's database through the same features the pages use; with `members`, that many
+/// registered members too, their session cookies written to `cookies`, one a line.
+async fn seed(
+    data_dir: &str,
+    database_url: Option<String>,
+    record: bool,
+    members: usize,
+    cookies: Option<String>,
+) -> anyhow::Result<()> {
     use meetstage::{
         config::{Config, Options},
-        features::{accounts, events},
-        store::accounts::NewUser,
+        features::{events, registrations},
     };
     let config = Config::from_options(Options {
         data_dir: Some(data_dir.into()),
@@ -99,24 +128,8 @@ async fn seed(data_dir: &str, database_url: Option<String>, record: bool) -> any
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let app = meetstage::App::build(config, listener).await?;
     let core = app.core().clone();
-    let id = meetstage::features::new_id();
     let now = core.clock.now_ms();
-    core.store
-        .insert_user(NewUser {
-            id: &id,
-            email: &format!("bench-{id}@example.org"),
-            display_name: "Bench Presenter",
-            password_hash: "",
-            role: "organizer",
-            email_verified_at: Some(now),
-            now,
-        })
-        .await?;
-    let token = accounts::create_session(&core, &id).await?;
-    let session = match accounts::authenticate(&core, &token).await? {
-        accounts::SessionState::Active(s) => s,
-        _ => bail!("the new session is not active"),
-    };
+    let (token, session) = signed_in(&core, "organizer", "Bench Presenter", now).await?;
     let start = (core.clock.now() + chrono::Duration::minutes(5)).format("%Y-%m-%dT%H:%M");
     let event = events::create(
         &core,
@@ -135,13 +148,22 @@ async fn seed(data_dir: &str, database_url: Option<String>, record: bool) -> any
     if !record {
         events::set_recording(&core, &session, &event.id, false).await?;
     }
+    let name = meetstage::http::context::session_cookie_name(&core.config);
+    let mut lines = String::new();
+    for i in 0..members {
+        let (token, member) = signed_in(&core, "member", &format!("Member {i}"), now).await?;
+        registrations::register(&core, &member, &event.id).await?;
+        lines.push_str(&format!("{name}={token}\n"));
+    }
+    if let Some(path) = cookies {
+        std::fs::write(path, lines)?;
+    }
     for t in [
         events::Transition::OpenGreenRoom,
         events::Transition::GoLive,
     ] {
         events::transition(&core, &session, &event.id, t).await?;
     }
-    let name = meetstage::http::context::session_cookie_name(&core.config);
     // The organizer's stream key, for the media benchmark's publisher (WHIP).
     let who = meetstage::features::live::admit(&core, &event, Some(&session.user))
         .await
@@ -149,6 +171,33 @@ async fn seed(data_dir: &str, database_url: Option<String>, record: bool) -> any
     let key = meetstage::features::live::presenters::new_stream_key(&core, &who).await?;
     println!("{} {name}={token} {key}", event.id);
     Ok(())
+}
+
+/// A verified user with `role` and a session: its token and the session.
+async fn signed_in(
+    core: &meetstage::features::Core,
+    role: &str,
+    name: &str,
+    now: i64,
+) -> anyhow::Result<(String, meetstage::features::accounts::Session)> {
+    use meetstage::{features::accounts, store::accounts::NewUser};
+    let id = meetstage::features::new_id();
+    core.store
+        .insert_user(NewUser {
+            id: &id,
+            email: &format!("bench-{id}@example.org"),
+            display_name: name,
+            password_hash: "",
+            role,
+            email_verified_at: Some(now),
+            now,
+        })
+        .await?;
+    let token = accounts::create_session(core, &id).await?;
+    match accounts::authenticate(core, &token).await? {
+        accounts::SessionState::Active(s) => Ok((token, s)),
+        _ => bail!("a new session is not active"),
+    }
 }
 
 async fn wait_until(limit: Duration, done: impl Fn() -> bool) -> anyhow::Result<()> {

@@ -48,7 +48,7 @@ const AUDIO_FRAME: usize = 100;
 
 /// What one subscriber counted.
 #[derive(Default)]
-struct Counts {
+pub struct Counts {
     connected: AtomicUsize,
     video_frames: AtomicU64,
     audio_frames: AtomicU64,
@@ -57,9 +57,51 @@ struct Counts {
 pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
     let rss_before = rss_kib(o.server_pid)?;
     let counting = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut all = Vec::new();
     let started = Instant::now();
-    for i in 0..o.subscribers {
+    let all = audience(&o.base, &o.event, o.subscribers, counting.clone()).await?;
+    let connect_s = started.elapsed().as_secs_f64();
+
+    counting.store(true, Ordering::Relaxed);
+    let cpu_before = cpu_ticks(o.server_pid)?;
+    let own_before = cpu_ticks(std::process::id())?;
+    let sending = Instant::now();
+    let sent = publish(&o.base, &o.event, &o.key, Duration::from_secs(o.seconds)).await?;
+    let cpu = cpu_ticks(o.server_pid)?.saturating_sub(cpu_before);
+    let own = cpu_ticks(std::process::id())?.saturating_sub(own_before);
+    let wall = sending.elapsed().as_secs_f64();
+    // What was sent last is still on its way.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    counting.store(false, Ordering::Relaxed);
+    let rss_after = rss_kib(o.server_pid)?;
+
+    let (mean, worst) = losses(&all, sent);
+    let core_share = cpu as f64 / clock_ticks_per_sec() / wall * 100.0;
+    println!(
+        "subscribers {n}: connected in {connect_s:.1} s; server CPU {core_share:.1}% of one core \
+         ({per:.3}% per subscriber); frames lost mean {mean:.2}%, worst {worst:.2}% \
+         ({v} video + {a} audio frames sent in {wall:.1} s); server memory +{mem} KiB \
+         ({mem_per:.0} KiB per subscriber); load generator CPU {own_share:.0}%",
+        n = o.subscribers,
+        per = core_share / o.subscribers as f64,
+        v = sent.0,
+        a = sent.1,
+        mem = rss_after.saturating_sub(rss_before),
+        mem_per = rss_after.saturating_sub(rss_before) as f64 / o.subscribers as f64,
+        own_share = own as f64 / clock_ticks_per_sec() / wall * 100.0,
+    );
+    Ok(())
+}
+
+/// Connects `n` guest subscribers to the event's stage and waits until every one is
+/// connected; each counts what reaches it while `counting` is set.
+pub async fn audience(
+    base: &str,
+    event: &str,
+    n: usize,
+    counting: Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Vec<Arc<Counts>>> {
+    let mut all = Vec::new();
+    for i in 0..n {
         let counts = Arc::new(Counts::default());
         let (rtc, socket, pending, sdp, _) = peer(Direction::RecvOnly).await?;
         // Each guest from an address of its own (the server trusts the bench's proxy header),
@@ -70,13 +112,8 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
             (i >> 8) & 0xff,
             i & 0xff
         );
-        let (status, _, answer) = post(
-            &o.base,
-            &format!("/events/{}/live/watch", o.event),
-            &from,
-            &sdp,
-        )
-        .await?;
+        let (status, _, answer) =
+            post(base, &format!("/events/{event}/live/watch"), &from, &sdp).await?;
         if status != 201 {
             bail!("watch refused ({status}): {answer}");
         }
@@ -93,53 +130,42 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     while all.iter().any(|c| c.connected.load(Ordering::Relaxed) == 0) {
         if Instant::now() > deadline {
-            let n = all
+            let up = all
                 .iter()
                 .filter(|c| c.connected.load(Ordering::Relaxed) > 0)
                 .count();
-            bail!(
-                "only {n} of {} subscribers connected within 60 s",
-                o.subscribers
-            );
+            bail!("only {up} of {n} subscribers connected within 60 s");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let connect_s = started.elapsed().as_secs_f64();
+    Ok(all)
+}
 
-    // The publisher, as OBS would connect.
+/// The publisher, as OBS would connect: sends for `for_how_long` and returns the frames
+/// sent (video, audio).
+pub async fn publish(
+    base: &str,
+    event: &str,
+    key: &str,
+    for_how_long: Duration,
+) -> anyhow::Result<(u64, u64)> {
     let (rtc, socket, pending, sdp, mids) = peer(Direction::SendOnly).await?;
     let (status, _, answer) = post(
-        &o.base,
-        &format!("/events/{}/live/whip", o.event),
-        &format!("Authorization: Bearer {}\r\n", o.key),
+        base,
+        &format!("/events/{event}/live/whip"),
+        &format!("Authorization: Bearer {key}\r\n"),
         &sdp,
     )
     .await?;
     if status != 201 {
         bail!("publish refused ({status}): {answer}");
     }
-    counting.store(true, Ordering::Relaxed);
-    let cpu_before = cpu_ticks(o.server_pid)?;
-    let own_before = cpu_ticks(std::process::id())?;
-    let sending = Instant::now();
-    let sent = publisher(
-        rtc,
-        socket,
-        pending,
-        answer,
-        mids,
-        Duration::from_secs(o.seconds),
-    )
-    .await?;
-    let cpu = cpu_ticks(o.server_pid)?.saturating_sub(cpu_before);
-    let own = cpu_ticks(std::process::id())?.saturating_sub(own_before);
-    let wall = sending.elapsed().as_secs_f64();
-    // What was sent last is still on its way.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    counting.store(false, Ordering::Relaxed);
-    let rss_after = rss_kib(o.server_pid)?;
+    publisher(rtc, socket, pending, answer, mids, for_how_long).await
+}
 
-    let expected = (sent.0 + sent.1) as f64;
+/// Frames lost per subscriber, in percent of those sent: (mean, worst).
+pub fn losses(all: &[Arc<Counts>], (video, audio): (u64, u64)) -> (f64, f64) {
+    let expected = (video + audio) as f64;
     let mut losses: Vec<f64> = all
         .iter()
         .map(|c| {
@@ -149,23 +175,8 @@ pub async fn run(o: MediaOpts) -> anyhow::Result<()> {
         })
         .collect();
     losses.sort_by(f64::total_cmp);
-    let mean = losses.iter().sum::<f64>() / losses.len() as f64;
-    let core_share = cpu as f64 / clock_ticks_per_sec() / wall * 100.0;
-    println!(
-        "subscribers {n}: connected in {connect_s:.1} s; server CPU {core_share:.1}% of one core \
-         ({per:.3}% per subscriber); frames lost mean {mean:.2}%, worst {worst:.2}% \
-         ({v} video + {a} audio frames sent in {wall:.1} s); server memory +{mem} KiB \
-         ({mem_per:.0} KiB per subscriber); load generator CPU {own_share:.0}%",
-        n = o.subscribers,
-        per = core_share / o.subscribers as f64,
-        worst = losses.last().copied().unwrap_or(0.0),
-        v = sent.0,
-        a = sent.1,
-        mem = rss_after.saturating_sub(rss_before),
-        mem_per = rss_after.saturating_sub(rss_before) as f64 / o.subscribers as f64,
-        own_share = own as f64 / clock_ticks_per_sec() / wall * 100.0,
-    );
-    Ok(())
+    let mean = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
+    (mean, losses.last().copied().unwrap_or(0.0))
 }
 
 /// A connection with one audio and one video line in `direction`, its socket and its offer.

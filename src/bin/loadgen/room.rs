@@ -30,23 +30,23 @@ pub struct RunOpts {
 }
 
 /// Latencies (µs) of bench messages, by message number.
-type Seen = Arc<Mutex<Vec<Vec<u64>>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<Vec<u64>>>>;
 
 /// What happened to the clients' connections, so a run that falls short says why.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     /// Clients that received their first snapshot.
-    greeted: AtomicUsize,
+    pub(crate) greeted: AtomicUsize,
     /// Snapshots after the first: the server resent the room (the client fell behind).
     resynced: AtomicUsize,
     /// Connections the server closed or lost.
-    closed: AtomicUsize,
+    pub(crate) closed: AtomicUsize,
     /// The close frames' codes and reasons, with how many carried each.
     reasons: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 impl Tally {
-    fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} clients resynced, {} connections closed (close frames: {:?})",
             self.resynced.load(Ordering::Relaxed),
@@ -250,7 +250,7 @@ pub async fn run(o: RunOpts) -> anyhow::Result<()> {
 }
 
 /// Opens a live-room socket; returns the stream and any bytes read past the handshake.
-async fn open(
+pub(crate) async fn open(
     addr: &str,
     path: &str,
     origin: &str,
@@ -282,7 +282,7 @@ async fn open(
 }
 
 /// A masked client text frame (mask zero: the payload goes as is).
-fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     let mut f = vec![0x80 | opcode];
     match payload.len() {
         n if n < 126 => f.push(0x80 | n as u8),
@@ -306,7 +306,7 @@ async fn send_chat(s: &mut TcpStream, n: usize) -> anyhow::Result<()> {
 }
 
 /// Splits whole frames off `buf`: (opcode, payload).
-fn frames(buf: &mut BytesMut) -> Vec<(u8, BytesMut)> {
+pub(crate) fn frames(buf: &mut BytesMut) -> Vec<(u8, BytesMut)> {
     let mut out = Vec::new();
     loop {
         if buf.len() < 2 {
@@ -331,7 +331,7 @@ fn frames(buf: &mut BytesMut) -> Vec<(u8, BytesMut)> {
 }
 
 /// Reads frames: answers pings, counts the snapshot, records bench message latencies.
-async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, tally: Arc<Tally>) {
+pub(crate) async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, tally: Arc<Tally>) {
     let mut greeted_once = false;
     loop {
         for (op, payload) in frames(&mut buf) {
@@ -366,7 +366,7 @@ async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, tally: Arc<Tal
     }
 }
 
-fn record(payload: &[u8], seen: &Seen, tally: &Tally, greeted_once: &mut bool) {
+pub(crate) fn record(payload: &[u8], seen: &Seen, tally: &Tally, greeted_once: &mut bool) {
     const SNAPSHOT: &[u8] = b"\"type\":\"snapshot\"";
     if payload.windows(SNAPSHOT.len()).any(|w| w == SNAPSHOT) {
         let counter = if *greeted_once {
@@ -439,7 +439,7 @@ fn established(server_port: u16, client_port: u16) -> anyhow::Result<bool> {
 }
 
 /// (p50, p99, max) in milliseconds.
-fn percentiles(mut v: Vec<u64>) -> (f64, f64, f64) {
+pub(crate) fn percentiles(mut v: Vec<u64>) -> (f64, f64, f64) {
     if v.is_empty() {
         return (0.0, 0.0, 0.0);
     }

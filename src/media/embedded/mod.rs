@@ -41,8 +41,9 @@ use crate::features::ids::{EventId, UserId};
 
 /// Largest datagram we read: WebRTC keeps packets under the path MTU.
 const DATAGRAM: usize = 2000;
-/// Connections one SFU carries at most; beyond that new ones are refused, not queued.
-const MAX_PEERS: usize = 4096;
+/// Connections one SFU carries at most (the operator may set fewer); beyond that new ones
+/// are refused, not queued.
+pub const MAX_PEERS: usize = 4096;
 /// People sending audio and video on one stage at once (as on an IVS stage).
 pub const MAX_PUBLISHERS: usize = 12;
 /// Media connections one person may hold on one stage (a few tabs, a reload).
@@ -58,8 +59,10 @@ const START_ESTIMATE: u64 = 2_500_000;
 const LAYER_GONE: Duration = Duration::from_secs(1);
 /// At most one key frame request per layer in this time: a request costs a large frame.
 const KEYFRAME_EVERY: Duration = Duration::from_millis(500);
-/// Video packets each connection keeps for resends.
-const SEND_BUFFER_VIDEO: usize = 300;
+/// Video packets each connection keeps for resends: about a second of 720p, longer than a
+/// browser keeps asking for a lost packet, and a large screen key frame whole. The largest
+/// part of a viewer's memory.
+const SEND_BUFFER_VIDEO: usize = 200;
 /// A subscriber's track index for the shared screen (after the seats).
 const SCREEN: usize = MAX_PUBLISHERS;
 
@@ -183,6 +186,8 @@ pub struct Sfu {
     next_id: Arc<AtomicU64>,
     /// The most video a subscriber is sent (bit/s), whatever its link carries.
     viewer_cap: Option<u64>,
+    /// The most connections carried at once (at most MAX_PEERS).
+    max_peers: usize,
 }
 
 enum Command {
@@ -282,6 +287,7 @@ impl Sfu {
         tcp: Option<SocketAddr>,
         public_ip: Option<IpAddr>,
         viewer_cap: Option<u64>,
+        max_peers: usize,
     ) -> std::io::Result<(Sfu, Rosters)> {
         let socket = bind_udp(bind)?;
         let local = socket.local_addr()?;
@@ -333,6 +339,7 @@ impl Sfu {
             peers,
             places,
             next_id: Arc::new(AtomicU64::new(1)),
+            max_peers: max_peers.min(MAX_PEERS),
             viewer_cap,
         };
         Ok((sfu, rosters))
@@ -468,7 +475,7 @@ impl Sfu {
         who: &Admission<'_>,
         offer: &str,
     ) -> Result<Connected, MediaError> {
-        if self.peers.load(Ordering::Relaxed) >= MAX_PEERS {
+        if self.peers.load(Ordering::Relaxed) >= self.max_peers {
             return Err(MediaError::Full);
         }
         let parsed = SdpOffer::from_sdp_string(offer).map_err(|_| MediaError::NotSdp)?;
@@ -477,8 +484,7 @@ impl Sfu {
         let mut config = RtcConfig::new()
             .set_ice_lite(true)
             .set_crypto_provider(self.crypto.clone())
-            // Packets kept for resends: about a second of 720p (str0m's default, 1000, is
-            // 1.2 MB per connection).
+            // Packets kept for resends (str0m's default, 1000, is 1.2 MB per connection).
             .set_send_buffer_video(SEND_BUFFER_VIDEO);
         if who.role == MediaRole::Subscriber {
             // Estimates what the subscriber's link carries, for the layer each gets.

@@ -254,15 +254,10 @@ async fn take_a_place(
     held: Option<&str>,
     cap: i32,
 ) -> Result<()> {
-    if let Some(p) = held
-        && core.store.holds_place(event_id, p).await?
-    {
+    let (seated, holds) = core.store.seating(event_id, stage.created_at, held).await?;
+    if holds {
         return Ok(());
     }
-    let seated = core
-        .store
-        .seated_viewers(event_id, stage.created_at)
-        .await?;
     if seated >= i64::from(cap) {
         return Err(crate::features::costs::full(cap));
     }
