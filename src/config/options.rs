@@ -56,7 +56,7 @@ pub struct Options {
 
     /// The most media connections (cameras, screens, viewers) the embedded media server
     /// carries at once; beyond it newcomers are told it is full. Past its CPU, every viewer
-    /// loses frames and memory climbs: one 1 vCPU / 1 GiB server holds about 300 (1 to 4096)
+    /// loses frames and memory climbs: one 1 vCPU / 1 GiB server holds about 350 (1 to 4096)
     /// [default: 4096].
     #[arg(long, env = "MEETSTAGE_MEDIA_MAX_CONNECTIONS")]
     pub media_max_connections: Option<usize>,
