@@ -17,8 +17,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use bytes::BytesMut;
-use tokio::{io::AsyncReadExt, io::AsyncWriteExt, net::TcpStream, sync::mpsc};
+use tokio::sync::mpsc;
 
 use super::{clock_ticks_per_sec, cpu_ticks, now_us, rss_kib, wait_until};
 use crate::{media, room};
@@ -62,7 +61,6 @@ pub async fn run(o: CapacityOpts) -> anyhow::Result<()> {
     let rss_before = rss_kib(o.server_pid)?;
     let seen: room::Seen = Arc::new(Mutex::new(vec![Vec::new(); MAX_MESSAGES]));
     let tally = Arc::new(room::Tally::default());
-    let refused: Refused = Arc::default();
 
     // The room: members (who also receive) and guests, a few hundred at a time.
     let started = Instant::now();
@@ -70,13 +68,12 @@ pub async fn run(o: CapacityOpts) -> anyhow::Result<()> {
     for cookie in &o.cookies {
         let (stream, rest) = room::open(&addr, &path, &o.base, Some(cookie)).await?;
         let (tx, rx) = mpsc::channel::<Vec<u8>>(64);
-        tokio::spawn(member(
+        tokio::spawn(room::receive(
             stream,
             rest,
-            rx,
             seen.clone(),
             tally.clone(),
-            refused.clone(),
+            Some(rx),
         ));
         members.push(tx);
     }
@@ -101,9 +98,16 @@ pub async fn run(o: CapacityOpts) -> anyhow::Result<()> {
                     rest,
                     ignored,
                     tally.clone(),
+                    None,
                 )));
             } else {
-                tokio::spawn(room::receive(stream, rest, seen.clone(), tally.clone()));
+                tokio::spawn(room::receive(
+                    stream,
+                    rest,
+                    seen.clone(),
+                    tally.clone(),
+                    None,
+                ));
             }
         }
     }
@@ -161,18 +165,20 @@ pub async fn run(o: CapacityOpts) -> anyhow::Result<()> {
             .all(|v| v.len() >= stayed)
     })
     .await;
-    let short: Vec<String> = seen.lock().unwrap()[..messages]
-        .iter()
-        .enumerate()
-        .filter(|(_, v)| v.len() < stayed)
-        .take(10)
-        .map(|(i, v)| format!("#{i} reached {}", v.len()))
-        .collect();
-    let latencies: Vec<u64> = seen.lock().unwrap()[..messages]
-        .iter()
-        .flatten()
-        .copied()
-        .collect();
+    let (short, latencies): (Vec<String>, Vec<u64>) = {
+        let seen = seen.lock().unwrap();
+        let measured = &seen[..messages];
+        (
+            measured
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.len() < stayed)
+                .take(10)
+                .map(|(i, v)| format!("#{i} reached {}", v.len()))
+                .collect(),
+            measured.iter().flatten().copied().collect(),
+        )
+    };
     let delivered = latencies.len();
     let (p50, p99, max) = room::percentiles(latencies);
     let (lost_mean, lost_worst) = media::losses(&audience, frames);
@@ -192,7 +198,7 @@ pub async fn run(o: CapacityOpts) -> anyhow::Result<()> {
     println!(
         "chat: {messages} messages ({CHAT_PER_S}/s) to {stayed} who stayed: {pct:.2}% delivered{short}, latency p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; {churns} guests left and were replaced; {}; members' actions refused: {:?}",
         tally.summary(),
-        refused.lock().unwrap(),
+        tally.refused.lock().unwrap(),
         short = if short.is_empty() {
             String::new()
         } else {
@@ -244,48 +250,6 @@ fn memory_cgroup(dir: &str) -> String {
             limit >> 20
         ),
         _ => format!("; the cgroup {dir} could not be read"),
-    }
-}
-
-/// The members' actions the server refused, by its error frame, with how many.
-type Refused = Arc<Mutex<std::collections::BTreeMap<String, usize>>>;
-
-/// Reads like a guest, notes refusals, and writes what the activity hands it.
-async fn member(
-    mut s: TcpStream,
-    mut buf: BytesMut,
-    mut outgoing: mpsc::Receiver<Vec<u8>>,
-    seen: room::Seen,
-    tally: Arc<room::Tally>,
-    refused: Refused,
-) {
-    let mut greeted_once = false;
-    let mut sending = true;
-    loop {
-        for (op, payload) in room::frames(&mut buf) {
-            match op {
-                0x9 => {
-                    let _ = s.write_all(&room::client_frame(0xA, &payload)).await;
-                }
-                0x1 if payload.starts_with(br#"{"type":"error""#) => {
-                    let text = String::from_utf8_lossy(&payload).into_owned();
-                    *refused.lock().unwrap().entry(text).or_default() += 1;
-                }
-                0x1 => room::record(&payload, &seen, &tally, &mut greeted_once),
-                _ => {}
-            }
-        }
-        tokio::select! {
-            r = s.read_buf(&mut buf) => if matches!(r, Ok(0) | Err(_)) {
-                tally.closed.fetch_add(1, Ordering::Relaxed);
-                return;
-            },
-            // Once the activity ends, the member goes on reading what is still on its way.
-            frame = outgoing.recv(), if sending => match frame {
-                Some(f) => if s.write_all(&f).await.is_err() { return },
-                None => sending = false,
-            },
-        }
     }
 }
 
@@ -367,7 +331,13 @@ async fn activity(
                 let (stream, rest) =
                     room::open(&churn.addr, &churn.path, &churn.base, None).await?;
                 let ignored: room::Seen = Arc::new(Mutex::new(Vec::new()));
-                tokio::spawn(room::receive(stream, rest, ignored, churn.tally.clone()));
+                tokio::spawn(room::receive(
+                    stream,
+                    rest,
+                    ignored,
+                    churn.tally.clone(),
+                    None,
+                ));
                 replaced += 1;
             }
         }

@@ -43,6 +43,8 @@ pub(crate) struct Tally {
     pub(crate) closed: AtomicUsize,
     /// The close frames' codes and reasons, with how many carried each.
     reasons: Mutex<std::collections::BTreeMap<String, usize>>,
+    /// The error frames the server answered actions with, with how many.
+    pub(crate) refused: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 impl Tally {
@@ -126,7 +128,7 @@ pub async fn run(o: RunOpts) -> anyhow::Result<()> {
     let stalled = sockets.pop().context("at least two clients")?;
     let stalled_port = stalled.0.local_addr()?.port();
     for (stream, rest) in sockets {
-        tokio::spawn(receive(stream, rest, seen.clone(), tally.clone()));
+        tokio::spawn(receive(stream, rest, seen.clone(), tally.clone(), None));
     }
     let (stall_tx, stall_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(stall_later(stalled.0, stalled.1, stall_rx, tally.clone()));
@@ -330,8 +332,16 @@ pub(crate) fn frames(buf: &mut BytesMut) -> Vec<(u8, BytesMut)> {
     }
 }
 
-/// Reads frames: answers pings, counts the snapshot, records bench message latencies.
-pub(crate) async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, tally: Arc<Tally>) {
+/// Reads frames: answers pings, counts the snapshot, records bench message latencies and
+/// notes refusals; writes what `outgoing` hands it (a member's actions), and once that ends
+/// goes on reading what is still on its way.
+pub(crate) async fn receive(
+    mut s: TcpStream,
+    mut buf: BytesMut,
+    seen: Seen,
+    tally: Arc<Tally>,
+    mut outgoing: Option<tokio::sync::mpsc::Receiver<Vec<u8>>>,
+) {
     let mut greeted_once = false;
     loop {
         for (op, payload) in frames(&mut buf) {
@@ -356,17 +366,29 @@ pub(crate) async fn receive(mut s: TcpStream, mut buf: BytesMut, seen: Seen, tal
                 _ => {}
             }
         }
-        match s.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => {
-                tally.closed.fetch_add(1, Ordering::Relaxed);
-                return;
+        let read = tokio::select! {
+            r = s.read_buf(&mut buf) => r,
+            frame = async { outgoing.as_mut()?.recv().await }, if outgoing.is_some() => {
+                match frame {
+                    Some(f) => if s.write_all(&f).await.is_err() { return },
+                    None => outgoing = None,
+                }
+                continue;
             }
-            Ok(_) => {}
+        };
+        if matches!(read, Ok(0) | Err(_)) {
+            tally.closed.fetch_add(1, Ordering::Relaxed);
+            return;
         }
     }
 }
 
 pub(crate) fn record(payload: &[u8], seen: &Seen, tally: &Tally, greeted_once: &mut bool) {
+    if payload.starts_with(br#"{"type":"error""#) {
+        let text = String::from_utf8_lossy(payload).into_owned();
+        *tally.refused.lock().unwrap().entry(text).or_default() += 1;
+        return;
+    }
     const SNAPSHOT: &[u8] = b"\"type\":\"snapshot\"";
     if payload.windows(SNAPSHOT.len()).any(|w| w == SNAPSHOT) {
         let counter = if *greeted_once {
