@@ -211,10 +211,17 @@ impl App {
         if let Some(w) = workers {
             w.stop();
         }
+        // Rooms record their people's leaving as they close; the store outlives them.
+        if !state.hub.rooms_finished(ROOMS_CLOSE_WITHIN).await {
+            tracing::warn!("rooms still open at shutdown; the instance sweep closes their visits");
+        }
         state.core.store.close().await;
         Ok(())
     }
 }
+
+/// How long a shutdown waits for the rooms to record their people's leaving.
+const ROOMS_CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
 /// Forgets quiet addresses in the in-memory rate limiters (durable clean-up is a job).
 async fn housekeeping(state: AppState) {

@@ -19,7 +19,7 @@ use std::{
 };
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::features::{
     ids::UserId,
@@ -119,6 +119,20 @@ struct Inner {
     /// Budgets per person: actions, chat, reactions.
     budgets: [DefaultKeyedRateLimiter<UserId>; 3],
     checks: std::sync::atomic::AtomicU64,
+    /// Rooms whose task has not finished, for a shutdown to wait on their last writes.
+    running: watch::Sender<usize>,
+}
+
+/// Held by a room's task while it runs.
+pub struct Running(Hub);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0
+            .inner
+            .running
+            .send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl Hub {
@@ -135,6 +149,7 @@ impl Hub {
                     budget(limits.reactions_per_min),
                 ],
                 checks: Default::default(),
+                running: watch::Sender::new(0),
                 rooms: Mutex::default(),
                 limits,
                 bus,
@@ -264,6 +279,21 @@ impl Hub {
         for inbox in rooms {
             room::deliver(&inbox, RoomMsg::Shutdown);
         }
+    }
+
+    /// Counts a room's task as running until the returned guard is dropped.
+    pub fn running(&self) -> Running {
+        self.inner.running.send_modify(|n| *n += 1);
+        Running(self.clone())
+    }
+
+    /// Waits, at most `limit`, for every room to finish: after a shutdown each records its
+    /// people's leaving, which needs the database still open.
+    pub async fn rooms_finished(&self, limit: std::time::Duration) -> bool {
+        let mut running = self.inner.running.subscribe();
+        tokio::time::timeout(limit, running.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<RoomMsg>>> {

@@ -48,7 +48,17 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     pg_database: Option<String>,
     server: tokio::task::JoinHandle<()>,
+    /// Stops the server as a SIGTERM would (`stop`).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
     config: Config,
+}
+
+/// Resolves when `stop` is sent; never when it is dropped (a test that ends without
+/// stopping leaves its server to the runtime, as before).
+async fn stopped(stop: tokio::sync::oneshot::Receiver<()>) {
+    if stop.await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 fn pg_admin_url() -> String {
@@ -135,10 +145,9 @@ impl TestApp {
             .expect("app builds");
         let app = if workers { app } else { app.without_workers() };
         let core = app.core().clone();
+        let (stop, on_stop) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(async move {
-            app.run_until(std::future::pending())
-                .await
-                .expect("server runs");
+            app.run_until(stopped(on_stop)).await.expect("server runs");
         });
         TestApp {
             base,
@@ -147,6 +156,7 @@ impl TestApp {
             dir,
             pg_database,
             server,
+            stop: Some(stop),
             config,
         }
     }
@@ -161,6 +171,23 @@ impl TestApp {
         let (core, server) = serve(&self.config, listener, &self.clock).await;
         self.core = core;
         self.server = server;
+        self.stop = None;
+    }
+
+    /// Stops the server as SIGTERM does (rooms told, requests finished, the store closed)
+    /// and waits until it has. The database stays: `reopen` reads it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.server).await.expect("the server stops cleanly");
+    }
+
+    /// A connection of its own to the database, for reading it after `stop`.
+    pub async fn reopen(&self) -> meetstage::store::Store {
+        meetstage::store::Store::connect(&self.config.database_url, 1)
+            .await
+            .expect("the database opens")
     }
 
     /// A second server process's worth of app on the same database (its own port, data
@@ -181,6 +208,7 @@ impl TestApp {
             // The first instance owns (and drops) the database.
             pg_database: None,
             server,
+            stop: None,
             config,
         }
     }

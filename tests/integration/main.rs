@@ -20,6 +20,7 @@ mod ivs_chat;
 mod ivs_costs;
 mod live;
 mod media;
+mod media_layers;
 mod ops;
 mod publish;
 mod recap;

@@ -43,12 +43,7 @@ impl Peer {
 
     /// Receiving `lines` audio tracks: seat k's microphone arrives on the k-th.
     fn with_lines(direction: Direction, lines: usize) -> (Peer, String, SdpPendingOffer) {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_nonblocking(true).unwrap();
-        let mut rtc = RtcConfig::new()
-            .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
-            .build(Instant::now());
-        rtc.add_local_candidate(Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
+        let (mut rtc, socket) = browser_side();
         let mut api = rtc.sdp_api();
         let mid = api.add_media(MediaKind::Audio, direction, None, None, None);
         for _ in 1..lines {
@@ -86,26 +81,7 @@ impl Peer {
                 Output::Event(_) => {}
             }
         }
-        let mut buf = [0u8; 2000];
-        let local = self.socket.local_addr().unwrap();
-        while let Ok((n, source)) = self.socket.recv_from(&mut buf) {
-            let Ok(contents) = buf[..n].try_into() else {
-                continue;
-            };
-            let input = Input::Receive(
-                Instant::now(),
-                Receive {
-                    proto: Protocol::Udp,
-                    source,
-                    destination: local,
-                    contents,
-                },
-            );
-            self.rtc.handle_input(input).unwrap();
-        }
-        self.rtc
-            .handle_input(Input::Timeout(Instant::now()))
-            .unwrap();
+        receive(&mut self.rtc, &self.socket, |_| true);
     }
 
     /// One 20 ms Opus frame (silence); the SFU forwards it without decoding.
@@ -121,6 +97,43 @@ impl Peer {
             .write(pt, Instant::now(), time, vec![0xF8, 0xFF, 0xFE])
             .unwrap();
     }
+}
+
+/// A WebRTC client with a UDP socket of its own on loopback, its host candidate.
+pub(crate) fn browser_side() -> (Rtc, UdpSocket) {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut rtc = RtcConfig::new()
+        .set_crypto_provider(Arc::new(str0m::crypto::from_feature_flags()))
+        .build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(socket.local_addr().unwrap(), "udp").unwrap());
+    (rtc, socket)
+}
+
+/// Hands `rtc` the datagrams that arrived on `socket` and that `passes` lets through, then
+/// the time.
+pub(crate) fn receive(rtc: &mut Rtc, socket: &UdpSocket, mut passes: impl FnMut(&[u8]) -> bool) {
+    let mut buf = [0u8; 2000];
+    let local = socket.local_addr().unwrap();
+    while let Ok((n, source)) = socket.recv_from(&mut buf) {
+        if !passes(&buf[..n]) {
+            continue;
+        }
+        let Ok(contents) = buf[..n].try_into() else {
+            continue;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: local,
+                contents,
+            },
+        );
+        rtc.handle_input(input).unwrap();
+    }
+    rtc.handle_input(Input::Timeout(Instant::now())).unwrap();
 }
 
 /// Posts an offer as `who`; the status and the body.

@@ -890,7 +890,44 @@ async fn the_clock_counts_from_going_live(backend: Backend) {
     assert_eq!(clock["stops_at"], json!(went_live + 60 * 60_000));
 }
 
+/// Stopping the server (a deploy's SIGTERM) with people in the room: each room closes their
+/// sockets as going away and records their leaving before the database closes, so their
+/// visits end at the stop instead of waiting for another instance's sweep.
+async fn a_stop_closes_the_visits_of_people_still_in_the_room(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    let (owner, event) = app.live_event("members").await;
+    let ada = app.person("Ada").await;
+    let mut presenter = app.ws(&event, Some(&owner)).await;
+    presenter.greeting().await;
+    let mut tab = app.ws(&event, Some(&ada)).await;
+    tab.greeting().await;
+    // The room records a visit as it greets; wait until Ada's is there.
+    let mut open = Vec::new();
+    for _ in 0..50 {
+        open = app.core.store.attendance(&event).await.unwrap();
+        if open.iter().any(|v| v.0 == ada.id) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ada_open = open.iter().filter(|v| v.0 == ada.id && v.2.is_none());
+    assert_eq!(ada_open.count(), 1, "Ada's visit is open: {open:?}");
+    // The sockets answer the close as a browser does, while the server stops.
+    let ((), close, _) = tokio::join!(app.stop(), tab.closed(), presenter.closed());
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1001, "going away: {close:?}");
+    let store = app.reopen().await;
+    let visits = store.attendance(&event).await.unwrap();
+    assert_eq!(visits.len(), open.len(), "{visits:?}");
+    assert!(
+        visits.iter().all(|v| v.2.is_some()),
+        "every visit ends at the stop: {visits:?}"
+    );
+    store.close().await;
+}
+
 both!(
+    a_stop_closes_the_visits_of_people_still_in_the_room,
     the_clock_counts_from_going_live,
     room_metrics_are_exported,
     silent_instances_stop_counting_and_their_visits_close,

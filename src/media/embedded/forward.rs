@@ -1,6 +1,8 @@
 //! Forwarding: each publisher's media to the subscribers of its stage (one simulcast layer
 //! per subscriber and video), and key frame requests back to publishers.
 
+use str0m::stats::MediaEgressStats;
+
 use super::{
     record::{Frame, Recorders, Track},
     serve::Pass,
@@ -188,6 +190,48 @@ enum Lane {
 }
 
 impl Peer {
+    /// What a subscriber may be sent (bit/s): what its link carries, within the operator's cap.
+    fn estimate(&self) -> u64 {
+        let link = self.link.estimate();
+        self.cap.map_or(link, |cap| cap.min(link))
+    }
+
+    /// Adds one line's sending to what its link is judged on.
+    pub(super) fn count_sent(&mut self, stats: &MediaEgressStats) {
+        let (bytes, packets) = self
+            .totals
+            .insert(stats.mid, (stats.bytes, stats.packets))
+            .unwrap_or_default();
+        let packets = stats.packets.saturating_sub(packets);
+        self.sent.bytes = self
+            .sent
+            .bytes
+            .saturating_add(stats.bytes.saturating_sub(bytes));
+        if let Some(lost) = stats.loss {
+            self.sent.reported = self.sent.reported.saturating_add(packets);
+            self.sent.lost += f64::from(lost.clamp(0.0, 1.0)) * packets as f64;
+            self.sent.fresh = true;
+        }
+    }
+
+    /// Judges the link on what was sent and lost since last time, once a report came in.
+    pub(super) fn judge_link(&mut self, now: Instant) {
+        let since = *self.sent.since.get_or_insert(now);
+        if !self.sent.fresh {
+            return;
+        }
+        let interval = now.duration_since(since);
+        if self.sent.reported > 0 && !interval.is_zero() {
+            let bps = (self.sent.bytes as f64 * 8.0 / interval.as_secs_f64()) as u64;
+            let lost = self.sent.lost / self.sent.reported as f64;
+            self.link.report(now, bps, lost, interval);
+        }
+        self.sent = Sent {
+            since: Some(now),
+            ..Sent::default()
+        };
+    }
+
     /// The simulcast layers a publisher sends on a media line now, smallest first.
     fn sent_layers(&self, mid: Mid, now: Instant) -> Vec<Rid> {
         let mut rids: Vec<Rid> = self
@@ -213,7 +257,7 @@ impl Peer {
         audios: usize,
         available: &[Rid],
     ) -> Lane {
-        let want = layers::choose(self.estimate, videos, audios, available);
+        let want = layers::choose(Some(self.estimate()), videos, audios, available);
         let current = self.lanes.get(&mid).copied();
         match (want, current) {
             // Audio only: the line goes quiet.

@@ -3,6 +3,7 @@
 
 use super::forward::forward;
 use super::*;
+use str0m::net::DatagramSend;
 
 /// Everything one pass over the peers produced that concerns other peers.
 #[derive(Default)]
@@ -39,6 +40,7 @@ pub(super) async fn serve(
     // every one; rebuilt whenever the list changes.
     let mut by_source: HashMap<(bool, SocketAddr), usize> = HashMap::new();
     let mut buf = vec![0u8; DATAGRAM];
+    let mut outbox = Outbox::default();
     // Some connection may have ended: set by a command or a connection that ran.
     let mut sweep = false;
     loop {
@@ -57,11 +59,13 @@ pub(super) async fn serve(
                 peer.rtc.disconnect();
             }
             peer.dirty = false;
-            if let Some(next) = peer.guarded(|p| drain(i, p, &socket, &writers, &mut pass)) {
+            if let Some(next) = peer.guarded(|p| drain(i, p, &mut outbox, &writers, &mut pass)) {
                 peer.due = next;
             }
+            outbox.send_full(&socket);
             sweep |= !peer.alive();
         }
+        outbox.send(&socket);
         if !pass.media.is_empty() || !pass.keyframes.is_empty() || !pass.fresh.is_empty() {
             forward(&mut peers, &screens, &mut recorders, pass);
             // What was just written must go out before we wait.
@@ -108,6 +112,67 @@ pub(super) async fn serve(
                 }
             }
             () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// The UDP packets of one pass over the connections. A frame is written to every viewer in
+/// the same pass, so their packets leave together: one `sendmmsg` for [`BATCH`] of them
+/// instead of a system call each.
+#[derive(Default)]
+struct Outbox {
+    packets: Vec<(SocketAddr, DatagramSend)>,
+}
+
+/// Packets per system call: enough to spread its cost thin, few enough that the first of
+/// them do not wait long for the rest.
+const BATCH: usize = 64;
+
+impl Outbox {
+    fn send_full(&mut self, socket: &UdpSocket) {
+        if self.packets.len() >= BATCH {
+            self.send(socket);
+        }
+    }
+
+    /// Sends every packet held; a full socket buffer drops the rest, as the network would.
+    #[cfg(target_os = "linux")]
+    fn send(&mut self, socket: &UdpSocket) {
+        use rustix::net::{
+            MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, addr::SocketAddrArg, sendmmsg,
+        };
+        use std::io::IoSlice;
+        for chunk in self.packets.chunks(BATCH) {
+            let addresses: Vec<SocketAddrAny> = chunk.iter().map(|(to, _)| to.as_any()).collect();
+            let slices: Vec<[IoSlice<'_>; 1]> =
+                chunk.iter().map(|(_, p)| [IoSlice::new(p)]).collect();
+            let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = chunk
+                .iter()
+                .map(|_| SendAncillaryBuffer::default())
+                .collect();
+            let mut messages: Vec<MMsgHdr<'_>> = addresses
+                .iter()
+                .zip(&slices)
+                .zip(controls.iter_mut())
+                .map(|((to, slice), control)| MMsgHdr::new_with_addr(to, slice, control))
+                .collect();
+            let mut sent = 0;
+            while sent < messages.len() {
+                match sendmmsg(socket, &mut messages[sent..], SendFlags::DONTWAIT) {
+                    Ok(0) | Err(rustix::io::Errno::AGAIN) => break,
+                    Ok(n) => sent += n,
+                    // This packet's address was refused; the others may still go.
+                    Err(_) => sent += 1,
+                }
+            }
+        }
+        self.packets.clear();
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send(&mut self, socket: &UdpSocket) {
+        for (to, packet) in self.packets.drain(..) {
+            let _ = socket.try_send_to(&packet, to);
         }
     }
 }
@@ -261,7 +326,7 @@ fn release(places: &Shared, screens: &mut HashMap<EventId, UserId>, alive: &[Pee
 fn drain(
     i: usize,
     peer: &mut Peer,
-    socket: &UdpSocket,
+    outbox: &mut Outbox,
     writers: &super::tcp::Writers,
     pass: &mut Pass,
 ) -> Instant {
@@ -270,12 +335,13 @@ fn drain(
             return Instant::now() + Duration::from_millis(100);
         }
         match peer.rtc.poll_output() {
-            Ok(Output::Timeout(at)) => return at,
+            Ok(Output::Timeout(at)) => {
+                // Every line's report of this round has come in.
+                peer.judge_link(Instant::now());
+                return at;
+            }
             Ok(Output::Transmit(t)) => match t.proto {
-                // UDP: a full socket buffer drops the packet, as the network would.
-                Protocol::Udp => {
-                    let _ = socket.try_send_to(&t.contents, t.destination);
-                }
+                Protocol::Udp => outbox.packets.push((t.destination, t.contents)),
                 _ => writers.send(t.destination, &t.contents),
             },
             Ok(Output::Event(event)) => match event {
@@ -294,10 +360,7 @@ fn drain(
                     }
                     pass.media.push((i, data));
                 }
-                Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
-                    let bps = estimate.as_u64();
-                    peer.estimate = Some(peer.cap.map_or(bps, |cap| cap.min(bps)));
-                }
+                Event::MediaEgressStats(stats) => peer.count_sent(&stats),
                 Event::KeyframeRequest(req) => pass.keyframes.push((i, req)),
                 Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                     peer.rtc.disconnect();

@@ -155,6 +155,7 @@ mod presence;
 
 pub fn start(core: Core, hub: super::Hub, event_id: String) -> mpsc::Sender<RoomMsg> {
     let (tx, rx) = mpsc::channel(INBOX);
+    let running = hub.running();
     let room = Room {
         core,
         hub,
@@ -178,12 +179,12 @@ pub fn start(core: Core, hub: super::Hub, event_id: String) -> mpsc::Sender<Room
         ticks: 0,
         ping: wire::ping(),
     };
-    tokio::spawn(room.run(rx));
+    tokio::spawn(room.run(rx, running));
     tx
 }
 
 impl Room {
-    async fn run(mut self, mut inbox: mpsc::Receiver<RoomMsg>) {
+    async fn run(mut self, mut inbox: mpsc::Receiver<RoomMsg>, _running: super::Running) {
         metrics::gauge!("meetstage_rooms").increment(1.0);
         self.catch_up().await;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
