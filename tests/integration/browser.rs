@@ -599,8 +599,29 @@ async fn axe_and_overflow(c: &Client, axe: &str, at: &str) -> Vec<String> {
     if overflow.as_i64().unwrap_or(0) > 0 {
         problems.push(format!("{at}: scrolls sideways by {overflow} px"));
     }
+    // A short word (a number, a name) split over lines means its column was squeezed to
+    // almost nothing, as `overflow-wrap: anywhere` allows: it fits, but cannot be read.
+    let broken = c.execute(BROKEN_WORDS, vec![]).await.unwrap();
+    if broken.as_array().is_some_and(|b| !b.is_empty()) {
+        problems.push(format!("{at}: words broken across lines: {broken}"));
+    }
     problems
 }
+
+/// Words of 2 to 10 characters without a hyphen whose letters lie on more than one line.
+const BROKEN_WORDS: &str = "
+    const broken = [];
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n && broken.length < 5; n = walk.nextNode()) {
+        for (const m of n.data.matchAll(/(?<![^\\s-])[^\\s-]{2,10}(?![^\\s-])/g)) {
+            const r = document.createRange();
+            r.setStart(n, m.index);
+            r.setEnd(n, m.index + m[0].length);
+            const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));
+            if (tops.size > 1) broken.push(m[0] + ' in ' + n.parentElement.tagName.toLowerCase() + (n.parentElement.id ? '#' + n.parentElement.id : ''));
+        }
+    }
+    return broken;";
 
 /// Checks the page as it is now (without loading it again, so live media stays up) in
 /// both themes, wide and 390 px narrow; returns what axe-core found and any sideways scroll.
