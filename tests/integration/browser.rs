@@ -570,7 +570,8 @@ async fn settled(c: &Client, theme: &str, width: i64) {
     panic!("the page never took the {theme} theme at {width}px");
 }
 
-/// axe-core's violations and any sideways scrolling of the page as it is now.
+/// axe-core's violations, any sideways scrolling and any short word split over lines, of the
+/// page as it is now.
 async fn axe_and_overflow(c: &Client, axe: &str, at: &str) -> Vec<String> {
     let mut problems = Vec::new();
     c.execute(&format!("{axe}\nreturn true;"), vec![])
@@ -624,7 +625,7 @@ const BROKEN_WORDS: &str = "
     return broken;";
 
 /// Checks the page as it is now (without loading it again, so live media stays up) in
-/// both themes, wide and 390 px narrow; returns what axe-core found and any sideways scroll.
+/// both themes, wide and 390 px narrow; returns what `axe_and_overflow` found.
 pub async fn audit_in_place(c: &Client, what: &str) -> Vec<String> {
     let axe = axe_source();
     let mut problems: Vec<String> = console_errors(c)
